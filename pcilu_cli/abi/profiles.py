@@ -1,0 +1,112 @@
+"""Profiles: one kernel's Live Update ABI and behaviour, by name.
+
+A profile fixes every choice a parser or the simulated kernel has to make: the KHO root FDT
+generation, the LUO form, the PCI FLB compatible string, the ``struct pci_ser`` layout, and the
+behaviour differences between revisions of the series (``pci-liveupdate-v6.md`` §1.3, §13;
+``kho-luo-abi.md`` §0, §4).
+
+Which KHO/LUO generation sits under each PCI revision is our reading of the dates
+(UNCONFIRMED in the spec): v6 (22 May 2026) predates the June-2026 "Remove limits on
+sessions and files" merge, so it runs on gen C (``kho-v3`` + FDT ``luo-v1`` with a
+``luo-flb`` node); v7 (10 Jul 2026) and the version-field era run on gen D (``kho-v4`` + raw
+``luo_ser`` ``luo-v5`` with ``kho_block`` chains).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcilu_cli.errors import UsageError
+
+# struct pci_ser layouts
+FLEX = "flex"        # u32 max_nr_devices; u32 nr_devices; struct pci_dev_ser devices[]
+BLOCK = "block"      # u32 nr_devices; u64 devices (PA of the first kho_block)  -- v7
+VERSION = "version"  # u32 version; u32 nr_devices; u64 devices                 -- v8/v9 era
+
+# meaning of pci_dev_ser's last u16
+PADDING = "padding"  # pci-v1 of v6 patch 01: u16 padding
+IN_USE = "in-use"    # 1 = in use, 0 = free
+PATH = "path"        # number of preserved devices at or below this one
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    series: str                  # the patch series revision it models
+    pci_compatible: str          # PCI_LUO_FLB_COMPATIBLE (luo_flb_ser.name)
+    pci_layout: str              # FLEX / BLOCK / VERSION
+    refcount: str                # PADDING / IN_USE / PATH
+    pci_version: int | None      # PCI_LUO_FLB_VERSION (VERSION layout only)
+    kho_compatible: str          # KHO_FDT_COMPATIBLE of the root FDT
+    luo_compatible: str          # "luo-v1" (FDT) or "luo-v5" (raw struct luo_ser)
+    # behaviour (spec §13)
+    retrieve_failure: str        # "warn" (v6: WARN_ONCE, nothing incoming) / "panic"
+    bus_inherit: str             # "unfinished" (v6/v7) / "lifetime" (had_incoming, later)
+    hold_flb_ref_per_device: bool  # v6/v7: every incoming pci_dev holds an FLB ref until finish
+    panic_on_unfinished: bool    # later: pci_flb_finish panics if devices never finished
+    pr_fmt: str = "PCI: liveupdate: "
+    aliases: tuple = field(default=())
+    note: str = ""
+
+    @property
+    def luo_is_fdt(self) -> bool:
+        return self.luo_compatible == "luo-v1"
+
+    @property
+    def kho_gen(self) -> str:
+        return {"kho-v1": "A", "kho-v2": "B", "kho-v3": "C", "kho-v4": "D"}[self.kho_compatible]
+
+
+_GEN_C = dict(kho_compatible="kho-v3", luo_compatible="luo-v1")
+_GEN_D = dict(kho_compatible="kho-v4", luo_compatible="luo-v5")
+_V6 = dict(retrieve_failure="warn", bus_inherit="unfinished", hold_flb_ref_per_device=True,
+           panic_on_unfinished=False)
+
+PROFILES: dict[str, Profile] = {}
+
+
+def _add(p: Profile) -> None:
+    PROFILES[p.name] = p
+
+
+_add(Profile("v6-p01", "v6 patch 01", "pci-v1", FLEX, PADDING, None, **_GEN_C, **_V6,
+             aliases=("pci-v1",), note="v6 patch 01: u16 padding, no refcount"))
+_add(Profile("v6-p02", "v6 patches 02-05", "pci-v2", FLEX, IN_USE, None, **_GEN_C, **_V6,
+             aliases=("pci-v2",), note="refcount 1 = in use; no bridge auto-preserve"))
+_add(Profile("v6", "v6 (final, patches 06-12)", "pci-v3", FLEX, PATH, None, **_GEN_C, **_V6,
+             aliases=("pci-v3",), note="the series pcilu is built around (default)"))
+_add(Profile("v7", "v7 (final)", "pci-v2", BLOCK, PATH, None, **_GEN_D,
+             retrieve_failure="panic", bus_inherit="unfinished", hold_flb_ref_per_device=True,
+             panic_on_unfinished=False, pr_fmt="PCI: liveupdate: ",
+             note="kho_block chain, 510 entries/block; retrieve failure panics"))
+_add(Profile("v8", "version-field era, PCI_LUO_FLB_VERSION 1", "pci", VERSION, PATH, 1,
+             **_GEN_D, retrieve_failure="panic", bus_inherit="lifetime",
+             hold_flb_ref_per_device=False, panic_on_unfinished=True,
+             aliases=("pci+1",), note="u32 version; bus numbers kept for the kernel's lifetime"))
+_add(Profile("v9", "version-field era, PCI_LUO_FLB_VERSION 2", "pci", VERSION, PATH, 2,
+             **_GEN_D, retrieve_failure="panic", bus_inherit="lifetime",
+             hold_flb_ref_per_device=False, panic_on_unfinished=True,
+             aliases=("pci+2",), note="latest stored copy of the version-field era"))
+
+DEFAULT_PROFILE = "v6"
+
+_ALIASES = {a: p.name for p in PROFILES.values() for a in p.aliases}
+
+
+def get_profile(name: str | None) -> Profile:
+    """Look a profile up by name or alias (``pci-v3`` is ``v6``)."""
+    if name is None:
+        name = DEFAULT_PROFILE
+    key = _ALIASES.get(name, name)
+    try:
+        return PROFILES[key]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES) + sorted(_ALIASES))
+        raise UsageError(f"unknown profile {name!r} (known: {known})") from None
+
+
+def profile_names() -> list[str]:
+    return list(PROFILES)
+
+
+def profiles_for_compatible(compatible: str) -> list[Profile]:
+    return [p for p in PROFILES.values() if p.pci_compatible == compatible]

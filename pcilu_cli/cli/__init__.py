@@ -1,0 +1,145 @@
+"""The command line: a click group whose subcommands are imported only when invoked.
+
+Keeping subcommand modules (and rich, and the kernel model) out of start-up is what keeps
+``pcilu inspect --json`` close to the cost of ``import click, construct`` (conventions §3.5).
+``main()`` is the one place where exceptions become messages and exit codes.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from pcilu_cli import __version__
+from pcilu_cli.errors import ExitCode, PcIluError
+
+# name -> "module:attribute"; the module lives in pcilu_cli.cli
+COMMANDS = {
+    "inspect": "cmd_inspect:inspect",
+    "encode": "cmd_inspect:encode",
+    "fabric": "cmd_fabric:fabric",
+    "init": "cmd_kernel:init",
+    "preserve": "cmd_kernel:preserve",
+    "unpreserve": "cmd_kernel:unpreserve",
+    "kexec": "cmd_kernel:kexec",
+    "enumerate": "cmd_kernel:enumerate",
+    "finish": "cmd_kernel:finish",
+    "hot-remove": "cmd_kernel:hot_remove",
+    "hot-add": "cmd_kernel:hot_add",
+    "export": "cmd_kernel:export",
+    "profiles": "cmd_profiles:profiles",
+    "rehearse": "cmd_rehearse:rehearse",
+    "diff": "cmd_diff:diff",
+    "generate": "cmd_generate:generate",
+}
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input (the message names
+the file and offset/line/field), 4 refused by the simulated kernel (errno
+name and kernel message), 5 the simulated kernel panicked, 6 a rehearsal
+expectation failed.
+\b
+Set PCILU_DEBUG=1 (or pass --traceback) to see a Python traceback for
+internal errors. Shell completion: eval "$(_PCILU_COMPLETE=bash_source pcilu)".
+"""
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        mod_name, attr = target.split(":")
+        try:
+            mod = importlib.import_module(f"pcilu_cli.cli.{mod_name}")
+        except ModuleNotFoundError as e:  # a later issue's command not built yet
+            if e.name == f"pcilu_cli.cli.{mod_name}":
+                return _not_implemented(name)
+            raise
+        cmd = getattr(mod, attr, None)
+        return cmd if cmd is not None else _not_implemented(name)
+
+
+def _not_implemented(name):
+    @click.command(name=name, context_settings={"ignore_unknown_options": True},
+                   help="Not implemented yet.")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def stub(args):
+        from pcilu_cli.errors import NotImplementedYet
+        raise NotImplementedYet(f"'pcilu {name}' is not implemented yet")
+    return stub
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="pcilu")
+@click.option("--strict", is_flag=True, envvar="PCILU_STRICT",
+              help="Treat warnings the kernel would only log as failures (exit 3).")
+@click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notices on stderr.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour for human output (NO_COLOR is honoured).")
+@click.option("--traceback", is_flag=True, envvar="PCILU_DEBUG",
+              help="Show a Python traceback for internal errors.")
+@click.pass_context
+def cli(ctx, strict, quiet, color, traceback):
+    """pcilu — rehearse Linux PCI Live Update and decode its hand-over data.
+
+    Reads a PCI fabric (YAML, `lspci -xxxx` dump or sysfs snapshot), applies the v6
+    "PCI: liveupdate" series' rules to preserve/unpreserve/finish devices, serializes the
+    KHO/LUO/PCI hand-over byte for byte at kexec and boots the next kernel generation.
+
+    \b
+    Typical rehearsal:
+      pcilu init fixtures/fabrics/qemu-virtio-net.yaml -o gen0.elf
+      pcilu preserve gen0.elf 0000:01:00.0
+      pcilu kexec gen0.elf -o gen1.elf && pcilu enumerate gen1.elf
+    """
+    from pcilu_cli.cli.context import Settings
+    ctx.obj = Settings(strict=strict, quiet=quiet, color=color, traceback=traceback)
+
+
+def main(argv=None):
+    """Console-script entry point: run the group and map every outcome to an exit code."""
+    from pcilu_cli.cli.context import current_settings, emit_error
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except PcIluError as e:
+        emit_error(e)
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.UsageError as e:
+        e.show()
+        code = ExitCode.USAGE
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        code = 130
+    except KeyboardInterrupt:
+        click.echo("Interrupted", err=True)
+        code = 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. `| head`): keep quiet, as Python's SIGPIPE advice says
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = ExitCode.INTERNAL
+    except Exception as e:  # noqa: BLE001 - the one place internal errors are reported
+        s = current_settings()
+        if s.traceback or os.environ.get("PCILU_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        click.echo(f"pcilu: internal error: {type(e).__name__}: {e} "
+                   "(re-run with --traceback and report it)", err=True)
+        code = ExitCode.INTERNAL
+    sys.exit(code)

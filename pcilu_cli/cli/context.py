@@ -1,0 +1,84 @@
+"""Per-invocation settings and the output helpers every command shares.
+
+Results go to stdout, diagnostics to stderr. In ``--json`` mode stdout carries exactly one JSON
+document — also on failure, where it is ``{"kind": "error", ...}`` (bpftool's convention) while
+the one-line message still goes to stderr. rich is imported only when a person is the reader.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from pcilu_cli.errors import Diagnostic, PcIluError
+
+
+@dataclass
+class Settings:
+    strict: bool = False
+    quiet: bool = False
+    color: str = "auto"
+    traceback: bool = False
+    json_mode: bool = False
+    warnings: list = field(default_factory=list)
+
+
+_DEFAULT = Settings()
+
+
+def current_settings() -> Settings:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, Settings):
+            return ctx.obj
+        ctx = ctx.parent
+    return _DEFAULT
+
+
+def set_json_mode(on: bool) -> None:
+    current_settings().json_mode = bool(on)
+
+
+def emit_error(err: PcIluError) -> None:
+    s = current_settings()
+    click.echo(f"pcilu: error: {err.one_line()}", err=True)
+    if s.json_mode:
+        print_json(err.to_json())
+
+
+def warn(diag: Diagnostic | str) -> None:
+    """Report a warning on stderr; under --strict it becomes a bad-input failure (exit 3)."""
+    s = current_settings()
+    if isinstance(diag, str):
+        diag = Diagnostic(diag)
+    s.warnings.append(diag)
+    if s.strict:
+        raise diag.as_error()
+    if not s.quiet:
+        click.echo(f"pcilu: warning: {diag.one_line()}", err=True)
+
+
+def notice(text: str) -> None:
+    """An informational line for people (stderr, silenced by --quiet)."""
+    if not current_settings().quiet:
+        click.echo(f"pcilu: {text}", err=True)
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":")))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def console(stderr: bool = False):
+    """A rich Console that honours --color, NO_COLOR and non-TTY output (imported lazily)."""
+    from rich.console import Console
+    s = current_settings()
+    force = {"always": True, "never": False}.get(s.color)
+    no_color = s.color == "never" or bool(os.environ.get("NO_COLOR"))
+    return Console(file=sys.stderr if stderr else sys.stdout, force_terminal=force,
+                   no_color=no_color, highlight=False, soft_wrap=False,
+                   emoji=False)

@@ -1,0 +1,168 @@
+"""One exception hierarchy for pcilu; the CLI turns each class into a message and an exit code.
+
+Exit codes (the design's contract, relied on by users' scripts):
+    0 ok · 1 internal error · 2 usage · 3 bad input · 4 refused by the simulated kernel
+    5 the simulated kernel panicked · 6 a rehearsal expectation failed
+
+Lower layers raise these; they never print. Warnings that the kernel itself would only log
+are returned as :class:`Diagnostic` objects so that ``--strict`` can promote them.
+"""
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass
+
+
+class ExitCode:
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    REFUSED = 4
+    PANIC = 5
+    EXPECTATION = 6
+
+
+def _where(file=None, offset=None, field=None, line=None) -> str:
+    parts = []
+    if file is not None:
+        parts.append(f"{file}:{line}" if line is not None else str(file))
+    if offset is not None:
+        parts.append(f"offset {offset:#x}")
+    if field is not None:
+        parts.append(f"field {field}")
+    return ": ".join(parts)
+
+
+class PcIluError(Exception):
+    """Base class. ``exit_code`` is the process exit status the CLI uses."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def one_line(self) -> str:
+        return " ".join(str(self.message).split())
+
+    def to_json(self) -> dict:
+        return {"kind": "error", "error": type(self).__name__, "exit_code": self.exit_code,
+                "message": self.one_line()}
+
+
+class UsageError(PcIluError):
+    """The command line itself is wrong (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotImplementedYet(PcIluError):
+    exit_code = ExitCode.INTERNAL
+
+
+class BadInput(PcIluError):
+    """A file or fabric is unreadable, corrupt or invalid (exit 3).
+
+    The message names the file and, where known, the byte offset / line and the field.
+    """
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str, *, file=None, offset=None, field=None, line=None):
+        self.file, self.offset, self.field, self.line = file, offset, field, line
+        where = _where(file, offset, field, line)
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def to_json(self) -> dict:
+        d = super().to_json()
+        for k in ("file", "offset", "field", "line"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = str(v) if k == "file" else v
+        return d
+
+
+class KernelRefusal(PcIluError):
+    """The simulated kernel refused an operation with -errno (exit 4).
+
+    ``errno_name`` is e.g. ``"EBUSY"``; ``kernel_message`` is what the kernel logged, if anything.
+    """
+
+    exit_code = ExitCode.REFUSED
+
+    def __init__(self, errno_name: str, message: str, *, bdf: str | None = None,
+                 kernel_message: str | None = None):
+        self.errno_name = errno_name
+        self.errno = getattr(_errno, errno_name, None)
+        self.bdf = bdf
+        self.kernel_message = kernel_message
+        text = f"{bdf}: " if bdf else ""
+        text += f"-{errno_name}"
+        if message:
+            text += f": {message}"
+        super().__init__(text)
+
+    def to_json(self) -> dict:
+        d = super().to_json()
+        d.update({"errno": self.errno_name, "bdf": self.bdf, "kernel_message": self.kernel_message})
+        return d
+
+
+class KernelPanic(PcIluError):
+    """The simulated kernel panicked (exit 5). ``panic_message`` is the panic text."""
+
+    exit_code = ExitCode.PANIC
+
+    def __init__(self, panic_message: str):
+        self.panic_message = panic_message
+        super().__init__(f"Kernel panic - not syncing: {panic_message}")
+
+    def to_json(self) -> dict:
+        d = super().to_json()
+        d["panic"] = self.panic_message
+        return d
+
+
+class ExpectationFailed(PcIluError):
+    """A rehearsal expectation did not hold (exit 6)."""
+
+    exit_code = ExitCode.EXPECTATION
+
+
+class StateLocked(PcIluError):
+    """Another pcilu process holds the state file's lock and --wait ran out (exit 1)."""
+
+    exit_code = ExitCode.INTERNAL
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A warning about input the kernel itself would accept (it would only log, or not notice).
+
+    ``--strict`` turns every Diagnostic into a :class:`BadInput` failure.
+    """
+
+    message: str
+    file: str | None = None
+    offset: int | None = None
+    field: str | None = None
+    line: int | None = None
+    kernel_accepts: bool = True
+
+    def one_line(self) -> str:
+        where = _where(self.file, self.offset, self.field, self.line)
+        tail = " (the kernel would accept this)" if self.kernel_accepts else ""
+        return f"{where}: {self.message}{tail}" if where else f"{self.message}{tail}"
+
+    def to_json(self) -> dict:
+        d = {"message": self.message, "kernel_accepts": self.kernel_accepts}
+        for k in ("file", "offset", "field", "line"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = str(v) if k == "file" else v
+        return d
+
+    def as_error(self) -> BadInput:
+        return BadInput(self.message + (" (--strict)" if True else ""), file=self.file,
+                        offset=self.offset, field=self.field, line=self.line)
