@@ -101,14 +101,16 @@ def cli(ctx, strict, quiet, color, traceback):
       pcilu preserve gen0.elf 0000:01:00.0
       pcilu kexec gen0.elf -o gen1.elf && pcilu enumerate gen1.elf
     """
-    from pcilu_cli.cli.context import Settings
-    ctx.obj = Settings(strict=strict, quiet=quiet, color=color, traceback=traceback)
+    from pcilu_cli.cli.context import Settings, activate
+    ctx.obj = activate(Settings(strict=strict, quiet=quiet, color=color, traceback=traceback))
 
 
 def main(argv=None):
     """Console-script entry point: run the group and map every outcome to an exit code."""
     from pcilu_cli.cli.context import current_settings, emit_error
     args = sys.argv[1:] if argv is None else list(argv)
+    from pcilu_cli.cli.context import Settings, activate
+    activate(Settings())
     try:
         rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0

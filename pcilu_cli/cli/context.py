@@ -29,13 +29,17 @@ class Settings:
 _DEFAULT = Settings()
 
 
+_ACTIVE: list = []
+
+
+def activate(settings: Settings) -> Settings:
+    """Make ``settings`` the invocation's settings (also after click's context has closed)."""
+    _ACTIVE[:] = [settings]
+    return settings
+
+
 def current_settings() -> Settings:
-    ctx = click.get_current_context(silent=True)
-    while ctx is not None:
-        if isinstance(ctx.obj, Settings):
-            return ctx.obj
-        ctx = ctx.parent
-    return _DEFAULT
+    return _ACTIVE[0] if _ACTIVE else _DEFAULT
 
 
 def set_json_mode(on: bool) -> None:

@@ -1,0 +1,312 @@
+"""``include/linux/kho/abi/pci.h``: ``struct pci_ser`` and ``struct pci_dev_ser`` in every layout
+the series has had (``pci-liveupdate-v6.md`` §1, §13; ``kho-luo-abi.md`` §4).
+
+Construct is the single source of truth for each layout. The device array is declared in the
+layout as a fixed-size ``Bytes`` (so the layout documents it and ``sizeof`` works) and decoded in
+bulk with ``struct.iter_unpack``: Construct's per-element parse is ~100x slower
+(conventions §3). All values are little-endian (x86_64 / arm64 kernels; ``__packed``).
+
+Flex era (v6: ``pci-v1`` → ``pci-v2`` → ``pci-v3``)::
+
+    struct pci_dev_ser { u32 domain; u16 bdf; u16 refcount; }     /* v6 patch 01: u16 padding */
+    struct pci_ser { u32 max_nr_devices; u32 nr_devices; struct pci_dev_ser devices[]; }
+
+Block era (v7, ``pci-v2``): ``struct pci_ser { u32 nr_devices; u64 devices; } __packed`` (12 bytes),
+``devices`` = PA of the first ``kho_block`` of 8-byte entries.
+Version-field era (``pci`` + ``PCI_LUO_FLB_VERSION``): ``{ u32 version; u32 nr_devices; u64 devices; }``.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from construct import Int16ul, Int32ul, Int64ul, Struct
+
+from pcilu_cli.abi.profiles import BLOCK, FLEX, PADDING, VERSION, Profile, get_profile
+from pcilu_cli.errors import BadInput, Diagnostic
+
+# ---- layouts (read like the C header) ------------------------------------------------------
+
+pci_dev_ser_v1 = Struct(               # v6 patch 01 ("pci-v1")
+    "domain" / Int32ul,                # pci_domain_nr(dev->bus)
+    "bdf" / Int16ul,                   # pci_dev_id(dev) = bus << 8 | devfn
+    "padding" / Int16ul,
+)
+
+pci_dev_ser = Struct(                  # every later revision
+    "domain" / Int32ul,
+    "bdf" / Int16ul,
+    "refcount" / Int16ul,              # 0 = free; else preserved devices at or below (pci-v3)
+)
+
+pci_ser_flex_header = Struct(          # followed by struct pci_dev_ser devices[max_nr_devices]
+    "max_nr_devices" / Int32ul,
+    "nr_devices" / Int32ul,
+)
+
+pci_ser_block = Struct(                # v7, __packed: 12 bytes
+    "nr_devices" / Int32ul,
+    "devices" / Int64ul,               # PA of the first kho_block (0 = none)
+)
+
+pci_ser_version = Struct(              # version-field era: 16 bytes
+    "version" / Int32ul,               # must never be deleted, moved or resized
+    "nr_devices" / Int32ul,
+    "devices" / Int64ul,
+)
+
+PCI_DEV_SER = struct.Struct("<IHH")    # the bulk codec of one pci_dev_ser (same bytes as above)
+PCI_DEV_SER_SIZE = PCI_DEV_SER.size    # 8
+assert PCI_DEV_SER_SIZE == pci_dev_ser.sizeof() == pci_dev_ser_v1.sizeof()
+
+# A blob larger than this is refused before anything is allocated for it.
+MAX_BLOB_BYTES = 1 << 31
+
+
+def header_layout(profile: Profile | str) -> Struct:
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    return {FLEX: pci_ser_flex_header, BLOCK: pci_ser_block, VERSION: pci_ser_version}[p.pci_layout]
+
+
+def entry_layout(profile: Profile | str) -> Struct:
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    return pci_dev_ser_v1 if p.refcount == PADDING else pci_dev_ser
+
+
+def flex_size(max_nr_devices: int) -> int:
+    """struct_size(ser, devices, max_nr_devices)."""
+    return pci_ser_flex_header.sizeof() + PCI_DEV_SER_SIZE * max_nr_devices
+
+
+def bdf_split(bdf: int) -> tuple[int, int, int]:
+    return bdf >> 8, (bdf >> 3) & 0x1F, bdf & 0x7
+
+
+def format_bdf(domain: int, bdf: int) -> str:
+    bus, dev, fn = bdf >> 8, (bdf >> 3) & 0x1F, bdf & 0x7
+    return f"{domain:04x}:{bus:02x}:{dev:02x}.{fn}"
+
+
+def xa_key(domain: int, bdf: int) -> int:
+    """pci_ser_xa_key() as fixed in v6: the domain is widened before the shift."""
+    return (domain << 16) | bdf
+
+
+# ---- decoded form ----------------------------------------------------------------------------
+
+@dataclass
+class PciSer:
+    profile: Profile
+    layout: str
+    nr_devices: int
+    max_nr_devices: int | None = None      # flex era
+    version: int | None = None             # version era
+    devices_pa: int | None = None          # block / version era
+    entries: list = field(default_factory=list)   # (slot, domain, bdf, refcount), in use only
+    diagnostics: list = field(default_factory=list)
+    size: int = 0                          # bytes the layout occupies (header + array)
+    file_size: int = 0                     # bytes that were given
+
+    @property
+    def compatible(self) -> str:
+        return self.profile.pci_compatible
+
+
+def _u32(data: bytes, off: int) -> int:
+    return int.from_bytes(data[off:off + 4], "little")
+
+
+def decode_entries(body: bytes | memoryview, base_slot: int = 0) -> list:
+    """Bulk-decode a pci_dev_ser array; returns in-use entries as (slot, domain, bdf, refcount)."""
+    return [(i, d, b, r) for i, (d, b, r) in enumerate(PCI_DEV_SER.iter_unpack(body), base_slot)
+            if r]
+
+
+def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=None,
+                   entries_from=None) -> PciSer:
+    """Decode one ``struct pci_ser`` as the incoming kernel would (``pci_flb_retrieve()``), plus
+    the bounds and consistency checks the kernel does not make (reported, not enforced).
+
+    Raises :class:`BadInput` for what cannot be decoded at all (truncation, a
+    ``max_nr_devices`` larger than the file); returns :class:`Diagnostic` warnings for what the
+    kernel would accept (``nr_devices`` disagreeing with the entries, duplicates: v6 turns a
+    duplicate into a retrieve error but does not crash, so it is a warning that names it).
+    For the block and version eras, ``entries_from(devices_pa)`` (if given) returns the raw
+    entry bytes of the ``kho_block`` chain (the caller walks memory); otherwise only the header
+    is decoded.
+    """
+    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+    mv = memoryview(data)
+    n = len(mv)
+    hdr = header_layout(p)
+    hsize = hdr.sizeof()
+    if n < hsize:
+        raise BadInput(f"truncated struct pci_ser header: {n} bytes, need {hsize} "
+                       f"(profile {p.name}, {p.pci_layout} layout)", file=file, offset=n,
+                       field="pci_ser")
+    diags: list[Diagnostic] = []
+    if p.pci_layout == FLEX:
+        max_nr = _u32(data, 0)
+        nr = _u32(data, 4)
+        need = flex_size(max_nr)
+        if need > n:
+            full = (n - hsize) // PCI_DEV_SER_SIZE
+            raise BadInput(f"max_nr_devices {max_nr} needs {need} bytes but the blob has {n} "
+                           f"(room for {full} entries)", file=file, offset=0,
+                           field="max_nr_devices")
+        ser = PciSer(p, FLEX, nr, max_nr_devices=max_nr, size=need, file_size=n)
+        ser.entries = decode_entries(mv[hsize:need])
+        if any(mv[need:n].tobytes().strip(b"\0")):
+            diags.append(Diagnostic("non-zero bytes after devices[max_nr_devices] (the kernel "
+                                    "zero-fills the folio tail)", file=file, offset=need,
+                                    field="tail"))
+    else:
+        if p.pci_layout == VERSION:
+            version, nr, devices_pa = struct.unpack_from("<IIQ", data, 0)
+        else:
+            nr, devices_pa = struct.unpack_from("<IQ", data, 0)
+            version = None
+        ser = PciSer(p, p.pci_layout, nr, version=version, devices_pa=devices_pa, size=hsize,
+                     file_size=n)
+        if version is not None and version != p.pci_version:
+            raise BadInput(f"unknown PCI FLB version {version} (profile {p.name} reads version "
+                           f"{p.pci_version}; the kernel panics: \"Incoming PCI FLB version "
+                           f"(v{version}) is incompatible with this kernel (v{p.pci_version})\")",
+                           file=file, offset=0, field="version")
+        if entries_from is not None and devices_pa:
+            ser.entries = entries_from(devices_pa)
+    _check_consistency(ser, diags, file)
+    ser.diagnostics = diags
+    return ser
+
+
+def _check_consistency(ser: PciSer, diags: list, file) -> None:
+    if ser.profile.refcount == PADDING:
+        return  # pci-v1 of patch 01: the last u16 is padding, nothing to count
+    in_use = len(ser.entries)
+    hsize = header_layout(ser.profile).sizeof()
+    nr_off = 4 if ser.layout in (FLEX, VERSION) else 0
+    if ser.layout == FLEX or ser.entries or not ser.devices_pa:
+        if in_use != ser.nr_devices:
+            diags.append(Diagnostic(f"nr_devices is {ser.nr_devices} but {in_use} entries are "
+                                    "in use (refcount != 0); the kernel does not check this",
+                                    file=file, offset=nr_off, field="nr_devices"))
+    seen: dict[int, int] = {}
+    for slot, dom, bdf, _ref in ser.entries:
+        key = xa_key(dom, bdf)
+        if key in seen:
+            off = hsize + PCI_DEV_SER_SIZE * slot if ser.layout == FLEX else None
+            diags.append(Diagnostic(
+                f"duplicate entry {format_bdf(dom, bdf)} in slots {seen[key]} and {slot}: "
+                "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
+                "later kernels panic)", file=file, offset=off,
+                field=f"devices[{slot}]", kernel_accepts=False))
+        else:
+            seen[key] = slot
+
+
+# ---- encoding --------------------------------------------------------------------------------
+
+def encode_pci_ser(profile: Profile | str, entries, *, max_nr_devices: int | None = None,
+                   nr_devices: int | None = None, devices_pa: int = 0,
+                   version: int | None = None, size: int | None = None) -> bytes:
+    """Build a ``struct pci_ser`` blob from ``(slot, domain, bdf, refcount)`` entries.
+
+    Flex era: ``max_nr_devices`` defaults to one past the highest slot; ``nr_devices`` to the
+    number of entries with a non-zero refcount; free slots are zero, as the kernel leaves them.
+    Block/version eras: only the header is produced (entries live in ``kho_block`` pages; see
+    ``pcilu_cli.memory``). ``size`` pads with zeros (e.g. 4096 for the whole KHO folio).
+    """
+    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+    entries = [tuple(int(x) for x in e) for e in entries]
+    if nr_devices is None:
+        nr_devices = sum(1 for e in entries if e[3])
+    if p.pci_layout == FLEX:
+        if max_nr_devices is None:
+            max_nr_devices = max((e[0] for e in entries), default=-1) + 1
+        body = bytearray(flex_size(max_nr_devices))
+        struct.pack_into("<II", body, 0, max_nr_devices, nr_devices)
+        for slot, dom, bdf, ref in entries:
+            if not 0 <= slot < max_nr_devices:
+                raise BadInput(f"slot {slot} outside devices[{max_nr_devices}]",
+                               field=f"devices[{slot}]")
+            PCI_DEV_SER.pack_into(body, 8 + 8 * slot, dom, bdf, ref)
+        out = bytes(body)
+    elif p.pci_layout == BLOCK:
+        out = struct.pack("<IQ", nr_devices, devices_pa)
+    else:
+        out = struct.pack("<IIQ", p.pci_version if version is None else version, nr_devices,
+                          devices_pa)
+    if size is not None:
+        if size < len(out):
+            raise BadInput(f"size {size} is smaller than the layout ({len(out)} bytes)",
+                           field="size")
+        out += bytes(size - len(out))
+    return out
+
+
+# ---- JSON (the design's contract) ------------------------------------------------------------
+
+def pci_ser_to_json(ser: PciSer) -> dict:
+    """The design's ``inspect`` document for a ``struct pci_ser``; in-use entries in slot order.
+
+    Built with one comprehension over tuples: this is the 1,000,000-entry hot path.
+    """
+    doc = {"kind": "pci_ser", "profile": ser.profile.name, "compatible": ser.compatible,
+           "layout": ser.layout}
+    if ser.max_nr_devices is not None:
+        doc["max_nr_devices"] = ser.max_nr_devices
+    if ser.version is not None:
+        doc["version"] = ser.version
+    if ser.devices_pa is not None:
+        doc["devices_pa"] = ser.devices_pa
+    doc["nr_devices"] = ser.nr_devices
+    doc["devices"] = [
+        {"slot": s, "domain": d, "bus": b >> 8, "device": (b >> 3) & 0x1F, "function": b & 7,
+         "bdf": f"{d:04x}:{b >> 8:02x}:{(b >> 3) & 0x1F:02x}.{b & 7}", "refcount": r}
+        for s, d, b, r in ser.entries]
+    if ser.max_nr_devices is not None:
+        doc["free_slots"] = ser.max_nr_devices - len(ser.entries)
+    doc["blob_size"] = ser.file_size
+    doc["warnings"] = [w.to_json() for w in ser.diagnostics]
+    return doc
+
+
+def entries_from_json(doc: dict, *, file=None) -> list:
+    """Inverse of :func:`pci_ser_to_json` for ``devices``: validates every field."""
+    out = []
+    devs = doc.get("devices")
+    if not isinstance(devs, list):
+        raise BadInput("'devices' must be a list", file=file, field="devices")
+    for i, d in enumerate(devs):
+        if not isinstance(d, dict):
+            raise BadInput("each device must be an object", file=file, field=f"devices[{i}]")
+        try:
+            slot = int(d.get("slot", i))
+            if "bus" in d:
+                domain = int(d.get("domain", 0))
+                bus, dev, fn = int(d["bus"]), int(d["device"]), int(d["function"])
+            else:
+                domain, bus, dev, fn = _parse_bdf_text(str(d["bdf"]))
+                if "domain" in d:
+                    domain = int(d["domain"])
+            ref = int(d.get("refcount", 1))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"bad or missing value: {e}", file=file, field=f"devices[{i}]") from None
+        for name, val, hi in (("slot", slot, 2**32 - 1), ("domain", domain, 2**32 - 1),
+                              ("bus", bus, 255), ("device", dev, 31), ("function", fn, 7),
+                              ("refcount", ref, 65535)):
+            if not 0 <= val <= hi:
+                raise BadInput(f"{name} {val} out of range 0..{hi}", file=file,
+                               field=f"devices[{i}].{name}")
+        out.append((slot, domain, (bus << 8) | (dev << 3) | fn, ref))
+    return out
+
+
+def _parse_bdf_text(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(":")
+    if len(parts) == 2:
+        parts = ["0"] + parts
+    dom, bus, rest = parts
+    dev, fn = rest.split(".")
+    return int(dom, 16), int(bus, 16), int(dev, 16), int(fn, 16)

@@ -1,0 +1,343 @@
+"""``pcilu inspect`` (decode any hand-over blob) and ``pcilu encode`` (build a blob from JSON).
+
+``inspect`` recognises what it is given by its first bytes: an ELF image (a pcilu state file or a
+real memory dump), a flattened device tree (a KHO root FDT or LUO FDT), a LUO FLB page, or a raw
+``struct pci_ser``. A raw ``pci_ser`` carries no compatible string, so without ``--profile`` the
+layout is detected from the bytes and the assumption is stated on stderr.
+"""
+from __future__ import annotations
+
+import json
+import struct
+
+import click
+
+from pcilu_cli.abi import pci
+from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile, profile_names
+from pcilu_cli.cli.context import notice, print_json, set_json_mode, warn
+from pcilu_cli.errors import BadInput, UsageError
+
+ELF_MAGIC = b"\x7fELF"
+FDT_MAGIC = b"\xd0\x0d\xfe\xed"
+PAGE = 4096
+
+
+def _profile_choice():
+    return click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
+
+
+def read_input(path: str) -> bytes:
+    from pcilu_cli.state.store import read_input as _read
+    return _read(path)
+
+
+# ---- detection -------------------------------------------------------------------------------
+
+def looks_like_flb_page(data: bytes) -> bool:
+    """A LUO FLB page: header {pgcnt = 1, count <= 63} then printable NUL-padded names."""
+    if len(data) < 16:
+        return False
+    pgcnt, count = struct.unpack_from("<QQ", data, 0)
+    if pgcnt != 1 or not 0 < count <= 63 or len(data) < 16 + 64:
+        return False
+    name = data[16:64].split(b"\0", 1)[0]
+    return bool(name) and all(0x20 < c < 0x7F for c in name)
+
+
+def detect_pci_profile(data: bytes) -> tuple[str, str]:
+    """Guess the ``pci_ser`` layout of a raw blob; returns (profile name, reason)."""
+    n = len(data)
+    if n >= 8:
+        max_nr, nr = struct.unpack_from("<II", data, 0)
+        need = pci.flex_size(max_nr)
+        if need <= n and (n == need or n == _folio_size(need) or n % PAGE == 0):
+            entries = pci.decode_entries(memoryview(data)[8:need])
+            refs = {e[3] for e in entries}
+            if len(entries) == nr:
+                if any(r > 1 for r in refs):
+                    return "v6", "flex layout with path refcounts > 1 (pci-v3)"
+                return "v6", ("flex layout (max_nr_devices/nr_devices agree with the entries); "
+                              "pci-v1/pci-v2/pci-v3 cannot be told apart from the bytes, "
+                              "assumed pci-v3 (v6)")
+    if n in (16, PAGE) or n >= 16:
+        version, nr, pa = struct.unpack_from("<IIQ", data, 0) if n >= 16 else (0, 0, 0)
+        if version in (1, 2) and pa % PAGE == 0 and not any(data[16:]):
+            prof = "v8" if version == 1 else "v9"
+            return prof, f"version-field layout, version {version}"
+    if n == 12 or (n >= 12 and not any(data[12:])):
+        nr, pa = struct.unpack_from("<IQ", data, 0)
+        if pa % PAGE == 0:
+            return "v7", "v7 block layout (u32 nr_devices; u64 devices)"
+    return "v6", "no layout fits cleanly; decoding as pci-v3 (v6), the default"
+
+
+def _folio_size(size: int) -> int:
+    pages = max(1, -(-size // PAGE))
+    order = (pages - 1).bit_length()
+    return PAGE << order
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+def _free_runs(max_nr: int, used_slots: list[int]):
+    """Yield (first, last) runs of free slots between/around the used ones."""
+    prev = -1
+    for s in used_slots + [max_nr]:
+        if s - prev > 1:
+            yield prev + 1, s - 1
+        prev = s
+
+
+def render_pci_ser(ser: pci.PciSer, file: str) -> None:
+    from rich.table import Table
+    from pcilu_cli.cli.context import console
+    con = console()
+    from rich.markup import escape
+    head = escape(f"struct pci_ser  [{ser.profile.name}: compatible {ser.compatible!r}, "
+                  f"{ser.layout} layout]")
+    table = Table(show_edge=True)
+    table.add_column("slot", justify="right", no_wrap=True)
+    table.add_column("BDF", no_wrap=True)
+    table.add_column("refcount", justify="right", no_wrap=True)
+    table.add_column("offset", justify="right", no_wrap=True)
+    free_by_start = {}
+    if ser.max_nr_devices is not None:
+        free_by_start = {a: b for a, b in _free_runs(ser.max_nr_devices,
+                                                     [e[0] for e in ser.entries])}
+    def free_row(a):
+        b = free_by_start[a]
+        n = b - a + 1
+        label = f"{a}" if n == 1 else f"{a}–{b}"
+        table.add_row(label, f"[dim]free ({n} slot{'s' if n > 1 else ''})[/dim]", "0", "")
+    for slot, dom, bdf, ref in ser.entries:
+        for a in [a for a in list(free_by_start) if a < slot]:
+            free_row(a)
+            del free_by_start[a]
+        off = f"{8 + 8 * slot:#x}" if ser.layout == FLEX else ""
+        table.add_row(str(slot), pci.format_bdf(dom, bdf), str(ref), off)
+    for a in sorted(free_by_start):
+        free_row(a)
+    con.print(f"[bold]{escape(file)}[/bold]: {ser.file_size} bytes, {head}")
+    con.print(table)
+    facts = [f"nr_devices {ser.nr_devices}"]
+    if ser.max_nr_devices is not None:
+        facts.append(f"max_nr_devices {ser.max_nr_devices}")
+        facts.append(f"free slots {ser.max_nr_devices - len(ser.entries)}")
+    if ser.version is not None:
+        facts.append(f"version {ser.version}")
+    if ser.devices_pa is not None:
+        facts.append(f"devices at PA {ser.devices_pa:#x} (kho_block chain: inspect a state "
+                     "file or memory image to follow it)")
+    con.print(", ".join(facts))
+
+
+def hexdump_fields(data: bytes, ser: pci.PciSer | None = None, *, fields=None) -> str:
+    """An annotated hexdump: every field labelled at its offset."""
+    lines = []
+    if fields is None:
+        fields = list(pci_ser_fields(ser))
+    covered = 0
+    for off, size, label in fields:
+        if off > covered:
+            lines.append(_hexline(covered, data[covered:off], "(unlabelled)"))
+        lines.append(_hexline(off, data[off:off + size], label))
+        covered = off + size
+    if covered < len(data):
+        rest = data[covered:]
+        if any(rest):
+            for o in range(0, len(rest), 16):
+                lines.append(_hexline(covered + o, rest[o:o + 16], "(trailing)"))
+        else:
+            lines.append(f"{covered:08x}  ... {len(rest)} zero bytes to {len(data):#x}")
+    return "\n".join(lines)
+
+
+def _hexline(off: int, chunk: bytes, label: str) -> str:
+    shown = chunk[:8].hex(" ") + (" …" if len(chunk) > 8 else "")
+    return f"{off:08x}  {shown:<25}  {label}"
+
+
+def pci_ser_fields(ser: pci.PciSer):
+    if ser.layout == FLEX:
+        yield 0, 4, f"max_nr_devices = {ser.max_nr_devices}"
+        yield 4, 4, f"nr_devices = {ser.nr_devices}"
+        used = {e[0]: e for e in ser.entries}
+        run_start = None
+        for slot in range(ser.max_nr_devices):
+            e = used.get(slot)
+            base = 8 + 8 * slot
+            if e is None:
+                if run_start is None:
+                    run_start = slot
+                continue
+            if run_start is not None:
+                yield from _free_fields(run_start, slot - 1)
+                run_start = None
+            _, dom, bdf, ref = e
+            yield base, 4, f"devices[{slot}].domain = {dom:#x}"
+            yield base + 4, 2, f"devices[{slot}].bdf = {bdf:#06x} ({pci.format_bdf(dom, bdf)})"
+            name = "padding" if ser.profile.refcount == "padding" else "refcount"
+            yield base + 6, 2, f"devices[{slot}].{name} = {ref}"
+        if run_start is not None:
+            yield from _free_fields(run_start, ser.max_nr_devices - 1)
+    else:
+        off = 0
+        if ser.layout == VERSION:
+            yield 0, 4, f"version = {ser.version}"
+            off = 4
+        yield off, 4, f"nr_devices = {ser.nr_devices}"
+        yield off + 4, 8, f"devices = {ser.devices_pa:#x} (PA of the first kho_block)"
+
+
+def _free_fields(a: int, b: int):
+    if a == b:
+        yield 8 + 8 * a, 8, f"devices[{a}] free"
+    else:
+        yield 8 + 8 * a, 8 * (b - a + 1), f"devices[{a}..{b}] free ({b - a + 1} slots)"
+
+
+def flb_page_to_json(data: bytes, file) -> dict:
+    from pcilu_cli.abi.luo import luo_flb_header_ser, luo_flb_ser_raw
+    hdr = luo_flb_header_ser.parse(data[:16])
+    recs = []
+    for i in range(hdr.count):
+        off = 16 + 64 * i
+        if off + 64 > len(data):
+            raise BadInput(f"FLB page header counts {hdr.count} entries but entry {i} is "
+                           "truncated", file=file, offset=off, field=f"luo_flb_ser[{i}]")
+        r = luo_flb_ser_raw.parse(data[off:off + 64])
+        name = r.name.split(b"\0", 1)[0].decode("ascii", "replace")
+        recs.append({"index": i, "name": name, "data": r.data, "count": r.count})
+    return {"kind": "luo_flb_page", "pgcnt": hdr.pgcnt, "count": hdr.count, "flbs": recs}
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("file")
+@click.option("-p", "--profile", type=_profile_choice(), default=None,
+              help="Kernel profile whose layout to decode with (default: detect; v6 = pci-v3).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--hex", "as_hex", is_flag=True, help="Annotated hexdump, each field at its offset.")
+def inspect(file, profile, as_json, as_hex):
+    """Decode a hand-over blob for a person, or for a script with --json.
+
+    FILE is a raw `struct pci_ser` blob, a LUO FLB page, a KHO root FDT, a pcilu state file or
+    an ELF memory dump (QEMU dump-guest-memory, kdump vmcore); `-` reads stdin.
+
+    \b
+    Examples:
+      pcilu inspect flb/pci-v3.bin --profile v6
+      pcilu inspect blob.bin --json | jq '.devices[].bdf'
+      pcilu inspect blob.bin --hex
+      pcilu inspect gen1.elf              # the whole KHO -> LUO -> FLB -> pci_ser chain
+    """
+    set_json_mode(as_json)
+    data = read_input(file)
+    name = "<stdin>" if file == "-" else file
+    if data[:4] in (ELF_MAGIC, FDT_MAGIC):
+        from pcilu_cli.cli import cmd_image
+        return cmd_image.inspect_image(data, name, profile=profile, as_json=as_json,
+                                       as_hex=as_hex)
+    if profile is None and looks_like_flb_page(data):
+        doc = flb_page_to_json(data, name)
+        if as_json:
+            print_json(doc)
+        else:
+            from pcilu_cli.cli.context import console
+            con = console()
+            con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
+                      f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
+            for r in doc["flbs"]:
+                con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
+                          f"count {r['count']}")
+        return
+    if profile is None:
+        profile, why = detect_pci_profile(data)
+        notice(f"{name}: no --profile given; {why}")
+    ser = pci.decode_pci_ser(data, profile, file=name)
+    for d in ser.diagnostics:
+        if not d.kernel_accepts:
+            raise d.as_error()
+    for d in ser.diagnostics:
+        warn(d)
+    if as_json:
+        print_json(pci.pci_ser_to_json(ser))
+    elif as_hex:
+        click.echo(hexdump_fields(data, ser))
+    else:
+        render_pci_ser(ser, name)
+
+
+@click.command()
+@click.argument("spec")
+@click.option("-o", "--output", required=True, help="Blob to write (`-` = stdout).")
+@click.option("-p", "--profile", type=_profile_choice(), default=None,
+              help="Layout to encode (default: the spec's \"profile\", else v6).")
+@click.option("--size", type=int, default=None,
+              help="Pad the blob with zeros to this many bytes (e.g. 4096, the KHO folio).")
+@click.option("--folio", is_flag=True,
+              help="Pad to the folio kho_alloc_preserve() would allocate (power-of-two pages).")
+def encode(spec, output, profile, size, folio):
+    """Build a raw `struct pci_ser` blob from a JSON list of entries.
+
+    SPEC is the document `pcilu inspect --json` prints (so inspect -> encode round-trips), or
+    any JSON object with "devices": [{"slot", "domain", "bus", "device", "function",
+    "refcount"}] (or "bdf": "DDDD:BB:DD.F" instead of the numbers) and optionally
+    "max_nr_devices", "nr_devices", "profile", "devices_pa", "version". Slots not listed are
+    free (zero), as the kernel leaves them.
+
+    \b
+    Example:
+      echo '{"max_nr_devices": 6, "devices": [
+              {"slot": 0, "bdf": "0000:01:00.0", "refcount": 1},
+              {"slot": 1, "bdf": "0000:00:02.0", "refcount": 1}]}' |
+        pcilu encode - -o blob.bin --folio
+    """
+    raw = read_input(spec)
+    name = "<stdin>" if spec == "-" else spec
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        raise BadInput(f"not valid JSON: {e}", file=name, line=line) from None
+    if isinstance(doc, list):
+        doc = {"devices": doc}
+    if not isinstance(doc, dict):
+        raise BadInput("expected a JSON object or list", file=name)
+    prof = get_profile(profile or doc.get("profile") or "v6")
+    entries = pci.entries_from_json(doc, file=name)
+
+    def opt_int(key):
+        v = doc.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, int) or v < 0:
+            raise BadInput(f"{key} must be a non-negative integer", file=name, field=key)
+        return v
+    max_nr = opt_int("max_nr_devices")
+    if max_nr is not None and max_nr > (1 << 28):
+        raise BadInput(f"max_nr_devices {max_nr} is absurdly large", file=name,
+                       field="max_nr_devices")
+    blob = pci.encode_pci_ser(prof, entries, max_nr_devices=max_nr,
+                              nr_devices=opt_int("nr_devices"),
+                              devices_pa=opt_int("devices_pa") or 0,
+                              version=opt_int("version"), size=size)
+    if folio:
+        blob += bytes(_folio_size(len(blob)) - len(blob))
+    if prof.pci_layout in (BLOCK, VERSION) and entries:
+        notice(f"profile {prof.name} keeps entries in kho_block pages; only the "
+               f"{len(blob)}-byte header was written")
+    from pcilu_cli.state.store import atomic_write
+    atomic_write(output, blob)
+    if output != "-":
+        notice(f"wrote {output}: {len(blob)} bytes, {len(entries)} entries ({prof.name})")
+
+
+def _check_profile(name):  # pragma: no cover - click validates choices
+    if name is not None:
+        get_profile(name)
+    return name
+
+
+__all__ = ["inspect", "encode", "UsageError"]
