@@ -164,5 +164,7 @@ class Diagnostic:
         return d
 
     def as_error(self) -> BadInput:
-        return BadInput(self.message + (" (--strict)" if True else ""), file=self.file,
-                        offset=self.offset, field=self.field, line=self.line)
+        """The failure this warning becomes (under --strict, or when the kernel would refuse)."""
+        suffix = " (a warning, failing because of --strict)" if self.kernel_accepts else ""
+        return BadInput(self.message + suffix, file=self.file, offset=self.offset,
+                        field=self.field, line=self.line)

@@ -1,11 +1,11 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pcilu_abi/compiler.h - fixed-width types and attributes for our transcription of the
  * Live Update hand-over structs.
  *
  * Written by the pcilu project from its specification notes (pci-liveupdate-v6.md,
  * kho-luo-abi.md); no kernel source is copied. The names follow the kernel's vocabulary so
- * that a reader can hold them next to include/linux/kho/abi/*.h.
+ * that a reader can hold them next to the headers in include/linux/kho/abi/.
  */
 #ifndef PCILU_ABI_COMPILER_H
 #define PCILU_ABI_COMPILER_H

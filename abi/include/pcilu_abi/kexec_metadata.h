@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pcilu_abi/kexec_metadata.h - the "kexec-metadata" KHO subtree blob
  * (include/linux/kho/abi/kexec_metadata.h, kho-luo-abi.md sec. 1.2).

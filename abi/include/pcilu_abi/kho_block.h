@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pcilu_abi/kho_block.h - one page of a kho_block chain (include/linux/kho/abi/block.h,
  * kho-luo-abi.md sec. 3). No magic, no entry size: the consumer knows entry_size.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pcilu_abi/luo.h - LUO hand-over records (include/linux/kho/abi/luo.h, kho-luo-abi.md
  * sec. 2.1 and 2.3): gen D "luo-v5" struct luo_ser, the session and file records (also used

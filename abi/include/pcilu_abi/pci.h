@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pcilu_abi/pci.h - the PCI core's FLB payload (include/linux/kho/abi/pci.h), one struct per
  * layout a pcilu profile can speak (pci-liveupdate-v6.md sec. 1.1 and 1.3, kho-luo-abi.md

@@ -1,0 +1,58 @@
+# pcilu — developer entry points. `make setup` is what the README's first command runs.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PYTHON  := $(BIN)/python
+PCILU   := $(BIN)/pcilu
+FUZZ_SECONDS ?= 600
+APT_PKGS := pciutils device-tree-compiler binutils gcc make
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup tools venv demo test test-fast abi-check bench fuzz lint clean
+
+setup: tools venv                      ## install tools and a virtualenv with pcilu in it
+
+tools:                                 ## Debian packages the tests compare against (lspci, dtc, readelf, gcc)
+	@missing=""; \
+	for t in lspci:pciutils dtc:device-tree-compiler fdtdump:device-tree-compiler readelf:binutils gcc:gcc; do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: please install$$missing (tests that need them are skipped)"; fi; \
+	fi
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+demo: venv                             ## the main job on a shipped example: a whole rehearsal
+	$(PCILU) rehearse fixtures/scenarios/qemu-virtio-net.yaml
+
+test: venv                             ## the whole test suite (a few minutes on 2 cores)
+	$(PYTHON) -m pytest tests
+
+test-fast: venv
+	$(PYTHON) -m pytest tests -m "not slow" -x
+
+abi-check:                             ## build the C side of the ABI contract and print its layout
+	$(MAKE) -C abi
+	abi/build/abi_check layout
+
+bench: venv                            ## benchmarks: prints a table, writes bench/results/latest.json
+	$(PYTHON) bench/run.py
+
+fuzz: venv                             ## long atheris run (FUZZ_SECONDS, default 600)
+	$(BIN)/pip install -q 'atheris>=2.3,<4'
+	$(PYTHON) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+lint: venv
+	$(PYTHON) -m compileall -q pcilu_cli tests >/dev/null
+	$(PYTHON) -m pyflakes pcilu_cli tests 2>/dev/null || $(BIN)/pip install -q pyflakes && $(PYTHON) -m pyflakes pcilu_cli tests
+
+clean:
+	rm -rf $(VENV) abi/build .pytest_cache .hypothesis

@@ -1,0 +1,299 @@
+"""The fuzz targets: which decoder, reached through which pcilu command, seeded with what.
+
+Shared by the bounded hypothesis suite (``tests/test_fuzz_decoders.py``), the atheris harnesses
+(``fuzz/fuzz_*.py``) and the corpus generator (``fuzz/make_corpus.py``), so that a decoder is
+added to all three with ONE ``register(...)`` line at the bottom of this file.
+
+A target is a pcilu command line with ``{file}`` where the mutated input goes, plus a seed
+function that builds valid inputs with the project's own encoders (or finds shipped fixtures)
+and names their integer fields (``(offset, width)``) so that the mutation engine can overwrite
+them with 0, 1, max and huge values. A seed function that cannot run yet (its encoder has not
+landed) raises :class:`Unavailable`; the tests skip that target with the reason.
+
+The contract checked for every input (``check_outcome``): the exit code is one the command
+documents (default {0, 3}); no traceback and no "internal error"; on failure exactly one
+``pcilu: error:`` line on stderr, and every stderr line is one ``pcilu:`` message; in ``--json``
+mode stdout is exactly one JSON document, also on failure.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+CORPUS = FIXTURES / "fuzz-corpus"
+
+
+class Unavailable(Exception):
+    """The decoder or its seed encoder is not there yet."""
+
+
+@dataclass
+class Seed:
+    label: str
+    data: bytes
+    fields: list = field(default_factory=list)   # [(offset, width)] integer fields, LE
+
+
+@dataclass
+class Target:
+    name: str
+    argv: tuple                      # pcilu arguments; "{file}" is replaced by the input path
+    seeds: Callable[[], list]        # -> [Seed]; may raise Unavailable
+    ok_codes: frozenset = frozenset({0, 3})
+    text: bool = False               # line-oriented input (YAML, lspci dump): add line mutations
+    suffix: str = ".bin"
+    seeds_valid: bool = True         # every seed must itself be accepted (exit 0)
+
+    @property
+    def json_mode(self) -> bool:
+        return "--json" in self.argv
+
+    def command(self, path: str) -> list:
+        return [a.replace("{file}", path) for a in self.argv]
+
+
+TARGETS: dict[str, Target] = {}
+
+
+def register(name, argv, seeds, **kw) -> Target:
+    t = Target(name, tuple(argv), seeds, **kw)
+    TARGETS[name] = t
+    return t
+
+
+# ---- running the CLI in-process ----------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run_cli(argv: list) -> Outcome:
+    """``pcilu ARGV`` in this process (click's CliRunner isolation), exit code captured."""
+    from click.testing import CliRunner
+
+    from pcilu_cli.cli import main
+    runner = CliRunner()
+    code = None
+    with runner.isolation() as streams:
+        try:
+            main(list(argv))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = streams[0].getvalue(), streams[1].getvalue()
+    return Outcome(0 if code is None else code, out, err)
+
+
+def check_outcome(target: Target, res: Outcome, what: str = "") -> None:
+    """Raise AssertionError (with a reproducible description) if the contract is broken."""
+    err = res.stderr.decode("utf-8", "replace")
+    out = res.stdout.decode("utf-8", "replace")
+    ctx = f"{target.name}{' ' + what if what else ''}: exit {res.code}; stderr={err[-600:]!r}"
+    assert "Traceback" not in err and "Traceback" not in out, ctx
+    assert "internal error" not in err, ctx
+    assert res.code in target.ok_codes, ctx
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    for ln in lines:
+        assert ln.startswith("pcilu:"), f"{ctx} (stderr line that is not a pcilu message)"
+    errors = [ln for ln in lines if ln.startswith("pcilu: error:")]
+    if res.code != 0:
+        assert len(errors) == 1, f"{ctx} (want exactly one error line)"
+    else:
+        assert not errors, ctx
+    if target.json_mode:
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            raise AssertionError(f"{ctx} (stdout is not one JSON document: {out[:200]!r})") \
+                from None
+        assert isinstance(doc, dict) and "kind" in doc, f"{ctx} (JSON without 'kind')"
+        if res.code != 0:
+            assert doc["kind"] == "error", ctx
+
+
+def run_input(target: Target, data: bytes, workdir: str, what: str = "") -> Outcome:
+    path = os.path.join(workdir, f"input{target.suffix}")
+    with open(path, "wb") as f:
+        f.write(data)
+    res = run_cli(target.command(path))
+    check_outcome(target, res, what)
+    return res
+
+
+# ---- field maps from the Construct layouts ------------------------------------------------------
+
+def struct_fields(layout, base: int = 0) -> list:
+    """[(offset, width)] of the fixed-size integer fields of a Construct Struct."""
+    out, off = [], base
+    for sc in layout.subcons:
+        size = sc.sizeof()
+        if size in (1, 2, 4, 8):
+            out.append((off, size))
+        off += size
+    return out
+
+
+# ---- seeds -------------------------------------------------------------------------------------
+
+# Entries that exercise every field: multi-domain, path refcounts, a free slot in between.
+PCI_ENTRIES = [(0, 0, 0x0100, 1), (1, 0, 0x0010, 2), (3, 0x10000, 0xFEFF, 1), (4, 1, 0x0008, 1)]
+
+
+def pci_ser_seeds(profile: str) -> Callable[[], list]:
+    def seeds():
+        try:
+            from pcilu_cli.abi import pci
+            from pcilu_cli.abi.profiles import FLEX, get_profile
+        except ImportError as e:
+            raise Unavailable(f"pcilu_cli.abi.pci: {e}") from None
+        p = get_profile(profile)
+        hdr = pci.header_layout(p)
+        fields = struct_fields(hdr)
+        out = []
+        if p.pci_layout == FLEX:
+            entries = [e if p.refcount != "padding" else (*e[:3], 0) for e in PCI_ENTRIES]
+            if p.refcount == "in-use":
+                entries = [(*e[:3], 1) for e in entries]
+            blob = pci.encode_pci_ser(p, entries, max_nr_devices=6)
+            ent = pci.entry_layout(p)
+            efields = [f for i in range(6) for f in struct_fields(ent, hdr.sizeof() + 8 * i)]
+            out.append(Seed(f"{p.name}-flex6", blob, fields + efields))
+            out.append(Seed(f"{p.name}-empty", pci.encode_pci_ser(p, [], max_nr_devices=3),
+                            fields))
+            out.append(Seed(f"{p.name}-folio", pci.encode_pci_ser(p, entries, size=4096),
+                            fields + efields[:12]))
+        else:
+            out.append(Seed(f"{p.name}-header",
+                            pci.encode_pci_ser(p, [], nr_devices=2, devices_pa=0x10_0000_0000),
+                            fields))
+        return out
+    return seeds
+
+
+def flb_page_seeds() -> list:
+    try:
+        from pcilu_cli.abi.luo import luo_flb_header_ser, luo_flb_ser
+    except ImportError as e:
+        raise Unavailable(str(e)) from None
+    out = []
+    for names in (["pci-v3"], ["pci-v2", "memfd-flb-v1", "pci"]):
+        page = bytearray(4096)
+        luo_flb_header_ser.build_stream(dict(pgcnt=1, count=len(names)), _Writer(page, 0))
+        fields = struct_fields(luo_flb_header_ser)
+        for i, n in enumerate(names):
+            off = 16 + 64 * i
+            page[off:off + 64] = luo_flb_ser.build(dict(name=n, data=0x1_0000_0000 + 0x1000 * i,
+                                                        count=i + 1))
+            fields += [(off + 48, 8), (off + 56, 8)]
+        out.append(Seed(f"flb-{len(names)}", bytes(page), fields))
+    return out
+
+
+class _Writer:
+    """A tiny writable stream into a bytearray (Construct's build_stream target)."""
+
+    def __init__(self, buf: bytearray, off: int):
+        self.buf, self.off = buf, off
+
+    def write(self, b):
+        self.buf[self.off:self.off + len(b)] = b
+        self.off += len(b)
+        return len(b)
+
+    def tell(self):
+        return self.off
+
+    def seek(self, off, whence=0):
+        self.off = off if whence == 0 else self.off + off
+        return self.off
+
+
+def encode_spec_seeds() -> list:
+    """`pcilu encode` specs: the --json documents `inspect` prints for the pci_ser seeds."""
+    try:
+        from pcilu_cli.abi import pci
+    except ImportError as e:
+        raise Unavailable(str(e)) from None
+    out = []
+    for prof in ("v6", "v6-p02", "v8"):
+        for s in pci_ser_seeds(prof)()[:1]:
+            doc = pci.pci_ser_to_json(pci.decode_pci_ser(s.data, prof))
+            out.append(Seed(f"{s.label}.json", json.dumps(doc, indent=1).encode()))
+    return out
+
+
+def fixture_seeds(*patterns: str, fields=()) -> Callable[[], list]:
+    """Seeds from shipped fixture files (for inputs whose encoder is a person: YAML, dumps)."""
+    def seeds():
+        files = sorted({f for p in patterns for f in glob.glob(str(FIXTURES / p), recursive=True)})
+        if not files:
+            raise Unavailable(f"no fixtures match {', '.join(patterns)} yet")
+        return [Seed(Path(f).name, Path(f).read_bytes(), list(fields)) for f in files[:6]]
+    return seeds
+
+
+def state_file_seeds() -> list:
+    """A generation-0 state file made by `pcilu init` from a shipped fabric, and a kexec'd one."""
+    fabrics = sorted(glob.glob(str(FIXTURES / "fabrics" / "*.yaml")))
+    if not fabrics:
+        raise Unavailable("no fixtures/fabrics/*.yaml yet")
+    import tempfile
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        for fab in fabrics[:2]:
+            s = os.path.join(d, Path(fab).stem + ".elf")
+            r = run_cli(["init", fab, "-o", s])
+            if r.code != 0:
+                raise Unavailable(f"`pcilu init {Path(fab).name}` does not work yet: "
+                                  f"{r.stderr.decode(errors='replace').strip()[:200]}")
+            out.append(Seed(Path(s).name, Path(s).read_bytes(), elf_fields(Path(s).read_bytes())))
+    return out
+
+
+def elf_fields(data: bytes) -> list:
+    """ELF64 header and program-header integer fields (counts, offsets, sizes)."""
+    if len(data) < 64 or data[:4] != b"\x7fELF":
+        return []
+    fields = [(16, 2), (18, 2), (20, 4), (24, 8), (32, 8), (40, 8), (48, 4), (52, 2), (54, 2),
+              (56, 2), (58, 2), (60, 2), (62, 2)]
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    for i in range(min(phnum, 16)):
+        b = phoff + 56 * i
+        fields += [(b, 4), (b + 4, 4), (b + 8, 8), (b + 16, 8), (b + 24, 8), (b + 32, 8),
+                   (b + 40, 8), (b + 48, 8)]
+    return [(o, w) for o, w in fields if o + w <= len(data)]
+
+
+# ---- the registry: one line per decoder ---------------------------------------------------------
+
+for _p in ("v6-p01", "v6-p02", "v6", "v7", "v8", "v9"):
+    register(f"pci_ser-{_p}", ["inspect", "{file}", "--profile", _p, "--json"],
+             pci_ser_seeds(_p))
+register("pci_ser-detect", ["inspect", "{file}", "--json"], pci_ser_seeds("v6"))
+register("pci_ser-hex", ["inspect", "{file}", "--profile", "v6", "--hex"], pci_ser_seeds("v6"))
+register("pci_ser-human", ["inspect", "{file}"], pci_ser_seeds("v6"))
+register("flb_page", ["inspect", "{file}", "--json"], flb_page_seeds)
+register("golden", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*.bin"),
+         seeds_valid=False)
+register("encode_json", ["encode", "{file}", "-o", "-"], encode_spec_seeds, text=True,
+         suffix=".json")
+register("fabric_yaml", ["fabric", "show", "{file}", "--json"],
+         fixture_seeds("fabrics/*.yaml"), text=True, suffix=".yaml")
+register("lspci_dump", ["fabric", "show", "{file}", "--json"],
+         fixture_seeds("lspci/**/*.txt", "dumps/**/*.txt"), text=True, suffix=".txt")
+register("root_fdt", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*.dtb",
+                                                                    "kho/**/*.dtb"))
+register("state_inspect", ["inspect", "{file}", "--json"], state_file_seeds, suffix=".elf")
+register("state_enumerate", ["enumerate", "{file}", "--json"], state_file_seeds, suffix=".elf")
+register("scenario", ["rehearse", "{file}", "--json"], fixture_seeds("scenarios/*.yaml"),
+         ok_codes=frozenset({0, 3, 4, 5, 6}), text=True, suffix=".yaml")

@@ -1,0 +1,217 @@
+"""One PCI function's configuration space, stored sparsely.
+
+Models the register file a config cycle reaches: 64 bytes (what an unprivileged sysfs read
+returns), 256 bytes (conventional PCI) or 4096 bytes (PCIe).  Only the extent that was ever
+written (or imported) is kept in memory; everything beyond it reads as zero, which is what an
+unimplemented register reads on real hardware.  The stored bytes are an immutable ``bytes``
+object until the first write (copy-on-write), so templates and fabric copies share memory.
+
+API:
+    ConfigSpace(size=4096, data=b"")        size is the *visible* size: 64, 256 or 4096
+    .size                                   visible size
+    .read(off, width) -> int                width 1/2/4, little-endian; 0 beyond data,
+                                            all-ones beyond ``size`` (nobody decodes it)
+    .write(off, width, value) -> None       ignored beyond ``size``
+    .find_capability(cap_id) -> int|None    walks the standard list at 0x34 (0x14 CardBus),
+                                            bounded like PCI_FIND_CAP_TTL (48)
+    .find_ext_capability(cap_id) -> int|None walks from 0x100, bounded at 480 entries
+    .capabilities() / .ext_capabilities()   [(id, offset), ...] in list order
+    .to_bytes(length=None) -> bytes         ``length`` defaults to ``size``
+    ConfigSpace.from_bytes(data) -> ConfigSpace   size = 64 / 256 / 4096 from len(data)
+    .copy() -> ConfigSpace                  cheap: shares the immutable stored bytes
+"""
+from __future__ import annotations
+
+import struct
+
+# Register offsets / ids used across the fabric package (kernel names from pci_regs.h).
+PCI_VENDOR_ID = 0x00
+PCI_DEVICE_ID = 0x02
+PCI_COMMAND = 0x04
+PCI_COMMAND_MASTER = 0x0004
+PCI_STATUS = 0x06
+PCI_STATUS_CAP_LIST = 0x0010
+PCI_REVISION_ID = 0x08
+PCI_CLASS_PROG = 0x09
+PCI_HEADER_TYPE = 0x0E
+PCI_PRIMARY_BUS = 0x18
+PCI_SECONDARY_BUS = 0x19
+PCI_SUBORDINATE_BUS = 0x1A
+PCI_CAPABILITY_LIST = 0x34
+PCI_CB_CAPABILITY_LIST = 0x14
+PCI_BRIDGE_CONTROL = 0x3E
+
+PCI_CAP_ID_PM = 0x01
+PCI_CAP_ID_EXP = 0x10
+PCI_EXT_CAP_ID_ACS = 0x000D
+PCI_EXT_CAP_ID_ARI = 0x000E
+PCI_EXT_CAP_ID_SRIOV = 0x0010
+
+PCI_FIND_CAP_TTL = 48
+PCI_EXT_CAP_TTL = (4096 - 256) // 8  # 480, "minimum 8 bytes per capability"
+
+VALID_SIZES = (64, 128, 256, 4096)
+_EMPTY = b""
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+
+
+class ConfigSpace:
+    """A function's config space: sparse, little-endian, copy-on-write."""
+
+    __slots__ = ("size", "_data")
+
+    def __init__(self, size: int = 4096, data: bytes | bytearray = _EMPTY):
+        if size not in VALID_SIZES:
+            raise ValueError(f"config space size must be one of {VALID_SIZES}, not {size}")
+        self.size = size
+        if len(data) > size:
+            data = data[:size]
+        # strip trailing zeros: they read as zero anyway and cost memory
+        end = len(data)
+        while end and data[end - 1] == 0:
+            end -= 1
+        self._data = bytes(data[:end]) if end != len(data) or not isinstance(data, bytes) else data
+
+    # -- raw access -----------------------------------------------------------------------
+    def read(self, off: int, width: int) -> int:
+        if width not in (1, 2, 4) or off < 0:
+            raise ValueError(f"bad config read off={off:#x} width={width}")
+        if off + width > self.size:
+            return (1 << (8 * width)) - 1
+        d = self._data
+        if off + width <= len(d):
+            if width == 1:
+                return d[off]
+            if width == 2:
+                return _U16.unpack_from(d, off)[0]
+            return _U32.unpack_from(d, off)[0]
+        if off >= len(d):
+            return 0
+        chunk = bytes(d[off:]) + bytes(off + width - len(d))
+        return int.from_bytes(chunk, "little")
+
+    def write(self, off: int, width: int, value: int) -> None:
+        if width not in (1, 2, 4) or off < 0:
+            raise ValueError(f"bad config write off={off:#x} width={width}")
+        if off + width > self.size:
+            return
+        value &= (1 << (8 * width)) - 1
+        d = self._data
+        if not isinstance(d, bytearray):
+            if value == 0 and off >= len(d):
+                return  # writing zero beyond the stored extent changes nothing
+            d = self._data = bytearray(d)
+        if off + width > len(d):
+            d.extend(bytes(off + width - len(d)))
+        d[off:off + width] = value.to_bytes(width, "little")
+
+    def read_block(self, off: int, length: int) -> bytes:
+        d = self._data
+        out = bytes(d[off:off + length])
+        return out + bytes(length - len(out))
+
+    def write_block(self, off: int, data: bytes) -> None:
+        if not data:
+            return
+        end = min(off + len(data), self.size)
+        data = data[:end - off]
+        d = self._data
+        if not isinstance(d, bytearray):
+            d = self._data = bytearray(d)
+        if end > len(d):
+            d.extend(bytes(end - len(d)))
+        d[off:end] = data
+
+    @property
+    def stored_length(self) -> int:
+        """How many bytes are actually held (the rest reads as zero)."""
+        return len(self._data)
+
+    # -- capability walks -----------------------------------------------------------------
+    def capabilities(self) -> list[tuple[int, int]]:
+        """[(cap_id, offset)] of the standard list; mirrors __pci_find_next_cap_ttl()."""
+        if not self.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
+            return []
+        ptr_reg = PCI_CB_CAPABILITY_LIST if (self.read(PCI_HEADER_TYPE, 1) & 0x7F) == 2 \
+            else PCI_CAPABILITY_LIST
+        pos = self.read(ptr_reg, 1)
+        out = []
+        ttl = PCI_FIND_CAP_TTL
+        while ttl and pos >= 0x40:
+            pos &= 0xFC
+            cid = self.read(pos, 1)
+            if cid == 0xFF:
+                break
+            out.append((cid, pos))
+            pos = self.read(pos + 1, 1)
+            ttl -= 1
+        return out
+
+    def find_capability(self, cap_id: int) -> int | None:
+        for cid, pos in self.capabilities():
+            if cid == cap_id:
+                return pos
+        return None
+
+    def ext_capabilities(self) -> list[tuple[int, int]]:
+        """[(ext_cap_id, offset)] from 0x100; mirrors pci_find_next_ext_capability()."""
+        if self.size < 4096:
+            return []
+        pos = 0x100
+        out = []
+        ttl = PCI_EXT_CAP_TTL
+        seen = set()
+        while ttl > 0:
+            hdr = self.read(pos, 4)
+            if hdr == 0 or hdr == 0xFFFFFFFF:
+                break
+            out.append((hdr & 0xFFFF, pos))
+            seen.add(pos)
+            pos = (hdr >> 20) & 0xFFC
+            if pos < 0x100 or pos in seen:
+                break
+            ttl -= 1
+        return out
+
+    def find_ext_capability(self, cap_id: int) -> int | None:
+        for cid, pos in self.ext_capabilities():
+            if cid == cap_id:
+                return pos
+        return None
+
+    # -- bulk -----------------------------------------------------------------------------
+    def to_bytes(self, length: int | None = None) -> bytes:
+        n = self.size if length is None else length
+        d = self._data
+        if len(d) >= n:
+            return bytes(d[:n])
+        return bytes(d) + bytes(n - len(d))
+
+    def stored_bytes(self) -> bytes:
+        """The stored prefix (trailing zeros may be absent); used by serializers."""
+        d = self._data
+        return d if isinstance(d, bytes) else bytes(d)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "ConfigSpace":
+        n = len(data)
+        size = 4096 if n > 256 else 256 if n > 128 else 128 if n > 64 else 64
+        return cls(size, bytes(data))
+
+    def copy(self) -> "ConfigSpace":
+        new = ConfigSpace.__new__(ConfigSpace)
+        new.size = self.size
+        d = self._data
+        if isinstance(d, bytearray):
+            d = self._data = bytes(d)  # freeze: both copies now share it until written
+        new._data = d
+        return new
+
+    def __eq__(self, other):
+        if not isinstance(other, ConfigSpace):
+            return NotImplemented
+        return self.size == other.size and self.to_bytes() == other.to_bytes()
+
+    def __repr__(self):
+        return f"ConfigSpace(size={self.size}, stored={len(self._data)})"
