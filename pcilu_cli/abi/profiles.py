@@ -72,17 +72,17 @@ _add(Profile("v6-p01", "v6 patch 01", "pci-v1", FLEX, PADDING, None, **_GEN_C, *
              aliases=("pci-v1",), note="v6 patch 01: u16 padding, no refcount"))
 _add(Profile("v6-p02", "v6 patches 02-05", "pci-v2", FLEX, IN_USE, None, **_GEN_C, **_V6,
              aliases=("pci-v2",), note="refcount 1 = in use; no bridge auto-preserve"))
-_add(Profile("v6", "v6 (final, patches 06-12)", "pci-v3", FLEX, PATH, None, **_GEN_C, **_V6,
+_add(Profile("v6", "v6 final (patches 06-12)", "pci-v3", FLEX, PATH, None, **_GEN_C, **_V6,
              aliases=("pci-v3",), note="the series pcilu is built around (default)"))
-_add(Profile("v7", "v7 (final)", "pci-v2", BLOCK, PATH, None, **_GEN_D,
+_add(Profile("v7", "v7 final", "pci-v2", BLOCK, PATH, None, **_GEN_D,
              retrieve_failure="panic", bus_inherit="unfinished", hold_flb_ref_per_device=True,
              panic_on_unfinished=False, pr_fmt="PCI: liveupdate: ",
              note="kho_block chain, 510 entries/block; retrieve failure panics"))
-_add(Profile("v8", "version-field era, PCI_LUO_FLB_VERSION 1", "pci", VERSION, PATH, 1,
+_add(Profile("v8", "v8/v9 era, version 1", "pci", VERSION, PATH, 1,
              **_GEN_D, retrieve_failure="panic", bus_inherit="lifetime",
              hold_flb_ref_per_device=False, panic_on_unfinished=True,
              aliases=("pci+1",), note="u32 version; bus numbers kept for the kernel's lifetime"))
-_add(Profile("v9", "version-field era, PCI_LUO_FLB_VERSION 2", "pci", VERSION, PATH, 2,
+_add(Profile("v9", "v9 era, version 2", "pci", VERSION, PATH, 2,
              **_GEN_D, retrieve_failure="panic", bus_inherit="lifetime",
              hold_flb_ref_per_device=False, panic_on_unfinished=True,
              aliases=("pci+2",), note="latest stored copy of the version-field era"))

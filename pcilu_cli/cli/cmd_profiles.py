@@ -1,0 +1,57 @@
+"""``pcilu profiles``: the kernel profiles pcilu knows, and (``--matrix``) what happens when a
+kernel of one profile kexecs into a kernel of another."""
+from __future__ import annotations
+
+import click
+
+from pcilu_cli.abi.profiles import DEFAULT_PROFILE, PROFILES
+from pcilu_cli.cli.context import print_json, set_json_mode
+
+
+def profile_json(p) -> dict:
+    return {"name": p.name, "aliases": list(p.aliases), "series": p.series,
+            "pci_compatible": p.pci_compatible, "pci_layout": p.pci_layout,
+            "pci_version": p.pci_version, "refcount": p.refcount,
+            "kho_compatible": p.kho_compatible, "luo_compatible": p.luo_compatible,
+            "retrieve_failure": p.retrieve_failure, "bus_inherit": p.bus_inherit,
+            "panic_on_unfinished": p.panic_on_unfinished, "default": p.name == DEFAULT_PROFILE,
+            "note": p.note}
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--matrix", is_flag=True,
+              help="Kexec a sample fabric from every profile to every profile and tabulate "
+                   "the outcome.")
+@click.option("--fabric", "fabric_path", default=None,
+              help="Fabric for --matrix (default: the shipped QEMU virtio-net fabric).")
+def profiles(as_json, matrix, fabric_path):
+    """List kernel profiles (ABI + behaviour of one series revision).
+
+    \b
+    Examples:
+      pcilu profiles
+      pcilu profiles --matrix            # v6 -> v9: what does the new kernel do?
+      pcilu profiles --matrix --json | jq '.cells[] | select(.outcome=="panic")'
+    """
+    set_json_mode(as_json)
+    if matrix:
+        from pcilu_cli.cli import cmd_matrix
+        return cmd_matrix.run_matrix(fabric_path, as_json)
+    rows = [profile_json(p) for p in PROFILES.values()]
+    if as_json:
+        print_json({"kind": "profiles", "default": DEFAULT_PROFILE, "profiles": rows})
+        return
+    from rich.table import Table
+    from pcilu_cli.cli.context import console
+    from rich import box
+    t = Table(box=box.SIMPLE_HEAD)
+    for col in ("profile", "alias", "FLB name", "pci_ser", "KHO / LUO", "series"):
+        t.add_column(col, no_wrap=col != "series", overflow="fold")
+    for r in rows:
+        compat = r["pci_compatible"] + (f" v{r['pci_version']}" if r["pci_version"] else "")
+        name = r["name"] + ("*" if r["default"] else "")
+        t.add_row(name, ", ".join(r["aliases"]), compat, r["pci_layout"],
+                  f"{r['kho_compatible']} / {r['luo_compatible']}", r["series"])
+    t.caption = "* default profile"
+    console().print(t)
