@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "pcilu_abi/kexec_metadata.h"
+#include "pcilu_abi/kho.h"
 #include "pcilu_abi/kho_block.h"
 #include "pcilu_abi/luo.h"
 #include "pcilu_abi/pci.h"
@@ -118,6 +119,46 @@ static void print_layout(void)
 	FIELD(kho_kexec_metadata, version);
 	FIELD(kho_kexec_metadata, previous_release);
 	FIELD(kho_kexec_metadata, kexec_count);
+
+	STRUCT(khoser_mem_chunk_hdr);
+	FIELD(khoser_mem_chunk_hdr, next);
+	FIELD(khoser_mem_chunk_hdr, order);
+	FIELD(khoser_mem_chunk_hdr, num_elms);
+
+	STRUCT(khoser_mem_bitmap_ptr);
+	FIELD(khoser_mem_bitmap_ptr, phys_start);
+	FIELD(khoser_mem_bitmap_ptr, bitmap);
+
+	STRUCT(khoser_mem_chunk);
+	FIELD(khoser_mem_chunk, hdr);
+	FIELD(khoser_mem_chunk, hdr.next);
+	FIELD(khoser_mem_chunk, hdr.order);
+	FIELD(khoser_mem_chunk, hdr.num_elms);
+	FIELD(khoser_mem_chunk, bitmaps);
+
+	STRUCT(kho_vmalloc_hdr);
+	FIELD(kho_vmalloc_hdr, next);
+
+	STRUCT(kho_vmalloc_chunk);
+	FIELD(kho_vmalloc_chunk, hdr);
+	FIELD(kho_vmalloc_chunk, hdr.next);
+	FIELD(kho_vmalloc_chunk, phys);
+
+	STRUCT(kho_vmalloc);
+	FIELD(kho_vmalloc, first);
+	FIELD(kho_vmalloc, total_pages);
+	FIELD(kho_vmalloc, flags);
+	FIELD(kho_vmalloc, order);
+
+	STRUCT(kho_scratch);
+	FIELD(kho_scratch, addr);
+	FIELD(kho_scratch, size);
+
+	STRUCT(kho_data);
+	FIELD(kho_data, fdt_addr);
+	FIELD(kho_data, fdt_size);
+	FIELD(kho_data, scratch_addr);
+	FIELD(kho_data, scratch_size);
 }
 
 /* ------------------------------------------------------------------------------------------ */

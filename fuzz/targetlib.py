@@ -297,3 +297,18 @@ register("state_inspect", ["inspect", "{file}", "--json"], state_file_seeds, suf
 register("state_enumerate", ["enumerate", "{file}", "--json"], state_file_seeds, suffix=".elf")
 register("scenario", ["rehearse", "{file}", "--json"], fixture_seeds("scenarios/*.yaml"),
          ok_codes=frozenset({0, 3, 4, 5, 6}), text=True, suffix=".yaml")
+
+# ---- atheris harnesses: which targets each runs, and which targets' seeds form its corpus -----
+# (fuzz/fuzz_<name>.py runs HARNESSES[name]; fuzz/make_corpus.py writes fixtures/fuzz-corpus/<name>)
+HARNESSES = {
+    "inspect": {"run": ["pci_ser-detect"],
+                "corpus": ["pci_ser-detect", "pci_ser-v7", "pci_ser-v8", "flb_page", "golden",
+                           "root_fdt", "state_inspect"]},
+    "pci_ser": {"run": ["pci_ser-v6-p01", "pci_ser-v6-p02", "pci_ser-v6", "pci_ser-v7",
+                        "pci_ser-v8", "pci_ser-v9", "pci_ser-hex"],
+                "corpus": ["pci_ser-v6-p01", "pci_ser-v6-p02", "pci_ser-v6", "pci_ser-v7",
+                           "pci_ser-v8", "pci_ser-v9"]},
+    "encode": {"run": ["encode_json"], "corpus": ["encode_json"]},
+    "fabric": {"run": ["fabric_yaml"], "corpus": ["fabric_yaml", "lspci_dump"]},
+    "state": {"run": ["state_inspect", "state_enumerate"], "corpus": ["state_inspect"]},
+}

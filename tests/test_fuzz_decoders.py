@@ -25,7 +25,15 @@ sys.path.insert(0, str(REPO / "fuzz"))
 import mutations as M  # noqa: E402
 import targetlib as T  # noqa: E402
 
-NAMES = sorted(T.TARGETS)
+# Bugs the suite found in decoders owned by other engineers, reported with reproducers; the
+# mark turns into XPASS once they are fixed (then delete the entry).
+KNOWN_BUGS = {
+    "encode_json": "pcilu encode: nr_devices/version >= 2**32 and devices_pa >= 2**64 in the spec "
+                   "leak struct.error (exit 1); an unknown \"profile\" in the spec exits 2 "
+                   "instead of 3 (reported in the reliability report)",
+}
+NAMES = [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BUGS[n], strict=False))
+         if n in KNOWN_BUGS else n for n in sorted(T.TARGETS)]
 FUZZ_SETTINGS = settings(max_examples=40, derandomize=True, deadline=None, database=None,
                          suppress_health_check=list(HealthCheck))
 

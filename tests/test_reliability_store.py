@@ -369,3 +369,53 @@ def test_sixteen_concurrent_pcilu_preserve_all_land(tmp_path):
     missing = [b for b in bdfs if b not in outgoing]
     assert not missing, f"lost preserves: {missing}"
     assert _temporaries(tmp_path, "S") == []
+
+
+# ---- outputs that are not plain new files ------------------------------------------------------
+
+def test_atomic_write_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path):
+    real = tmp_path / "real.elf"
+    real.write_bytes(b"old")
+    link = tmp_path / "current.elf"
+    link.symlink_to(real.name)
+    atomic_write(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+
+
+def test_state_store_through_a_symlink_shares_the_lock_of_the_real_file(tmp_path):
+    real = tmp_path / "S"
+    real.write_bytes(b"0")
+    link = tmp_path / "L"
+    link.symlink_to(real.name)
+    with StateStore(real, wait=0).transaction():
+        with pytest.raises(StateLocked):
+            with StateStore(link, wait=0).transaction():
+                pass
+    with StateStore(link).transaction() as tx:
+        tx.write(b"1")
+    assert link.is_symlink() and real.read_bytes() == b"1"
+
+
+def test_atomic_write_into_a_fifo_writes_into_it_instead_of_renaming_over_it(tmp_path):
+    # the same path is taken for /dev/null and /dev/stdout: a rename over a device node, as
+    # root, would turn /dev/null into a regular file
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen([sys.executable, "-c",
+                               "import sys; sys.stdout.buffer.write(open(sys.argv[1],'rb').read())",
+                               str(fifo)], stdout=subprocess.PIPE)
+    atomic_write(fifo, b"through the pipe")
+    out, _ = reader.communicate(timeout=30)
+    assert out == b"through the pipe"
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert os.listdir(tmp_path) == ["pipe"]
+
+
+def test_state_store_refuses_a_state_that_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "S"
+    os.mkfifo(fifo)
+    with pytest.raises(BadInput) as ei:
+        with StateStore(fifo).transaction() as tx:
+            tx.write(b"x")
+    assert "regular file" in str(ei.value)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

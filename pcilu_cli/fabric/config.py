@@ -52,6 +52,11 @@ PCI_EXT_CAP_TTL = (4096 - 256) // 8  # 480, "minimum 8 bytes per capability"
 
 VALID_SIZES = (64, 128, 256, 4096)
 _EMPTY = b""
+
+# Bumped by every write that touches bytes 0x18..0x1a of any config space (a bridge's bus
+# registers).  Fabric routing caches are valid only for the epoch they were built in, so a
+# write that goes straight to ``fn.cfg`` still invalidates them (no per-function back-pointer).
+BUS_EPOCH = [0]
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 
@@ -96,6 +101,8 @@ class ConfigSpace:
             raise ValueError(f"bad config write off={off:#x} width={width}")
         if off + width > self.size:
             return
+        if off < 0x1B and off + width > 0x18:
+            BUS_EPOCH[0] += 1
         value &= (1 << (8 * width)) - 1
         d = self._data
         if not isinstance(d, bytearray):
@@ -116,6 +123,8 @@ class ConfigSpace:
             return
         end = min(off + len(data), self.size)
         data = data[:end - off]
+        if off < 0x1B and end > 0x18:
+            BUS_EPOCH[0] += 1
         d = self._data
         if not isinstance(d, bytearray):
             d = self._data = bytearray(d)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -138,8 +139,10 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write a (new) output file atomically; ``"-"`` writes the bytes to stdout.
 
     For ``-o`` outputs: no lock (nobody else edits a file that is being created), but a reader
-    or a crash never sees half of it. An existing file keeps its permission bits. On error the
-    temporary is removed and :class:`BadInput` names the file.
+    or a crash never sees half of it. An existing file keeps its permission bits; a symlink is
+    followed (the file it names is replaced, the link stays); a device or FIFO (``/dev/null``,
+    ``/dev/stdout``) is written into, never renamed over. On error the temporary is removed and
+    :class:`BadInput` names the file.
     """
     if str(path) == "-":
         out = getattr(sys.stdout, "buffer", None)
@@ -150,12 +153,26 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             out.write(data)
             out.flush()
         return
-    path = Path(path)
+    path = _real_target(Path(path))
     try:
-        mode = os.stat(path).st_mode & 0o7777
+        st = os.stat(path)
     except OSError:
-        mode = None
-    _write_replace(path, bytes(data), mode)
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        # /dev/null, /dev/stdout, a FIFO: renaming over it would replace the device node
+        # itself (as root, /dev/null would become a regular file), so write into it instead
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise BadInput(f"cannot write: {e.strerror or e}", file=path) from None
+        return
+    _write_replace(path, bytes(data), None if st is None else st.st_mode & 0o7777)
+
+
+def _real_target(path: Path) -> Path:
+    """Follow symlinks: os.replace on a link would replace the link, not the file it names."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def read_input(path: str | os.PathLike) -> bytes:
@@ -229,7 +246,8 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike, *, wait: float = 30.0):
         self.path = Path(path)
-        self.lock_path = Path(str(self.path) + LOCK_SUFFIX)
+        # beside the real file, so that two names (symlinks) of one state share one lock
+        self.lock_path = Path(os.path.realpath(self.path) + LOCK_SUFFIX)
         self.wait = float(wait)
 
     def _lock(self):
@@ -265,12 +283,16 @@ class StateStore:
             tx = Transaction(self.path)
             yield tx
             if tx._pending is not None:
-                clean_stale_temporaries(self.path)
+                target = _real_target(self.path)
+                clean_stale_temporaries(target)
                 try:
-                    mode = os.stat(self.path).st_mode & 0o7777
+                    st = os.stat(target)
                 except OSError:
-                    mode = None
-                _write_replace(self.path, tx._pending, mode)
+                    st = None
+                if st is not None and not stat.S_ISREG(st.st_mode):
+                    raise BadInput("not a regular file; a state file must be one (it is "
+                                   "replaced atomically on every change)", file=self.path)
+                _write_replace(target, tx._pending, None if st is None else st.st_mode & 0o7777)
         finally:
             # closing drops the flock; the lock file itself stays (deleting it would let two
             # processes lock two different inodes under the same name)

@@ -1,0 +1,104 @@
+"""``pcilu generate``: write a synthetic fabric of N functions, for benchmarks and for users who
+want to rehearse at the scale of a real host or fleet (a full PCI domain is 65,536 functions).
+
+The fabric comes from ``pcilu_cli.fabric.synth.synth_fabric`` (root ports → switches →
+endpoints, some multi-function, firmware-assigned bus numbers; deterministic for a seed) and is
+written by the fabric package's own writers, chosen by the output's suffix:
+
+* ``.yaml`` / ``.yml``  the hand-editable YAML format (docs/fabric-format.md) — slow and large
+  beyond a few thousand functions;
+* ``.txt`` / ``.lspci`` an ``lspci -xxxx``-style dump that ``lspci -F`` reads — 4 KiB of hex
+  per function, so only for small fabrics;
+* anything else (``.fab`` is the convention) the compact serialized fabric
+  (``Fabric.to_bytes``: zlib, identical config spaces stored once), which every command that
+  takes a FABRIC reads (``load_fabric`` recognises it by its magic). This is the default because
+  it is the only one that stays small and fast at 262,144 functions.
+"""
+from __future__ import annotations
+
+import click
+
+from pcilu_cli.cli.context import notice, print_json, set_json_mode
+from pcilu_cli.errors import UsageError
+
+FUNCTIONS_PER_DOMAIN = 65536          # 256 buses x 256 devfns
+FORMATS = ("auto", "binary", "yaml", "lspci")
+
+
+def _format_for(path: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    low = path.lower()
+    if low.endswith((".yaml", ".yml")):
+        return "yaml"
+    if low.endswith((".txt", ".lspci")):
+        return "lspci"
+    return "binary"
+
+
+def serialize(fabric, fmt: str) -> bytes:
+    """The bytes of ``fabric`` in one of the fabric package's file formats."""
+    if fmt == "yaml":
+        from pcilu_cli.fabric.yamlfmt import dump_yaml
+        return dump_yaml(fabric).encode("utf-8")
+    if fmt == "lspci":
+        from pcilu_cli.fabric.lspci import export_dump
+        return export_dump(fabric).encode("utf-8")
+    return fabric.to_bytes()
+
+
+def generate_fabric(functions: int, domains: int | None = None, seed: int = 0):
+    """Validate the request and build the fabric with the fabric package's generator."""
+    if functions < 1:
+        raise UsageError(f"--functions must be at least 1 (got {functions})")
+    if domains is None:
+        domains = max(1, -(-functions // FUNCTIONS_PER_DOMAIN))
+    if domains < 1:
+        raise UsageError(f"--domains must be at least 1 (got {domains})")
+    if functions > domains * FUNCTIONS_PER_DOMAIN:
+        need = -(-functions // FUNCTIONS_PER_DOMAIN)
+        raise UsageError(f"{functions:,} functions do not fit in {domains} PCI domain"
+                         f"{'s' if domains > 1 else ''} (at most {FUNCTIONS_PER_DOMAIN:,} each); "
+                         f"use --domains {need} or more")
+    from pcilu_cli.fabric.synth import synth_fabric
+    return synth_fabric(functions, domains=domains, seed=seed), domains
+
+
+@click.command()
+@click.option("-n", "--functions", type=int, required=True,
+              help="Number of PCI functions (bridges, endpoints and VFs all count).")
+@click.option("-d", "--domains", type=int, default=None,
+              help="PCI domains (segments) to spread them over [default: as few as fit, "
+                   "65,536 functions each].")
+@click.option("-s", "--seed", type=int, default=0, show_default=True,
+              help="Seed of the generator: same seed, same fabric, byte for byte.")
+@click.option("-o", "--output", required=True, help="Fabric file to write (`-` = stdout).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="auto: by suffix (.yaml/.yml YAML, .txt/.lspci lspci dump, else the compact "
+                   "serialized fabric).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def generate(functions, domains, seed, output, fmt, as_json):
+    """Generate a synthetic fabric of FUNCTIONS functions (for benchmarks and scale rehearsals).
+
+    \b
+    Examples:
+      pcilu generate --functions 65536 -o host.fab
+      pcilu generate -n 262144 --domains 4 --seed 7 -o fleet.fab
+      pcilu generate -n 64 -o small.yaml          # hand-editable YAML
+      pcilu init host.fab -o gen0.elf
+    """
+    set_json_mode(as_json)
+    fmt = _format_for(output, fmt)
+    if output == "-" and as_json:
+        raise UsageError("--json prints a summary on stdout; it cannot be combined with -o -")
+    fabric, domains = generate_fabric(functions, domains, seed)
+    data = serialize(fabric, fmt)
+    from pcilu_cli.state.store import atomic_write
+    atomic_write(output, data)
+    summary = {"kind": "generate", "file": output, "format": fmt, "functions": functions,
+               "domains": domains, "seed": seed, "bytes": len(data)}
+    if as_json:
+        print_json(summary)
+    elif output != "-":
+        notice(f"wrote {output}: {functions:,} functions in {domains} domain"
+               f"{'s' if domains > 1 else ''} ({fmt}, {len(data):,} bytes, seed {seed})")

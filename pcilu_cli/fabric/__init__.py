@@ -1,0 +1,97 @@
+"""The PCI fabric: config space per function, the physical topology, and its file formats.
+
+Entry points:
+    load_fabric(path) -> Fabric          auto-detects a YAML fabric, an ``lspci -x/-xxx/-xxxx``
+                                         dump, a serialized fabric, or a sysfs directory;
+                                         raises BadInput (file:line: field: message)
+    parse_bdf("0000:01:00.0" | "01:00.0") -> (domain, bus, devfn)
+    format_bdf(domain, bus, devfn) -> "DDDD:BB:DD.F"   (a domain wider than 4 hex digits is
+                                         printed in full, as lspci does)
+Submodules: config (ConfigSpace), model (Function/RootBus/Fabric), build (FabricBuilder,
+firmware bus assignment), layouts (Construct layouts), yamlfmt, lspci, sysfs, synth, quirks,
+render (tree/JSON rendering for `pcilu fabric show`).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pcilu_cli.errors import BadInput
+
+_BDF_RE = re.compile(r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+
+
+def parse_bdf(text: str) -> tuple[int, int, int]:
+    """Parse ``[DDDD:]BB:DD.F`` into (domain, bus, devfn); ValueError if malformed."""
+    m = _BDF_RE.match(str(text).strip())
+    if not m:
+        raise ValueError(f"not a PCI address (expected [DDDD:]BB:DD.F): {text!r}")
+    dom = int(m.group(1), 16) if m.group(1) else 0
+    bus, dev, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))
+    if dev > 0x1F:
+        raise ValueError(f"device number {dev:#x} > 0x1f in {text!r}")
+    if dom > 0xFFFFFF:
+        raise ValueError(f"domain {dom:#x} > 0xffffff in {text!r}")
+    return dom, bus, (dev << 3) | fn
+
+
+def format_bdf(domain: int, bus: int, devfn: int) -> str:
+    return f"{domain:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}"
+
+
+def load_fabric(path) -> "Fabric":  # noqa: F821
+    """Load a fabric from a YAML file, an lspci hex dump, a serialized fabric or a sysfs tree."""
+    p = Path(path)
+    if p.is_dir():
+        from pcilu_cli.fabric.sysfs import load_sysfs
+        return load_sysfs(p)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read: {e.strerror or e}", file=str(path)) from None
+    if data.startswith(b"PCILUFAB"):
+        from pcilu_cli.fabric.model import Fabric
+        try:
+            return Fabric.from_bytes(data)
+        except BadInput as e:
+            raise BadInput(e.message, file=str(path)) from None
+    if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
+        from pcilu_cli.fabric.sysfs import load_sysfs
+        return load_sysfs(p)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput("not a text file (YAML or lspci dump expected)", file=str(path),
+                       offset=e.start) from None
+    if p.suffix in (".yaml", ".yml") or _looks_yaml(text):
+        from pcilu_cli.fabric.yamlfmt import load_yaml_text
+        return load_yaml_text(text, str(path))
+    from pcilu_cli.fabric.lspci import parse_dump
+    return parse_dump(text, str(path))
+
+
+def _looks_yaml(text: str) -> bool:
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        return s.startswith("pcilu_fabric") or s.startswith("---")
+    return False
+
+
+def _is_tar(p: Path) -> bool:
+    import tarfile
+    try:
+        return tarfile.is_tarfile(p)
+    except OSError:
+        return False
+
+
+def __getattr__(name):  # lazy re-exports keep `import pcilu_cli.fabric` cheap
+    if name in ("Fabric", "Function", "RootBus", "SriovInfo"):
+        from pcilu_cli.fabric import model
+        return getattr(model, name)
+    if name == "ConfigSpace":
+        from pcilu_cli.fabric.config import ConfigSpace
+        return ConfigSpace
+    raise AttributeError(name)

@@ -1,0 +1,814 @@
+"""The PCI fabric as hardware: a physical tree of functions whose bus numbers live in registers.
+
+A function's bus number is not stored anywhere: it is whatever its upstream bridge's Secondary
+Bus Number register currently says (or the root bus number for functions on a root bus).
+Config accesses are routed like real type-0/type-1 config cycles, so when a bridge loses its
+bus registers (reset) the devices behind it become unreachable until the bridge is programmed
+again.
+
+Public API (the kernel layer codes against this):
+
+    Function                      one hardware PCI function
+      uid: str                    stable physical identity (the BDF the fabric file gave it)
+      devfn: int                  fixed by the slot (for a VF: its RID's low byte)
+      cfg: ConfigSpace            the register file; every accessor below reads/writes it
+      upstream: Function|None     bridge whose secondary link it sits on (None: root bus);
+                                  for a VF, the PF's upstream (pci_upstream_bridge semantics)
+      root: RootBus               root bus of its tree (root.domain, root.number)
+      downstream: dict[int, Function]   bridges: functions on the secondary link, by devfn
+                                  (physical functions only; VFs live in ``virtual``)
+      virtual: dict[(delta, devfn), Function]  VFs on this link; delta = bus offset above the
+                                  link's secondary bus (the bridge-less "virtual" buses)
+      knobs: dict                 facts not in config space: reset_on_kexec (bool),
+                                  acs_quirk (bool), power_state ("D3cold" only lives here)
+      is_virtfn, physfn, vf_index, virtfns (list, PFs)
+      decoded accessors (read config every time): vendor, device, revision, class_code,
+        header_type, multifunction, is_bridge, is_cardbus, command (settable),
+        bus_master (settable), primary/secondary/subordinate (settable),
+        set_bus_numbers(p, s, sub) (one dword write, keeps the latency byte),
+        pcie_cap, pcie_flags, pcie_version, pcie_type (str|None),
+        ari_forwarding_supported, ari_forwarding (settable),
+        acs_cap_offset, acs_cap, acs_ctrl (settable), ari_cap, ari_next_function,
+        sriov_offset, sriov (SriovInfo|None), power_state (settable)
+      For a VF, ``vendor``/``device`` are the kernel's view (PF vendor, PF's VF Device ID);
+      the VF's own registers read 0xffff as the SR-IOV spec says.
+
+    RootBus: domain, number, functions (dict devfn -> Function; alias ``downstream``),
+             virtual, bridges
+
+    Fabric
+      name, source, platform (assign_all_busses, iommu, cmdline, ...), roots
+      functions(include_virtfns=True) -> Iterator[Function]   depth-first, VFs after their PF
+      route(domain, bus, devfn) -> Function|None     config-cycle routing, current registers
+      config_read(domain, bus, devfn, off, width) -> int     all-ones if nobody answers
+      config_write(domain, bus, devfn, off, width, value)    ignored if nobody answers
+      by_uid(uid) -> Function (KeyError if unknown); has_uid(uid)
+      current_bdf(fn) -> (domain, bus, devfn) | None
+      reset_function(fn)           Secondary Bus Reset / power loss on one function
+      sync_virtfns(pf)             (re)create the VFs from the PF's current SR-IOV registers;
+                                   config_write() on a PF's SR-IOV control/NumVFs calls it
+      add_root(domain, number) / attach(fn, parent_or_root, devfn) / detach(fn)
+      copy() -> Fabric             deep copy (copy-on-write config bytes)
+      to_bytes() -> bytes / Fabric.from_bytes(data) -> Fabric
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Iterator
+
+from pcilu_cli.fabric.config import (
+    PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_EXT_CAP_ID_ACS,
+    PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE, PCI_PRIMARY_BUS, BUS_EPOCH,
+    ConfigSpace,
+)
+
+PCIE_TYPES = {
+    0x0: "endpoint", 0x1: "legacy_endpoint", 0x4: "root_port", 0x5: "upstream",
+    0x6: "downstream", 0x7: "pcie_pci_bridge", 0x8: "pci_pcie_bridge", 0x9: "rciep",
+    0xA: "rcec",
+}
+PCIE_TYPE_VALUES = {v: k for k, v in PCIE_TYPES.items()}
+
+PCI_EXP_FLAGS = 0x02
+PCI_EXP_DEVCAP2 = 0x24
+PCI_EXP_DEVCTL2 = 0x28
+PCI_EXP_DEVCAP2_ARI = 0x00000020
+PCI_EXP_DEVCTL2_ARI = 0x0020
+PCI_ACS_CAP = 0x04
+PCI_ACS_CTRL = 0x06
+PCI_ARI_CAP = 0x04
+PCI_SRIOV_CTRL = 0x08
+PCI_SRIOV_CTRL_VFE = 0x0001
+PCI_SRIOV_CTRL_ARI = 0x0010
+PCI_SRIOV_TOTAL_VF = 0x0E
+PCI_SRIOV_NUM_VF = 0x10
+PCI_SRIOV_VF_OFFSET = 0x14
+PCI_SRIOV_VF_STRIDE = 0x16
+PCI_SRIOV_VF_DID = 0x1A
+PCI_PM_CTRL = 0x04
+
+POWER_STATES = ("D0", "D1", "D2", "D3hot", "D3cold")
+_EMPTY_MAP = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class SriovInfo:
+    """Decoded SR-IOV capability of a PF (values as the registers read now)."""
+    offset: int
+    total_vfs: int
+    num_vfs: int
+    vf_enable: bool
+    first_vf_offset: int
+    vf_stride: int
+    vf_device: int
+    ari_capable_hierarchy: bool
+
+
+class Function:
+    """One PCI function (hardware). See the module docstring for the accessors."""
+
+    __slots__ = ("uid", "devfn", "cfg", "upstream", "root", "downstream", "virtual", "bridges",
+                 "_knobs", "physfn", "vf_index", "vbus_delta", "virtfns", "fabric",
+                 "__weakref__")
+
+    def __init__(self, uid: str, devfn: int, cfg: ConfigSpace, knobs: dict | None = None):
+        self.uid = uid
+        self.devfn = devfn
+        self.cfg = cfg
+        self.upstream: Function | None = None
+        self.root: RootBus | None = None
+        self.downstream = _EMPTY_MAP
+        self.virtual = _EMPTY_MAP
+        self.bridges: list = []
+        self._knobs = dict(knobs) if knobs else None
+        self.physfn: Function | None = None
+        self.vf_index: int | None = None
+        self.vbus_delta = 0     # VFs: bus offset above the PF's link bus
+        self.virtfns: list | None = None
+        self.fabric: Fabric | None = None
+
+    def __repr__(self):
+        return f"<Function {self.uid} devfn={self.devfn:#04x}>"
+
+    # -- knobs ------------------------------------------------------------------------------
+    @property
+    def knobs(self) -> dict:
+        if self._knobs is None:
+            self._knobs = {}
+        return self._knobs
+
+    @knobs.setter
+    def knobs(self, value: dict):
+        self._knobs = dict(value) if value else None
+
+    def knob(self, name, default=None):
+        k = self._knobs
+        return default if k is None else k.get(name, default)
+
+    # -- header ----------------------------------------------------------------------------
+    @property
+    def is_virtfn(self) -> bool:
+        return self.physfn is not None
+
+    @property
+    def vendor(self) -> int:
+        if self.physfn is not None:
+            return self.physfn.vendor
+        return self.cfg.read(0x00, 2)
+
+    @property
+    def device(self) -> int:
+        if self.physfn is not None:
+            sr = self.physfn.sriov
+            return sr.vf_device if sr else 0xFFFF
+        return self.cfg.read(0x02, 2)
+
+    @property
+    def revision(self) -> int:
+        return self.cfg.read(0x08, 1)
+
+    @property
+    def class_code(self) -> int:
+        return self.cfg.read(0x08, 4) >> 8
+
+    @property
+    def header_type(self) -> int:
+        return self.cfg.read(PCI_HEADER_TYPE, 1) & 0x7F
+
+    @property
+    def multifunction(self) -> bool:
+        return bool(self.cfg.read(PCI_HEADER_TYPE, 1) & 0x80)
+
+    @property
+    def is_bridge(self) -> bool:
+        """pci_is_bridge(): header type 1 or 2 (never decided from the PCIe port type)."""
+        return self.header_type in (1, 2)
+
+    @property
+    def is_cardbus(self) -> bool:
+        return self.header_type == 2
+
+    @property
+    def command(self) -> int:
+        return self.cfg.read(PCI_COMMAND, 2)
+
+    @command.setter
+    def command(self, value: int):
+        self.cfg.write(PCI_COMMAND, 2, value)
+
+    @property
+    def bus_master(self) -> bool:
+        return bool(self.cfg.read(PCI_COMMAND, 2) & PCI_COMMAND_MASTER)
+
+    @bus_master.setter
+    def bus_master(self, on: bool):
+        cmd = self.cfg.read(PCI_COMMAND, 2)
+        new = (cmd | PCI_COMMAND_MASTER) if on else (cmd & ~PCI_COMMAND_MASTER)
+        if new != cmd:  # __pci_set_master() writes only on change
+            self.cfg.write(PCI_COMMAND, 2, new)
+
+    # -- bus numbers (type 1 / CardBus) ----------------------------------------------------
+    @property
+    def primary(self) -> int:
+        return self.cfg.read(0x18, 1)
+
+    @primary.setter
+    def primary(self, v: int):
+        self.cfg.write(0x18, 1, v)
+
+    @property
+    def secondary(self) -> int:
+        return self.cfg.read(0x19, 1)
+
+    @secondary.setter
+    def secondary(self, v: int):
+        self.cfg.write(0x19, 1, v)
+
+    @property
+    def subordinate(self) -> int:
+        return self.cfg.read(0x1A, 1)
+
+    @subordinate.setter
+    def subordinate(self, v: int):
+        self.cfg.write(0x1A, 1, v)
+
+    def bus_numbers(self) -> tuple[int, int, int]:
+        dw = self.cfg.read(PCI_PRIMARY_BUS, 4)
+        return dw & 0xFF, (dw >> 8) & 0xFF, (dw >> 16) & 0xFF
+
+    def set_bus_numbers(self, primary: int, secondary: int, subordinate: int) -> None:
+        """One dword write of 0x18, keeping the secondary latency byte (as Linux does)."""
+        dw = self.cfg.read(PCI_PRIMARY_BUS, 4)
+        dw = (dw & 0xFF000000) | (primary & 0xFF) | (secondary & 0xFF) << 8 \
+            | (subordinate & 0xFF) << 16
+        self.cfg.write(PCI_PRIMARY_BUS, 4, dw)
+
+    # -- PCI Express capability ------------------------------------------------------------
+    @property
+    def pcie_cap(self) -> int | None:
+        return self.cfg.find_capability(PCI_CAP_ID_EXP)
+
+    @property
+    def pcie_flags(self) -> int | None:
+        p = self.pcie_cap
+        return None if p is None else self.cfg.read(p + PCI_EXP_FLAGS, 2)
+
+    @property
+    def pcie_version(self) -> int | None:
+        f = self.pcie_flags
+        return None if f is None else f & 0xF
+
+    @property
+    def pcie_type(self) -> str | None:
+        f = self.pcie_flags
+        if f is None:
+            return None
+        t = (f >> 4) & 0xF
+        return PCIE_TYPES.get(t, f"type{t:#x}")
+
+    def _pcie_v2(self) -> int | None:
+        p = self.pcie_cap
+        if p is None or (self.cfg.read(p + PCI_EXP_FLAGS, 2) & 0xF) < 2:
+            return None  # v1 capabilities have no DevCap2/DevCtl2
+        return p
+
+    @property
+    def ari_forwarding_supported(self) -> bool:
+        p = self._pcie_v2()
+        return p is not None and bool(self.cfg.read(p + PCI_EXP_DEVCAP2, 4) & PCI_EXP_DEVCAP2_ARI)
+
+    @property
+    def ari_forwarding(self) -> bool:
+        p = self._pcie_v2()
+        return p is not None and bool(self.cfg.read(p + PCI_EXP_DEVCTL2, 2) & PCI_EXP_DEVCTL2_ARI)
+
+    @ari_forwarding.setter
+    def ari_forwarding(self, on: bool):
+        p = self._pcie_v2()
+        if p is None:
+            return  # register not implemented: the write goes nowhere
+        v = self.cfg.read(p + PCI_EXP_DEVCTL2, 2)
+        v = (v | PCI_EXP_DEVCTL2_ARI) if on else (v & ~PCI_EXP_DEVCTL2_ARI)
+        self.cfg.write(p + PCI_EXP_DEVCTL2, 2, v)
+
+    # -- ACS / ARI / SR-IOV extended capabilities ------------------------------------------
+    @property
+    def acs_cap_offset(self) -> int | None:
+        return self.cfg.find_ext_capability(PCI_EXT_CAP_ID_ACS)
+
+    @property
+    def acs_cap(self) -> int | None:
+        p = self.acs_cap_offset
+        return None if p is None else self.cfg.read(p + PCI_ACS_CAP, 2)
+
+    @property
+    def acs_ctrl(self) -> int | None:
+        p = self.acs_cap_offset
+        return None if p is None else self.cfg.read(p + PCI_ACS_CTRL, 2)
+
+    @acs_ctrl.setter
+    def acs_ctrl(self, value: int):
+        p = self.acs_cap_offset
+        if p is not None:
+            self.cfg.write(p + PCI_ACS_CTRL, 2, value)
+
+    @property
+    def ari_cap(self) -> int | None:
+        return self.cfg.find_ext_capability(PCI_EXT_CAP_ID_ARI)
+
+    @property
+    def ari_next_function(self) -> int | None:
+        p = self.ari_cap
+        return None if p is None else (self.cfg.read(p + PCI_ARI_CAP, 2) >> 8) & 0xFF
+
+    @property
+    def sriov_offset(self) -> int | None:
+        return self.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV)
+
+    @property
+    def sriov(self) -> SriovInfo | None:
+        p = self.sriov_offset
+        if p is None:
+            return None
+        r = self.cfg.read
+        ctrl = r(p + PCI_SRIOV_CTRL, 2)
+        return SriovInfo(offset=p, total_vfs=r(p + PCI_SRIOV_TOTAL_VF, 2),
+                         num_vfs=r(p + PCI_SRIOV_NUM_VF, 2),
+                         vf_enable=bool(ctrl & PCI_SRIOV_CTRL_VFE),
+                         first_vf_offset=r(p + PCI_SRIOV_VF_OFFSET, 2),
+                         vf_stride=r(p + PCI_SRIOV_VF_STRIDE, 2),
+                         vf_device=r(p + PCI_SRIOV_VF_DID, 2),
+                         ari_capable_hierarchy=bool(ctrl & PCI_SRIOV_CTRL_ARI))
+
+    # -- power -----------------------------------------------------------------------------
+    @property
+    def power_state(self) -> str:
+        """D0..D3hot from the PM capability's PMCSR if present; D3cold is a knob (no config
+        cycle reaches a function without power)."""
+        k = self.knob("power_state")
+        if k == "D3cold":
+            return k
+        pm = self.cfg.find_capability(PCI_CAP_ID_PM)
+        if pm is not None:
+            return POWER_STATES[self.cfg.read(pm + PCI_PM_CTRL, 2) & 3]
+        return k or "D0"
+
+    @power_state.setter
+    def power_state(self, state: str):
+        if state not in POWER_STATES:
+            raise ValueError(f"unknown power state {state!r}")
+        pm = self.cfg.find_capability(PCI_CAP_ID_PM)
+        BUS_EPOCH[0] += 1  # a bridge losing power stops forwarding: drop routing caches
+        if state == "D3cold":
+            self.knobs["power_state"] = state
+            return
+        if self._knobs and "power_state" in self._knobs:
+            del self._knobs["power_state"]
+        if pm is not None:
+            v = self.cfg.read(pm + PCI_PM_CTRL, 2)
+            self.cfg.write(pm + PCI_PM_CTRL, 2, (v & ~3) | POWER_STATES.index(state))
+        elif state != "D0":
+            self.knobs["power_state"] = state
+
+    # -- helpers -------------------------------------------------------------------------
+    @property
+    def link(self):
+        """The link (bridge Function or RootBus) this function sits on."""
+        if self.physfn is not None:
+            return self.physfn.link
+        return self.upstream if self.upstream is not None else self.root
+
+
+class RootBus:
+    """A root bus of a host bridge: domain (segment) and bus number, and what sits on it."""
+
+    __slots__ = ("domain", "number", "functions", "virtual", "bridges")
+
+    def __init__(self, domain: int, number: int):
+        self.domain = domain
+        self.number = number
+        self.functions: dict[int, Function] = {}
+        self.virtual: dict = {}
+        self.bridges: list = []
+
+    @property
+    def downstream(self) -> dict:
+        return self.functions
+
+    def __repr__(self):
+        return f"<RootBus {self.domain:04x}:{self.number:02x}>"
+
+
+_REC = struct.Struct("<iHBBHBBI")  # parent, root, devfn, flags, vf_index, delta, pad, blob
+_SIZE_CODES = {64: 0, 128: 1, 256: 2, 4096: 3}
+_SIZES = {v: k for k, v in _SIZE_CODES.items()}
+_MAGIC = b"PCILUFAB"
+
+
+class Fabric:
+    """A machine's PCI hardware. See the module docstring for the API."""
+
+    def __init__(self, name: str = "fabric", source: dict | None = None,
+                 platform: dict | None = None):
+        self.name = name
+        self.source = dict(source or {})
+        self.platform = dict(platform or {})
+        self.roots: list[RootBus] = []
+        self._by_uid: dict[str, Function] = {}
+        self._domains: dict[int, list[RootBus]] = {}   # sorted by number
+        self._domain_nums: dict[int, list[int]] = {}
+        self._route_cache: dict = {}
+        self._cache_epoch = -1
+        self.diagnostics: list = []   # Diagnostic objects produced while loading
+
+    # -- building --------------------------------------------------------------------------
+    def add_root(self, domain: int, number: int) -> RootBus:
+        for r in self._domains.get(domain, ()):
+            if r.number == number:
+                return r
+        rb = RootBus(domain, number)
+        self.roots.append(rb)
+        self.roots.sort(key=lambda r: (r.domain, r.number))
+        lst = self._domains.setdefault(domain, [])
+        lst.append(rb)
+        lst.sort(key=lambda r: r.number)
+        self._domain_nums[domain] = [r.number for r in lst]
+        self._route_cache.clear()
+        return rb
+
+    def attach(self, fn: Function, parent: "Function | RootBus", devfn: int | None = None) -> Function:
+        """Plug ``fn`` into ``parent``'s secondary link (a bridge) or onto a root bus."""
+        if fn.uid in self._by_uid:
+            raise ValueError(f"duplicate function uid {fn.uid}")
+        if devfn is not None:
+            fn.devfn = devfn
+        if isinstance(parent, RootBus):
+            link_map = parent.functions
+            fn.upstream, fn.root = None, parent
+        else:
+            if parent.downstream is _EMPTY_MAP:
+                parent.downstream = {}
+            link_map = parent.downstream
+            fn.upstream, fn.root = parent, parent.root
+        if fn.devfn in link_map:
+            raise ValueError(f"devfn {fn.devfn:#04x} already taken below {parent!r}")
+        link_map[fn.devfn] = fn
+        if fn.is_bridge:
+            parent.bridges.append(fn)
+            parent.bridges.sort(key=lambda f: f.devfn)
+        fn.fabric = self
+        self._by_uid[fn.uid] = fn
+        self._route_cache.clear()
+        return fn
+
+    def detach(self, fn: Function) -> None:
+        """Unplug ``fn`` with everything below it (hot-remove of the hardware)."""
+        for sub in list(self._subtree(fn)):
+            self._by_uid.pop(sub.uid, None)
+        if fn.physfn is not None:
+            link = fn.physfn.link
+            link.virtual = {k: v for k, v in link.virtual.items() if v is not fn}
+            fn.physfn.virtfns = [v for v in fn.physfn.virtfns if v is not fn]
+        else:
+            link = fn.link
+            link.downstream.pop(fn.devfn, None)
+            if fn in link.bridges:
+                link.bridges.remove(fn)
+            for vf in fn.virtfns or ():
+                link.virtual = {k: v for k, v in link.virtual.items() if v is not vf}
+        self._route_cache.clear()
+
+    def _subtree(self, fn: Function) -> Iterator[Function]:
+        yield fn
+        for vf in fn.virtfns or ():
+            yield vf
+        for child in sorted(fn.downstream.values(), key=lambda f: f.devfn):
+            yield from self._subtree(child)
+
+    # -- iteration / lookup ------------------------------------------------------------------
+    def functions(self, include_virtfns: bool = True) -> Iterator[Function]:
+        """Every function, depth-first in (domain, root bus, devfn) order; VFs follow their PF."""
+        stack = []
+        for root in reversed(self.roots):
+            stack.extend(root.functions[d] for d in sorted(root.functions, reverse=True))
+        while stack:
+            fn = stack.pop()
+            yield fn
+            if include_virtfns and fn.virtfns:
+                yield from fn.virtfns
+            ds = fn.downstream
+            if ds:
+                stack.extend(ds[d] for d in sorted(ds, reverse=True))
+
+    def __len__(self):
+        return len(self._by_uid)
+
+    def by_uid(self, uid: str) -> Function:
+        return self._by_uid[uid]
+
+    def has_uid(self, uid: str) -> bool:
+        return uid in self._by_uid
+
+    def domains(self) -> list[int]:
+        return sorted(self._domains)
+
+    # -- routing -----------------------------------------------------------------------------
+    def _root_for(self, domain: int, bus: int):
+        nums = self._domain_nums.get(domain)
+        if not nums:
+            return None, 0
+        # a host bridge decodes [its root bus number, the next root bus number - 1]
+        i = bisect.bisect_right(nums, bus) - 1
+        if i < 0:
+            return None, 0
+        end = nums[i + 1] - 1 if i + 1 < len(nums) else 0xFF
+        return self._domains[domain][i], end
+
+    @staticmethod
+    def _forwards(br: Function, bus: int) -> bool:
+        dw = br.cfg.read(PCI_PRIMARY_BUS, 4)
+        sec = (dw >> 8) & 0xFF
+        sub = (dw >> 16) & 0xFF
+        return sec != 0 and sec <= bus <= sub and br.knob("power_state") != "D3cold"
+
+    def _find_link(self, domain: int, bus: int):
+        """Return (link, link_bus) whose link decodes ``bus``, or (None, 0).
+
+        Walks root → bridges comparing each bridge's live [secondary, subordinate]; results
+        are cached per (domain, bus) until any bus register anywhere is written
+        (config.BUS_EPOCH) or the topology changes, so steady-state routing is O(1) and a
+        fresh walk is O(depth × bridges per link)."""
+        ep = BUS_EPOCH[0]
+        cache = self._route_cache
+        if self._cache_epoch != ep:
+            cache.clear()
+            self._cache_epoch = ep
+        key = (domain << 8) | bus
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        root, end = self._root_for(domain, bus)
+        if root is None or bus > end:
+            res = (None, 0)
+        else:
+            link, link_bus = root, root.number
+            while bus != link_bus:
+                for br in link.bridges:
+                    if self._forwards(br, bus):
+                        link, link_bus = br, br.cfg.read(0x19, 1)
+                        break
+                else:
+                    break  # nobody below claims it: a VF "virtual" bus on this link, or nobody
+            res = (link, link_bus)
+        cache[key] = res
+        return res
+
+    def route(self, domain: int, bus: int, devfn: int) -> Function | None:
+        """Which function answers a config cycle to (domain, bus, devfn) right now."""
+        link, link_bus = self._find_link(domain, bus)
+        if link is None:
+            return None
+        if bus == link_bus:
+            fn = link.downstream.get(devfn)
+            if fn is not None:
+                return fn
+        return link.virtual.get((bus - link_bus, devfn)) if link.virtual else None
+
+    def config_read(self, domain: int, bus: int, devfn: int, off: int, width: int) -> int:
+        fn = self.route(domain, bus, devfn)
+        if fn is None or fn.knob("power_state") == "D3cold":
+            return (1 << (8 * width)) - 1
+        return fn.cfg.read(off, width)
+
+    def config_write(self, domain: int, bus: int, devfn: int, off: int, width: int,
+                     value: int) -> None:
+        fn = self.route(domain, bus, devfn)
+        if fn is None or fn.knob("power_state") == "D3cold":
+            return
+        fn.cfg.write(off, width, value)
+        sp = fn.sriov_offset if off >= 0x100 else None
+        if sp is not None and off < sp + PCI_SRIOV_NUM_VF + 2 and off + width > sp + PCI_SRIOV_CTRL:
+            self.sync_virtfns(fn)
+
+    def current_bdf(self, fn: Function) -> tuple[int, int, int] | None:
+        """(domain, bus, devfn) by current registers; None if no config cycle reaches it."""
+        link = fn.link
+        root = fn.root
+        if isinstance(link, RootBus):
+            bus = link.number
+        else:
+            bus = link.cfg.read(0x19, 1)
+            if bus == 0:
+                return None
+        devfn = fn.devfn
+        if fn.physfn is not None:
+            bus += fn.vbus_delta
+            if bus > 0xFF:
+                return None
+        if self.route(root.domain, bus, devfn) is fn:
+            return root.domain, bus, devfn
+        return None
+
+    # -- state changes ------------------------------------------------------------------------
+    def reset_function(self, fn: Function) -> None:
+        """What a Secondary Bus Reset / power loss does to one function's registers:
+        Command 0 (so BME 0), bus registers 0 (latency kept), ACS Control 0, ARI Forwarding
+        Enable 0, SR-IOV VF Enable / NumVFs 0 (its VFs vanish)."""
+        fn.cfg.write(PCI_COMMAND, 2, 0)
+        if fn.is_bridge:
+            fn.set_bus_numbers(0, 0, 0)
+        p = fn.acs_cap_offset
+        if p is not None:
+            fn.cfg.write(p + PCI_ACS_CTRL, 2, 0)
+        fn.ari_forwarding = False
+        sp = fn.sriov_offset
+        if sp is not None:
+            ctrl = fn.cfg.read(sp + PCI_SRIOV_CTRL, 2)
+            fn.cfg.write(sp + PCI_SRIOV_CTRL, 2, ctrl & ~(PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_ARI))
+            fn.cfg.write(sp + PCI_SRIOV_NUM_VF, 2, 0)
+            self.sync_virtfns(fn)
+        self._route_cache.clear()
+
+    def sync_virtfns(self, pf: Function) -> list[Function]:
+        """Make the VFs match the PF's SR-IOV registers (VF Enable, NumVFs, offset, stride).
+
+        VF i (0-based) has RID offset devfn + First VF Offset + i * VF Stride from the PF's bus
+        (pci_iov_virtfn_bus()/pci_iov_virtfn_devfn()); it lives on the PF's link.
+        """
+        from pcilu_cli.fabric.build import vf_config_for
+        sr = pf.sriov
+        want = []
+        if sr is not None and sr.vf_enable and sr.num_vfs:
+            for i in range(min(sr.num_vfs, sr.total_vfs or sr.num_vfs)):
+                rel = pf.devfn + sr.first_vf_offset + sr.vf_stride * i
+                want.append((rel >> 8, rel & 0xFF))
+        link = pf.link
+        old = pf.virtfns or []
+        if [self._vf_key(v) for v in old] == want:
+            return old
+        if old:
+            dead = set(map(id, old))
+            link.virtual = {k: v for k, v in link.virtual.items() if id(v) not in dead}
+            for v in old:
+                self._by_uid.pop(v.uid, None)
+        if want and link.virtual is _EMPTY_MAP:
+            link.virtual = {}
+        new = []
+        base = _uid_bdf(pf.uid)
+        for i, (delta, devfn) in enumerate(want):
+            prev = old[i] if i < len(old) else None
+            if base is not None:
+                from pcilu_cli.fabric import format_bdf
+                uid = format_bdf(base[0], base[1] + delta, devfn) if base[1] + delta <= 0xFF \
+                    else f"{pf.uid}/virtfn{i}"
+            else:
+                uid = f"{pf.uid}/virtfn{i}"
+            cfg = prev.cfg if prev is not None else vf_config_for(pf)
+            vf = Function(uid, devfn, cfg)
+            vf.physfn, vf.vf_index, vf.vbus_delta = pf, i, delta
+            vf.upstream, vf.root, vf.fabric = pf.upstream, pf.root, self
+            if uid in self._by_uid or (delta, devfn) in link.virtual:
+                uid = vf.uid = f"{pf.uid}/virtfn{i}"
+            link.virtual[(delta, devfn)] = vf
+            self._by_uid[vf.uid] = vf
+            new.append(vf)
+        pf.virtfns = new if new else None
+        self._route_cache.clear()
+        return new
+
+    @staticmethod
+    def _vf_key(vf):
+        return vf.vbus_delta, vf.devfn
+
+    # -- copy / serialization ------------------------------------------------------------------
+    def copy(self) -> "Fabric":
+        """Deep copy for the next generation; config bytes are shared copy-on-write."""
+        return Fabric.from_records(self.name, self.source, self.platform, *self._records(False))
+
+    def _records(self, freeze_bytes: bool):
+        """Flatten to (roots, records); a record is
+        (parent_index|-1, root_index, devfn, is_vf, vf_index, delta, cfg, uid, knobs)."""
+        roots = [(r.domain, r.number) for r in self.roots]
+        root_ix = {id(r): i for i, r in enumerate(self.roots)}
+        index = {}
+        recs = []
+        for fn in self.functions(include_virtfns=True):
+            if fn.physfn is not None:
+                delta, devfn = self._vf_key(fn)
+                parent, isvf, vfi = index[id(fn.physfn)], 1, fn.vf_index
+            else:
+                delta, devfn = 0, fn.devfn
+                parent = index[id(fn.upstream)] if fn.upstream is not None else -1
+                isvf, vfi = 0, 0
+            index[id(fn)] = len(recs)
+            recs.append((parent, root_ix[id(fn.root)], devfn, isvf, vfi, delta, fn.cfg, fn.uid,
+                         fn._knobs))
+        return roots, recs
+
+    @classmethod
+    def from_records(cls, name, source, platform, roots, recs, copy_cfg=True) -> "Fabric":
+        fab = cls(name, json.loads(json.dumps(source)), json.loads(json.dumps(platform)))
+        rbs = [fab.add_root(d, n) for d, n in roots]
+        objs = []
+        by_uid = fab._by_uid
+        for parent, rix, devfn, isvf, vfi, delta, cfg, uid, knobs in recs:
+            fn = Function(uid, devfn, cfg.copy() if copy_cfg else cfg, knobs)
+            fn.fabric = fab
+            if isvf:
+                pf = objs[parent]
+                fn.physfn, fn.vf_index, fn.vbus_delta = pf, vfi, delta
+                fn.upstream, fn.root = pf.upstream, pf.root
+                link = pf.link
+                if link.virtual is _EMPTY_MAP:
+                    link.virtual = {}
+                link.virtual[(delta, devfn)] = fn
+                if pf.virtfns is None:
+                    pf.virtfns = []
+                pf.virtfns.append(fn)
+            else:
+                if parent < 0:
+                    rb = rbs[rix]
+                    rb.functions[devfn] = fn
+                    fn.root = rb
+                    if fn.is_bridge:
+                        rb.bridges.append(fn)
+                else:
+                    up = objs[parent]
+                    if up.downstream is _EMPTY_MAP:
+                        up.downstream = {}
+                    up.downstream[devfn] = fn
+                    fn.upstream, fn.root = up, up.root
+                    if fn.is_bridge:
+                        up.bridges.append(fn)
+            by_uid[uid] = fn
+            objs.append(fn)
+        return fab
+
+    def to_bytes(self) -> bytes:
+        """Compact deterministic serialization: topology + every config space (zlib)."""
+        roots, recs = self._records(True)
+        blobs: dict[bytes, int] = {}
+        table = bytearray()
+        uids, knobs = [], {}
+        for i, (parent, rix, devfn, isvf, vfi, delta, cfg, uid, kn) in enumerate(recs):
+            b = cfg.stored_bytes()
+            bi = blobs.setdefault(b, len(blobs))
+            flags = isvf | (_SIZE_CODES[cfg.size] << 4)
+            table += _REC.pack(parent, rix, devfn, flags, vfi, delta, 0, bi)
+            uids.append(uid)
+            if kn:
+                knobs[str(i)] = kn
+        blob_list = list(blobs)
+        meta = json.dumps({"name": self.name, "source": self.source, "platform": self.platform,
+                           "roots": roots, "uids": uids, "knobs": knobs,
+                           "blob_lengths": [len(b) for b in blob_list]},
+                          sort_keys=True, separators=(",", ":")).encode()
+        body = struct.pack("<III", len(meta), len(table), len(recs)) + meta + bytes(table) \
+            + b"".join(blob_list)
+        return _MAGIC + struct.pack("<H", 1) + zlib.compress(body, 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Fabric":
+        from pcilu_cli.errors import BadInput
+        if data[:8] != _MAGIC:
+            raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
+        try:
+            body = zlib.decompress(data[10:])
+            mlen, tlen, n = struct.unpack_from("<III", body, 0)
+            meta = json.loads(body[12:12 + mlen])
+            table = body[12 + mlen:12 + mlen + tlen]
+            pos = 12 + mlen + tlen
+            blobs = []
+            for ln in meta["blob_lengths"]:
+                blobs.append(body[pos:pos + ln])
+                pos += ln
+            uids, knobs = meta["uids"], meta["knobs"]
+            recs = []
+            mk = ConfigSpace.__new__
+            for i, (parent, rix, devfn, flags, vfi, delta, _pad, bi) in enumerate(
+                    _REC.iter_unpack(table)):
+                cfg = mk(ConfigSpace)
+                cfg.size = _SIZES[flags >> 4]
+                cfg._data = blobs[bi]
+                recs.append((parent, rix, devfn, flags & 1, vfi, delta, cfg, uids[i],
+                             knobs.get(str(i))))
+            return cls.from_records(meta["name"], meta["source"], meta["platform"],
+                                    [tuple(r) for r in meta["roots"]], recs, copy_cfg=False)
+        except BadInput:
+            raise
+        except Exception as e:  # noqa: BLE001 - any corruption is bad input
+            raise BadInput(f"corrupt serialized fabric: {type(e).__name__}: {e}") from None
+
+
+def _uid_bdf(uid: str):
+    from pcilu_cli.fabric import parse_bdf
+    try:
+        d, b, _ = parse_bdf(uid)
+        return d, b
+    except Exception:  # noqa: BLE001 - a uid need not be a BDF
+        return None

@@ -1,0 +1,441 @@
+"""``drivers/pci/liveupdate.c`` of the final v6 series: the PCI core's Live Update logic.
+
+Every function takes the generation's :class:`~pcilu_cli.kernel.generation.Kernel` ``k`` first
+and is named after the kernel function it mirrors. Functions that return ``int`` return 0 or a
+negative errno, like the kernel; ``void`` ones return None. The global rwsem is implicit (the
+simulator is single-threaded).
+
+The outgoing ``struct pci_ser`` is a :class:`PciSer` over a ``bytearray`` laid out exactly as
+the v6 kernel writes it (``pci-liveupdate-v6.md`` §1): header ``<II`` (max_nr_devices,
+nr_devices) then ``<IHH`` entries (domain, bdf, refcount); a device's ``outgoing``/``incoming``
+is its slot index in the respective blob.
+"""
+from __future__ import annotations
+
+import errno as _e
+import struct
+
+from pcilu_cli.errors import KernelPanic, KernelRefusal
+from pcilu_cli.abi import profiles as _profiles
+
+from .log import DEBUG, INFO, WARNING, WARN, EMERG
+from .luo import FlbError
+
+EINVAL, EBUSY, ENOSPC, ENOENT, EOPNOTSUPP, ENODATA, ENOMEM = (
+    -_e.EINVAL, -_e.EBUSY, -_e.ENOSPC, -_e.ENOENT, -_e.EOPNOTSUPP, -_e.ENODATA, -_e.ENOMEM)
+
+HDR = struct.Struct("<II")         # struct pci_ser (flex era) header
+ENTRY = struct.Struct("<IHH")      # struct pci_dev_ser
+_RC = struct.Struct("<H")
+
+PCI_ACS_CTRL = 6
+
+
+def pci_ser_size(max_nr_devices: int) -> int:
+    # struct_size_t(struct pci_ser, devices, max_nr_devices)
+    return HDR.size + ENTRY.size * max_nr_devices
+
+
+class PciSer:
+    """A flex-era ``struct pci_ser`` in memory (outgoing: ours; incoming: a copy of the blob).
+
+    An incoming blob may be shorter than its header claims (the kernel trusts
+    ``max_nr_devices``; we treat bytes past what memory held as zero and drop writes there).
+    """
+
+    __slots__ = ("pa", "blob", "max_nr")
+
+    def __init__(self, pa: int, blob: bytearray):
+        self.pa = pa
+        self.blob = blob
+        self.max_nr = HDR.unpack_from(blob, 0)[0] if len(blob) >= 8 else 0
+
+    @classmethod
+    def new(cls, pa: int, max_nr: int) -> "PciSer":
+        blob = bytearray(pci_ser_size(max_nr))
+        HDR.pack_into(blob, 0, max_nr, 0)
+        return cls(pa, blob)
+
+    @property
+    def nr_devices(self) -> int:
+        return HDR.unpack_from(self.blob, 0)[1]
+
+    @nr_devices.setter
+    def nr_devices(self, v: int) -> None:
+        struct.pack_into("<I", self.blob, 4, v & 0xFFFFFFFF)
+
+    def refcount(self, i: int) -> int:
+        off = 8 + 8 * i + 6
+        if off + 2 > len(self.blob):
+            return 0
+        return _RC.unpack_from(self.blob, off)[0]
+
+    def set_refcount(self, i: int, v: int) -> None:
+        off = 8 + 8 * i + 6
+        if off + 2 <= len(self.blob):
+            _RC.pack_into(self.blob, off, v & 0xFFFF)
+
+    def set_entry(self, i: int, domain: int, bdf: int, refcount: int) -> None:
+        ENTRY.pack_into(self.blob, 8 + 8 * i, domain, bdf, refcount)
+
+    def zero_entry(self, i: int) -> None:
+        off = 8 + 8 * i
+        self.blob[off:off + 8] = b"\0" * 8
+
+    def entries(self):
+        """(slot, domain, bdf, refcount) of in-use entries, in slot order."""
+        body = memoryview(self.blob)[8:8 + 8 * ((len(self.blob) - 8) // 8)]
+        return [(i, d, b, r) for i, (d, b, r) in enumerate(ENTRY.iter_unpack(body)) if r]
+
+
+class PciFlbIncoming:
+    """``struct pci_flb_incoming``: the blob and the xarray key → slot."""
+
+    __slots__ = ("ser", "xa")
+
+    def __init__(self, ser: PciSer, xa: dict):
+        self.ser = ser
+        self.xa = xa
+
+
+# -- printk helpers --------------------------------------------------------------------------
+def _pr(k, level, text):
+    k.log.add(level, k.profile.pr_fmt + text)
+
+
+def _dev(k, level, dev, text):
+    k.log.add(level, f"pci {dev.name}: {text}")
+
+
+# -- FLB ops (pci_liveupdate_flb) ------------------------------------------------------------
+class PciFlbOps:
+    """The ``liveupdate_flb_ops`` of the PCI core's FLB, bound to one generation."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def preserve(self):
+        return pci_flb_preserve(self.k)
+
+    def unpreserve(self, obj):
+        pci_flb_unpreserve(self.k, obj)
+
+    def retrieve(self, data):
+        return pci_flb_retrieve(self.k, data)
+
+    def finish(self, obj):
+        pci_flb_finish(self.k, obj)
+
+
+def _check_layout(k):
+    if k.profile.pci_layout != _profiles.FLEX:
+        from pcilu_cli.errors import NotImplementedYet
+        raise NotImplementedYet(f"profile {k.profile.name}: struct pci_ser layout "
+                                f"{k.profile.pci_layout!r} is not simulated yet (v6 flex only)")
+
+
+def pci_flb_preserve(k):
+    """First dependent file preserved: size the blob by counting every pci_dev."""
+    _check_layout(k)
+    max_nr = len(k.devices)                  # for_each_pci_dev()
+    try:
+        pa = k.alloc_preserve(pci_ser_size(max_nr))     # kho_alloc_preserve()
+    except KernelRefusal as exc:
+        raise FlbError(-(exc.errno or _e.ENOMEM)) from None
+    ser = PciSer.new(pa, max_nr)
+    _pr(k, DEBUG, f"Preserved struct pci_ser with room for {max_nr} devices")
+    return ser, pa
+
+
+def pci_flb_unpreserve(k, ser: PciSer) -> None:
+    if ser.nr_devices:
+        k.log.add(WARN, "drivers/pci/liveupdate.c: pci_flb_unpreserve(): "
+                        "WARN_ON(ser->nr_devices)")
+    k.free_preserved(ser.pa)                 # kho_unpreserve_free()
+    _pr(k, DEBUG, "Unpreserved struct pci_ser")
+
+
+def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
+    """Build the xarray of incoming entries (spec §1.5, §3.4). No consistency checks."""
+    _check_layout(k)
+    src = k.luo.incoming
+    hdr = bytes(src.read(data, 8)).ljust(8, b"\0")
+    max_nr, _nr = HDR.unpack(hdr)
+    body = bytes(src.read(data + 8, 8 * max_nr))
+    body = body[:len(body) // 8 * 8]
+    xa = {}
+    for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(body)):
+        if not rc:
+            continue
+        key = (domain << 16) | bdf           # pci_ser_xa_key(): 64-bit shift (v6 fix)
+        if key in xa:                        # xa_insert() -> -EBUSY
+            _kho_restore_free(k, data)
+            raise FlbError(EBUSY)
+        xa[key] = i
+    ser = PciSer(data, bytearray(hdr + body))
+    ser.max_nr = max_nr
+    return PciFlbIncoming(ser, xa)
+
+
+def _kho_restore_free(k, pa):
+    k.incoming_freed = True
+
+
+def pci_flb_finish(k, inc: PciFlbIncoming) -> None:
+    if k.profile.panic_on_unfinished:
+        left = 0
+        for key, slot in inc.xa.items():
+            if inc.ser.refcount(slot):
+                left += 1
+                k.log.add(EMERG, k.profile.pr_fmt + "%04x:%02x:%02x.%d was never finished!" % (
+                    key >> 16, (key >> 8) & 0xFF, (key >> 3) & 0x1F, key & 7))
+        if left:
+            raise KernelPanic(f"{left} preserved device(s) were never finished!")
+    _kho_restore_free(k, inc.ser.pa)
+
+
+# -- outgoing / incoming FLB wrappers --------------------------------------------------------
+def pci_liveupdate_flb_get_outgoing(k):
+    return k.luo.liveupdate_flb_get_outgoing(k.pci_flb)
+
+
+def pci_liveupdate_flb_get_incoming(k):
+    """Returns the incoming object (a reference is taken) or None (spec §3.4 table)."""
+    err, obj = k.luo.liveupdate_flb_get_incoming(k.pci_flb)
+    if not err:
+        return obj
+    if err in (EOPNOTSUPP, ENODATA):
+        return None
+    if err == ENOENT:
+        k.log.add_once("no-incoming-flb", INFO,
+                       k.profile.pr_fmt + f"No incoming FLB matched {k.profile.pci_compatible}")
+        return None
+    if k.profile.retrieve_failure == "panic":
+        raise KernelPanic(f"Failed to retrieve incoming FLB data ({err})")
+    k.log.add_once("retrieve-failed", WARN, "Failed to retrieve incoming FLB data")
+    return None
+
+
+def pci_liveupdate_flb_put_incoming(k):
+    k.luo.liveupdate_flb_put_incoming(k.pci_flb)
+
+
+# -- outgoing tracking (patches 02, 06, 08, 10) ----------------------------------------------
+def pci_need_dev_specific_enable_acs(k, dev) -> bool:
+    return k.needs_acs_quirk(dev)
+
+
+def _path(k, dev):
+    d = dev
+    if k.profile.refcount != _profiles.PATH:   # pci-v1/pci-v2: no bridge auto-preserve
+        yield d
+        return
+    while d is not None:
+        yield d
+        d = d.bus.self
+
+
+def pci_liveupdate_preserve_device(k, ser: PciSer, d) -> int:
+    if d.frozen:
+        _dev(k, WARNING, d, "Cannot preserve device after it is frozen!")
+        return EINVAL
+    if d.outgoing is not None:
+        rc = ser.refcount(d.outgoing)
+        if rc == 0:
+            _dev(k, WARN, d, "Preserved device with 0 refcount!")
+            return EINVAL
+        if d.subordinate is None:
+            return EBUSY                      # endpoints may not be preserved twice (silent)
+        ser.set_refcount(d.outgoing, rc + 1)
+        return 0
+    if pci_need_dev_specific_enable_acs(k, d):
+        _dev(k, WARNING, d, "Refusing to preserve device that relies on ACS quirks")
+        return EINVAL
+    nr, max_nr = ser.nr_devices, ser.max_nr
+    if nr == max_nr:
+        return ENOSPC
+    for i in range(max_nr):                   # slot search, spec §4.3
+        idx = (nr + i) % max_nr
+        if ser.refcount(idx) == 0:
+            break
+    else:
+        return ENOSPC
+    _dev(k, INFO, d, "Device will be preserved across next Live Update")
+    ser.nr_devices = nr + 1
+    ser.set_entry(idx, d.domain, d.bdf, 1)
+    d.outgoing = idx
+    return 0
+
+
+def pci_liveupdate_unpreserve_device(k, ser: PciSer, d) -> int:
+    if d.frozen:
+        _dev(k, WARNING, d, "Cannot unpreserve device after it is frozen!")
+        return EINVAL
+    if d.outgoing is None:
+        _dev(k, WARNING, d, "Cannot unpreserve device that is not preserved")
+        return EINVAL
+    rc = ser.refcount(d.outgoing)
+    if rc == 0:
+        _dev(k, WARN, d, "Preserved device has a 0 refcount!")
+        return EINVAL
+    rc -= 1
+    ser.set_refcount(d.outgoing, rc)
+    if rc:
+        return 0
+    _dev(k, INFO, d, "Device will no longer be preserved across next Live Update")
+    ser.nr_devices = ser.nr_devices - 1
+    ser.zero_entry(d.outgoing)
+    d.outgoing = None
+    return 0
+
+
+def pci_liveupdate_preserve(k, dev) -> int:
+    """Spec §4.1: VF check, outgoing FLB, path walk with rollback."""
+    if dev.is_virtfn:
+        return EINVAL
+    err, ser = pci_liveupdate_flb_get_outgoing(k)
+    if err:
+        return err
+    if ser is None:
+        return ENOENT
+    done = []
+    for d in _path(k, dev):
+        err = pci_liveupdate_preserve_device(k, ser, d)
+        if err:
+            for x in done:                   # rollback: dev .. below X, once each
+                pci_liveupdate_unpreserve_device(k, ser, x)
+            return err
+        done.append(d)
+    return 0
+
+
+def pci_liveupdate_unpreserve(k, dev) -> None:
+    err, ser = pci_liveupdate_flb_get_outgoing(k)
+    if err or ser is None:
+        _dev(k, WARNING, dev, "Cannot unpreserve device without outgoing Live Update state")
+        return
+    for d in _path(k, dev):
+        if pci_liveupdate_unpreserve_device(k, ser, d):
+            return                            # stop at the first error, ancestors stay up
+
+
+# -- incoming tracking (patches 03, 06) ------------------------------------------------------
+def pci_liveupdate_setup_device(k, dev) -> None:
+    inc = pci_liveupdate_flb_get_incoming(k)
+    if inc is None:
+        return
+    slot = inc.xa.get(dev.key)
+    if slot is None or inc.ser.refcount(slot) == 0:
+        pci_liveupdate_flb_put_incoming(k)
+        return
+    _dev(k, INFO, dev, "Device was preserved by previous kernel across Live Update")
+    dev.incoming = slot
+    dev.was_preserved = True
+    dev.was_incoming = True
+    if not k.profile.hold_flb_ref_per_device:
+        pci_liveupdate_flb_put_incoming(k)
+    # else: keep the reference until the device's incoming refcount reaches 0
+
+
+def pci_liveupdate_finish(k, dev) -> None:
+    inc = pci_liveupdate_flb_get_incoming(k)
+    if inc is None:
+        _dev(k, WARNING, dev, "Cannot finish preserving device without incoming FLB")
+        return
+    ser = inc.ser
+    for d in _path(k, dev):
+        if d.incoming is None:
+            _dev(k, WARNING, d, "Cannot finish preserving an unpreserved device")
+            break
+        rc = ser.refcount(d.incoming)
+        if rc == 0:
+            _dev(k, WARN, d, "Preserved device has a 0 refcount!")
+            break
+        rc -= 1
+        ser.set_refcount(d.incoming, rc)
+        if rc:
+            continue
+        _dev(k, INFO, d, "Device is finished participating in Live Update")
+        d.incoming = None
+        ser.nr_devices = ser.nr_devices - 1
+        if k.profile.hold_flb_ref_per_device:
+            pci_liveupdate_flb_put_incoming(k)     # the reference held since setup
+    pci_liveupdate_flb_put_incoming(k)
+
+
+def pci_liveupdate_is_incoming(k, dev) -> bool:
+    return dev.incoming is not None
+
+
+def pci_liveupdate_cleanup_device(k, dev) -> None:
+    """From pci_release_dev() and the unknown-header-type path (spec §4.4, v6)."""
+    if dev.outgoing is not None:
+        _dev(k, WARN, dev, "Destroying outgoing-preserved device!")
+        pci_liveupdate_unpreserve(k, dev)
+    if dev.incoming is not None:
+        _dev(k, WARN, dev, "Destroying incoming-preserved device!")
+        pci_liveupdate_finish(k, dev)
+
+
+# -- bus numbers (patch 05) ------------------------------------------------------------------
+def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
+    if pass_:
+        return dev.inherit_buses
+    parent = bus.self
+    if parent is not None and parent.inherit_buses:
+        dev.inherit_buses = True
+        return True
+    if k.profile.bus_inherit == "lifetime":      # later profiles: had_incoming
+        dev.inherit_buses = k.had_incoming
+        return dev.inherit_buses
+    inc = pci_liveupdate_flb_get_incoming(k)
+    if inc is None:
+        dev.inherit_buses = False
+        return False
+    dev.inherit_buses = inc.ser.nr_devices != 0
+    pci_liveupdate_flb_put_incoming(k)
+    return dev.inherit_buses
+
+
+def pci_liveupdate_scan_bridge_end(k, dev, pass_: int) -> None:
+    if pass_:
+        dev.inherit_buses = False
+
+
+# -- ACS (patch 08) and ARI (patch 09) -------------------------------------------------------
+def pci_liveupdate_init_acs(k, dev) -> None:
+    if dev.acs_cap and dev.incoming is not None:
+        dev.acs_ctrl = k.cfg_read(dev, dev.acs_cap + PCI_ACS_CTRL, 2)
+
+
+def pci_liveupdate_enable_acs(k, dev) -> int:
+    if not dev.was_preserved:
+        return EINVAL
+    if pci_need_dev_specific_enable_acs(k, dev):
+        _dev(k, WARNING, dev, "Device-specific quirk required to enable ACS!")
+        k.log.add_once("enable-acs-quirk", WARN,
+                       "drivers/pci/liveupdate.c: pci_liveupdate_enable_acs(): WARN_ON_ONCE")
+        return EINVAL
+    if dev.acs_cap:
+        k.cfg_write(dev, dev.acs_cap + PCI_ACS_CTRL, 2, dev.acs_ctrl)
+    dev.acs_inherited = True
+    return 0
+
+
+def pci_liveupdate_configure_ari(k, bridge) -> int:
+    if bridge.incoming is None:
+        return EINVAL
+    bridge.ari_enabled = bool(bridge.fn.ari_forwarding)
+    bridge.ari_inherited = True
+    return 0
+
+
+# -- freeze / shutdown (patches 10, 11) ------------------------------------------------------
+def pci_liveupdate_freeze(k, dev) -> None:
+    dev.frozen = True
+
+
+def pci_liveupdate_is_outgoing(k, dev) -> bool:
+    if not dev.frozen:
+        k.log.add_once("unstable", WARN, f"pci {dev.name}: Preservation status is unstable!")
+    return dev.outgoing is not None

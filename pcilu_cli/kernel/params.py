@@ -1,0 +1,113 @@
+"""Kernel command-line parameters that change what a generation's PCI core does.
+
+Parsed like the kernel parses them: whitespace-separated ``name=value`` words, the ``pci=``
+option split on commas (``pci_setup()``), booleans through kstrtobool rules. Unknown words are
+kept in ``ignored`` (the kernel hands them to init); a bad boolean value is ignored too.
+
+Simulator defaults (our choice): ``liveupdate`` and ``kho`` are on — a rehearsal is pointless
+without them — and an IOMMU has requested ACS (``pci_request_acs()``), as on the hosts that use
+vfio-pci; ``iommu=off`` models a host without one.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field, asdict
+
+_TRUE = {"1", "y", "yes", "on", "true", "enable", "enabled"}
+_FALSE = {"0", "n", "no", "off", "false", "disable", "disabled"}
+
+
+def _kstrtobool(value: str):
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    return None
+
+
+@dataclass
+class KernelParams:
+    assign_busses: bool = False          # pci=assign-busses (x86 PCI_ASSIGN_ALL_BUSSES)
+    noari: bool = False                  # pci=noari (pcie_ari_disabled)
+    config_acs: str | None = None        # pci=config_acs=
+    disable_acs_redir: str | None = None  # pci=disable_acs_redir=
+    pcie_scan_all: bool = False          # pci=pcie_scan_all (PCI_SCAN_ALL_PCIE_DEVS)
+    noats: bool = False                  # pci=noats (pci_ats_disabled())
+    liveupdate: bool = True              # liveupdate=on|off
+    kho: bool = True                     # kho=on|off
+    iommu: bool = True                   # an IOMMU driver called pci_request_acs()
+    cmdline: str = ""
+    ignored: list = field(default_factory=list)
+
+    @property
+    def luo_enabled(self) -> bool:
+        # LUO disables itself when KHO is off (luo_early_startup()).
+        return self.liveupdate and self.kho
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "KernelParams":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def _parse_pci_option(p: KernelParams, value: str) -> None:
+    # mirrors pci_setup(): comma-separated words, first match wins per word
+    for word in value.split(","):
+        if not word:
+            continue
+        if word == "assign-busses":
+            p.assign_busses = True
+        elif word == "noari":
+            p.noari = True
+        elif word == "pcie_scan_all":
+            p.pcie_scan_all = True
+        elif word == "noats":
+            p.noats = True
+        elif word.startswith("config_acs="):
+            p.config_acs = word[len("config_acs="):]
+        elif word.startswith("disable_acs_redir="):
+            p.disable_acs_redir = word[len("disable_acs_redir="):]
+        else:
+            p.ignored.append("pci=" + word)
+
+
+def parse_cmdline(cmdline: str | None) -> KernelParams:
+    """Parse a kernel command line (``"pci=assign-busses,noari liveupdate=on"``)."""
+    p = KernelParams(cmdline=cmdline or "")
+    if not cmdline:
+        return p
+    try:
+        words = shlex.split(cmdline)
+    except ValueError:
+        words = cmdline.split()
+    for w in words:
+        name, eq, value = w.partition("=")
+        if name == "pci" and eq:
+            _parse_pci_option(p, value)
+        elif name in ("liveupdate", "kho") and eq:
+            b = _kstrtobool(value)
+            if b is None:
+                p.ignored.append(w)
+            else:
+                setattr(p, name, b)
+        elif name == "iommu" and eq and value == "off":
+            p.iommu = False
+        elif name in ("intel_iommu", "amd_iommu") and value == "off":
+            p.iommu = False
+        else:
+            p.ignored.append(w)
+    return p
+
+
+def as_params(value) -> KernelParams:
+    if value is None:
+        return KernelParams()
+    if isinstance(value, KernelParams):
+        return value
+    if isinstance(value, dict):
+        return KernelParams.from_dict(value)
+    return parse_cmdline(str(value))

@@ -1,0 +1,341 @@
+"""The KHO root FDT and LUO's own FDT (``luo-v1``): writers and a validating reader.
+
+Writers use pylibfdt the way the kernel uses libfdt, so the bytes match:
+
+* ``kho_out_fdt_setup()`` (sequential-write API): root ``compatible`` then
+  ``preserved-memory-map`` (8 raw little-endian bytes, not FDT cells);
+* ``kho_add_subtree()`` (read-write API): ``fdt_open_into(PAGE_SIZE)``, ``fdt_add_subnode``,
+  ``preserved-data`` (gen A: ``fdt``) then ``blob-size`` (gen C+), then ``fdt_pack()``;
+* ``luo_fdt_setup()`` (sequential-write API, gen A-C): ``compatible``, ``liveupdate-number``,
+  node ``luo-session`` {compatible, luo-session-header}, node ``luo-flb`` {compatible,
+  luo-flb-header}.
+
+The reader is pure Python (no libfdt on untrusted bytes): it checks the header like
+``fdt_check_header()``, walks the structure block with bounds checks and raises
+:class:`FdtError` (a :class:`BadInput` naming offset, node and property, carrying the libfdt
+error number the kernel would print).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from pcilu_cli.abi import kho as kho_abi
+from pcilu_cli.abi import luo as luo_abi
+from pcilu_cli.errors import BadInput, KernelRefusal
+
+PAGE_SIZE = 4096
+FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
+# libfdt error numbers (returned negated)
+FDT_ERR_NOTFOUND, FDT_ERR_EXISTS, FDT_ERR_NOSPACE = 1, 2, 3
+FDT_ERR_TRUNCATED, FDT_ERR_BADMAGIC, FDT_ERR_BADVERSION, FDT_ERR_BADSTRUCTURE = 8, 9, 10, 11
+FDT_ERR_BADLAYOUT = 12
+MAX_DEPTH = 64
+_U64 = struct.Struct("<Q")
+
+
+class FdtError(BadInput):
+    """An FDT that libfdt would reject; ``fdt_err`` is the (negative) libfdt error number."""
+
+    def __init__(self, message: str, *, fdt_err: int, file=None, offset=None, field=None):
+        self.fdt_err = fdt_err
+        super().__init__(message, file=file, offset=offset, field=field)
+
+
+# ---- writers -------------------------------------------------------------------------------------
+
+def _u64(v: int) -> bytes:
+    return _U64.pack(v)
+
+
+def kho_root_fdt_setup(compatible: str, mem_map_pa: int) -> bytes:
+    """kho_out_fdt_setup(): the root before any subtree."""
+    import libfdt
+    sw = libfdt.FdtSw()
+    sw.finish_reservemap()
+    sw.begin_node("")
+    sw.property_string("compatible", compatible)
+    sw.property(kho_abi.PROP_PRESERVED_MEMORY_MAP, _u64(mem_map_pa))
+    sw.end_node()
+    return bytes(sw.as_fdt().as_bytearray())
+
+
+def kho_add_subtree(root: bytes, name: str, pa: int, size: int | None, *, gen: str) -> bytes:
+    """kho_add_subtree(): a child ``name`` with the blob's PA (and size, gen C+); packed.
+
+    ``-EEXIST`` if the name exists; ``-ENOMEM`` if the root no longer fits in one page.
+    """
+    import libfdt
+    fdt = libfdt.Fdt(bytearray(root))
+    try:
+        fdt.resize(PAGE_SIZE)
+        try:
+            off = fdt.add_subnode(0, name)
+        except libfdt.FdtException as e:
+            if e.err == -libfdt.EXISTS:
+                raise KernelRefusal("EEXIST", f"KHO subtree {name!r} already exists") from None
+            raise
+        fdt.setprop(off, kho_abi.sub_tree_prop(gen), _u64(pa))
+        if kho_abi.has_blob_size(gen):
+            fdt.setprop(off, kho_abi.PROP_SUB_TREE_SIZE, _u64(size or 0))
+    except libfdt.FdtException as e:
+        raise KernelRefusal("ENOMEM", f"KHO root FDT is full adding {name!r} ({e})") from None
+    fdt.pack()
+    return bytes(fdt.as_bytearray())
+
+
+def build_kho_root_fdt(compatible: str, mem_map_pa: int, subtrees, *, gen: str) -> bytes:
+    """The whole root FDT: setup, then one kho_add_subtree() per ``(name, pa, size)``."""
+    blob = kho_root_fdt_setup(compatible, mem_map_pa)
+    for name, pa, size in subtrees:
+        blob = kho_add_subtree(blob, name, pa, size, gen=gen)
+    return blob
+
+
+def build_luo_fdt(liveupdate_num: int, session_header_pa: int, flb_header_pa: int | None
+                  ) -> bytes:
+    """luo_fdt_setup() of gen A-C (``luo-v1``); ``flb_header_pa=None`` omits ``luo-flb``."""
+    import libfdt
+    sw = libfdt.FdtSw()
+    sw.finish_reservemap()
+    sw.begin_node("")
+    sw.property_string("compatible", luo_abi.LUO_FDT_COMPATIBLE)
+    sw.property(luo_abi.LUO_FDT_LIVEUPDATE_NUM, _u64(liveupdate_num))
+    sw.begin_node(luo_abi.LUO_FDT_SESSION_NODE_NAME)
+    sw.property_string("compatible", luo_abi.LUO_FDT_SESSION_COMPATIBLE)
+    sw.property(luo_abi.LUO_FDT_SESSION_HEADER, _u64(session_header_pa))
+    sw.end_node()
+    if flb_header_pa is not None:
+        sw.begin_node(luo_abi.LUO_FDT_FLB_NODE_NAME)
+        sw.property_string("compatible", luo_abi.LUO_FDT_FLB_COMPATIBLE)
+        sw.property(luo_abi.LUO_FDT_FLB_HEADER, _u64(flb_header_pa))
+        sw.end_node()
+    sw.end_node()
+    blob = bytes(sw.as_fdt().as_bytearray())
+    if len(blob) > luo_abi.LUO_FDT_SIZE:
+        raise KernelRefusal("ENOMEM", "LUO FDT does not fit in LUO_FDT_SIZE")
+    return blob
+
+
+# ---- reader ----------------------------------------------------------------------------------------
+
+@dataclass
+class FdtNode:
+    name: str
+    path: str
+    props: dict = field(default_factory=dict)       # name -> (value bytes, offset of value)
+    children: list = field(default_factory=list)
+
+    def child(self, name: str):
+        return next((c for c in self.children if c.name == name), None)
+
+    def compatible(self) -> list[str]:
+        v = self.props.get("compatible")
+        if v is None:
+            return []
+        return [s.decode("latin-1") for s in v[0].split(b"\0")[:-1]] if v[0].endswith(b"\0") \
+            else [s.decode("latin-1") for s in v[0].split(b"\0")]
+
+
+def fdt_check_header(data: bytes) -> int:
+    """0 or the negative libfdt error ``fdt_check_header()`` would return."""
+    if len(data) < 40:
+        return -FDT_ERR_TRUNCATED
+    (magic, total, off_struct, off_strings, off_rsv, version, last_comp, _cpu, size_strings,
+     size_struct) = struct.unpack_from(">10I", data, 0)
+    if magic != kho_abi.FDT_MAGIC:
+        return -FDT_ERR_BADMAGIC
+    if version < 17 or last_comp > 17:
+        return -FDT_ERR_BADVERSION
+    if total > len(data) or total < 40:
+        return -FDT_ERR_TRUNCATED
+    hdr = 40
+    if not (hdr <= off_rsv <= total and hdr <= off_struct <= total
+            and off_struct + size_struct <= total and hdr <= off_strings <= total
+            and off_strings + size_strings <= total):
+        return -FDT_ERR_TRUNCATED
+    if off_rsv % 8 or off_struct % 4:
+        return -FDT_ERR_BADLAYOUT
+    return 0
+
+
+def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
+    """Parse and validate a flattened device tree; returns the root node."""
+    data = bytes(data)
+    err = fdt_check_header(data)
+    if err:
+        names = {-FDT_ERR_TRUNCATED: "truncated or inconsistent header",
+                 -FDT_ERR_BADMAGIC: "bad magic (not an FDT)",
+                 -FDT_ERR_BADVERSION: "unsupported FDT version",
+                 -FDT_ERR_BADLAYOUT: "misaligned blocks"}
+        raise FdtError(f"{what}: {names.get(err, 'bad header')} (libfdt {err})", fdt_err=err,
+                       file=file, offset=0, field="fdt_header")
+    (_m, total, off_struct, off_strings, _rsv, _v, _lc, _c, size_strings,
+     size_struct) = struct.unpack_from(">10I", data, 0)
+    strings = data[off_strings:off_strings + size_strings]
+    end = off_struct + size_struct
+    pos = off_struct
+
+    def bad(msg, at, fld):
+        raise FdtError(f"{what}: {msg}", fdt_err=-FDT_ERR_BADSTRUCTURE, file=file, offset=at,
+                       field=fld)
+
+    def token():
+        nonlocal pos
+        if pos + 4 > end:
+            bad("structure block ends without FDT_END", pos, "structure")
+        t = struct.unpack_from(">I", data, pos)[0]
+        pos += 4
+        return t
+
+    stack: list[FdtNode] = []
+    root = None
+    while True:
+        at = pos
+        t = token()
+        if t == FDT_NOP:
+            continue
+        if t == FDT_BEGIN_NODE:
+            nul = data.find(b"\0", pos, end)
+            if nul < 0:
+                bad("unterminated node name", pos, "structure")
+            name = data[pos:nul].decode("latin-1")
+            pos = (nul + 4) & ~3
+            if len(stack) >= MAX_DEPTH:
+                bad(f"nesting deeper than {MAX_DEPTH}", at, name)
+            if root is None and stack == [] and name != "":
+                bad(f"root node has name {name!r}", at, "/")
+            if root is not None and not stack:
+                bad("more than one root node", at, name)
+            parent = stack[-1] if stack else None
+            path = "/" if parent is None else (parent.path.rstrip("/") + "/" + name)
+            node = FdtNode(name, path)
+            if parent is not None:
+                if parent.child(name) is not None:
+                    bad(f"duplicate node {path}", at, path)
+                parent.children.append(node)
+            else:
+                root = node
+            stack.append(node)
+        elif t == FDT_END_NODE:
+            if not stack:
+                bad("FDT_END_NODE without a node", at, "structure")
+            stack.pop()
+        elif t == FDT_PROP:
+            if not stack:
+                bad("property outside any node", at, "structure")
+            if pos + 8 > end:
+                bad("truncated property header", pos, stack[-1].path)
+            ln, nameoff = struct.unpack_from(">II", data, pos)
+            pos += 8
+            if pos + ln > end:
+                bad(f"property value of {ln} bytes runs past the structure block", pos,
+                    stack[-1].path)
+            if nameoff >= len(strings) or strings.find(b"\0", nameoff) < 0:
+                bad(f"property name offset {nameoff} outside the strings block", at,
+                    stack[-1].path)
+            pname = strings[nameoff:strings.index(b"\0", nameoff)].decode("latin-1")
+            node = stack[-1]
+            if pname in node.props:
+                bad(f"duplicate property {pname!r}", at, f"{node.path}:{pname}")
+            node.props[pname] = (data[pos:pos + ln], pos)
+            pos = (pos + ln + 3) & ~3
+        elif t == FDT_END:
+            if stack or root is None:
+                bad("FDT_END inside a node or before the root", at, "structure")
+            return root
+        else:
+            bad(f"unknown token {t:#x}", at, "structure")
+
+
+def prop_u64(node: FdtNode, name: str, *, file=None, what: str = "FDT") -> int:
+    """A property that must be exactly 8 raw little-endian bytes (the kernel's check)."""
+    v = node.props.get(name)
+    fld = f"{node.path}:{name}" if node.path != "/" else f"/{name}"
+    if v is None:
+        raise BadInput(f"{what}: property {name!r} missing in {node.path}", file=file, field=fld)
+    if len(v[0]) != 8:
+        raise BadInput(f"{what}: property {name!r} of {node.path} is {len(v[0])} bytes, "
+                       "must be exactly 8", file=file, offset=v[1], field=fld)
+    return _U64.unpack(v[0])[0]
+
+
+def check_compatible(node: FdtNode, want: str, *, file=None, what: str = "FDT") -> None:
+    """fdt_node_check_compatible(): ``want`` must be one entry of the string list, exactly."""
+    if want not in node.compatible():
+        have = node.props.get("compatible")
+        raise BadInput(f"{what}: node {node.path} compatible {node.compatible()!r} does not "
+                       f"contain {want!r}", file=file, offset=have[1] if have else None,
+                       field=f"{node.path}:compatible")
+
+
+@dataclass
+class KhoRootFdt:
+    compatible: list
+    mem_map: int
+    subtrees: list          # [(name, pa, size or None)] in node order
+    size: int
+
+
+def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoRootFdt:
+    """Validate a KHO root FDT. ``gen`` (A..D) fixes the expected compatible and property names;
+    ``None`` detects the generation from the compatible."""
+    root = parse_fdt(data, file=file, what="KHO root FDT")
+    compat = root.compatible()
+    if gen is None:
+        gen = next((kho_abi.GEN_OF_KHO_COMPATIBLE[c] for c in compat
+                    if c in kho_abi.GEN_OF_KHO_COMPATIBLE), None)
+        if gen is None:
+            raise BadInput(f"KHO root FDT: unknown compatible {compat!r}", file=file,
+                           field="/compatible")
+    check_compatible(root, kho_abi.KHO_FDT_COMPATIBLE[gen], file=file, what="KHO root FDT")
+    mem_map = prop_u64(root, kho_abi.PROP_PRESERVED_MEMORY_MAP, file=file, what="KHO root FDT")
+    subs = []
+    for child in root.children:
+        pa = prop_u64(child, kho_abi.sub_tree_prop(gen), file=file, what="KHO root FDT")
+        size = (prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
+                if kho_abi.has_blob_size(gen) else None)
+        subs.append((child.name, pa, size))
+    total = struct.unpack_from(">I", data, 4)[0]
+    return KhoRootFdt(compat, mem_map, subs, total)
+
+
+@dataclass
+class LuoFdt:
+    liveupdate_num: int
+    session_header_pa: int
+    flb_header_pa: int | None
+
+
+def read_luo_fdt(data: bytes, *, file=None) -> LuoFdt:
+    """Validate LUO's gen A-C FDT as luo_early_startup() does (compatibles, 8-byte props)."""
+    what = "LUO FDT"
+    root = parse_fdt(data, file=file, what=what)
+    check_compatible(root, luo_abi.LUO_FDT_COMPATIBLE, file=file, what=what)
+    num = prop_u64(root, luo_abi.LUO_FDT_LIVEUPDATE_NUM, file=file, what=what)
+    sess = root.child(luo_abi.LUO_FDT_SESSION_NODE_NAME)
+    if sess is None:
+        raise BadInput(f"{what}: node {luo_abi.LUO_FDT_SESSION_NODE_NAME!r} missing", file=file,
+                       field=f"/{luo_abi.LUO_FDT_SESSION_NODE_NAME}")
+    check_compatible(sess, luo_abi.LUO_FDT_SESSION_COMPATIBLE, file=file, what=what)
+    sess_pa = prop_u64(sess, luo_abi.LUO_FDT_SESSION_HEADER, file=file, what=what)
+    flb = root.child(luo_abi.LUO_FDT_FLB_NODE_NAME)
+    flb_pa = None
+    if flb is not None:
+        check_compatible(flb, luo_abi.LUO_FDT_FLB_COMPATIBLE, file=file, what=what)
+        flb_pa = prop_u64(flb, luo_abi.LUO_FDT_FLB_HEADER, file=file, what=what)
+    return LuoFdt(num, sess_pa, flb_pa)
+
+
+def fdt_to_dict(node: FdtNode) -> dict:
+    """A JSON-able view (u64-sized values as integers, strings decoded, others as hex)."""
+    props = {}
+    for k, (v, _off) in node.props.items():
+        if k == "compatible":
+            props[k] = node.compatible()
+        elif len(v) == 8:
+            props[k] = _U64.unpack(v)[0]
+        else:
+            props[k] = v.hex()
+    return {"name": node.name or "/", "props": props,
+            "children": [fdt_to_dict(c) for c in node.children]}
