@@ -113,6 +113,11 @@ def main(argv=None) -> int:
             print(f"[bench] generated files kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.quick:  # small sizes: a PASS or MISS would mean nothing
+        for r in rows:
+            if r.status in ("PASS", "MISS"):
+                r.note = f"(quick run, would be {r.status}) {r.note}".strip()
+                r.status = "INFO"
     elapsed = time.perf_counter() - t_start
     print(render(rows, machine, args.quick, elapsed))
     out = Path(args.output)

@@ -50,10 +50,11 @@ class Target:
     text: bool = False               # line-oriented input (YAML, lspci dump): add line mutations
     suffix: str = ".bin"
     seeds_valid: bool = True         # every seed must itself be accepted (exit 0)
+    call: Callable | None = None     # direct decoder call(data, path) instead of a command line
 
     @property
     def json_mode(self) -> bool:
-        return "--json" in self.argv
+        return self.call is None and "--json" in self.argv
 
     def command(self, path: str) -> list:
         return [a.replace("{file}", path) for a in self.argv]
@@ -120,11 +121,30 @@ def check_outcome(target: Target, res: Outcome, what: str = "") -> None:
             assert doc["kind"] == "error", ctx
 
 
+def run_call(target: Target, data: bytes, path: str, what: str = "") -> Outcome:
+    """A direct decoder call: only pcilu_cli.errors.PcIluError may come out of it."""
+    from pcilu_cli.errors import PcIluError
+    try:
+        target.call(data, path)
+    except PcIluError as e:
+        msg = e.one_line()
+        return Outcome(e.exit_code, b"", f"pcilu: error: {msg}\n".encode())
+    except Exception as e:  # noqa: BLE001 - that is exactly what a fuzz target reports
+        import traceback
+        tb = "".join(traceback.format_exception(e)[-6:])
+        raise AssertionError(f"{target.name} {what}: {type(e).__name__} escaped the decoder "
+                             f"(only PcIluError may):\n{tb}") from None
+    return Outcome(0, b"", b"")
+
+
 def run_input(target: Target, data: bytes, workdir: str, what: str = "") -> Outcome:
     path = os.path.join(workdir, f"input{target.suffix}")
     with open(path, "wb") as f:
         f.write(data)
-    res = run_cli(target.command(path))
+    if target.call is not None:
+        res = run_call(target, data, path, what)
+    else:
+        res = run_cli(target.command(path))
     check_outcome(target, res, what)
     return res
 
@@ -274,6 +294,129 @@ def elf_fields(data: bytes) -> list:
     return [(o, w) for o, w in fields if o + w <= len(data)]
 
 
+# ---- direct decoders (memory/, fabric/): bytes -> decoder, before or besides a command --------
+
+MEM_BASE = 0x1_0000_0000      # where a raw page image is mapped for the memory walkers
+
+
+def _need(modname: str):
+    import importlib
+    try:
+        return importlib.import_module(modname)
+    except ImportError as e:
+        raise Unavailable(f"{modname}: {e}") from None
+
+
+def _page_image_mem(data: bytes):
+    physmem = _need("pcilu_cli.memory.physmem")
+    mem = physmem.PhysMem()
+    mem.add_segment(MEM_BASE, data)
+    return mem
+
+
+def _u64_fields(data: bytes) -> list:
+    """Non-zero little-endian u64 words: in page images these are the pointers and counts."""
+    return [(o, 8) for o in range(0, len(data) - 7, 8) if any(data[o:o + 8])][:64]
+
+
+def elf_core_seeds() -> list:
+    physmem = _need("pcilu_cli.memory.physmem")
+    elf = _need("pcilu_cli.memory.elfcore")
+    mem = physmem.PhysMem()
+    mem.write(0x1_0000_0000, b"\x11" * 4096 * 2)
+    mem.write(0x1_0000_4000, bytes(range(256)) * 16)
+    notes = [(elf.NOTE_NAME, elf.NT_PCILU_METADATA, json.dumps({"format_version": 1}).encode()),
+             (elf.NOTE_NAME, elf.NT_PCILU_LOG, b"PCI: liveupdate: hello\n"),
+             ("CORE", 1, bytes(336))]
+    blob = elf.write_elf_core(mem, notes)
+    return [Seed("core-2seg", blob, elf_fields(blob))]
+
+
+def call_elf_core(data: bytes, path: str) -> None:
+    elf = _need("pcilu_cli.memory.elfcore")
+    mem, notes = elf.read_elf_core(data, file=path)
+    elf.pcilu_notes(notes)
+    for pa, size in list(_runs(mem))[:64]:
+        mem.read(pa, min(size, 1 << 16), file=path)
+
+
+def _runs(mem):
+    for pa, chunks in mem.runs():
+        yield pa, sum(len(c) for c in chunks)
+
+
+def kho_root_fdt_seeds() -> list:
+    fdt = _need("pcilu_cli.memory.fdt")
+    kho = _need("pcilu_cli.abi.kho")
+    out = []
+    for gen in ("A", "C", "D"):
+        blob = fdt.build_kho_root_fdt(kho.KHO_FDT_COMPATIBLE[gen], 0x10_0000_0000,
+                                      [("LUO", 0x1_0000_2000, 4096),
+                                       ("memblock", 0x1_0000_8000, 64)], gen=gen)
+        out.append(Seed(f"kho-root-{gen}", blob, [(o, 4) for o in range(0, 40, 4)]))
+    return out
+
+
+def luo_fdt_seeds() -> list:
+    fdt = _need("pcilu_cli.memory.fdt")
+    return [Seed("luo-fdt-flb", fdt.build_luo_fdt(3, 0x1_0000_3000, 0x1_0000_5000),
+                 [(o, 4) for o in range(0, 40, 4)]),
+            Seed("luo-fdt", fdt.build_luo_fdt(1, 0x1_0000_3000, None),
+                 [(o, 4) for o in range(0, 40, 4)])]
+
+
+def kho_block_chain_seeds() -> list:
+    """Three chained kho_block pages of 8-byte pci_dev_ser entries (510 + 510 + 5)."""
+    from pcilu_cli.abi.kho_block import KHO_BLOCK_SIZE, count_per_block, kho_block_header_ser
+    cpb = count_per_block(8)
+    pages = bytearray()
+    for i, count in enumerate((cpb, cpb, 5)):
+        nxt = MEM_BASE + KHO_BLOCK_SIZE * (i + 1) if i < 2 else 0
+        page = bytearray(KHO_BLOCK_SIZE)
+        page[:16] = kho_block_header_ser.build(dict(next=nxt, count=count))
+        for k in range(count):
+            struct.pack_into("<IHH", page, 16 + 8 * k, i, k & 0xFFFF, 1)
+        pages += page
+    fields = [(KHO_BLOCK_SIZE * i + o, 8) for i in range(3) for o in (0, 8)]
+    return [Seed("pci-dev-chain-3", bytes(pages), fields)]
+
+
+def call_kho_block_chain(data: bytes, path: str) -> None:
+    blocks = _need("pcilu_cli.memory.blocks")
+    rs = blocks.kho_block_set_restore(_page_image_mem(data), MEM_BASE, 8, file=path)
+    rs.entries()
+
+
+def radix_tree_seeds() -> list:
+    physmem = _need("pcilu_cli.memory.physmem")
+    kho = _need("pcilu_cli.memory.kho")
+    mem = physmem.PhysMem()
+    pages = []
+
+    def get_zeroed_page():
+        pa = MEM_BASE + 4096 * len(pages)
+        mem.zero(pa, 4096)
+        pages.append(pa)
+        return pa
+    root = get_zeroed_page()
+    tree = kho.RadixTracker(mem, root, get_zeroed_page)
+    for pa, order in ((0x2_0000_0000, 0), (0x2_0000_1000, 0), (0x2_0010_0000, 4),
+                      (0x40_0000_0000, 9)):
+        tree.add(pa, order)
+    blob = mem.read(MEM_BASE, 4096 * len(pages))
+    return [Seed(f"radix-{len(pages)}pages", bytes(blob), _u64_fields(blob))]
+
+
+def call_radix_tree(data: bytes, path: str) -> None:
+    kho = _need("pcilu_cli.memory.kho")
+    kho.decode_radix_tree(_page_image_mem(data), MEM_BASE, file=path)
+
+
+def call_load_fabric(data: bytes, path: str) -> None:
+    fabric = _need("pcilu_cli.fabric")
+    fabric.load_fabric(path)
+
+
 # ---- the registry: one line per decoder ---------------------------------------------------------
 
 for _p in ("v6-p01", "v6-p02", "v6", "v7", "v8", "v9"):
@@ -295,6 +438,15 @@ register("root_fdt", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*
                                                                     "kho/**/*.dtb"))
 register("state_inspect", ["inspect", "{file}", "--json"], state_file_seeds, suffix=".elf")
 register("state_enumerate", ["enumerate", "{file}", "--json"], state_file_seeds, suffix=".elf")
+register("elf_core", [], elf_core_seeds, call=call_elf_core, suffix=".elf")
+register("kho_root_fdt", [], kho_root_fdt_seeds,
+         call=lambda d, p: _need("pcilu_cli.memory.fdt").read_kho_root_fdt(d, file=p))
+register("luo_fdt", [], luo_fdt_seeds,
+         call=lambda d, p: _need("pcilu_cli.memory.fdt").read_luo_fdt(d, file=p))
+register("kho_block_chain", [], kho_block_chain_seeds, call=call_kho_block_chain)
+register("radix_tree", [], radix_tree_seeds, call=call_radix_tree)
+register("fabric_load", [], fixture_seeds("fabrics/*.yaml", "lspci/**/*.txt"),
+         call=call_load_fabric, text=True, suffix=".yaml")
 register("scenario", ["rehearse", "{file}", "--json"], fixture_seeds("scenarios/*.yaml"),
          ok_codes=frozenset({0, 3, 4, 5, 6}), text=True, suffix=".yaml")
 
@@ -311,4 +463,8 @@ HARNESSES = {
     "encode": {"run": ["encode_json"], "corpus": ["encode_json"]},
     "fabric": {"run": ["fabric_yaml"], "corpus": ["fabric_yaml", "lspci_dump"]},
     "state": {"run": ["state_inspect", "state_enumerate"], "corpus": ["state_inspect"]},
+    "elf": {"run": ["elf_core"], "corpus": ["elf_core", "state_inspect"]},
+    "fdt": {"run": ["kho_root_fdt", "luo_fdt"], "corpus": ["kho_root_fdt", "luo_fdt"]},
+    "blocks": {"run": ["kho_block_chain"], "corpus": ["kho_block_chain"]},
+    "radix": {"run": ["radix_tree"], "corpus": ["radix_tree"]},
 }

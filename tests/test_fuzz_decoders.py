@@ -31,6 +31,11 @@ KNOWN_BUGS = {
     "encode_json": "pcilu encode: nr_devices/version >= 2**32 and devices_pa >= 2**64 in the spec "
                    "leak struct.error (exit 1); an unknown \"profile\" in the spec exits 2 "
                    "instead of 3 (reported in the reliability report)",
+    "root_fdt": "pcilu inspect of an FDT/ELF imports pcilu_cli.cli.cmd_image, which does not "
+                "exist yet: internal error instead of NotImplementedYet",
+    "fabric_yaml": "fabric/yamlfmt.py _parse_yaml builds _Loader(text) outside its try, so "
+                   "yaml.reader.ReaderError (a control character) escapes as an internal error",
+    "fabric_load": "same as fabric_yaml (load_fabric -> load_yaml_text)",
 }
 NAMES = [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BUGS[n], strict=False))
          if n in KNOWN_BUGS else n for n in sorted(T.TARGETS)]
@@ -53,9 +58,10 @@ def _target_and_seeds(name: str, workdir) -> tuple:
     if status == "unavailable":
         pytest.skip(f"{name}: {seeds}")
     target = T.TARGETS[name]
-    probe = T.run_cli(target.command(str(REPO / "nonexistent-input")))
-    if b"not implemented yet" in probe.stderr:
-        pytest.skip(f"{name}: `pcilu {target.argv[0]}` is not implemented yet")
+    if target.call is None:
+        probe = T.run_cli(target.command(str(REPO / "nonexistent-input")))
+        if b"not implemented yet" in probe.stderr:
+            pytest.skip(f"{name}: `pcilu {target.argv[0]}` is not implemented yet")
     return target, seeds
 
 

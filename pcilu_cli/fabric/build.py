@@ -206,19 +206,22 @@ def vf_config_for(pf: Function) -> ConfigSpace:
 # firmware-style bus numbering
 
 
-def firmware_assign_buses(fabric: Fabric, assign_all: bool = False) -> None:
+def firmware_assign_buses(fabric: Fabric, assign_all: bool = False,
+                          keep: frozenset = frozenset()) -> None:
     """Leave the bus registers the way firmware (or a pci=assign-busses boot) would.
 
     Mirrors pci_scan_child_bus_extend() + pci_scan_bridge_extend(): per bus, reserve VF buses
     (pci_iov_bus_range), pass 0 keeps every sane configured bridge (recursing into it) and
     zeroes broken ones, pass 1 numbers the rest depth-first in device order.  No extra
     hotplug reservation (pci=hpbussize default assumed to add nothing: UNCONFIRMED).
+    Bridges whose uid is in ``keep`` hold registers given explicitly (a raw config blob or
+    ``broken: true``): they are never rewritten, only recursed into when sane.
     """
     for root in fabric.roots:
         nums = [r.number for r in fabric.roots if r.domain == root.domain]
         later = [n for n in nums if n > root.number]
         end = (min(later) - 1) if later else 0xFF
-        _scan_bus(root, root.number, end, assign_all)
+        _scan_bus(root, root.number, end, assign_all, keep)
     fabric._route_cache.clear()
 
 
@@ -233,7 +236,7 @@ def _iov_bus_range(link) -> int:
     return top
 
 
-def _scan_bus(link, bus: int, end: int, assign_all: bool) -> int:
+def _scan_bus(link, bus: int, end: int, assign_all: bool, keep=frozenset()) -> int:
     mx = min(bus + _iov_bus_range(link), 0xFF)
     needs = []
     for br in link.bridges:                      # pass 0
@@ -241,8 +244,13 @@ def _scan_bus(link, bus: int, end: int, assign_all: bool) -> int:
         if p == 0 and p != bus and s and sub:
             p = bus                              # "Primary bus is hard wired to 0"
         broken = p != bus or s <= bus or s > sub
+        if br.uid in keep:
+            if not broken:
+                _scan_bus(br, s, sub, assign_all, keep)
+                mx = max(mx, sub)
+            continue
         if (s or sub) and not assign_all and not br.is_cardbus and not broken:
-            child_max = _scan_bus(br, s, sub, assign_all)
+            child_max = _scan_bus(br, s, sub, assign_all, keep)
             mx = max(mx, sub, min(child_max, sub))
         else:
             if assign_all or broken or br.is_cardbus:
@@ -253,7 +261,7 @@ def _scan_bus(link, bus: int, end: int, assign_all: bool) -> int:
         if nxt > end:
             continue                             # "devices behind bridge are unusable"
         br.set_bus_numbers(bus, nxt, end)
-        mx = _scan_bus(br, nxt, end, assign_all)
+        mx = _scan_bus(br, nxt, end, assign_all, keep)
         br.subordinate = mx
     return mx
 
@@ -331,7 +339,8 @@ class FabricBuilder:
         order = self._order()
         for spec in order:
             dom, bus, devfn = parse_bdf(spec.uid)
-            fn = Function(spec.uid, devfn, make_config(spec), spec.knobs or None)
+            knobs = {k: v for k, v in spec.knobs.items() if not k.startswith("_")}
+            fn = Function(spec.uid, devfn, make_config(spec), knobs or None)
             if spec.power_state == "D3cold":
                 fn.knobs["power_state"] = "D3cold"
             elif spec.power_state and spec.raw is not None:
@@ -342,7 +351,9 @@ class FabricBuilder:
                 fab.attach(fn, made[spec.parent])
             made[spec.uid] = fn
         if assign is not False:
-            firmware_assign_buses(fab, assign_all=bool(assign))
+            keep = frozenset(u for u, sp in self.specs.items()
+                             if sp.raw is not None or sp.knobs.get("_keep_bus"))
+            firmware_assign_buses(fab, assign_all=bool(assign), keep=keep)
         for fn in list(fab.functions(include_virtfns=False)):
             sr = fn.sriov
             if sr is not None and sr.vf_enable and sr.num_vfs:

@@ -124,7 +124,7 @@ class Function:
         self.root: RootBus | None = None
         self.downstream = _EMPTY_MAP
         self.virtual = _EMPTY_MAP
-        self.bridges: list = []
+        self.bridges = ()   # bridges on the secondary link, devfn order (list once non-empty)
         self._knobs = dict(knobs) if knobs else None
         self.physfn: Function | None = None
         self.vf_index: int | None = None
@@ -459,8 +459,7 @@ class Fabric:
             raise ValueError(f"devfn {fn.devfn:#04x} already taken below {parent!r}")
         link_map[fn.devfn] = fn
         if fn.is_bridge:
-            parent.bridges.append(fn)
-            parent.bridges.sort(key=lambda f: f.devfn)
+            parent.bridges = sorted([*parent.bridges, fn], key=lambda f: f.devfn)
         fn.fabric = self
         self._by_uid[fn.uid] = fn
         self._route_cache.clear()
@@ -478,7 +477,7 @@ class Fabric:
             link = fn.link
             link.downstream.pop(fn.devfn, None)
             if fn in link.bridges:
-                link.bridges.remove(fn)
+                link.bridges = [b for b in link.bridges if b is not fn]
             for vf in fn.virtfns or ():
                 link.virtual = {k: v for k, v in link.virtual.items() if v is not vf}
         self._route_cache.clear()
@@ -744,6 +743,8 @@ class Fabric:
                     up.downstream[devfn] = fn
                     fn.upstream, fn.root = up, up.root
                     if fn.is_bridge:
+                        if not up.bridges:
+                            up.bridges = []
                         up.bridges.append(fn)
             by_uid[uid] = fn
             objs.append(fn)

@@ -418,7 +418,7 @@ def pci_liveupdate_enable_acs(k, dev) -> int:
         return EINVAL
     if dev.acs_cap:
         k.cfg_write(dev, dev.acs_cap + PCI_ACS_CTRL, 2, dev.acs_ctrl)
-    dev.acs_inherited = True
+        dev.acs_inherited = True
     return 0
 
 

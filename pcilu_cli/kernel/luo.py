@@ -31,8 +31,11 @@ class FlbError(Exception):
         self.err = err
 
 
+_PREFERRED = {_e.EOPNOTSUPP: "EOPNOTSUPP", _e.EAGAIN: "EAGAIN", _e.EDEADLK: "EDEADLK"}
+
+
 def errno_name(err: int) -> str:
-    return _e.errorcode.get(-err, str(err))
+    return _PREFERRED.get(-err) or _e.errorcode.get(-err, str(err))
 
 
 class Flb:

@@ -4,12 +4,14 @@ Our file (``design.md`` "The state file"): ``ET_CORE``, ``EM_X86_64``, little-en
 program header is one ``PT_NOTE`` holding notes named ``PCILU``, then one ``PT_LOAD`` per
 contiguous run of present pages, ``p_paddr`` = physical address, ``p_vaddr = 0`` (as QEMU's
 ``dump-guest-memory`` writes a non-paging dump: a physical image has no virtual mapping),
-``p_flags = RWX``, file offsets page-aligned. Note types (ours; all descriptors are bytes):
+``p_flags = RWX``, file offsets page-aligned. Note types (ours; all descriptors are bytes). The
+values carry a "PCL" prefix so that ``readelf -n`` prints "Unknown note type" instead of
+mislabelling them as core types (NT_PRSTATUS = 1 ...), which it does for owner-agnostic numbers:
 
-    NT_PCILU_METADATA = 1   the generation's metadata, JSON (UTF-8)
-    NT_PCILU_FABRIC   = 2   the fabric (config space of every function), owner-defined bytes
-    NT_PCILU_KERNEL   = 3   the simulated kernel's state, owner-defined bytes
-    NT_PCILU_LOG      = 4   the kernel log, UTF-8 text
+    NT_PCILU_METADATA = 0x50434c01   the generation's metadata, JSON (UTF-8)
+    NT_PCILU_FABRIC   = 0x50434c02   the fabric (config space of every function), owner-defined
+    NT_PCILU_KERNEL   = 0x50434c03   the simulated kernel's state, owner-defined bytes
+    NT_PCILU_LOG      = 0x50434c04   the kernel log, UTF-8 text
 
 The reader also accepts QEMU ``dump-guest-memory`` ELF files and kdump vmcores: every
 ``PT_LOAD`` is mapped at ``p_paddr`` (zero-copy: memory is a view of the file's bytes); foreign
@@ -25,7 +27,8 @@ from pcilu_cli.errors import BadInput
 from pcilu_cli.memory.physmem import PAGE_SIZE, PhysMem
 
 NOTE_NAME = "PCILU"
-NT_PCILU_METADATA, NT_PCILU_FABRIC, NT_PCILU_KERNEL, NT_PCILU_LOG = 1, 2, 3, 4
+NT_PCILU_METADATA, NT_PCILU_FABRIC, NT_PCILU_KERNEL, NT_PCILU_LOG = (0x50434C01, 0x50434C02,
+                                                                    0x50434C03, 0x50434C04)
 
 ELFCLASS64, ELFDATA2LSB, EV_CURRENT = 2, 1, 1
 ET_CORE, EM_X86_64, EM_AARCH64 = 4, 62, 183

@@ -1,0 +1,179 @@
+"""Targets 2 (scale), 4 (state files) and 5 (memory) on fabrics made by ``pcilu generate``.
+
+2. The cycle ``init`` + ``preserve`` 1,000 endpoints + ``kexec`` + ``enumerate`` on 65,536
+   functions in < 2 s wall, through the Python API (scale_child.py: what the commands do, minus
+   the state-file writes, which target 4 measures), including loading the fabric file. Per-
+   function cost may grow by at most 1.3x from 4,096 to 262,144 functions. The preserve count is
+   scaled with the fabric (1,000 per 65,536 functions: 62 at 4,096, 4,000 at 262,144) so that
+   every size does the same mix of work and the growth figure measures the algorithms only.
+4. The generation-1 state file of the 65,536-function cycle: < 20 MB (20,000,000 bytes) on
+   disk, loaded by the state layer in < 0.5 s in a fresh process (median of 3).
+5. Peak RSS of the child that runs the 262,144-function cycle (wait4 ru_maxrss) < 1 GiB.
+Fabrics: one domain per 65,536 functions (262,144 → 4 domains), seed 1.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import adapters as api
+from lib import (FAIL, INFO, PYTHON, Row, check, median, pcilu_cmd, run_json_child, run_proc,
+                 skip)
+
+CYCLE_LIMIT_S = 2.0
+GROWTH_LIMIT = 1.3
+STATE_BYTES_LIMIT = 20_000_000
+LOAD_LIMIT_S = 0.5
+RSS_LIMIT_KIB = 1 << 20            # 1 GiB
+SEED = 1
+
+
+def n_preserve(n: int) -> int:
+    return max(1, round(1000 * n / 65536))
+
+
+def _skip_all(what: str, quick: bool) -> list[Row]:
+    small, big = ("1,024", "16,384") if quick else ("4,096", "262,144")
+    return [skip("2 scale", "init+preserve 1,000+kexec+enumerate, 65,536 functions", what,
+                 f"< {CYCLE_LIMIT_S:.1f} s"),
+            skip("2 scale", f"per-function cost growth {small} -> {big}", what,
+                 f"<= {GROWTH_LIMIT:.2f}x"),
+            skip("4 state", "65,536-function state file size", what, "< 20 MB"),
+            skip("4 state", "65,536-function state file load", what, f"< {LOAD_LIMIT_S} s"),
+            skip("5 memory", f"peak RSS of the {big}-function cycle", what, "< 1 GiB")]
+
+
+def generate(workdir: Path, n: int) -> tuple[Path, float, int]:
+    path = workdir / f"fabric-{n}.fab"
+    domains = max(1, -(-n // 65536))
+    res = run_proc([*pcilu_cmd(), "generate", "--functions", str(n), "--domains", str(domains),
+                    "--seed", str(SEED), "-o", str(path)])
+    if res.returncode != 0:
+        raise RuntimeError(f"pcilu generate -n {n} exited {res.returncode}: "
+                           f"{res.stderr.strip()[-800:]}")
+    return path, res.seconds, path.stat().st_size
+
+
+def run(workdir: Path, *, quick: bool) -> list[Row]:
+    try:
+        api.synth_fabric()
+    except api.NotAvailable as e:
+        return _skip_all(str(e), quick)
+    if quick:
+        plan = [(1024, 1), (4096, 1), (16384, 1)]
+        small, ref, big = 1024, 4096, 16384
+    else:
+        plan = [(4096, 5), (16384, 3), (65536, 3), (262144, 1)]
+        small, ref, big = 4096, 65536, 262144
+    rows: list[Row] = []
+    fabrics = {}
+    for n, _ in plan:
+        fabrics[n] = generate(workdir, n)
+        rows.append(Row("", f"  `pcilu generate -n {n:,}` (synth + write)", fabrics[n][1], "s", "",
+                        INFO, f"{fabrics[n][2]:,} bytes"))
+    results: dict[int, list[dict]] = {}
+    rss: dict[int, int] = {}
+    state_dir = workdir / "states"
+    state_dir.mkdir(exist_ok=True)
+    for n, reps in plan:
+        for i in range(reps):
+            args = [str(fabrics[n][0]), str(n_preserve(n))]
+            if n == ref and i == 0:
+                args += ["--state", str(state_dir)]
+            doc, proc = run_json_child("scale_child.py", args, timeout=600)
+            if not doc.get("available"):
+                missing = doc.get("missing", "?")
+                if "state" in missing and n == ref:  # kernel there, state not: retry without
+                    doc, proc = run_json_child("scale_child.py", args[:2], timeout=600)
+                    doc["state_missing"] = missing
+                if not doc.get("available"):
+                    return rows + _skip_all(doc.get("missing", "?"), quick)
+            results.setdefault(n, []).append(doc)
+            rss[n] = max(rss.get(n, 0), proc.maxrss_kib)
+
+    def cyc(n):
+        return median([d["seconds"]["cycle"] for d in results[n]])
+
+    def part(n, key):
+        return median([d["seconds"][key] for d in results[n]])
+
+    r = results[ref][0]
+    c_ref = cyc(ref)
+    parts = ", ".join(f"{k} {part(ref, k):.2f}" for k in
+                      ("load", "init", "preserve", "kexec", "enumerate"))
+    rows.append(Row("2 scale", f"init+preserve {r['preserved']:,}+kexec+enumerate, "
+                    f"{r['functions']:,} functions", c_ref, "s",
+                    f"< {CYCLE_LIMIT_S:.1f} s" if not quick else "(quick: n/a)",
+                    check(c_ref, CYCLE_LIMIT_S, ) if not quick else INFO,
+                    f"seconds: {parts}; {r['incoming']:,} incoming, {r['enumerated']:,} "
+                    f"enumerated after kexec", {str(n): results[n] for n in results}))
+    for n, _ in plan:
+        d0 = results[n][0]
+        rows.append(Row("", f"  per function at {d0['functions']:,} functions "
+                        f"({d0['preserved']:,} preserved)", cyc(n) / d0["functions"] * 1e6, "us",
+                        "", INFO, f"cycle {cyc(n):.3f} s, peak RSS {rss[n] / 1024:.0f} MiB"))
+    f_small = results[small][0]["functions"]
+    f_big = results[big][0]["functions"]
+    growth = (cyc(big) / f_big) / (cyc(small) / f_small)
+    rows.append(Row("2 scale", f"per-function cost growth {f_small:,} -> {f_big:,} functions",
+                    growth, "x", f"<= {GROWTH_LIMIT:.2f}x", check(growth, GROWTH_LIMIT), ""))
+
+    rows += cli_cycle(workdir, fabrics[ref][0], r)
+
+    # target 4
+    if "state_bytes" in r:
+        size = r["state_bytes"]
+        rows.append(Row("4 state", f"{r['functions']:,}-function generation-1 state file size",
+                        size / 1e6, "MB", "< 20 MB",
+                        check(size, STATE_BYTES_LIMIT) if not quick else INFO,
+                        f"{size:,} bytes; save took {r['seconds']['save_state']:.2f} s"))
+        loads = [run_json_child("state_load_child.py", [r["state_file"]])[0] for _ in range(3)]
+        t_load = median([x["load"] for x in loads])
+        rows.append(Row("4 state", f"{r['functions']:,}-function state file load (fresh process)",
+                        t_load, "s", f"< {LOAD_LIMIT_S} s",
+                        check(t_load, LOAD_LIMIT_S) if not quick else INFO,
+                        f"+ {median([x['import'] for x in loads]):.3f} s importing the state "
+                        "layer", {"loads": loads}))
+    else:
+        what = r.get("state_missing", "pcilu_cli.state save/load")
+        rows.append(skip("4 state", "65,536-function state file size", what, "< 20 MB"))
+        rows.append(skip("4 state", "65,536-function state file load", what,
+                         f"< {LOAD_LIMIT_S} s"))
+
+    # target 5
+    peak = rss[big]
+    rows.append(Row("5 memory", f"peak RSS of the {f_big:,}-function cycle (child process)",
+                    peak / 1024, "MiB", "< 1024 MiB",
+                    check(peak, RSS_LIMIT_KIB) if not quick else INFO,
+                    f"VmHWM {results[big][0]['vmhwm_kib'] / 1024:.0f} MiB"))
+    return rows
+
+
+def cli_cycle(workdir: Path, fabric: Path, r: dict) -> list[Row]:
+    """The same cycle as separate `pcilu` processes, with every state file written and read:
+    what a CI job pays (supporting figure, no target)."""
+    if not (Path(api.__file__).resolve().parents[1] / "pcilu_cli" / "cli"
+            / "cmd_kernel.py").exists():
+        return [Row("", "  the same cycle as 4 `pcilu` commands (state files included)", None,
+                    "", "", "SKIP", "not available yet: pcilu_cli/cli/cmd_kernel.py")]
+    s0, s1 = workdir / "cli-gen0.state", workdir / "cli-gen1.state"
+    steps = [("init", ["init", str(fabric), "-o", str(s0)]),
+             ("preserve", ["preserve", str(s0), *r["picks"]]),
+             ("kexec", ["kexec", str(s0), "-o", str(s1)]),
+             ("enumerate", ["enumerate", str(s1), "--json"])]
+    secs = {}
+    for name, args in steps:
+        res = run_proc([*pcilu_cmd(), *args])
+        if res.returncode != 0:
+            return [Row("", "  the same cycle as 4 `pcilu` commands (state files included)", None,
+                        "", "", FAIL, f"`pcilu {name}` exited {res.returncode}: "
+                        f"{res.stderr.strip()[-300:]}")]
+        secs[name] = res.seconds
+    total = sum(secs.values())
+    return [Row("", f"  the same cycle as 4 `pcilu` commands, {r['functions']:,} functions "
+                "(state files included)", total, "s", "", INFO,
+                ", ".join(f"{k} {v:.2f}" for k, v in secs.items())
+                + (f"; gen1 file {s1.stat().st_size:,} bytes" if s1.exists() else ""),
+                {"seconds": secs})]
+
+
+__all__ = ["run", "FAIL", "PYTHON"]

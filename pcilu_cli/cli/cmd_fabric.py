@@ -1,0 +1,64 @@
+"""`pcilu fabric ...`: look at a fabric (YAML, lspci dump, sysfs snapshot, serialized fabric).
+
+    pcilu fabric show FABRIC [--json]     lspci -tv-like tree with live-update facts
+    pcilu fabric export FABRIC [-o FILE] [--format dump|yaml]
+"""
+from __future__ import annotations
+
+import click
+
+
+@click.group(name="fabric")
+def fabric():
+    """Inspect and convert PCI fabrics (YAML, `lspci -xxxx` dump, sysfs snapshot)."""
+
+
+def _load(path):
+    from pcilu_cli.cli.context import warn
+    from pcilu_cli.fabric import load_fabric
+    fab = load_fabric(path)
+    for d in fab.diagnostics:
+        warn(d)
+    return fab
+
+
+@fabric.command("show")
+@click.argument("fabric_file", metavar="FABRIC", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def show(fabric_file, as_json):
+    """Show FABRIC as a tree: bus ranges, BusMaster, ACS Control, ARI Forwarding, SR-IOV."""
+    from pcilu_cli.cli.context import console, print_json, set_json_mode
+    set_json_mode(as_json)
+    fab = _load(fabric_file)
+    if as_json:
+        from pcilu_cli.fabric.render import fabric_to_json
+        print_json(fabric_to_json(fab))
+        return 0
+    from pcilu_cli.fabric.render import render_tree
+    console().print(render_tree(fab, f"fabric {fab.name} ({len(fab)} functions)"))
+    return 0
+
+
+@fabric.command("export")
+@click.argument("fabric_file", metavar="FABRIC", type=click.Path(exists=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["dump", "yaml"]), default="dump",
+              show_default=True, help="`lspci -xxxx` dump (for `lspci -F`) or YAML fabric.")
+def export(fabric_file, output, fmt):
+    """Write FABRIC as an lspci dump (readable by `lspci -F`) or as a YAML fabric."""
+    fab = _load(fabric_file)
+    if fmt == "dump":
+        from pcilu_cli.fabric.lspci import export_dump
+        text = export_dump(fab)
+    else:
+        from pcilu_cli.fabric.yamlfmt import dump_yaml
+        text = dump_yaml(fab)
+    if output:
+        import os
+        tmp = f"{output}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    else:
+        click.echo(text, nl=False)
+    return 0

@@ -1,0 +1,669 @@
+"""The hand-written YAML fabric format (docs/fabric-format.md): load with validation, and dump.
+
+Nodes are keyed by BDF and linked by ``parent`` (pci-fabric.md §5).  Every error is a
+BadInput naming the file, the line and the field; unknown keys get a "did you mean" hint.
+
+API:
+    load_yaml(path) -> Fabric
+    load_yaml_text(text, file="<string>") -> Fabric
+    dump_yaml(fabric) -> str          round-trips: load_yaml_text(dump_yaml(f)) has the same
+                                      topology and config bytes as ``f``
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import yaml
+
+from pcilu_cli.errors import BadInput, Diagnostic
+from pcilu_cli.fabric import format_bdf, parse_bdf
+from pcilu_cli.fabric.build import KIND_ALIASES, KINDS, FabricBuilder, FunctionSpec, make_config
+from pcilu_cli.fabric.model import POWER_STATES, Fabric
+
+TOP_KEYS = {"pcilu_fabric", "name", "source", "platform", "domains", "nodes", "description"}
+NODE_KEYS = {"parent", "kind", "vendor", "device", "class", "revision", "header", "command",
+             "bus_master", "bus", "pcie", "ari_forwarding", "acs", "ari", "sriov",
+             "power_state", "reset_on_kexec", "acs_quirk", "broken", "config", "virtfn_of",
+             "vf_index", "comment", "name", "config_size"}
+HEADER_KEYS = {"type", "multifunction"}
+BUS_KEYS = {"primary", "secondary", "subordinate"}
+PCIE_KEYS = {"version", "type", "slot"}
+ARIFWD_KEYS = {"supported", "enabled"}
+ACS_KEYS = {"cap", "ctrl"}
+ARI_KEYS = {"next_function"}
+SRIOV_KEYS = {"total_vfs", "initial_vfs", "num_vfs", "vf_enable", "first_vf_offset",
+              "vf_stride", "vf_device", "ari_capable_hierarchy"}
+COMMAND_BITS = {"io": 0x1, "memory": 0x2, "bus_master": 0x4, "special": 0x8, "mwi": 0x10,
+                "vga_snoop": 0x20, "parity": 0x40, "serr": 0x100, "fast_b2b": 0x200,
+                "intx_disable": 0x400}
+ACS_FLAGS = {"SV": 0x1, "TB": 0x2, "RR": 0x4, "CR": 0x8, "UF": 0x10, "EC": 0x20, "DT": 0x40}
+PLATFORM_KEYS = {"assign_all_busses", "iommu", "cmdline"}
+NEVER_ACS = {"pcie_pci_bridge", "pci_pcie_bridge", "rcec", "pci_bridge", "pci_endpoint",
+             "cardbus", "host_bridge"}
+
+
+# ---------------------------------------------------------------------------------------------
+# a YAML loader that remembers lines and never turns "00:01.0" into a sexagesimal number
+
+class _LDict(dict):
+    line: int = 0
+    lines: dict
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader, node):
+    loader.flatten_mapping(node)
+    d = _LDict()
+    d.line = node.start_mark.line + 1
+    d.lines = {}
+    for k_node, v_node in node.value:
+        key = loader.construct_object(k_node, deep=True)
+        if isinstance(key, (list, dict)):
+            raise BadInput("a mapping key must be a scalar", file=loader._pcilu_file,
+                           line=k_node.start_mark.line + 1)
+        if key in d:
+            raise BadInput(f"duplicate key {key!r}", file=loader._pcilu_file,
+                           line=k_node.start_mark.line + 1, field=str(key))
+        d[key] = loader.construct_object(v_node, deep=True)
+        d.lines[key] = k_node.start_mark.line + 1
+    return d
+
+
+def _construct_number(kind):
+    base = getattr(yaml.SafeLoader, f"construct_yaml_{kind}")
+
+    def construct(loader, node):
+        if ":" in node.value:  # BDFs: YAML 1.1 would read them as base-60 numbers
+            return node.value
+        return base(loader, node)
+    return construct
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_number("int"))
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_number("float"))
+
+
+def _parse_yaml(text: str, file: str):
+    loader = _Loader(text)
+    loader._pcilu_file = file
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise BadInput(f"YAML syntax: {e.problem or e}", file=file, line=line) from None
+    except yaml.YAMLError as e:
+        raise BadInput(f"YAML: {e}", file=file) from None
+    finally:
+        loader.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers
+
+
+class _Ctx:
+    def __init__(self, file):
+        self.file = file
+        self.diags: list[Diagnostic] = []
+
+    def err(self, msg, d=None, key=None, field=None):
+        raise BadInput(msg, file=self.file, line=_line(d, key), field=field)
+
+    def warn(self, msg, d=None, key=None, field=None):
+        self.diags.append(Diagnostic(msg, file=self.file, line=_line(d, key), field=field))
+
+
+def _line(d, key=None):
+    if isinstance(d, _LDict):
+        if key is not None and key in d.lines:
+            return d.lines[key]
+        return d.line
+    return None
+
+
+def _check_keys(ctx, d, allowed, where):
+    if not isinstance(d, dict):
+        ctx.err(f"{where} must be a mapping", field=where)
+    for k in d:
+        if k not in allowed:
+            close = difflib.get_close_matches(str(k), sorted(allowed), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else \
+                f" (expected one of: {', '.join(sorted(allowed))})"
+            ctx.err(f"unknown key {k!r}{hint}", d, k, field=f"{where}.{k}" if where else str(k))
+
+
+def _int(ctx, d, key, where, lo=0, hi=0xFFFFFFFF, default=None):
+    if key not in d or d[key] is None:
+        return default
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, str):
+            try:
+                v = int(v, 0)
+            except ValueError:
+                ctx.err(f"expected an integer, got {v!r}", d, key, f"{where}.{key}")
+        else:
+            ctx.err(f"expected an integer, got {v!r}", d, key, f"{where}.{key}")
+    if not lo <= v <= hi:
+        ctx.err(f"{v:#x} out of range [{lo:#x}, {hi:#x}]", d, key, f"{where}.{key}")
+    return v
+
+
+def _bool(ctx, d, key, where, default=None):
+    if key not in d or d[key] is None:
+        return default
+    v = d[key]
+    if not isinstance(v, bool):
+        ctx.err(f"expected true or false, got {v!r}", d, key, f"{where}.{key}")
+    return v
+
+
+def _flags16(ctx, d, key, where, table):
+    """A raw u16, or a list of flag names."""
+    v = d.get(key)
+    if isinstance(v, list):
+        out = 0
+        for name in v:
+            if str(name).upper() not in table:
+                close = difflib.get_close_matches(str(name).upper(), list(table), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                ctx.err(f"unknown flag {name!r}{hint}", d, key, f"{where}.{key}")
+            out |= table[str(name).upper()]
+        return out
+    return _int(ctx, d, key, where, 0, 0xFFFF, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load_yaml(path) -> Fabric:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise BadInput(f"cannot read: {e.strerror or e}", file=str(path)) from None
+    except UnicodeDecodeError as e:
+        raise BadInput("not UTF-8 text", file=str(path), offset=e.start) from None
+    return load_yaml_text(text, str(path))
+
+
+def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
+    ctx = _Ctx(file)
+    doc = _parse_yaml(text, file)
+    if not isinstance(doc, dict):
+        ctx.err("a fabric file must be a YAML mapping with 'pcilu_fabric: 1'")
+    _check_keys(ctx, doc, TOP_KEYS, "")
+    ver = doc.get("pcilu_fabric")
+    if ver != 1:
+        ctx.err(f"unsupported or missing format version {ver!r} (expected 1)", doc,
+                "pcilu_fabric", "pcilu_fabric")
+    platform = doc.get("platform") or {}
+    _check_keys(ctx, platform, PLATFORM_KEYS, "platform")
+    source = doc.get("source") or {"kind": "hand-written"}
+    if not isinstance(source, dict):
+        ctx.err("source must be a mapping", doc, "source", "source")
+    b = FabricBuilder(str(doc.get("name") or Path(file).stem), _plain(source), _plain(platform))
+    for dom in doc.get("domains") or []:
+        _check_keys(ctx, dom, {"domain", "root_buses"}, "domains[]")
+        dnum = _int(ctx, dom, "domain", "domains[]", 0, 0xFFFFFF, 0)
+        for rb in dom.get("root_buses") or [0]:
+            if not isinstance(rb, int) or not 0 <= rb <= 0xFF:
+                ctx.err(f"root bus {rb!r} is not 0..0xff", dom, "root_buses", "root_buses")
+            b.root(dnum, rb)
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, dict) or not nodes:
+        ctx.err("'nodes' must be a non-empty mapping of BDF -> node", doc, "nodes", "nodes")
+    vf_decls = {}
+    broken = set()
+    for key, node in nodes.items():
+        if not isinstance(key, str):
+            ctx.err(f"node key {key!r} must be a BDF string like \"0000:01:00.0\"",
+                    nodes, key, "nodes")
+        try:
+            dom, bus, devfn = parse_bdf(key)
+        except ValueError as e:
+            ctx.err(str(e), nodes, key, key)
+        uid = format_bdf(dom, bus, devfn)
+        if uid in b.specs or uid in vf_decls:
+            ctx.err(f"duplicate node {uid}", nodes, key, key)
+        if not isinstance(node, dict):
+            ctx.err("a node must be a mapping", nodes, key, key)
+        _check_keys(ctx, node, NODE_KEYS, uid)
+        if node.get("virtfn_of") is not None:
+            vf_decls[uid] = node
+            continue
+        spec = _node_spec(ctx, uid, node)
+        if node.get("broken"):
+            broken.add(uid)
+        b.add(spec)
+    # parents
+    for uid, spec in b.specs.items():
+        node = nodes_lookup(nodes, uid)
+        if spec.parent is not None:
+            if spec.parent not in b.specs:
+                close = difflib.get_close_matches(spec.parent, list(b.specs), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                ctx.err(f"parent {spec.parent} is not a node of this fabric{hint}", node,
+                        "parent", f"{uid}.parent")
+            pk = KIND_ALIASES.get(b.specs[spec.parent].kind, b.specs[spec.parent].kind)
+            praw = b.specs[spec.parent].raw
+            if praw is None and KINDS[pk][0] not in (1, 2) or praw is not None and \
+                    (praw[0x0e] & 0x7F) not in (1, 2):
+                ctx.err(f"parent {spec.parent} is not a bridge (kind {pk})", node, "parent",
+                        f"{uid}.parent")
+    try:
+        fab = b.build(assign=None)
+    except ValueError as e:
+        ctx.err(str(e))
+    fab.source = _plain(source)
+    # topology checks
+    for fuid, field, msg in _check_ranges(fab):
+        if fuid in broken:
+            continue
+        ctx.err(f"{fuid}: {msg}", nodes_lookup(nodes, fuid), "bus", f"{fuid}.{field}")
+    for fn in fab.functions(include_virtfns=False):
+        cur = fab.current_bdf(fn)
+        if cur is not None and format_bdf(*cur) != fn.uid and fn.uid not in broken:
+            up = fn.upstream
+            ctx.err(f"{fn.uid} sits at {format_bdf(*cur)} (its parent "
+                    f"{up.uid if up else 'root bus'} has secondary bus {cur[1]:02x}); "
+                    "name the node by that address or give the bridge's bus numbers",
+                    nodes_lookup(nodes, fn.uid), None, fn.uid)
+        if fn.acs_cap_offset is not None and _kind_of(fn) in NEVER_ACS:
+            ctx.warn(f"{fn.uid}: ACS capability on a {_kind_of(fn)}, which never implements "
+                     "ACS per PCIe r3.0 §6.12", nodes_lookup(nodes, fn.uid), "acs",
+                     f"{fn.uid}.acs")
+    for uid, node in vf_decls.items():
+        pf = node.get("virtfn_of")
+        if not fab.has_uid(uid) or not fab.by_uid(uid).is_virtfn or \
+                fab.by_uid(uid).physfn.uid != str(pf):
+            ctx.err(f"VF {uid} is not generated by PF {pf}'s SR-IOV registers (a VF is "
+                    "listed only to name one that the PF's sriov block creates)", node,
+                    "virtfn_of", f"{uid}.virtfn_of")
+    fab.diagnostics.extend(ctx.diags)
+    return fab
+
+
+def nodes_lookup(nodes, uid):
+    for k, v in nodes.items():
+        try:
+            if format_bdf(*parse_bdf(k)) == uid:
+                return v
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
+def _check_ranges(fab):
+    from pcilu_cli.fabric.build import check_topology
+    return check_topology(fab)
+
+
+def _kind_of(fn) -> str:
+    if fn.cfg.size < 256:  # 64-byte snapshot: no capability list, the PCIe role is unknown
+        return {1: "bridge", 2: "cardbus"}.get(fn.header_type, "function")
+    t = fn.pcie_type
+    if t is not None and t in KINDS:
+        if fn.header_type == 1 and KINDS[t][0] != 1 or fn.header_type == 0 and KINDS[t][0] != 0:
+            return {0: "pci_endpoint", 1: "pci_bridge", 2: "cardbus"}.get(fn.header_type,
+                                                                         "other")
+        return t
+    if fn.header_type == 1:
+        return "pci_bridge"
+    if fn.header_type == 2:
+        return "cardbus"
+    if fn.class_code >> 8 == 0x0600:
+        return "host_bridge"
+    return "pci_endpoint"
+
+
+def _plain(d):
+    if isinstance(d, dict):
+        return {str(k): _plain(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_plain(v) for v in d]
+    return d
+
+
+def _node_spec(ctx, uid, node) -> FunctionSpec:
+    w = uid
+    parent = node.get("parent")
+    if parent is not None:
+        if not isinstance(parent, str):
+            ctx.err(f"parent must be a BDF string or null, got {parent!r}", node, "parent",
+                    f"{w}.parent")
+        try:
+            parent = format_bdf(*parse_bdf(parent))
+        except ValueError as e:
+            ctx.err(str(e), node, "parent", f"{w}.parent")
+    raw = None
+    if node.get("config") is not None:
+        raw = _raw_config(ctx, node, w)
+    header = node.get("header") or {}
+    _check_keys(ctx, header, HEADER_KEYS, f"{w}.header")
+    htype = _int(ctx, header, "type", f"{w}.header", 0, 2)
+    pcie = node.get("pcie")
+    if pcie is not None:
+        _check_keys(ctx, pcie, PCIE_KEYS, f"{w}.pcie")
+    ptype = pcie.get("type") if pcie else None
+    if ptype is not None:
+        ptype = KIND_ALIASES.get(ptype, ptype)
+        from pcilu_cli.fabric.model import PCIE_TYPE_VALUES
+        if ptype not in PCIE_TYPE_VALUES:
+            close = difflib.get_close_matches(str(ptype), list(PCIE_TYPE_VALUES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            ctx.err(f"unknown PCIe port type {ptype!r}{hint}", pcie, "type", f"{w}.pcie.type")
+    kind = node.get("kind")
+    if kind is not None:
+        kind = KIND_ALIASES.get(kind, kind)
+        if kind not in KINDS:
+            close = difflib.get_close_matches(str(kind), list(KINDS) + list(KIND_ALIASES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            ctx.err(f"unknown kind {kind!r}{hint}", node, "kind", f"{w}.kind")
+    # derive kind from header/pcie, check agreement
+    derived = None
+    if ptype is not None:
+        derived = ptype
+    elif htype is not None:
+        derived = {0: "pci_endpoint", 1: "pci_bridge", 2: "cardbus"}[htype]
+    if kind is None:
+        kind = derived
+    if kind is None and raw is None:
+        ctx.err("give 'kind' (or header.type / pcie.type)", node, None, f"{w}.kind")
+    if kind is not None and raw is None:
+        kh, kp, _ = KINDS[kind]
+        if htype is not None and htype != kh:
+            ctx.err(f"kind {kind} has header type {kh}, but header.type is {htype}", node,
+                    "header", f"{w}.header.type")
+        if ptype is not None and kp is not None and ptype != kp:
+            ctx.err(f"kind {kind} disagrees with pcie.type {ptype}", node, "kind", f"{w}.kind")
+    vendor = _int(ctx, node, "vendor", w, 0, 0xFFFF)
+    device = _int(ctx, node, "device", w, 0, 0xFFFF)
+    if raw is None and (vendor is None or device is None):
+        ctx.err("vendor and device are required", node, "vendor" if vendor is None else
+                "device", f"{w}.{'vendor' if vendor is None else 'device'}")
+    command = None
+    cmd = node.get("command")
+    if isinstance(cmd, dict):
+        _check_keys(ctx, cmd, set(COMMAND_BITS), f"{w}.command")
+        command = 0
+        for k, bit in COMMAND_BITS.items():
+            if _bool(ctx, cmd, k, f"{w}.command"):
+                command |= bit
+    elif cmd is not None:
+        command = _int(ctx, node, "command", w, 0, 0xFFFF)
+    bus = None
+    if node.get("bus") is not None:
+        bd = node["bus"]
+        _check_keys(ctx, bd, BUS_KEYS, f"{w}.bus")
+        if kind is not None and KINDS[kind][0] == 0 and raw is None:
+            ctx.err("bus numbers on a non-bridge", node, "bus", f"{w}.bus")
+        p = _int(ctx, bd, "primary", f"{w}.bus", 0, 0xFF, 0)
+        s = _int(ctx, bd, "secondary", f"{w}.bus", 0, 0xFF, 0)
+        sub = _int(ctx, bd, "subordinate", f"{w}.bus", 0, 0xFF, s)
+        bus = (p, s, sub)
+        if not node.get("broken") and (s or sub):
+            _, dbus, _ = parse_bdf(uid)
+            if s <= p or s > sub:
+                ctx.err(f"invalid bus numbers {p:02x}/{s:02x}/{sub:02x}: need primary < "
+                        "secondary <= subordinate (set broken: true to model a bridge "
+                        "Linux reconfigures)", bd, "secondary", f"{w}.bus.secondary")
+    arifwd = None
+    if node.get("ari_forwarding") is not None:
+        af = node["ari_forwarding"]
+        if isinstance(af, bool):
+            arifwd = (af, af)
+        else:
+            _check_keys(ctx, af, ARIFWD_KEYS, f"{w}.ari_forwarding")
+            en = _bool(ctx, af, "enabled", f"{w}.ari_forwarding", False)
+            arifwd = (_bool(ctx, af, "supported", f"{w}.ari_forwarding", en), en)
+            if en and not arifwd[0]:
+                ctx.err("ARI Forwarding enabled but not supported", af, "enabled",
+                        f"{w}.ari_forwarding.enabled")
+    acs = None
+    if node.get("acs") is not None:
+        a = node["acs"]
+        _check_keys(ctx, a, ACS_KEYS, f"{w}.acs")
+        acs = (_flags16(ctx, a, "cap", f"{w}.acs", ACS_FLAGS),
+               _flags16(ctx, a, "ctrl", f"{w}.acs", ACS_FLAGS))
+    ari_nf = None
+    if node.get("ari") is not None:
+        a = node["ari"]
+        if a is True:
+            ari_nf = 0
+        else:
+            _check_keys(ctx, a, ARI_KEYS, f"{w}.ari")
+            ari_nf = _int(ctx, a, "next_function", f"{w}.ari", 0, 0xFF, 0)
+    sriov = None
+    if node.get("sriov") is not None:
+        s = node["sriov"]
+        _check_keys(ctx, s, SRIOV_KEYS, f"{w}.sriov")
+        sriov = {k: _bool(ctx, s, k, f"{w}.sriov", False) if k in
+                 ("vf_enable", "ari_capable_hierarchy") else _int(ctx, s, k, f"{w}.sriov",
+                                                                 0, 0xFFFF)
+                 for k in SRIOV_KEYS if k in s}
+        sriov.setdefault("total_vfs", sriov.get("num_vfs", 0))
+        if sriov.get("num_vfs", 0) > sriov["total_vfs"]:
+            ctx.err(f"num_vfs {sriov['num_vfs']} > total_vfs {sriov['total_vfs']}", s,
+                    "num_vfs", f"{w}.sriov.num_vfs")
+        if sriov.get("vf_enable") and sriov.get("num_vfs") and \
+                not sriov.get("vf_stride", 1) and sriov.get("num_vfs") > 1:
+            ctx.err("vf_stride 0 with several VFs", s, "vf_stride", f"{w}.sriov.vf_stride")
+    ps = node.get("power_state")
+    if ps is not None and ps not in POWER_STATES:
+        close = difflib.get_close_matches(str(ps), POWER_STATES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        ctx.err(f"unknown power state {ps!r}{hint}", node, "power_state", f"{w}.power_state")
+    knobs = {}
+    for k in ("reset_on_kexec", "acs_quirk"):
+        v = _bool(ctx, node, k, w)
+        if v is not None:
+            knobs[k] = v
+    if _bool(ctx, node, "broken", w):
+        knobs["_keep_bus"] = True   # registers exactly as given: firmware left it broken
+    if pcie is not None:
+        pver = _int(ctx, pcie, "version", f"{w}.pcie", 1, 0xF, 2)
+        slot = bool(_bool(ctx, pcie, "slot", f"{w}.pcie", False))
+    else:
+        pver, slot = 2, False
+    if kind is not None and KINDS[kind][1] is None and raw is None:
+        for k in ("acs", "ari", "sriov", "ari_forwarding"):
+            if node.get(k) is not None:
+                ctx.err(f"'{k}' needs a PCIe function; kind {kind} is conventional PCI",
+                        node, k, f"{w}.{k}")
+    if arifwd is not None and pver < 2:
+        ctx.err("ARI Forwarding needs a version-2 PCIe capability", node, "ari_forwarding",
+                f"{w}.ari_forwarding")
+    spec = FunctionSpec(
+        uid=uid, parent=parent, vendor=vendor or 0, device=device or 0,
+        kind=kind or "endpoint", class_code=_int(ctx, node, "class", w, 0, 0xFFFFFF),
+        revision=_int(ctx, node, "revision", w, 0, 0xFF, 0),
+        multifunction=bool(_bool(ctx, header, "multifunction", f"{w}.header", False)),
+        command=command, bus_master=_bool(ctx, node, "bus_master", w), bus=bus,
+        pcie_version=pver, slot=slot, ari_forwarding=arifwd, acs=acs, ari_next_function=ari_nf,
+        sriov=sriov, power_state=ps, knobs=knobs, raw=raw, line=_line(node))
+    if raw is not None:
+        _check_raw_agrees(ctx, spec, node, w)
+    return spec
+
+
+def _raw_config(ctx, node, w) -> bytes:
+    v = node["config"]
+    if not isinstance(v, str):
+        ctx.err("config must be a hex string", node, "config", f"{w}.config")
+    hexs = "".join(v.split())
+    try:
+        data = bytes.fromhex(hexs)
+    except ValueError:
+        ctx.err("config is not valid hex", node, "config", f"{w}.config")
+    if len(data) not in (64, 128, 256, 4096) and len(data) > 4096:
+        ctx.err(f"config has {len(data)} bytes (max 4096)", node, "config", f"{w}.config")
+    size = _int(ctx, node, "config_size", w, 64, 4096)
+    if size is not None:
+        if size not in (64, 128, 256, 4096) or len(data) > size:
+            ctx.err(f"config_size {size} must be 64/128/256/4096 and hold the config bytes",
+                    node, "config_size", f"{w}.config_size")
+        data = data + bytes(size - len(data))
+    return data
+
+
+def _check_raw_agrees(ctx, spec, node, w):
+    """With a raw config blob, any decoded field given must agree with it."""
+    from pcilu_cli.fabric.config import ConfigSpace
+    from pcilu_cli.fabric.model import Function
+    fn = Function(spec.uid, 0, ConfigSpace.from_bytes(spec.raw))
+    checks = [("vendor", spec.vendor, fn.cfg.read(0, 2)), ("device", spec.device,
+                                                          fn.cfg.read(2, 2))]
+    if node.get("bus") is not None:
+        checks.append(("bus", spec.bus, fn.bus_numbers()))
+    if node.get("acs") is not None:
+        checks.append(("acs", spec.acs, (fn.acs_cap, fn.acs_ctrl)))
+    if node.get("bus_master") is not None:
+        checks.append(("bus_master", spec.bus_master, fn.bus_master))
+    for field, given, actual in checks:
+        if node.get(field) is not None and given != actual:
+            ctx.err(f"{field} {given!r} contradicts the config bytes ({actual!r})", node,
+                    field, f"{w}.{field}")
+
+
+# ---------------------------------------------------------------------------------------------
+# dumping
+
+
+def _hex(v, width=4):
+    return f"0x{v:0{width}x}"
+
+
+def spec_from_function(fn) -> FunctionSpec:
+    """Decode a Function back into the hand-written facts (without the raw blob)."""
+    kind = _kind_of(fn)
+    spec = FunctionSpec(uid=fn.uid, parent=fn.upstream.uid if fn.upstream else None,
+                        vendor=fn.cfg.read(0, 2), device=fn.cfg.read(2, 2), kind=kind,
+                        class_code=fn.class_code, revision=fn.revision,
+                        multifunction=fn.multifunction, command=fn.command)
+    if fn.is_bridge:
+        spec.bus = fn.bus_numbers()
+    if fn.pcie_cap is not None:
+        spec.pcie_version = fn.pcie_version
+        spec.slot = bool(fn.pcie_flags & 0x100)
+        if fn.pcie_version >= 2 and (fn.ari_forwarding_supported or fn.ari_forwarding):
+            spec.ari_forwarding = (fn.ari_forwarding_supported, fn.ari_forwarding)
+    if fn.acs_cap_offset is not None:
+        spec.acs = (fn.acs_cap, fn.acs_ctrl)
+    if fn.ari_cap is not None:
+        spec.ari_next_function = fn.ari_next_function
+    sr = fn.sriov
+    if sr is not None:
+        spec.sriov = dict(total_vfs=sr.total_vfs, num_vfs=sr.num_vfs, vf_enable=sr.vf_enable,
+                          first_vf_offset=sr.first_vf_offset, vf_stride=sr.vf_stride,
+                          vf_device=sr.vf_device,
+                          ari_capable_hierarchy=sr.ari_capable_hierarchy)
+        spec.sriov["initial_vfs"] = fn.cfg.read(sr.offset + 0x0C, 2)
+    ps = fn.power_state
+    spec.power_state = ps if ps != "D0" else None
+    spec.knobs = {k: v for k, v in (fn._knobs or {}).items() if k != "power_state"}
+    return spec
+
+
+def dump_yaml(fabric: Fabric) -> str:
+    """Write ``fabric`` in the YAML format; raw ``config`` is kept where the decoded facts
+    would not rebuild the exact bytes (imported dumps), so loading it back is byte-exact."""
+    lines = ["pcilu_fabric: 1", f"name: {_q(fabric.name)}"]
+    if fabric.source:
+        lines.append("source:")
+        for k, v in fabric.source.items():
+            lines.append(f"  {k}: {_q(v)}")
+    if fabric.platform:
+        lines.append("platform:")
+        for k, v in fabric.platform.items():
+            lines.append(f"  {k}: {_q(v)}")
+    lines.append("domains:")
+    doms = {}
+    for r in fabric.roots:
+        doms.setdefault(r.domain, []).append(r.number)
+    for d, nums in doms.items():
+        lines.append(f"  - domain: {_hex(d)}")
+        lines.append(f"    root_buses: [{', '.join(_hex(n, 2) for n in nums)}]")
+    lines.append("nodes:")
+    for fn in fabric.functions(include_virtfns=False):
+        spec = spec_from_function(fn)
+        lines.append(f'  "{fn.uid}":')
+        lines.append(f"    parent: {_q(spec.parent) if spec.parent else 'null'}")
+        if spec.kind in KINDS:
+            lines.append(f"    kind: {spec.kind}")
+        lines.append(f"    vendor: {_hex(spec.vendor)}")
+        lines.append(f"    device: {_hex(spec.device)}")
+        lines.append(f"    class: {_hex(spec.class_code, 6)}")
+        if spec.revision:
+            lines.append(f"    revision: {_hex(spec.revision, 2)}")
+        lines.append(f"    header: {{type: {fn.header_type}, multifunction: "
+                     f"{str(spec.multifunction).lower()}}}")
+        lines.append(f"    command: {_hex(spec.command)}")
+        if spec.bus is not None:
+            p, s, sub = spec.bus
+            lines.append(f"    bus: {{primary: {_hex(p, 2)}, secondary: {_hex(s, 2)}, "
+                         f"subordinate: {_hex(sub, 2)}}}")
+        if fn.pcie_cap is not None:
+            lines.append(f"    pcie: {{version: {spec.pcie_version}, type: {fn.pcie_type}, "
+                         f"slot: {str(spec.slot).lower()}}}")
+        if spec.ari_forwarding is not None:
+            lines.append(f"    ari_forwarding: {{supported: "
+                         f"{str(spec.ari_forwarding[0]).lower()}, enabled: "
+                         f"{str(spec.ari_forwarding[1]).lower()}}}")
+        if spec.acs is not None:
+            lines.append(f"    acs: {{cap: {_hex(spec.acs[0])}, ctrl: {_hex(spec.acs[1])}}}")
+        if spec.ari_next_function is not None:
+            lines.append(f"    ari: {{next_function: {spec.ari_next_function}}}")
+        if spec.sriov is not None:
+            s = spec.sriov
+            lines.append("    sriov: {" + ", ".join(
+                f"{k}: {str(v).lower() if isinstance(v, bool) else (_hex(v) if k == 'vf_device' else v)}"
+                for k, v in s.items()) + "}")
+        if spec.power_state:
+            lines.append(f"    power_state: {spec.power_state}")
+        for k, v in sorted(spec.knobs.items()):
+            if k in ("reset_on_kexec", "acs_quirk"):
+                lines.append(f"    {k}: {str(bool(v)).lower()}")
+        if not _rebuilds_exactly(fn, spec):
+            lines.append(f"    config: {_hex_blob(fn.cfg)}")
+        if fn.is_bridge and _bad_bus(fn):
+            lines.append("    broken: true")
+    return "\n".join(lines) + "\n"
+
+
+def _bad_bus(fn) -> bool:
+    p, s, sub = fn.bus_numbers()
+    return bool(s or sub) and (s <= p or s > sub)
+
+
+def _rebuilds_exactly(fn, spec) -> bool:
+    if fn.pcie_type is not None and fn.pcie_type not in KINDS:
+        return False
+    if spec.kind not in KINDS:
+        return False
+    try:
+        return make_config(spec) == fn.cfg
+    except (ValueError, KeyError):
+        return False
+
+
+def _hex_blob(cfg) -> str:
+    data = cfg.to_bytes().rstrip(b"\0")
+    return '"' + data.hex() + f'"\n    config_size: {cfg.size}'
+
+
+def _q(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return str(v)
+    s = str(v)
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,21 @@
+"""The simulated kernel of one generation (``pcilu_cli.kernel``).
+
+Modules, one per kernel file they mirror:
+    generation.py  Kernel: boot/enumerate, preserve, unpreserve, finish, freeze, kexec,
+                   hot_remove, rescan, report, to_state/from_state
+    liveupdate.py  drivers/pci/liveupdate.c (v6): FLB ops, preserve/unpreserve/finish,
+                   setup/cleanup_device, scan_bridge_begin/end, ACS/ARI hooks, freeze
+    luo.py         LUO sessions, files and FLB refcounts (kernel/liveupdate/luo_*.c)
+    probe.py       drivers/pci/probe.c enumeration (+ pci_configure_ari, pci_acs_init, VFs)
+    acs.py         pci_enable_acs() with pci=config_acs= / disable_acs_redir=
+    shutdown.py    pci_device_shutdown(): freeze, Bus Master Enable on kexec
+    params.py      kernel command line → KernelParams
+    handover.py    Handover, InMemoryIncoming, SimpleAllocator
+    log.py         the kernel log
+"""
+from .generation import Kernel
+from .handover import Handover, InMemoryIncoming, SimpleAllocator, VFIO_COMPATIBLE
+from .params import KernelParams, parse_cmdline
+
+__all__ = ["Kernel", "Handover", "InMemoryIncoming", "SimpleAllocator", "VFIO_COMPATIBLE",
+           "KernelParams", "parse_cmdline"]

@@ -1,0 +1,111 @@
+"""``pci_enable_acs()`` of ``drivers/pci/pci.c`` with the v6 liveupdate short-circuit.
+
+Normal path: if an IOMMU requested ACS and no device quirk handled it, enable SV|RR|CR|UF (TB
+too with ``pci=noats``); then always apply ``pci=disable_acs_redir=`` (RR|CR|EC off) and
+``pci=config_acs=`` computed from the firmware value (``__pci_config_acs()``), and write the
+register. v6 (patch 08): a ``was_preserved`` device gets the ACS Control value captured at
+enumeration written back instead, and none of the above runs.
+
+``<pci_dev>`` matching (``pci_dev_str_match()``): ``[domain:]bus:dev.fn`` and
+``pci:vendor:device[:subvendor:subdevice]`` (0 = any); the ``/dev.fn`` path form is not
+supported (treated as a parse failure).
+"""
+from __future__ import annotations
+
+import re
+
+from . import liveupdate as lu
+from .log import INFO, ERR
+
+PCI_ACS_SV, PCI_ACS_TB, PCI_ACS_RR, PCI_ACS_CR = 0x01, 0x02, 0x04, 0x08
+PCI_ACS_UF, PCI_ACS_EC, PCI_ACS_DT = 0x10, 0x20, 0x40
+_ALL = 0x7F
+
+_BDF = re.compile(r"(?:([0-9a-fA-F]+):)?([0-9a-fA-F]+):([0-9a-fA-F]+)\.([0-7])")
+_ID = re.compile(r"pci:([0-9a-fA-F]+):([0-9a-fA-F]+)(?::([0-9a-fA-F]+):([0-9a-fA-F]+))?")
+
+
+def pci_dev_str_match(k, dev, p: str):
+    """Returns (ret, rest): 1 match, 0 no match, <0 parse error."""
+    m = _ID.match(p)
+    if m:
+        v, d = int(m.group(1), 16), int(m.group(2), 16)
+        ok = (not v or v == dev.vendor) and (not d or d == dev.device)
+        if m.group(3) is not None:
+            sv, sd = int(m.group(3), 16), int(m.group(4), 16)
+            ssv, ssd = dev.fn.cfg.read(0x2C, 2), dev.fn.cfg.read(0x2E, 2)
+            ok = ok and (not sv or sv == ssv) and (not sd or sd == ssd)
+        return (1 if ok else 0), p[m.end():]
+    m = _BDF.match(p)
+    if m and not p[m.end():].startswith("/"):
+        dom = int(m.group(1), 16) if m.group(1) else 0
+        bus, slot, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))
+        ok = (dom == dev.domain and bus == dev.bus.number and slot == dev.devfn >> 3
+              and fn == (dev.devfn & 7))
+        return (1 if ok else 0), p[m.end():]
+    return -22, p
+
+
+def __pci_config_acs(k, dev, ctrl: int, fw_ctrl: int, p: str | None, acs_mask: int,
+                     acs_flags: int) -> int:
+    if not p:
+        return ctrl
+    mask, flags, ret = acs_mask, acs_flags, 0
+    while p:
+        if not acs_mask:
+            at = p.find("@")
+            if at < 0:
+                k.log.add(ERR, f"pci {dev.name}: ACS Flags missing")
+                return ctrl
+            mask = flags = 0
+            shift = 0
+            for ch in reversed(p[:at]):
+                if ch == "0":
+                    mask |= 1 << shift
+                elif ch == "1":
+                    mask |= 1 << shift
+                    flags |= 1 << shift
+                elif ch not in "xX":
+                    k.log.add(ERR, f"pci {dev.name}: Invalid ACS flags... {p}")
+                    return ctrl
+                shift += 1
+            p = p[at + 1:]
+        if mask & ~_ALL:
+            k.log.add(ERR, f"pci {dev.name}: Invalid ACS flags specified")
+            return ctrl
+        ret, p = pci_dev_str_match(k, dev, p)
+        if ret < 0:
+            k.log.add_once("acs-parse", INFO, "PCI: Can't parse ACS command line parameter")
+            break
+        if ret == 1:
+            break
+        if not p or p[0] not in ";,":
+            break
+        p = p[1:]
+    if ret != 1:
+        return ctrl
+    ctrl = (fw_ctrl & ~mask) | (flags & mask)
+    k.log.add(INFO, f"pci {dev.name}: Configured ACS to {ctrl:#06x}")
+    return ctrl
+
+
+def pci_enable_acs(k, dev) -> None:
+    if not lu.pci_liveupdate_enable_acs(k, dev):
+        return                                   # v6: inherited value re-imposed
+    # pci_dev_specific_enable_acs() returns 0 when a quirk handled the device
+    enable_acs = k.params.iommu and not k.needs_acs_quirk(dev)
+    pos = dev.acs_cap
+    if not pos:
+        return
+    cfg = dev.fn.cfg
+    cap = cfg.read(pos + 4, 2)
+    ctrl = fw_ctrl = cfg.read(pos + 6, 2)
+    if enable_acs:                               # pci_std_enable_acs()
+        ctrl |= cap & (PCI_ACS_SV | PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_UF)
+        if k.params.noats:
+            ctrl |= cap & PCI_ACS_TB
+    ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, k.params.disable_acs_redir,
+                            PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_EC, 0)
+    ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, k.params.config_acs, 0, 0)
+    if ctrl != fw_ctrl:
+        cfg.write(pos + 6, 2, ctrl)

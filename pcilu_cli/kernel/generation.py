@@ -1,0 +1,552 @@
+"""One booted kernel (a *generation*) over a fabric: the API the state file and CLI build on.
+
+    k = Kernel.boot(fabric, profile="v6", params="pci=assign-busses", incoming=None,
+                    generation=0, alloc_preserve=None, free_preserved=None)
+    k.preserve(bdf, session="pcilu", token=None) -> dict      raises KernelRefusal
+    k.unpreserve(bdf, session=None) -> dict                   void in the kernel: never raises
+    k.finish(bdf) -> dict                                     void in the kernel
+    k.freeze() -> dict                                        shutdown has begun
+    k.kexec() -> Handover                                     freeze, BME, hand-over, next fabric
+    k.next_kernel(handover, profile=None, params=None) -> Kernel   boots N+1 from a Handover
+    k.hot_remove(bdf) -> dict / k.rescan() -> dict
+    k.is_incoming(bdf) / k.is_outgoing(bdf) / k.outgoing_blob() / k.incoming_blob()
+    k.report() -> dict (design.md ``enumerate`` JSON) / k.to_state() / Kernel.from_state(fab, d)
+
+A preserve models userspace preserving the device's vfio-pci cdev file in a LUO session: LUO
+checks the token, takes the PCI FLB (the first file sizes and allocates ``struct pci_ser``),
+then the handler calls ``pci_liveupdate_preserve()``; on any refusal LUO unwinds, so a refused
+preserve leaves nothing behind but the kernel's log lines. Our file handler accepts every
+device (unlike vfio-pci's can_preserve) so that the PCI core's own checks are exercised.
+"""
+from __future__ import annotations
+
+import errno as _errno
+
+from pcilu_cli.abi.profiles import Profile, get_profile
+from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
+
+from . import liveupdate as lu
+from . import probe
+from .handover import (DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, InMemoryIncoming,
+                       SimpleAllocator)
+from .log import DEBUG, ERR, INFO, WARN, WARNING, EMERG, KernelLog, dev_name
+from .luo import FileHandler, Flb, Luo, errno_name
+from .params import KernelParams, as_params
+from .pcidev import PciBus, PciDev
+from .shutdown import device_shutdown
+
+TOKEN_KEY_MASK = (1 << 48) - 1
+_PTYPES = [None, "endpoint", "legacy_endpoint", "rciep", "rcec", "root_port", "upstream",
+           "downstream", "pcie_pci_bridge", "pci_pcie_bridge"]
+
+_REFUSAL_TEXT = {
+    "EOPNOTSUPP": "Live Update is disabled (liveupdate=off or kho=off)",
+    "ENOENT": "no outgoing PCI FLB (no file preserved)",
+    "EEXIST": "token already used in this session",
+    "EBUSY": "device is already preserved (an endpoint can be preserved only once)",
+    "ENOSPC": "struct pci_ser is full (sized when the first device was preserved)",
+    "ENOMEM": "out of preservable memory",
+}
+
+
+class _VfioOps:
+    """Our stand-in for vfio-pci's liveupdate file handler."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def preserve(self, f) -> int:
+        dev = self.k.devices.get(f.key)
+        if dev is None:
+            return -_errno.ENODEV
+        return lu.pci_liveupdate_preserve(self.k, dev)
+
+    def unpreserve(self, f) -> None:
+        dev = self.k.devices.get(f.key)
+        if dev is not None:
+            lu.pci_liveupdate_unpreserve(self.k, dev)
+
+    def finish(self, f) -> None:
+        dev = self.k.devices.get(f.key)
+        if dev is not None:
+            lu.pci_liveupdate_finish(self.k, dev)
+
+
+def _default_quirk(dev) -> bool:
+    try:
+        from pcilu_cli.fabric.quirks import needs_acs_quirk
+    except ImportError:     # pragma: no cover - fabric layer not there yet
+        return bool(dev.fn.knob("acs_quirk", False))
+    return needs_acs_quirk(dev.vendor, dev.device, dev.fn)
+
+
+class Kernel:
+    def __init__(self, fabric, profile, params, incoming, generation, alloc_preserve,
+                 free_preserved):
+        self.fabric = fabric
+        self.profile: Profile = profile if isinstance(profile, Profile) else get_profile(profile)
+        self.params: KernelParams = as_params(params)
+        self.generation = generation
+        self.phase = "running"
+        self.panic: str | None = None
+        self.log = KernelLog()
+        self.devices: dict[int, PciDev] = {}
+        self.by_uid: dict[str, PciDev] = {}
+        self.buses: dict[tuple, PciBus] = {}
+        self.root_buses: list[PciBus] = []
+        self.incoming_freed = False
+        self.had_incoming = False
+        self._allocator = None
+        if alloc_preserve is None:
+            self._allocator = SimpleAllocator()
+            alloc_preserve, free_preserved = self._allocator.alloc_preserve, self._allocator.free
+        self.alloc_preserve = alloc_preserve
+        self.free_preserved = free_preserved or (lambda pa: None)
+        self._quirk_cache: dict[int, bool] = {}
+        self.luo = Luo(self.params.luo_enabled, incoming)
+        self.pci_flb = Flb(self.profile.pci_compatible, lu.PciFlbOps(self))
+        self.vfio = FileHandler(VFIO_COMPATIBLE, _VfioOps(self))
+        self.luo.register_file_handler(self.vfio)
+        # pci_liveupdate_register_flb(): done at boot, before enumeration (our choice)
+        if self.luo.liveupdate_register_flb(self.vfio, self.pci_flb) == 0:
+            self.log.add(DEBUG, self.profile.pr_fmt +
+                         f'Registering file handler "{VFIO_COMPATIBLE}"')
+
+    # -- boot ------------------------------------------------------------------------------
+    @property
+    def assign_all_busses(self) -> bool:
+        return self.params.assign_busses or bool(self.fabric.platform.get("assign_all_busses"))
+
+    @classmethod
+    def boot(cls, fabric, *, profile="v6", params=None, incoming=None, generation=0,
+             alloc_preserve=None, free_preserved=None) -> "Kernel":
+        k = cls(fabric, profile, params, incoming, generation, alloc_preserve, free_preserved)
+        k.had_incoming = bool(k.luo.incoming is not None
+                              and k.luo.incoming.flb(k.profile.pci_compatible))
+        k._guard(k._enumerate)
+        return k
+
+    def _enumerate(self):
+        for root in self.fabric.roots:
+            probe.pci_scan_root_bus(self, root.domain, root.number)
+        probe.pci_bus_add_virtfns(self, list(self.devices.values()))
+
+    def _guard(self, fn, *a):
+        try:
+            return fn(*a)
+        except KernelPanic as exc:
+            self.phase = "panicked"
+            self.panic = exc.panic_message
+            self.log.add(EMERG, f"Kernel panic - not syncing: {exc.panic_message}")
+            exc.kernel = self
+            raise
+
+    # -- helpers used by the kernel modules -------------------------------------------------
+    def needs_acs_quirk(self, dev) -> bool:
+        v = self._quirk_cache.get(dev.key)
+        if v is None:
+            v = self._quirk_cache[dev.key] = _default_quirk(dev)
+        return v
+
+    def cfg_read(self, dev, off, width):
+        return dev.fn.cfg.read(off, width)
+
+    def cfg_write(self, dev, off, width, value):
+        dev.fn.cfg.write(off, width, value)
+
+    def dev(self, bdf) -> PciDev:
+        key = self._key(bdf)
+        d = self.devices.get(key)
+        if d is None:
+            raise KernelRefusal("ENODEV", "no such PCI device in this generation "
+                                "(not enumerated)", bdf=self._name(key))
+        return d
+
+    @staticmethod
+    def _name(key):
+        return dev_name(key >> 16, (key >> 8) & 0xFF, key & 0xFF)
+
+    @staticmethod
+    def _key(bdf) -> int:
+        if isinstance(bdf, int):
+            return bdf
+        if isinstance(bdf, tuple):
+            d, b, df = bdf
+            return (d << 16) | (b << 8) | df
+        from pcilu_cli.fabric import parse_bdf
+        try:
+            d, b, df = parse_bdf(bdf)
+        except ValueError as exc:
+            raise BadInput(str(exc), field="bdf") from None
+        return (d << 16) | (b << 8) | df
+
+    def _check_running(self):
+        if self.phase == "panicked":
+            raise KernelPanic(self.panic or "kernel panicked")
+
+    def _refusal(self, err, dev_key, start):
+        name = errno_name(err)
+        kmsg = None
+        for level, text in self.log.entries[start:]:
+            if level in (WARNING, WARN, ERR):
+                kmsg = text
+                break
+        text = _REFUSAL_TEXT.get(name, "")
+        if kmsg and not text:
+            text = kmsg.split(": ", 1)[-1]
+        if name == "EINVAL" and kmsg is None:
+            text = "Virtual Functions cannot be preserved"
+        if name == "ENOSPC" and self.pci_flb.out_obj is not None:
+            text += f" ({self.pci_flb.out_obj.max_nr} devices)"
+        return KernelRefusal(name, text, bdf=self._name(dev_key), kernel_message=kmsg)
+
+    # -- outgoing --------------------------------------------------------------------------
+    def preserve(self, bdf, session: str = DEFAULT_SESSION, token: int | None = None) -> dict:
+        self._check_running()
+        key = self._key(bdf)
+        dev = self.dev(key)
+        if not session or len(session.encode()) >= 64:
+            raise KernelRefusal("EINVAL", "session name must be 1..63 bytes",
+                                bdf=dev.name)
+        if token is None:
+            token, seq = key, 0
+            while self.luo.token_used(session, token):
+                seq += 1
+                token = key | (seq << 48)
+        start = len(self.log)
+        err, f = self.luo.preserve_file(session, VFIO_COMPATIBLE, token, key)
+        if err:
+            raise self._refusal(err, key, start)
+        return {"bdf": dev.name, "session": session, "token": token,
+                "path": self._path_report(dev), "messages": self.log.lines(start)}
+
+    def _path_report(self, dev):
+        ser = self.pci_flb.out_obj
+        out = []
+        d = dev
+        while d is not None:
+            rc = ser.refcount(d.outgoing) if (ser is not None and d.outgoing is not None) else 0
+            out.append({"bdf": d.name, "outgoing": d.outgoing is not None, "refcount": rc})
+            d = d.bus.self
+        return out
+
+    def unpreserve(self, bdf, session: str | None = None) -> dict:
+        """Unpreserve the device's file; with no file, call pci_liveupdate_unpreserve()
+        directly as a driver would (allowed by the kernel, even on a bridge)."""
+        self._check_running()
+        key = self._key(bdf)
+        dev = self.dev(key)
+        start = len(self.log)
+        sname, f = self.luo.find_outgoing_file(key, session)
+        ser = self.pci_flb.out_obj
+        corrupts = False
+        if f is not None:
+            self.luo.unpreserve_file(sname, f)
+            direct = False
+        else:
+            direct = True
+            # counts at or below a bridge belong to its children: dropping one here without a
+            # child going away leaves the children's entries with ancestors that count too few
+            if dev.subordinate is not None and dev.outgoing is not None and ser is not None:
+                corrupts = True
+            lu.pci_liveupdate_unpreserve(self, dev)
+        return {"bdf": dev.name, "file": f is not None, "session": sname, "direct": direct,
+                "corrupts_counts": corrupts, "path": self._path_report(dev),
+                "messages": self.log.lines(start)}
+
+    def freeze(self) -> dict:
+        """Shutdown has begun: pci_liveupdate_freeze() on every device."""
+        start = len(self.log)
+        for dev in self.devices.values():
+            lu.pci_liveupdate_freeze(self, dev)
+        if self.phase == "running":
+            self.phase = "frozen"
+        return {"frozen": len(self.devices), "messages": self.log.lines(start)}
+
+    def kexec(self) -> Handover:
+        """liveupdate_reboot() then device_shutdown() on kexec; returns the hand-over."""
+        self._check_running()
+        sessions, flbs = self.luo.serialize() if self.luo.enabled else ([], [])
+        device_shutdown(self, kexec_in_progress=True)
+        self.phase = "frozen"
+        out = []
+        for name, data, count in flbs:
+            blob = bytes(self.pci_flb.out_obj.blob) if name == self.pci_flb.compatible else b""
+            out.append((name, data, count, blob))
+        nxt = self.fabric.copy()
+        for fn in list(nxt.functions()):
+            if fn.knob("reset_on_kexec"):
+                nxt.reset_function(fn)
+        return Handover(sessions, out, nxt, self.generation + 1, self.profile.name,
+                        self.log.lines())
+
+    def next_kernel(self, handover: Handover, profile=None, params=None, **kw) -> "Kernel":
+        return Kernel.boot(handover.fabric, profile=profile or self.profile,
+                           params=self.params if params is None else params,
+                           incoming=InMemoryIncoming.from_handover(handover),
+                           generation=handover.generation, **kw)
+
+    # -- incoming --------------------------------------------------------------------------
+    def finish(self, bdf) -> dict:
+        """Finish the device's incoming LUO file (handler finish → pci_liveupdate_finish(),
+        then the FLB reference of that file); with no file, call pci_liveupdate_finish()."""
+        self._check_running()
+        key = self._key(bdf)
+        dev = self.dev(key)
+        start = len(self.log)
+        sname, f = self.luo.find_incoming_file(key)
+
+        def run():
+            if f is not None:
+                self.luo.finish_file(f)
+            else:
+                lu.pci_liveupdate_finish(self, dev)
+        self._guard(run)
+        return {"bdf": dev.name, "file": f is not None, "session": sname,
+                "incoming": dev.incoming is not None, "flb_finished": self.pci_flb.finished,
+                "messages": self.log.lines(start)}
+
+    def is_incoming(self, bdf) -> bool:
+        return self.dev(bdf).incoming is not None
+
+    def is_outgoing(self, bdf) -> bool:
+        return self.dev(bdf).outgoing is not None
+
+    # -- hotplug ---------------------------------------------------------------------------
+    def hot_remove(self, bdf) -> dict:
+        """pci_stop_and_remove_bus_device(): children first, each pci_release_dev() runs
+        pci_liveupdate_cleanup_device(). The hardware stays in the fabric."""
+        self._check_running()
+        dev = self.dev(bdf)
+        start = len(self.log)
+        removed = []
+        self._guard(self._remove_dev, dev, removed)
+        return {"bdf": dev.name, "removed": removed, "messages": self.log.lines(start)}
+
+    def _remove_dev(self, dev, removed):
+        for vf in [d for d in self.devices.values() if d.physfn is dev]:
+            self._remove_dev(vf, removed)
+        if dev.subordinate is not None:
+            self._remove_bus(dev.subordinate, removed)
+            dev.subordinate = None
+        lu.pci_liveupdate_cleanup_device(self, dev)   # from pci_release_dev()
+        self.devices.pop(dev.key, None)
+        if self.by_uid.get(dev.fn.uid) is dev:
+            del self.by_uid[dev.fn.uid]
+        if dev in dev.bus.devices:
+            dev.bus.devices.remove(dev)
+        removed.append(dev.name)
+
+    def _remove_bus(self, bus, removed):
+        for d in reversed(list(bus.devices)):
+            self._remove_dev(d, removed)
+        for c in list(bus.children):
+            if c.virtual:
+                self.buses.pop(c.key, None)
+        self.buses.pop(bus.key, None)
+        if bus.parent is not None and bus in bus.parent.children:
+            bus.parent.children.remove(bus)
+
+    def rescan(self) -> dict:
+        """/sys/bus/pci/rescan: rescan every root bus; new devices go through setup_device."""
+        self._check_running()
+        start = len(self.log)
+        before = set(self.devices)
+
+        def run():
+            for root in self.root_buses:
+                probe.pci_scan_child_bus_extend(self, root, 0)
+            new = [d for k_, d in self.devices.items() if k_ not in before]
+            probe.pci_bus_add_virtfns(self, new)
+        self._guard(run)
+        added = [d.name for k_, d in self.devices.items() if k_ not in before]
+        return {"added": added, "messages": self.log.lines(start)}
+
+    # -- blobs -----------------------------------------------------------------------------
+    def outgoing_blob(self) -> bytes | None:
+        ser = self.pci_flb.out_obj
+        return None if ser is None else bytes(ser.blob)
+
+    def incoming_blob(self) -> bytes | None:
+        inc = self.pci_flb.in_obj
+        return None if inc is None else bytes(inc.ser.blob)
+
+    # -- report ----------------------------------------------------------------------------
+    def report(self, *, debug: bool = False) -> dict:
+        ser = self.pci_flb.out_obj
+        devices = []
+        seen = set()
+        for dev in self.devices.values():
+            seen.add(dev.fn.uid)
+            devices.append(self._dev_report(dev, ser))
+        for fn in self.fabric.functions():
+            if fn.uid in seen:
+                continue
+            cur = self.fabric.current_bdf(fn)
+            devices.append({
+                "bdf": dev_name(*cur) if cur else None, "uid": fn.uid,
+                "kind": _kind_of_fn(fn), "incoming": False, "was_incoming": False,
+                "outgoing": False, "outgoing_refcount": 0, "bus_master": fn.bus_master,
+                "secondary": fn.secondary if fn.is_bridge else None,
+                "subordinate": fn.subordinate if fn.is_bridge else None,
+                "acs_ctrl": fn.acs_ctrl, "acs_inherited": False,
+                "ari_forwarding": fn.ari_forwarding if fn.is_bridge else None,
+                "ari_inherited": False, "enumerated": False})
+        return {"generation": self.generation, "profile": self.profile.name,
+                "phase": self.phase, "panic": self.panic, "devices": devices,
+                "messages": self.log.lines(debug=debug)}
+
+    def _dev_report(self, dev, ser):
+        fn = dev.fn
+        br = dev.hdr_type in (1, 2)
+        return {"bdf": dev.name, "uid": fn.uid, "kind": _kind_of(dev),
+                "incoming": dev.incoming is not None, "was_incoming": dev.was_incoming,
+                "outgoing": dev.outgoing is not None,
+                "outgoing_refcount": ser.refcount(dev.outgoing)
+                if (ser is not None and dev.outgoing is not None) else 0,
+                "bus_master": fn.bus_master,
+                "secondary": fn.secondary if br else None,
+                "subordinate": fn.subordinate if br else None,
+                "acs_ctrl": fn.acs_ctrl, "acs_inherited": dev.acs_inherited,
+                "ari_forwarding": dev.ari_enabled if br else None,
+                "ari_inherited": dev.ari_inherited, "enumerated": True}
+
+    # -- state -----------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        ptix = {t: i for i, t in enumerate(_PTYPES)}
+        rows = []
+        for d in self.devices.values():
+            flags = (d.multifunction | d.was_preserved << 1 | d.frozen << 2 | d.ari_enabled << 3
+                     | d.acs_inherited << 4 | d.ari_inherited << 5 | d.was_incoming << 6
+                     | d.is_virtfn << 7)
+            rows.append([d.key, d.fn.uid, d.hdr_type, ptix.get(d.pcie_type, 0), d.acs_cap or 0,
+                         flags, -1 if d.outgoing is None else d.outgoing,
+                         -1 if d.incoming is None else d.incoming, d.acs_ctrl,
+                         -1 if d.physfn is None else d.physfn.key, d.vendor, d.device])
+        buses = [[b.domain, b.number, -1 if b.self is None else b.self.key,
+                  None if b.parent is None else [b.parent.domain, b.parent.number],
+                  b.start, b.end, int(b.virtual), int(b in self.root_buses)]
+                 for b in self.buses.values()]
+        out = self.pci_flb.out_obj
+        inc = self.pci_flb.in_obj
+        return {
+            "format": 1, "generation": self.generation, "profile": self.profile.name,
+            "params": self.params.to_dict(), "phase": self.phase, "panic": self.panic,
+            "buses": buses, "devices": rows,
+            "luo": self.luo.to_state(),
+            "outgoing": None if out is None else {"pa": out.pa, "blob": out.blob.hex()},
+            "incoming": None if inc is None else {
+                "pa": inc.ser.pa, "max_nr": inc.ser.max_nr, "blob": inc.ser.blob.hex(),
+                "xa": [[k_, s] for k_, s in inc.xa.items()]},
+            "incoming_source": _source_state(self.luo.incoming),
+            "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
+            "allocator": None if self._allocator is None else self._allocator.to_state(),
+            "log": self.log.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, fabric, d: dict, *, alloc_preserve=None, free_preserved=None,
+                   incoming=None) -> "Kernel":
+        try:
+            return cls._from_state(fabric, d, alloc_preserve, free_preserved, incoming)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise BadInput(f"kernel state is corrupt: {exc!r}", field="kernel") from None
+
+    @classmethod
+    def _from_state(cls, fabric, d, alloc_preserve, free_preserved, incoming):
+        if incoming is None and d.get("incoming_source") is not None:
+            incoming = _source_from_state(d["incoming_source"])
+        k = cls(fabric, d["profile"], KernelParams.from_dict(d["params"]), incoming,
+                d["generation"], alloc_preserve, free_preserved)
+        if k._allocator is not None and d.get("allocator") is not None:
+            k._allocator.used = {int(a): o for a, o in d["allocator"].items()}
+        k.phase, k.panic = d["phase"], d["panic"]
+        k.log = KernelLog.from_state(d["log"])
+        for dom, num, _s, _p, start, end, virt, is_root in d["buses"]:
+            b = PciBus(dom, num, start=start, end=end, virtual=bool(virt))
+            k.buses[b.key] = b
+            if is_root:
+                k.root_buses.append(b)
+        for dom, num, _s, parent, *_ in d["buses"]:
+            if parent is not None:
+                b = k.buses[(dom, num)]
+                b.parent = k.buses[tuple(parent)]
+                b.parent.children.append(b)
+        for row in d["devices"]:
+            key, uid, hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = row
+            bus = k.buses[(key >> 16, (key >> 8) & 0xFF)]
+            dev = PciDev(bus, key & 0xFF, fabric.by_uid(uid))
+            dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, _PTYPES[pt], acs or None
+            dev.multifunction = bool(flags & 1)
+            dev.was_preserved, dev.frozen = bool(flags & 2), bool(flags & 4)
+            dev.ari_enabled, dev.acs_inherited = bool(flags & 8), bool(flags & 16)
+            dev.ari_inherited, dev.was_incoming = bool(flags & 32), bool(flags & 64)
+            dev.is_virtfn = bool(flags & 128)
+            dev.outgoing = None if out < 0 else out
+            dev.incoming = None if inc < 0 else inc
+            dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
+            if phys >= 0:
+                dev.physfn = k.devices[phys]
+            k.devices[key] = dev
+            k.by_uid[uid] = dev
+            bus.devices.append(dev)
+        for dom, num, self_key, *_ in d["buses"]:
+            if self_key >= 0:
+                b = k.buses[(dom, num)]
+                b.self = k.devices[self_key]
+                b.self.subordinate = b
+        k.luo.load_state(d["luo"])
+        if d.get("outgoing"):
+            k.pci_flb.out_obj = lu.PciSer(d["outgoing"]["pa"],
+                                          bytearray.fromhex(d["outgoing"]["blob"]))
+        if d.get("incoming"):
+            ser = lu.PciSer(d["incoming"]["pa"], bytearray.fromhex(d["incoming"]["blob"]))
+            ser.max_nr = d["incoming"]["max_nr"]
+            k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in d["incoming"]["xa"]})
+        k.incoming_freed = d.get("incoming_freed", False)
+        k.had_incoming = d.get("had_incoming", False)
+        return k
+
+
+def _source_state(src):
+    if isinstance(src, InMemoryIncoming):
+        return {"flbs": [[n, pa, c] for n, (pa, c) in src._flbs.items()],
+                "blocks": [[pa, b.hex()] for pa, b in src._blocks.items()],
+                "sessions": [[n, [list(f) for f in fs]] for n, fs in src.sessions]}
+    return None
+
+
+def _source_from_state(s):
+    return InMemoryIncoming({n: (pa, c) for n, pa, c in s["flbs"]},
+                            {pa: bytes.fromhex(h) for pa, h in s["blocks"]},
+                            [(n, [tuple(f) for f in fs]) for n, fs in s["sessions"]])
+
+
+def _kind_of(dev) -> str:
+    if dev.is_virtfn:
+        return "vf"
+    if dev.hdr_type == 1:
+        return {"root_port": "root_port", "upstream": "switch_upstream",
+                "downstream": "switch_downstream"}.get(dev.pcie_type, "bridge")
+    if dev.hdr_type == 2:
+        return "cardbus"
+    if dev.fn.sriov_offset is not None:
+        return "pf"
+    if dev.fn.class_code >> 8 == 0x0600:
+        return "host_bridge"
+    return "endpoint"
+
+
+def _kind_of_fn(fn) -> str:
+    if fn.is_virtfn:
+        return "vf"
+    if fn.header_type == 1:
+        return {"root_port": "root_port", "upstream": "switch_upstream",
+                "downstream": "switch_downstream"}.get(fn.pcie_type, "bridge")
+    if fn.header_type == 2:
+        return "cardbus"
+    if fn.sriov_offset is not None:
+        return "pf"
+    if fn.class_code >> 8 == 0x0600:
+        return "host_bridge"
+    return "endpoint"

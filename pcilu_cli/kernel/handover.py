@@ -1,0 +1,124 @@
+"""What one kernel hands the next, independent of the image format.
+
+* :class:`Handover` — returned by ``Kernel.kexec()``: LUO sessions (creation order, files as
+  ``(compatible, data, token)``), FLB records ``(name, data_pa, count, blob_bytes)`` in
+  registration order with ``count > 0``, and the next generation's fabric.
+* :class:`InMemoryIncoming` — the ``incoming`` source the next kernel reads:
+  ``flb(name) -> (data_pa, count) | None`` (exact strcmp), ``read(pa, n) -> bytes`` (may return
+  fewer bytes than asked when ``n`` runs past preserved memory: the rest reads as zero),
+  ``sessions``. The memory engineer's ``HandoverIn`` offers the same three members.
+* :class:`SimpleAllocator` — the default deterministic stand-in for ``kho_alloc_preserve()``:
+  zeroed ``2^order`` pages, naturally aligned, lowest free address from 0x1_0000_0000.
+
+Our conventions (the VFIO payload is not in the spec): the file handler compatible is
+``"vfio-pci-v1"``, ``data`` is 0, the token is ``(domain << 16) | bdf`` (a second file for the
+same device in one session carries a sequence number in bits 48..63).
+
+Booting from a raw blob (``kexec --fabric F --flb BLOB``): the FLB is named by the profile's
+compatible, ``count`` = number of in-use entries whose device (by the fabric's routing at boot)
+is not a bridge, and one session ``"pcilu"`` holds one file per such entry.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+VFIO_COMPATIBLE = "vfio-pci-v1"
+DEFAULT_SESSION = "pcilu"
+RAW_BLOB_PA = 0x1_0000_0000
+PAGE = 4096
+
+
+def get_order(size: int) -> int:
+    pages = max(1, (size + PAGE - 1) // PAGE)
+    return (pages - 1).bit_length()
+
+
+@dataclass
+class Handover:
+    sessions: list
+    flbs: list
+    fabric: object
+    generation: int = 0
+    profile: str = "v6"
+    messages: list = field(default_factory=list)
+
+
+class InMemoryIncoming:
+    def __init__(self, flbs: dict | None = None, blocks: dict | None = None,
+                 sessions: list | None = None):
+        self._flbs = dict(flbs or {})           # name -> (data_pa, count)
+        self._blocks = dict(blocks or {})       # pa -> bytes
+        self.sessions = list(sessions or [])
+
+    def flb(self, name: str):
+        return self._flbs.get(name)
+
+    def read(self, pa: int, n: int) -> bytes:
+        for base, data in self._blocks.items():
+            if base <= pa < base + max(len(data), PAGE << get_order(len(data))):
+                off = pa - base
+                chunk = data[off:off + n]
+                # the rest of the preserved folio reads as zero
+                room = (PAGE << get_order(len(data))) - off
+                return bytes(chunk) + b"\0" * max(0, min(n, room) - len(chunk))
+        return b""
+
+    @classmethod
+    def from_handover(cls, h: Handover) -> "InMemoryIncoming":
+        flbs, blocks = {}, {}
+        for name, pa, count, blob in h.flbs:
+            flbs[name] = (pa, count)
+            blocks[pa] = bytes(blob)
+        return cls(flbs, blocks, h.sessions)
+
+    @classmethod
+    def from_raw_blob(cls, fabric, blob: bytes, compatible: str, pa: int = RAW_BLOB_PA,
+                      handler: str = VFIO_COMPATIBLE) -> "InMemoryIncoming":
+        files = []
+        if len(blob) >= 8:
+            max_nr = struct.unpack_from("<I", blob, 0)[0]
+            body = blob[8:8 + 8 * max_nr]
+            body = body[:len(body) // 8 * 8]
+            for domain, bdf, rc in struct.iter_unpack("<IHH", body):
+                if not rc:
+                    continue
+                fn = fabric.route(domain, bdf >> 8, bdf & 0xFF)
+                if fn is not None and fn.is_bridge:
+                    continue
+                key = (domain << 16) | bdf
+                files.append((handler, 0, key))
+        sessions = [(DEFAULT_SESSION, files)] if files else []
+        return cls({compatible: (pa, len(files))}, {pa: bytes(blob)}, sessions)
+
+
+class SimpleAllocator:
+    """Deterministic kho_alloc_preserve()/kho_unpreserve_free() stand-in."""
+
+    BASE = 0x1_0000_0000
+
+    def __init__(self, used: dict | None = None):
+        self.used = dict(used or {})            # pa -> order
+
+    def alloc_preserve(self, size: int) -> int:
+        order = get_order(size)
+        span = PAGE << order
+        pa = self.BASE
+        for base in sorted(self.used):
+            end = base + (PAGE << self.used[base])
+            if pa + span <= base:
+                break
+            if end > pa:
+                pa = (end + span - 1) // span * span
+        self.used[pa] = order
+        return pa
+
+    def free(self, pa: int) -> None:
+        self.used.pop(pa, None)
+
+    def to_state(self) -> dict:
+        return {str(k): v for k, v in self.used.items()}
+
+    @classmethod
+    def from_state(cls, d) -> "SimpleAllocator":
+        return cls({int(k): v for k, v in (d or {}).items()})

@@ -1,0 +1,34 @@
+"""``pci_device_shutdown()`` (``drivers/pci/pci-driver.c``) with v6 patches 10 and 11.
+
+Every device is frozen first; on kexec, Bus Master Enable is cleared unless the device is
+outgoing-preserved (endpoints and their auto-preserved bridges) or in D3cold/unknown state.
+``device_shutdown()`` walks devices in reverse registration order (children first).
+"""
+from __future__ import annotations
+
+from . import liveupdate as lu
+
+PCI_COMMAND = 0x04
+PCI_COMMAND_MASTER = 0x0004
+_LE_D3HOT = ("D0", "D1", "D2", "D3hot")
+
+
+def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> None:
+    lu.pci_liveupdate_freeze(k, dev)
+    # (pm_runtime_resume() and the driver's ->shutdown() are not modelled)
+    if kexec_in_progress and not lu.pci_liveupdate_is_outgoing(k, dev) \
+            and dev.fn.power_state in _LE_D3HOT:
+        pci_clear_master(k, dev)
+
+
+def pci_clear_master(k, dev) -> None:
+    cfg = dev.fn.cfg
+    cmd = cfg.read(PCI_COMMAND, 2)
+    new = cmd & ~PCI_COMMAND_MASTER
+    if new != cmd:                                # __pci_set_master() writes only on change
+        cfg.write(PCI_COMMAND, 2, new)
+
+
+def device_shutdown(k, kexec_in_progress: bool) -> None:
+    for dev in reversed(list(k.devices.values())):
+        pci_device_shutdown(k, dev, kexec_in_progress)
