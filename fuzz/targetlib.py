@@ -426,7 +426,9 @@ register("pci_ser-detect", ["inspect", "{file}", "--json"], pci_ser_seeds("v6"))
 register("pci_ser-hex", ["inspect", "{file}", "--profile", "v6", "--hex"], pci_ser_seeds("v6"))
 register("pci_ser-human", ["inspect", "{file}"], pci_ser_seeds("v6"))
 register("flb_page", ["inspect", "{file}", "--json"], flb_page_seeds)
-register("golden", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*.bin"),
+HEAD_U32 = [(o, 4) for o in range(0, 64, 4)]     # headers of raw blobs / FDT header words
+register("golden", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*.bin",
+                                                                  fields=HEAD_U32),
          seeds_valid=False)
 register("encode_json", ["encode", "{file}", "-o", "-"], encode_spec_seeds, text=True,
          suffix=".json")
@@ -435,7 +437,8 @@ register("fabric_yaml", ["fabric", "show", "{file}", "--json"],
 register("lspci_dump", ["fabric", "show", "{file}", "--json"],
          fixture_seeds("lspci/**/*.txt", "dumps/**/*.txt"), text=True, suffix=".txt")
 register("root_fdt", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*.dtb",
-                                                                    "kho/**/*.dtb"))
+                                                                    "kho/**/*.dtb",
+                                                                    fields=HEAD_U32[:10]))
 register("state_inspect", ["inspect", "{file}", "--json"], state_file_seeds, suffix=".elf")
 register("state_enumerate", ["enumerate", "{file}", "--json"], state_file_seeds, suffix=".elf")
 register("elf_core", [], elf_core_seeds, call=call_elf_core, suffix=".elf")

@@ -92,11 +92,11 @@ def __pci_config_acs(k, dev, ctrl: int, fw_ctrl: int, p: str | None, acs_mask: i
 def pci_enable_acs(k, dev) -> None:
     if not lu.pci_liveupdate_enable_acs(k, dev):
         return                                   # v6: inherited value re-imposed
-    # pci_dev_specific_enable_acs() returns 0 when a quirk handled the device
-    enable_acs = k.params.iommu and not k.needs_acs_quirk(dev)
     pos = dev.acs_cap
     if not pos:
-        return
+        return                                   # (a quirk may have done the job)
+    # pci_dev_specific_enable_acs() returns 0 when a quirk handled the device
+    enable_acs = k.params.iommu and not k.needs_acs_quirk(dev)
     cfg = dev.fn.cfg
     cap = cfg.read(pos + 4, 2)
     ctrl = fw_ctrl = cfg.read(pos + 6, 2)

@@ -73,6 +73,10 @@ class _VfioOps:
 
 
 def _default_quirk(dev) -> bool:
+    # both pci_dev_acs_ops entries are vendor Intel (spec §7.1): skip the table walk otherwise
+    forced = dev.fn.knob("acs_quirk")
+    if forced is None and dev.vendor != 0x8086:
+        return False
     try:
         from pcilu_cli.fabric.quirks import needs_acs_quirk
     except ImportError:     # pragma: no cover - fabric layer not there yet

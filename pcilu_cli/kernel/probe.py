@@ -19,6 +19,9 @@ from .log import DEBUG, INFO, WARNING, ERR
 from .pcidev import PciBus, PciDev
 
 _DOWNSTREAM_PORTS = ("root_port", "downstream", "pci_pcie_bridge")
+_PCIE_TYPES = {0x0: "endpoint", 0x1: "legacy_endpoint", 0x4: "root_port", 0x5: "upstream",
+               0x6: "downstream", 0x7: "pcie_pci_bridge", 0x8: "pci_pcie_bridge",
+               0x9: "rciep", 0xA: "rcec"}
 
 
 def _dev_log(k, level, dev, text):
@@ -105,8 +108,17 @@ def pci_scan_device(k, bus, devfn: int):
     return dev
 
 
+def _pcie_type(fn):
+    # one capability walk per function (fn.pcie_type would walk again on every access)
+    p = fn.pcie_cap
+    if p is None:
+        return None
+    t = (fn.cfg.read(p + 2, 2) >> 4) & 0xF
+    return _PCIE_TYPES.get(t, f"type{t:#x}")
+
+
 def set_pcie_port_type(k, dev) -> None:
-    t = dev.fn.pcie_type
+    t = _pcie_type(dev.fn)
     parent = dev.upstream
     if parent is not None and t is not None:
         if t == "downstream" and parent.pcie_type in _DOWNSTREAM_PORTS:

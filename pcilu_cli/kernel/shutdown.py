@@ -13,19 +13,30 @@ PCI_COMMAND_MASTER = 0x0004
 _LE_D3HOT = ("D0", "D1", "D2", "D3hot")
 
 
+def _le_d3hot(fn) -> bool:
+    # current_state <= PCI_D3hot: PMCSR only encodes D0..D3hot, so only the fabric's knob can
+    # say D3cold (or an unknown state) — no capability walk needed
+    st = fn.knob("power_state")
+    return st is None or st in _LE_D3HOT
+
+
 def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> None:
     lu.pci_liveupdate_freeze(k, dev)
     # (pm_runtime_resume() and the driver's ->shutdown() are not modelled)
-    if kexec_in_progress and not lu.pci_liveupdate_is_outgoing(k, dev) \
-            and dev.fn.power_state in _LE_D3HOT:
-        pci_clear_master(k, dev)
+    if kexec_in_progress and not lu.pci_liveupdate_is_outgoing(k, dev):
+        cfg = dev.fn.cfg
+        cmd = cfg.read(PCI_COMMAND, 2)
+        # __pci_set_master() writes only on change, so a clear BME needs no power-state look
+        if cmd & PCI_COMMAND_MASTER and _le_d3hot(dev.fn):
+            pci_clear_master(k, dev, cmd)
 
 
-def pci_clear_master(k, dev) -> None:
+def pci_clear_master(k, dev, cmd=None) -> None:
     cfg = dev.fn.cfg
-    cmd = cfg.read(PCI_COMMAND, 2)
+    if cmd is None:
+        cmd = cfg.read(PCI_COMMAND, 2)
     new = cmd & ~PCI_COMMAND_MASTER
-    if new != cmd:                                # __pci_set_master() writes only on change
+    if new != cmd:
         cfg.write(PCI_COMMAND, 2, new)
 
 

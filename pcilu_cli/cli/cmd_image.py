@@ -1,0 +1,146 @@
+"""``pcilu inspect`` for images: a KHO root FDT / LUO FDT, an ELF memory dump, a pcilu state file.
+
+The walk itself is :func:`pcilu_cli.memory.handover.read_handover` (every link validated); this
+module only chooses where to start and renders the chain for people (a rich tree) or scripts
+(the same document as JSON).
+"""
+from __future__ import annotations
+
+from pcilu_cli.cli.context import print_json, warn
+from pcilu_cli.errors import BadInput, Diagnostic
+
+FDT_MAGIC = b"\xd0\x0d\xfe\xed"
+
+
+def inspect_image(data: bytes, name: str, *, profile=None, as_json=False, as_hex=False):
+    if data[:4] == FDT_MAGIC:
+        doc = fdt_document(data, name)
+    else:
+        doc = elf_document(data, name, profile=profile)
+    for w in doc.get("warnings", []):
+        warn(Diagnostic(w["message"], file=name, field=w.get("field"),
+                        kernel_accepts=w.get("kernel_accepts", True)))
+    if as_json:
+        print_json(doc)
+    else:
+        render(doc, name)
+
+
+def fdt_document(data: bytes, name: str) -> dict:
+    """A standalone FDT: the debugfs ``kho/fdt`` (root), or a LUO FDT from ``sub_fdts/LUO``."""
+    from pcilu_cli.memory import fdt as fdtmod
+    node = fdtmod.parse_fdt(data, file=name)
+    compat = node.compatible()
+    if any(c.startswith("kho-v") for c in compat):
+        root = fdtmod.read_kho_root_fdt(data, file=name)
+        return {"kind": "kho_root_fdt", "kho_compatible": root.compatible,
+                "preserved_memory_map": root.mem_map,
+                "subtrees": [{"name": n, "preserved_data": p, "blob_size": s}
+                             for n, p, s in root.subtrees],
+                "note": "a root FDT alone holds only physical addresses; inspect a memory "
+                        "image or state file to follow them", "warnings": []}
+    if "luo-v1" in compat:
+        lf = fdtmod.read_luo_fdt(data, file=name)
+        return {"kind": "luo_fdt", "compatible": "luo-v1", "liveupdate_num": lf.liveupdate_num,
+                "session_header_pa": lf.session_header_pa, "flbs_pa": lf.flb_header_pa,
+                "warnings": []}
+    return {"kind": "fdt", "compatible": compat, "tree": fdtmod.fdt_to_dict(node),
+            "warnings": []}
+
+
+def elf_document(data: bytes, name: str, *, profile=None) -> dict:
+    from pcilu_cli.memory.elfcore import pcilu_notes, read_elf_core
+    from pcilu_cli.memory.handover import read_handover
+    mem, notes = read_elf_core(data, file=name)
+    mine = pcilu_notes(notes)
+    if mine:
+        from pcilu_cli.state import inspect_state
+        return inspect_state(mem, mine, name, profile=profile)
+    doc = read_handover(mem, None, file=name, profile=profile)
+    doc["source"] = "memory dump"
+    return doc
+
+
+# ---- people --------------------------------------------------------------------------------
+
+def _hx(v) -> str:
+    return "none" if not v else f"{v:#x}"
+
+
+def handover_tree(doc: dict, label: str):
+    from rich.markup import escape
+    from rich.tree import Tree
+    compat = ", ".join(doc.get("kho_compatible", []))
+    root = Tree(f"[bold]{escape(label)}[/bold]: KHO root FDT @ {_hx(doc['root_pa'])} "
+                f"({escape(compat)}, generation {doc['kho_generation']})")
+    root.add(f"preserved-memory-map @ {_hx(doc['preserved_memory_map'])}: "
+             f"{len(doc['preserved'])} preserved blocks, {doc['tracker_pages']} tracker pages")
+    km = doc.get("kexec_metadata")
+    if km:
+        root.add(f"kexec-metadata: version {km['version']}, previous release "
+                 f"{escape(repr(km['previous_release']))}, kexec count {km['kexec_count']}")
+    luo = doc.get("luo")
+    if luo:
+        lt = root.add(f"LUO ({luo['compatible']}), liveupdate number {luo['liveupdate_num']}")
+        st = lt.add(f"sessions: {len(luo['sessions'])}")
+        for s in luo["sessions"]:
+            sn = st.add(f"{escape(repr(s['name']))}: {len(s['files'])} "
+                        f"file{'s' if len(s['files']) != 1 else ''}")
+            for f in s["files"]:
+                sn.add(f"{escape(f['compatible'])}  token {f['token']:#x}  data {_hx(f['data'])}")
+        ft = lt.add(f"FLB page @ {_hx(luo.get('flbs_pa'))}: {len(luo['flbs'])} "
+                    f"FLB{'s' if len(luo['flbs']) != 1 else ''}")
+        pcis = {p["compatible"]: p for p in doc.get("pci", [])}
+        for rec in luo["flbs"]:
+            fn = ft.add(f"{escape(repr(rec['name']))}: data @ {_hx(rec['data'])}, "
+                        f"count {rec['count']} file{'s' if rec['count'] != 1 else ''}")
+            p = pcis.get(rec["name"])
+            if p is not None:
+                pci_subtree(fn, p)
+            else:
+                fn.add("[dim](not a PCI FLB this pcilu knows)[/dim]")
+    return root
+
+
+def pci_subtree(parent, p: dict):
+    facts = [f"nr_devices {p['nr_devices']}"]
+    if "max_nr_devices" in p:
+        facts.insert(0, f"max_nr_devices {p['max_nr_devices']}")
+    if "version" in p:
+        facts.insert(0, f"version {p['version']}")
+    pt = parent.add(f"struct pci_ser ({p['profile']}, {p['layout']} layout): " + ", ".join(facts))
+    for d in p["devices"]:
+        pt.add(f"[{d['slot']}] {d['bdf']}  refcount {d['refcount']}")
+    if "free_slots" in p and p["free_slots"]:
+        pt.add(f"[dim]{p['free_slots']} free slots[/dim]")
+
+
+def render(doc: dict, name: str) -> None:
+    from rich.markup import escape
+    from pcilu_cli.cli.context import console
+    con = console()
+    kind = doc["kind"]
+    if kind == "handover":
+        con.print(handover_tree(doc, name))
+    elif kind == "state":
+        from pcilu_cli.state import render_state
+        render_state(con, doc, name)
+    elif kind == "kho_root_fdt":
+        con.print(f"[bold]{escape(name)}[/bold]: KHO root FDT "
+                  f"({escape(', '.join(doc['kho_compatible']))})")
+        con.print(f"  preserved-memory-map = {_hx(doc['preserved_memory_map'])}")
+        for s in doc["subtrees"]:
+            size = "" if s["blob_size"] is None else f", blob-size {s['blob_size']}"
+            con.print(f"  {escape(s['name'])}: preserved-data {_hx(s['preserved_data'])}{size}")
+        con.print(f"[dim]{doc['note']}[/dim]")
+    elif kind == "luo_fdt":
+        con.print(f"[bold]{escape(name)}[/bold]: LUO FDT (luo-v1), liveupdate number "
+                  f"{doc['liveupdate_num']}, luo-session-header {_hx(doc['session_header_pa'])}, "
+                  f"luo-flb-header {_hx(doc['flbs_pa'])}")
+    else:
+        import json
+        con.print(f"[bold]{escape(name)}[/bold]: a device tree that is not a KHO/LUO FDT")
+        con.print(escape(json.dumps(doc["tree"], indent=2)))
+
+
+__all__ = ["inspect_image", "BadInput"]
