@@ -429,3 +429,12 @@ def test_state_store_refuses_a_state_that_is_not_a_regular_file(tmp_path):
             tx.write(b"x")
     assert "regular file" in str(ei.value)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_read_input_refuses_an_endless_stream(tmp_path):
+    with pytest.raises(BadInput) as ei:
+        read_input("/dev/zero", limit=1 << 20)
+    assert "/dev/zero" in str(ei.value) and "stream" in str(ei.value)
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(3 << 20))              # regular files are not limited
+    assert len(read_input(big, limit=1 << 20)) == 3 << 20

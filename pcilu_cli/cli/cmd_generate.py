@@ -75,8 +75,9 @@ def generate_fabric(functions: int, domains: int | None = None, seed: int = 0):
 @click.option("-n", "--functions", type=int, required=True,
               help="Number of PCI functions (bridges, endpoints and VFs all count).")
 @click.option("-d", "--domains", type=int, default=None,
-              help="PCI domains (segments) to spread them over [default: as few as fit, "
-                   "65,536 functions each].")
+              help="Minimum number of PCI domains (segments) [default: as few as 65,536 "
+                   "functions each need]; the generator adds domains when a domain's 256 bus "
+                   "numbers are used up.")
 @click.option("-s", "--seed", type=int, default=0, show_default=True,
               help="Seed of the generator: same seed, same fabric, byte for byte.")
 @click.option("-o", "--output", required=True, help="Fabric file to write (`-` = stdout).")
@@ -102,6 +103,10 @@ def generate(functions, domains, seed, output, fmt, as_json):
     data = serialize(fabric, fmt)
     from pcilu_cli.state.store import atomic_write
     atomic_write(output, data)
+    # the generator may need more domains than asked (a domain ends when its 256 bus numbers
+    # are used up), and counts VFs it exposes: report what was built, not what was asked
+    functions = len(fabric)
+    domains = len(fabric.domains())
     summary = {"kind": "generate", "file": output, "format": fmt, "functions": functions,
                "domains": domains, "seed": seed, "bytes": len(data)}
     if as_json:

@@ -175,17 +175,42 @@ def _real_target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def read_input(path: str | os.PathLike) -> bytes:
-    """Read an input file whole; ``"-"`` reads stdin. Unreadable → :class:`BadInput` naming it."""
+# A stream (stdin, a FIFO, /dev/zero) has no size to check up front; stop reading it here
+# rather than let `pcilu inspect /dev/zero` eat all memory. Regular files are read whole.
+STREAM_LIMIT = 1 << 30
+
+
+def read_input(path: str | os.PathLike, *, limit: int = STREAM_LIMIT) -> bytes:
+    """Read an input file whole; ``"-"`` reads stdin. Unreadable → :class:`BadInput` naming it.
+
+    Streams (stdin, FIFOs, character devices) are refused beyond ``limit`` bytes.
+    """
     if str(path) == "-":
         src = getattr(sys.stdin, "buffer", sys.stdin)
-        data = src.read()
-        return data.encode("latin-1") if isinstance(data, str) else data
+        return _read_stream(src, "<stdin>", limit)
     try:
         with open(path, "rb") as f:
-            return f.read()
+            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return f.read()
+            return _read_stream(f, path, limit)
     except OSError as e:
         raise BadInput(f"cannot read: {e.strerror or e}", file=path) from None
+
+
+def _read_stream(f, name, limit: int) -> bytes:
+    chunks, total = [], 0
+    while True:
+        chunk = f.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        if isinstance(chunk, str):
+            chunk = chunk.encode("latin-1")
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise BadInput(f"more than {limit} bytes from a stream; refusing to read on",
+                           file=name)
+    return b"".join(chunks)
 
 
 def check_versions(found_format, found_pcilu, file) -> None:
