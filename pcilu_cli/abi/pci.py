@@ -61,6 +61,9 @@ assert PCI_DEV_SER_SIZE == pci_dev_ser.sizeof() == pci_dev_ser_v1.sizeof()
 
 # A blob larger than this is refused before anything is allocated for it.
 MAX_BLOB_BYTES = 1 << 31
+# `encode` refuses to lay out more slots than this (32 MiB of entries; the kernel's
+# max_nr_devices is the number of PCI functions, a few hundred thousand at most).
+MAX_ENCODE_SLOTS = 1 << 22
 
 
 def header_layout(profile: Profile | str) -> Struct:
@@ -281,6 +284,10 @@ def entries_from_json(doc: dict, *, file=None) -> list:
     for i, d in enumerate(devs):
         if not isinstance(d, dict):
             raise BadInput("each device must be an object", file=file, field=f"devices[{i}]")
+        for key in ("slot", "domain", "bus", "device", "function", "refcount"):
+            if key in d and (isinstance(d[key], bool) or not isinstance(d[key], int)):
+                raise BadInput(f"{key} must be an integer, not {d[key]!r}", file=file,
+                               field=f"devices[{i}].{key}")
         try:
             slot = int(d.get("slot", i))
             if "bus" in d:
@@ -293,7 +300,7 @@ def entries_from_json(doc: dict, *, file=None) -> list:
             ref = int(d.get("refcount", 1))
         except (KeyError, TypeError, ValueError) as e:
             raise BadInput(f"bad or missing value: {e}", file=file, field=f"devices[{i}]") from None
-        for name, val, hi in (("slot", slot, 2**32 - 1), ("domain", domain, 2**32 - 1),
+        for name, val, hi in (("slot", slot, MAX_ENCODE_SLOTS - 1), ("domain", domain, 2**32 - 1),
                               ("bus", bus, 255), ("device", dev, 31), ("function", fn, 7),
                               ("refcount", ref, 65535)):
             if not 0 <= val <= hi:

@@ -274,7 +274,7 @@ def inspect(file, profile, as_json, as_hex):
 @click.option("-o", "--output", required=True, help="Blob to write (`-` = stdout).")
 @click.option("-p", "--profile", type=_profile_choice(), default=None,
               help="Layout to encode (default: the spec's \"profile\", else v6).")
-@click.option("--size", type=int, default=None,
+@click.option("--size", type=click.IntRange(0, 1 << 31), default=None,
               help="Pad the blob with zeros to this many bytes (e.g. 4096, the KHO folio).")
 @click.option("--folio", is_flag=True,
               help="Pad to the folio kho_alloc_preserve() would allocate (power-of-two pages).")
@@ -305,24 +305,28 @@ def encode(spec, output, profile, size, folio):
         doc = {"devices": doc}
     if not isinstance(doc, dict):
         raise BadInput("expected a JSON object or list", file=name)
-    prof = get_profile(profile or doc.get("profile") or "v6")
+    if profile is None and doc.get("profile") is not None:
+        try:
+            prof = get_profile(str(doc["profile"]))
+        except UsageError as e:
+            raise BadInput(e.message, file=name, field="profile") from None
+    else:
+        prof = get_profile(profile or "v6")
     entries = pci.entries_from_json(doc, file=name)
 
-    def opt_int(key):
+    def opt_int(key, hi):
         v = doc.get(key)
         if v is None:
             return None
-        if not isinstance(v, int) or v < 0:
-            raise BadInput(f"{key} must be a non-negative integer", file=name, field=key)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+            raise BadInput(f"{key} must be an integer in 0..{hi:#x}, not {v!r}", file=name,
+                           field=key)
         return v
-    max_nr = opt_int("max_nr_devices")
-    if max_nr is not None and max_nr > (1 << 28):
-        raise BadInput(f"max_nr_devices {max_nr} is absurdly large", file=name,
-                       field="max_nr_devices")
+    max_nr = opt_int("max_nr_devices", pci.MAX_ENCODE_SLOTS)
     blob = pci.encode_pci_ser(prof, entries, max_nr_devices=max_nr,
-                              nr_devices=opt_int("nr_devices"),
-                              devices_pa=opt_int("devices_pa") or 0,
-                              version=opt_int("version"), size=size)
+                              nr_devices=opt_int("nr_devices", 2**32 - 1),
+                              devices_pa=opt_int("devices_pa", 2**64 - 1) or 0,
+                              version=opt_int("version", 2**32 - 1), size=size)
     if folio:
         blob += bytes(_folio_size(len(blob)) - len(blob))
     if prof.pci_layout in (BLOCK, VERSION) and entries:

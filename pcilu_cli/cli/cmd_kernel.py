@@ -1,0 +1,424 @@
+"""The generation commands: ``init``, ``preserve``, ``unpreserve``, ``finish``, ``kexec``,
+``enumerate``, ``hot-remove``, ``hot-add`` and ``export`` over a state file.
+
+Each command is one userspace action on one booted kernel: load the state (under its lock for
+the commands that change it), act, save atomically. A refusal (exit 4) or bad input (exit 3)
+changes nothing; a panic (exit 5) is recorded in the state that is written.
+"""
+from __future__ import annotations
+
+import click
+
+from pcilu_cli.abi.profiles import profile_names
+from pcilu_cli.cli.context import notice, print_json, set_json_mode, warn
+from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
+
+PROFILE_CHOICE = click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+wait_option = click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True,
+                           help="Seconds to wait for another pcilu holding the state's lock.")
+
+
+def _complete_bdf(ctx, param, incomplete):
+    """Shell completion: BDFs of the state file named on the command line."""
+    try:
+        from pcilu_cli.state import load
+        m = load(ctx.params["state"])
+        return [d["bdf"] for d in m.report()["devices"]
+                if d.get("bdf") and d["bdf"].startswith(incomplete)]
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return []
+
+
+bdfs_argument = click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+                               shell_complete=_complete_bdf)
+
+
+def _check_bdf(m, bdf: str):
+    """Unknown to the fabric → bad input (exit 3); known to the fabric but not enumerated by
+    this kernel → the kernel's -ENODEV (exit 4)."""
+    from pcilu_cli.fabric import format_bdf, parse_bdf
+    try:
+        d, b, df = parse_bdf(bdf)
+    except ValueError as e:
+        raise BadInput(f"{bdf!r} is not a BDF (DDDD:BB:DD.F or BB:DD.F): {e}",
+                       field="BDF") from None
+    key = (d << 16) | (b << 8) | df
+    if m.kernel is not None and key in m.kernel.devices:
+        return key
+    if m.fabric.route(d, b, df) is None:
+        raise BadInput(f"unknown BDF {format_bdf(d, b, df)}: no function answers there in "
+                       f"this fabric ({len(m.fabric)} functions)", field="BDF")
+    return key
+
+
+def _echo_messages(lines):
+    for ln in lines:
+        click.echo(f"  {ln}")
+
+
+# ---- init -----------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("fabric")
+@click.option("-o", "--output", required=True, help="State file to write (generation 0).")
+@click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
+              help="Kernel profile (default v6 = pci-v3).")
+@click.option("--cmdline", default="", help='Kernel command line, e.g. "pci=assign-busses '
+              'pci=noari pci=config_acs=... liveupdate=off".')
+@json_option
+def init(fabric, output, profile, cmdline, as_json):
+    """Boot generation 0 on FABRIC and write its state file.
+
+    FABRIC is a YAML fabric, an `lspci -xxxx` dump, or a sysfs snapshot directory.
+
+    \b
+    Examples:
+      pcilu init fixtures/fabrics/qemu-virtio-net.yaml -o gen0.elf
+      pcilu init dump.txt -o gen0.elf --cmdline "pci=assign-busses"
+    """
+    set_json_mode(as_json)
+    from pcilu_cli.fabric import load_fabric
+    from pcilu_cli.state import Machine, save
+    fab = load_fabric(fabric)
+    try:
+        m = Machine.boot(fab, profile=profile, params=cmdline)
+    except KernelPanic as exc:
+        save(exc.machine, output)
+        raise
+    save(m, output)
+    rep = m.report()
+    n = sum(1 for d in rep["devices"] if d["enumerated"])
+    if as_json:
+        print_json({"kind": "init", "state": output, "generation": 0,
+                    "profile": m.profile.name, "functions": len(fab), "enumerated": n,
+                    "messages": rep["messages"]})
+    else:
+        click.echo(f"{output}: generation 0 ({m.profile.name}), {n} of {len(fab)} functions "
+                   "enumerated")
+
+
+# ---- preserve / unpreserve / finish -----------------------------------------------------------
+
+def _mutate(state, bdfs, wait, action, as_json, kind):
+    from pcilu_cli.state import transaction
+    results = []
+    with transaction(state, wait=wait) as m:
+        for bdf in bdfs:
+            _check_bdf(m, bdf)
+            results.append(action(m, bdf))
+    if as_json:
+        print_json({"kind": kind, "state": state, "results": results})
+    return results
+
+
+@click.command()
+@click.argument("state")
+@bdfs_argument
+@click.option("-s", "--session", default=None,
+              help='LUO session that holds the device files (default "pcilu").')
+@click.option("--token", type=click.IntRange(0, 2**64 - 1), default=None,
+              help="LUO file token (default: (domain << 16) | bdf).")
+@wait_option
+@json_option
+def preserve(state, bdfs, session, token, wait, as_json):
+    """Preserve devices for the next kernel (their upstream bridges come along).
+
+    Models userspace preserving each device's vfio-pci cdev in a LUO session: the first file
+    sizes `struct pci_ser`, then pci_liveupdate_preserve() runs the PCI core's checks. All
+    BDFs or none: a refusal (exit 4, with the errno and the kernel's message) leaves the state
+    as it was.
+
+    \b
+    Examples:
+      pcilu preserve gen0.elf 0000:01:00.0
+      pcilu preserve gen0.elf 6a:01.0 6f:01.0 --session vm42
+    """
+    set_json_mode(as_json)
+    res = _mutate(state, bdfs, wait,
+                  lambda m, b: m.preserve(b, session=session, token=token), as_json, "preserve")
+    if not as_json:
+        for r in res:
+            path = " -> ".join(f"{p['bdf']} ({p['refcount']})" for p in r["path"])
+            click.echo(f"preserved {r['bdf']} in session {r['session']!r}: {path}")
+            _echo_messages(r["messages"])
+
+
+@click.command()
+@click.argument("state")
+@bdfs_argument
+@click.option("-s", "--session", default=None, help="Session of the device file (default: any).")
+@wait_option
+@json_option
+def unpreserve(state, bdfs, session, wait, as_json):
+    """Stop preserving devices (their bridges' refcounts drop).
+
+    A BDF with no preserved file (e.g. a bridge that is only preserved for its children) is
+    passed straight to pci_liveupdate_unpreserve(), as a buggy driver could: the kernel allows
+    it and the counts of the path are corrupted; pcilu does the same and warns.
+    """
+    set_json_mode(as_json)
+    res = _mutate(state, bdfs, wait, lambda m, b: m.unpreserve(b, session=session), as_json,
+                  "unpreserve")
+    for r in res:
+        if r.get("corrupts_counts"):
+            warn(f"{r['bdf']}: unpreserved directly without a preserved file: the kernel "
+                 "allows this, and the refcounts of this path no longer match the devices "
+                 "below it")
+        elif r.get("direct"):
+            notice(f"{r['bdf']}: no preserved file; called pci_liveupdate_unpreserve() directly")
+    if not as_json:
+        for r in res:
+            path = " -> ".join(f"{p['bdf']} ({p['refcount']})" for p in r["path"])
+            click.echo(f"unpreserved {r['bdf']}: {path}")
+            _echo_messages(r["messages"])
+
+
+@click.command()
+@click.argument("state")
+@bdfs_argument
+@wait_option
+@json_option
+def finish(state, bdfs, wait, as_json):
+    """Finish incoming devices (the driver is done with them): refcounts drop up the path,
+    and the incoming FLB is freed once every preserved device has finished."""
+    set_json_mode(as_json)
+    res = _mutate(state, bdfs, wait, lambda m, b: m.finish(b), as_json, "finish")
+    if not as_json:
+        for r in res:
+            click.echo(f"finished {r.get('bdf', '?')}")
+            _echo_messages(r.get("messages", []))
+
+
+@click.command(name="hot-remove")
+@click.argument("state")
+@bdfs_argument
+@wait_option
+@json_option
+def hot_remove(state, bdfs, wait, as_json):
+    """Hot-remove devices (and everything below them) from this kernel: each release runs
+    pci_liveupdate_cleanup_device(). The hardware stays; `hot-add` finds it again."""
+    set_json_mode(as_json)
+    res = _mutate(state, bdfs, wait, lambda m, b: m.hot_remove(b), as_json, "hot-remove")
+    if not as_json:
+        for r in res:
+            click.echo(f"removed {', '.join(r['removed'])}")
+            _echo_messages(r["messages"])
+
+
+@click.command(name="hot-add")
+@click.argument("state")
+@wait_option
+@json_option
+def hot_add(state, wait, as_json):
+    """Rescan every bus (echo 1 > /sys/bus/pci/rescan): removed or new hardware is enumerated,
+    with Live Update's bus-number rules still in force while devices are unfinished."""
+    set_json_mode(as_json)
+    from pcilu_cli.state import transaction
+    with transaction(state, wait=wait) as m:
+        r = m.rescan()
+    if as_json:
+        print_json({"kind": "hot-add", "state": state, **r})
+    else:
+        click.echo(f"added {', '.join(r['added']) or 'nothing'}")
+        _echo_messages(r["messages"])
+
+
+# ---- kexec ------------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("state", required=False)
+@click.option("-o", "--output", required=True, help="State file of the next generation.")
+@click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
+              help="Profile of the NEXT kernel (default: the same as the running one).")
+@click.option("--cmdline", default=None,
+              help="Command line of the next kernel (default: the running kernel's).")
+@click.option("--fabric", "fabric_path", default=None,
+              help="With --flb: the fabric to boot on (instead of a STATE).")
+@click.option("--flb", "flb_path", default=None,
+              help="Boot from a raw struct pci_ser blob (e.g. taken from a real machine).")
+@json_option
+def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
+    """Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing devices),
+    hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it.
+
+    STATE itself is not changed (it stays the pre-kexec record, so one generation can be
+    kexec'd several ways). If the new kernel panics, the panicked generation is still written
+    to OUTPUT and pcilu exits 5.
+
+    \b
+    Examples:
+      pcilu kexec gen0.elf -o gen1.elf
+      pcilu kexec gen0.elf -o gen1.elf --profile v9        # cross-profile upgrade
+      pcilu kexec --fabric host.yaml --flb pci-v3.bin -o gen1.elf
+    """
+    set_json_mode(as_json)
+    from pcilu_cli.state import Machine, load, save
+    if flb_path is not None or fabric_path is not None:
+        if state is not None or flb_path is None or fabric_path is None:
+            raise click.UsageError("use either STATE, or --fabric F --flb BLOB")
+        from pcilu_cli.fabric import load_fabric
+        from pcilu_cli.state.store import read_input
+        fab = load_fabric(fabric_path)
+        blob = read_input(flb_path)
+        try:
+            nxt = Machine.boot_from_blob(fab, blob, profile=profile, params=cmdline or "",
+                                         file=flb_path)
+        except KernelPanic as exc:
+            save(exc.machine, output)
+            raise
+    else:
+        if state is None:
+            raise click.UsageError("missing STATE (or --fabric F --flb BLOB)")
+        m = load(state)
+        try:
+            nxt = m.kexec(profile=profile, params=cmdline)
+        except KernelPanic as exc:
+            save(exc.machine, output)
+            raise
+    save(nxt, output)
+    rep = nxt.report()
+    if as_json:
+        print_json({"kind": "kexec", "state": output, **rep})
+    else:
+        inc = sum(1 for d in rep["devices"] if d["incoming"])
+        click.echo(f"{output}: generation {rep['generation']} ({rep['profile']}), "
+                   f"hand-over {rep['kho']['status']}, {inc} incoming devices")
+
+
+# ---- enumerate --------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("state")
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Also list functions that are neither "
+              "preserved nor on a preserved path (default for small fabrics).")
+@click.option("--debug", is_flag=True, help="Include pr_debug/pci_dbg lines in the log.")
+def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's word
+    """What this generation's enumeration did, per device: incoming / outgoing, Bus Master,
+    bus numbers, ACS control and ARI Forwarding (and whether inherited), enumerated or
+    skipped — and the kernel log lines. Exits 5 if the generation panicked."""
+    set_json_mode(as_json)
+    from pcilu_cli.state import load
+    m = load(state)
+    rep = m.report(debug=debug)
+    if as_json:
+        print_json(rep)
+    else:
+        render_report(rep, state, show_all=show_all)
+    if rep.get("panic"):
+        raise KernelPanic(rep["panic"])
+
+
+def render_report(rep: dict, name: str, *, show_all=False):
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+    from pcilu_cli.cli.context import console
+    con = console()
+    devs = rep["devices"]
+    small = len(devs) <= 64
+    interesting = [d for d in devs if show_all or small or d["incoming"] or d["outgoing"]
+                   or d["was_incoming"] or not d["enumerated"]]
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("BDF", "kind", "in", "out", "BME", "bus", "ACSCtl", "ARIFwd", "enum"):
+        t.add_column(col, no_wrap=True)
+    for d in interesting:
+        inc = "yes" if d["incoming"] else ("was" if d["was_incoming"] else "")
+        out = str(d["outgoing_refcount"]) if d["outgoing"] else ""
+        bus = "" if d["secondary"] is None else f"{d['secondary']:02x}-{d['subordinate']:02x}"
+        acs = "" if d["acs_ctrl"] is None else f"{d['acs_ctrl']:#06x}" + \
+            ("*" if d["acs_inherited"] else "")
+        ari = "" if d["ari_forwarding"] is None else ("+" if d["ari_forwarding"] else "-") + \
+            ("*" if d["ari_inherited"] else "")
+        t.add_row(d["bdf"] or f"({d.get('uid')})", d["kind"], inc, out,
+                  "+" if d["bus_master"] else "-", bus, acs, ari,
+                  "yes" if d["enumerated"] else "[red]skipped[/red]")
+    head = f"[bold]{escape(name)}[/bold]: generation {rep['generation']} ({rep['profile']})"
+    kho = rep.get("kho") or {}
+    if kho.get("status"):
+        head += f", hand-over: {kho['status']}"
+    con.print(head)
+    if rep.get("panic"):
+        con.print(f"[red bold]Kernel panic - not syncing: {escape(rep['panic'])}[/red bold]")
+    con.print(t)
+    hidden = len(devs) - len(interesting)
+    if hidden:
+        con.print(f"[dim]{hidden} other functions not shown (--all)[/dim]")
+    con.print("* = inherited from the previous kernel", style="dim")
+    if rep["messages"]:
+        con.print("kernel log:")
+        for ln in rep["messages"]:
+            con.print(f"  {escape(ln)}", soft_wrap=True)
+
+
+# ---- export -----------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("state")
+@click.option("-o", "--output", "outdir", required=True, help="Directory to write into.")
+def export(state, outdir):
+    """Write the standard views of a generation into a directory:
+
+    \b
+      lspci.txt                 config space, readable by `lspci -F lspci.txt -vvv`
+      kho/fdt, kho/sub_fdts/*   the outgoing KHO tree as debugfs shows it (kho/out/)
+      kho/in/fdt, kho/in/sub_fdts/*   the incoming one (kho/in/), when there was one
+      flb/<compatible>.bin      the outgoing struct pci_ser as the kernel holds it
+      flb/incoming/<compatible>.bin   the incoming one
+      state.json                metadata and the enumerate report
+    """
+    import json
+    import os
+    from pcilu_cli.state import load
+    from pcilu_cli.state.store import atomic_write
+    m = load(state)
+    written = []
+
+    def put(rel, data: bytes):
+        path = os.path.join(outdir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write(path, data)
+        written.append(rel)
+    from pcilu_cli.fabric.lspci import export_dump
+    put("lspci.txt", export_dump(m.fabric).encode())
+    if m.hout is not None:
+        _export_kho(put, m.mem, m.hout.root_pa, "kho")
+    root_in = (m.kho_in or {}).get("root_pa")
+    if root_in and m.mem.present(root_in, 8):
+        _export_kho(put, m.mem, root_in, "kho/in")
+    k = m.kernel
+    if k is not None:
+        out = getattr(k.pci_flb, "out_obj", None)
+        if out is not None:
+            put(f"flb/{k.profile.pci_compatible}.bin", bytes(out.blob))
+        inc = getattr(k.pci_flb, "in_obj", None)
+        if inc is not None:
+            put(f"flb/incoming/{k.profile.pci_compatible}.bin", bytes(inc.ser.blob))
+    doc = {"metadata": m.metadata(), "report": m.report()}
+    put("state.json", (json.dumps(doc, indent=1) + "\n").encode())
+    notice(f"wrote {len(written)} files into {outdir}: {', '.join(written)}")
+
+
+def _export_kho(put, mem, root_pa, prefix):
+    from pcilu_cli.memory import fdt as fdtmod
+    size = int.from_bytes(mem.read(root_pa + 4, 4), "big")
+    root = mem.read(root_pa, min(size, 4096))
+    put(f"{prefix}/fdt", root)
+    try:
+        parsed = fdtmod.read_kho_root_fdt(root)
+    except BadInput:
+        return
+    for name, pa, blob_size in parsed.subtrees:
+        if not pa or not mem.present(pa, 8):
+            continue
+        n = blob_size
+        if n is None:      # gen A: an FDT, its own totalsize
+            n = int.from_bytes(mem.read(pa + 4, 4), "big")
+        if mem.present(pa, n):
+            put(f"{prefix}/sub_fdts/{name}", mem.read(pa, n))
+
+
+__all__ = ["init", "preserve", "unpreserve", "finish", "kexec", "enumerate", "export",
+           "hot_remove", "hot_add", "KernelRefusal"]

@@ -1,0 +1,100 @@
+"""The generation state file: load, validate, save (atomic, locked), and its ``inspect`` view.
+
+``load(path)`` / ``save(machine, path)`` for one-shot reads and ``-o`` outputs;
+``transaction(path)`` for read-modify-write commands (``preserve``, ``finish`` …), which holds
+the sidecar lock from read to replace so that concurrent CI jobs never lose an update.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from pcilu_cli.state.machine import Machine  # noqa: F401
+
+
+def load(path: str) -> "Machine":
+    from pcilu_cli.state.store import read_input
+    name = "<stdin>" if path == "-" else str(path)
+    return Machine.from_bytes(read_input(path), file=name)
+
+
+def save(machine: "Machine", path: str) -> None:
+    from pcilu_cli.state.store import atomic_write
+    atomic_write(path, machine.to_bytes())
+
+
+@contextmanager
+def transaction(path: str, *, wait: float = 30.0):
+    """Lock ``path``, load it, yield the Machine; on normal exit save it atomically.
+
+    If the body raises, nothing is written — except a KernelPanic, which the kernel itself
+    would survive only as a recorded panic: the panicked state is saved, then re-raised.
+    """
+    from pcilu_cli.errors import KernelPanic
+    from pcilu_cli.state.store import StateStore
+    with StateStore(path, wait=wait).transaction() as tx:
+        m = Machine.from_bytes(tx.read(), file=str(path))
+        try:
+            yield m
+        except KernelPanic:
+            tx.write(m.to_bytes())
+            raise
+        tx.write(m.to_bytes())
+
+
+def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
+    """``inspect`` of a state file: metadata, the hand-over in memory, the PCI FLB blobs."""
+    from pcilu_cli.memory.handover import read_handover
+    from pcilu_cli.state.machine import load_metadata
+    meta = load_metadata(notes, file)
+    doc = {"kind": "state", "generation": meta.get("generation"),
+           "profile": meta.get("profile"), "phase": meta.get("phase"),
+           "panic": meta.get("panic"), "pcilu": meta.get("pcilu"),
+           "format": meta.get("format"), "fabric": meta.get("fabric"),
+           "kho_in": meta.get("kho_in"), "warnings": []}
+    out = meta.get("kho_out")
+    doc["outgoing"] = None
+    if out is not None and out.get("finalized"):
+        doc["outgoing"] = read_handover(mem, out["root_pa"], file=file, profile=profile)
+        doc["warnings"] += doc["outgoing"].pop("warnings", [])
+    elif out is not None:
+        doc["outgoing"] = {"kind": "kho_out", "root_pa": out["root_pa"],
+                           "finalized": False,
+                           "note": "KHO/LUO not serialized yet (that happens at kexec)"}
+    m = Machine.from_parts(mem, notes, file=file)
+    if m.kernel is not None:
+        from pcilu_cli.abi import pci
+        k = m.kernel
+        blobs = {}
+        for which, obj in (("outgoing", getattr(k.pci_flb, "out_obj", None)),
+                           ("incoming", getattr(k.pci_flb, "in_obj", None))):
+            if obj is None:
+                continue
+            ser = obj if which == "outgoing" else obj.ser
+            dec = pci.decode_pci_ser(bytes(ser.blob), k.profile, file=file)
+            d = pci.pci_ser_to_json(dec)
+            d["pa"] = ser.pa
+            blobs[which] = d
+        doc["pci_ser"] = blobs
+        doc["messages"] = k.log.lines()
+    return doc
+
+
+def render_state(con, doc: dict, name: str) -> None:
+    from rich.markup import escape
+    from pcilu_cli.cli.cmd_image import handover_tree, pci_subtree
+    from rich.tree import Tree
+    head = (f"[bold]{escape(name)}[/bold]: pcilu state, generation {doc['generation']}, "
+            f"profile {doc['profile']}, {doc['phase']}")
+    if doc.get("panic"):
+        head += f" — [red]panic: {escape(doc['panic'])}[/red]"
+    con.print(head)
+    fab = doc.get("fabric") or {}
+    con.print(f"fabric {escape(str(fab.get('name')))}: {fab.get('functions')} functions; "
+              f"hand-over received: {escape(str((doc.get('kho_in') or {}).get('status')))}")
+    for which, d in (doc.get("pci_ser") or {}).items():
+        t = Tree(f"{which} struct pci_ser @ {d['pa']:#x}")
+        pci_subtree(t, d)
+        con.print(t)
+    out = doc.get("outgoing")
+    if out and out.get("kind") == "handover":
+        con.print(handover_tree(out, "outgoing hand-over"))

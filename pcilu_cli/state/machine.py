@@ -1,0 +1,414 @@
+"""One generation of a simulated host — fabric, kernel, physical memory — and its state file.
+
+A :class:`Machine` is what the CLI loads, changes and saves, and what ``rehearse`` drives in
+memory. It owns the pieces below it and keeps them consistent:
+
+* ``fabric``  (pcilu_cli.fabric)  the hardware: config space of every function;
+* ``kernel``  (pcilu_cli.kernel)  the booted kernel of this generation;
+* ``mem`` / ``alloc`` / ``hout`` (pcilu_cli.memory) physical memory, the KHO allocator
+  (incoming blocks of the previous kernel reserved) and the outgoing KHO root + LUO state that
+  ``kho_init()``/``luo_late_startup()`` set up at boot.
+
+``kexec()`` is the machine-level reboot: the kernel freezes and shuts down
+(``liveupdate_reboot()``, ``device_shutdown()``), LUO serializes into physical memory, the
+next kernel (possibly of another profile) finds the KHO root, applies its own failure policy
+(``kho-luo-abi.md`` §6) and enumerates the fabric with whatever the hand-over says.
+
+The state file is an ELF64 core image (design.md): ``PT_LOAD`` segments hold the physical
+pages at their addresses, ``PT_NOTE`` notes named ``PCILU`` hold the metadata (JSON), the
+fabric, the kernel state (zlib-compressed JSON) and the kernel log.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+from pcilu_cli import __version__
+from pcilu_cli.abi.profiles import FLEX, Profile, get_profile
+from pcilu_cli.errors import BadInput, KernelPanic
+
+from pcilu_cli.state.store import FORMAT_VERSION  # noqa: E402  (one definition)
+STATE_KIND = "pcilu-state"
+
+
+class MemIncoming:
+    """The incoming hand-over as the simulated kernel reads it: FLB records found by LUO and
+    the physical memory they point into (``phys_to_virt``)."""
+
+    def __init__(self, mem, flbs, sessions):
+        self.mem = mem
+        self._flbs = {name: (data, count) for name, data, count in flbs}
+        self.sessions = [(n, [tuple(f) for f in files]) for n, files in sessions]
+
+    def flb(self, name: str):
+        return self._flbs.get(name)
+
+    def read(self, pa: int, n: int) -> bytes:
+        from pcilu_cli.memory.physmem import PAGE_SIZE
+        if n <= 0:
+            return b""
+        if self.mem.present(pa, n):
+            return self.mem.read(pa, n)
+        out = bytearray()
+        while len(out) < n and self.mem.present(pa + len(out), 1):
+            take = min(n - len(out), PAGE_SIZE - ((pa + len(out)) & (PAGE_SIZE - 1)))
+            out += self.mem.read(pa + len(out), take)
+        return bytes(out)
+
+    def to_meta(self) -> dict:
+        return {"flbs": [[n, d, c] for n, (d, c) in self._flbs.items()],
+                "sessions": [[n, [list(f) for f in fs]] for n, fs in self.sessions]}
+
+
+def _hout_state(h) -> dict | None:
+    if h is None:
+        return None
+    return {"profile": h.profile.name, "root_pa": h.root_pa, "mem_map": h.mem_map,
+            "subtrees": [list(s) for s in h.subtrees], "metadata_pa": h.metadata_pa,
+            "luo_pa": h.luo_pa, "session_header_pa": h.session_header_pa,
+            "flbs_pa": h.flbs_pa, "liveupdate_num": h.liveupdate_num,
+            "finalized": h.finalized}
+
+
+def _hout_from_state(d, mem, alloc):
+    if d is None:
+        return None
+    from pcilu_cli.memory.handover import HandoverOut
+    h = HandoverOut.__new__(HandoverOut)
+    h.profile = get_profile(d["profile"])
+    h.gen = h.profile.kho_gen
+    h.mem, h.alloc = mem, alloc
+    h.root_pa, h.mem_map = d["root_pa"], d["mem_map"]
+    h.subtrees = [tuple(s) for s in d["subtrees"]]
+    h.metadata_pa, h.luo_pa = d["metadata_pa"], d["luo_pa"]
+    h.session_header_pa, h.flbs_pa = d["session_header_pa"], d["flbs_pa"]
+    h.liveupdate_num, h.finalized = d["liveupdate_num"], d["finalized"]
+    h.session_set = None
+    return h
+
+
+class Machine:
+    """A generation: see the module docstring. Build with :meth:`boot`, :meth:`boot_from_blob`,
+    :meth:`kexec` or :meth:`from_bytes`."""
+
+    def __init__(self):
+        self.generation = 0
+        self.profile: Profile = get_profile(None)
+        self.fabric = None
+        self.kernel = None
+        self.mem = None
+        self.alloc = None
+        self.hout = None
+        self.incoming = None          # MemIncoming or None
+        self.kho_in: dict = {"status": "fresh-boot", "root_pa": 0, "messages": []}
+        self.phase = "running"
+        self.panic: str | None = None
+        self.boot_messages: list[str] = []
+
+    # ---- boot ----------------------------------------------------------------------------------
+    @classmethod
+    def boot(cls, fabric, *, profile=None, params=None, generation=0) -> "Machine":
+        """Generation 0: a cold boot (no hand-over), enumerated."""
+        from pcilu_cli.memory.physmem import PhysMem
+        m = cls()
+        m.generation, m.profile, m.fabric = generation, get_profile(profile), fabric
+        m.mem = PhysMem()
+        m._boot_kernel(params, incoming=None, liveupdate_num=1)
+        return m
+
+    @classmethod
+    def boot_from_blob(cls, fabric, blob: bytes, *, profile=None, params=None,
+                       generation=1, file=None) -> "Machine":
+        """Boot a kernel whose previous kernel left ``blob`` (a raw ``struct pci_ser`` taken
+        from a real machine) as the PCI FLB data; the PCI FLB record is named by this
+        profile's compatible and counts one file per preserved endpoint (our choice)."""
+        from pcilu_cli.kernel.handover import RAW_BLOB_PA, InMemoryIncoming
+        from pcilu_cli.memory.physmem import PhysMem
+        m = cls()
+        m.generation, m.profile, m.fabric = generation, get_profile(profile), fabric
+        if len(blob) > (64 << 20):
+            raise BadInput(f"{len(blob)} bytes is too large for a struct pci_ser", file=file)
+        src = InMemoryIncoming.from_raw_blob(fabric, blob, m.profile.pci_compatible)
+        m.mem = PhysMem()
+        m.mem.write(RAW_BLOB_PA, blob)
+        (name, (data, count)), = src._flbs.items()
+        m.incoming = MemIncoming(m.mem, [(name, data, count)], src.sessions)
+        m.kho_in = {"status": "raw-blob", "root_pa": 0, "messages": [],
+                    "blob_pa": RAW_BLOB_PA}
+        from pcilu_cli.memory.physmem import PAGE_SIZE
+        order = max(0, (max(1, -(-len(blob) // PAGE_SIZE)) - 1).bit_length())
+        m._boot_kernel(params, incoming=m.incoming, liveupdate_num=2,
+                       incoming_blocks=[(RAW_BLOB_PA, order)])
+        return m
+
+    def _boot_kernel(self, params, *, incoming, liveupdate_num, incoming_blocks=()):
+        from pcilu_cli.kernel import Kernel
+        from pcilu_cli.kernel.params import as_params
+        from pcilu_cli.memory.handover import HandoverOut
+        from pcilu_cli.memory.kho import KhoAllocator
+        p = as_params(params)
+        self.alloc = KhoAllocator(self.mem, incoming=incoming_blocks)
+        self.hout = None
+        if p.luo_enabled:
+            # kho_init() + luo_late_startup(): before any device can be preserved
+            self.hout = HandoverOut(self.profile, self.mem, self.alloc,
+                                    liveupdate_num=liveupdate_num,
+                                    kexec_count=self.generation)
+        try:
+            self.kernel = Kernel.boot(self.fabric, profile=self.profile, params=p,
+                                      incoming=incoming, generation=self.generation,
+                                      alloc_preserve=self.alloc.alloc_preserve,
+                                      free_preserved=self.alloc.unpreserve_free)
+        except KernelPanic as exc:
+            self.kernel = getattr(exc, "kernel", None)
+            self._record_panic(exc)
+            raise
+        self.sync()
+
+    def _record_panic(self, exc: KernelPanic) -> None:
+        self.phase, self.panic = "panicked", exc.panic_message
+        exc.machine = self
+
+    # ---- operations (each mirrors one userspace action) --------------------------------------
+    def _op(self, fn, *a, **kw):
+        self._check_alive()
+        try:
+            return fn(*a, **kw)
+        except KernelPanic as exc:
+            self._record_panic(exc)
+            raise
+        finally:
+            self.sync()
+
+    def _check_alive(self):
+        if self.phase == "panicked":
+            raise KernelPanic(self.panic or "the kernel of this generation panicked")
+        if self.kernel is None:
+            raise BadInput("this generation has no running kernel")
+
+    def preserve(self, bdf, session=None, token=None) -> dict:
+        from pcilu_cli.kernel.handover import DEFAULT_SESSION
+        return self._op(self.kernel.preserve, bdf, session=session or DEFAULT_SESSION,
+                        token=token)
+
+    def unpreserve(self, bdf, session=None) -> dict:
+        return self._op(self.kernel.unpreserve, bdf, session=session)
+
+    def finish(self, bdf) -> dict:
+        return self._op(self.kernel.finish, bdf)
+
+    def hot_remove(self, bdf) -> dict:
+        return self._op(self.kernel.hot_remove, bdf)
+
+    def rescan(self) -> dict:
+        return self._op(self.kernel.rescan)
+
+    def report(self, *, debug=False) -> dict:
+        if self.kernel is None:
+            rep = {"generation": self.generation, "profile": self.profile.name,
+                   "phase": self.phase, "panic": self.panic, "devices": [], "messages": []}
+        else:
+            rep = self.kernel.report(debug=debug)
+            if self.panic and not rep.get("panic"):
+                rep["panic"], rep["phase"] = self.panic, self.phase
+        rep["messages"] = self.boot_messages + rep["messages"]
+        rep["kho"] = {k: v for k, v in self.kho_in.items() if k != "messages"}
+        return rep
+
+    # ---- memory consistency --------------------------------------------------------------------
+    def sync(self) -> None:
+        """Write the PCI core's blobs into physical memory, as the kernel holds them, and
+        release incoming blocks the kernel has freed (``kho_restore_free()``)."""
+        k = self.kernel
+        if k is None:
+            return
+        out = getattr(k.pci_flb, "out_obj", None)
+        if out is not None and self.alloc.is_preserved(out.pa):
+            self.mem.write(out.pa, bytes(out.blob))
+        inc = getattr(k.pci_flb, "in_obj", None)
+        if inc is not None and not k.incoming_freed and self.mem.present(inc.ser.pa, 8):
+            self.mem.write(inc.ser.pa, bytes(inc.ser.blob))
+        if k.incoming_freed and self.incoming is not None:
+            for name, (data, _c) in list(self.incoming._flbs.items()):
+                if name == k.profile.pci_compatible and data in self.alloc.incoming:
+                    self.alloc.restore_free(data)
+
+    # ---- kexec ---------------------------------------------------------------------------------
+    def kexec(self, *, profile=None, params=None) -> "Machine":
+        """Reboot into the next generation. Raises KernelPanic (with ``.machine`` = the
+        panicked next generation, which the caller should save) if the new kernel panics."""
+        from pcilu_cli.kernel.params import as_params
+        from pcilu_cli.memory.handover import HandoverIn
+        from pcilu_cli.memory.physmem import PhysMem
+        self._check_alive()
+        nxt_profile = get_profile(profile) if profile else self.profile
+        nxt_params = as_params(self.kernel.params if params is None else params)
+        h = self.kernel.kexec()               # liveupdate_reboot() + device_shutdown()
+        self.phase = "frozen"
+        self.sync()
+        root = self.hout.finalize(h.sessions, h.flbs) if self.hout is not None else 0
+
+        nxt = Machine()
+        nxt.generation, nxt.profile, nxt.fabric = self.generation + 1, nxt_profile, h.fabric
+        if nxt_params.luo_enabled or nxt_params.kho:
+            try:
+                hin = HandoverIn.boot(nxt_profile, self.mem,
+                                      root if nxt_params.kho else 0)
+            except KernelPanic as exc:
+                nxt.kho_in = {"status": "panic", "root_pa": root,
+                              "messages": list(getattr(exc, "messages", []))}
+                nxt.boot_messages = list(nxt.kho_in["messages"])
+                nxt.mem = PhysMem()
+                nxt._record_panic(exc)
+                raise
+        else:
+            hin = HandoverIn.boot(nxt_profile, self.mem, 0)
+        nxt.boot_messages = list(hin.messages)
+        nxt.kho_in = {"status": hin.status, "luo": hin.luo_status, "root_pa": root,
+                      "liveupdate_num": hin.liveupdate_num, "messages": list(hin.messages)}
+        if hin.status == "kho":
+            nxt.mem, blocks = hin.carry_over()
+        else:
+            nxt.mem, blocks = PhysMem(), []
+        incoming = None
+        if hin.status == "kho" and hin.luo_status == "incoming" and nxt_params.luo_enabled:
+            sessions = [(s.name, [tuple(f) for f in s.files]) if hasattr(s, "files") else s
+                        for s in hin.sessions]
+            incoming = MemIncoming(nxt.mem, [(r.name, r.data, r.count)
+                                             for r in hin.flb_records], sessions)
+        nxt.incoming = incoming
+        num = (hin.liveupdate_num or 0) + 1 if incoming is not None else 1
+        nxt._boot_kernel(nxt_params, incoming=incoming, liveupdate_num=num,
+                         incoming_blocks=blocks)
+        return nxt
+
+    # ---- state file ----------------------------------------------------------------------------
+    def metadata(self) -> dict:
+        k = self.kernel
+        return {"kind": STATE_KIND, "format": FORMAT_VERSION, "pcilu": __version__,
+                "generation": self.generation, "profile": self.profile.name,
+                "phase": self.phase if k is None or self.phase == "panicked" else k.phase,
+                "panic": self.panic, "params": None if k is None else k.params.to_dict(),
+                "kho_in": self.kho_in,
+                "incoming": None if self.incoming is None else self.incoming.to_meta(),
+                "kho_out": _hout_state(self.hout),
+                "allocator": None if self.alloc is None else self.alloc.to_state(),
+                "boot_messages": self.boot_messages,
+                "fabric": {"name": getattr(self.fabric, "name", None),
+                           "functions": len(self.fabric) if self.fabric is not None else 0}}
+
+    def to_bytes(self) -> bytes:
+        from pcilu_cli.memory import elfcore
+        meta = json.dumps(self.metadata(), separators=(",", ":")).encode()
+        notes = [(elfcore.NOTE_NAME, elfcore.NT_PCILU_METADATA, meta)]
+        if self.fabric is not None:
+            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_FABRIC, self.fabric.to_bytes()))
+        if self.kernel is not None:
+            kst = json.dumps(self.kernel.to_state(), separators=(",", ":")).encode()
+            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_KERNEL, zlib.compress(kst, 6)))
+            log = "\n".join(self.boot_messages + self.kernel.log.lines(debug=True))
+            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_LOG, log.encode()))
+        return elfcore.write_elf_core(self.mem, notes)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, file=None) -> "Machine":
+        from pcilu_cli.memory import elfcore
+        if data[:4] != b"\x7fELF":
+            raise BadInput("not a pcilu state file (no ELF header); create one with "
+                           "`pcilu init`", file=file, offset=0, field="e_ident")
+        mem, notes = elfcore.read_elf_core(data, file=file)
+        return cls.from_parts(mem, elfcore.pcilu_notes(notes), file=file)
+
+    @classmethod
+    def from_parts(cls, mem, notes: dict, *, file=None) -> "Machine":
+        from pcilu_cli.memory import elfcore
+        from pcilu_cli.state.store import check_versions
+        meta = load_metadata(notes, file)
+        check_versions(meta.get("format"), meta.get("pcilu"), file)
+        m = cls()
+        try:
+            m.generation = int(meta["generation"])
+            m.profile = get_profile(meta["profile"])
+            m.phase, m.panic = meta["phase"], meta.get("panic")
+            m.kho_in = meta.get("kho_in") or {}
+            m.boot_messages = list(meta.get("boot_messages") or [])
+            m.mem = mem
+            from pcilu_cli.memory.kho import KhoAllocator
+            if meta.get("allocator") is not None:
+                m.alloc = KhoAllocator.from_state(mem, meta["allocator"])
+            m.hout = _hout_from_state(meta.get("kho_out"), mem, m.alloc)
+            inc = meta.get("incoming")
+            if inc is not None:
+                m.incoming = MemIncoming(mem, inc["flbs"], inc["sessions"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInput(f"state metadata is corrupt: {exc!r}", file=file,
+                           field="PCILU metadata note") from None
+        fab = notes.get(elfcore.NT_PCILU_FABRIC)
+        if fab is None:
+            raise BadInput("state file has no fabric note", file=file, field="PCILU fabric note")
+        from pcilu_cli.fabric.model import Fabric
+        try:
+            m.fabric = Fabric.from_bytes(bytes(fab))
+        except BadInput as exc:
+            raise BadInput(f"fabric note: {exc.message}", file=file,
+                           field="PCILU fabric note") from None
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is corrupt input
+            raise BadInput(f"fabric note is corrupt: {exc!r}", file=file,
+                           field="PCILU fabric note") from None
+        kraw = notes.get(elfcore.NT_PCILU_KERNEL)
+        if kraw is not None:
+            try:
+                kst = json.loads(_inflate(bytes(kraw), 256 << 20))
+            except (zlib.error, ValueError) as exc:
+                raise BadInput(f"kernel note is corrupt: {exc}", file=file,
+                               field="PCILU kernel note") from None
+            from pcilu_cli.kernel import Kernel
+            alloc = m.alloc
+            try:
+                m.kernel = Kernel.from_state(
+                    m.fabric, kst, incoming=m.incoming,
+                    alloc_preserve=None if alloc is None else alloc.alloc_preserve,
+                    free_preserved=None if alloc is None else alloc.unpreserve_free)
+            except BadInput as exc:
+                raise BadInput(exc.message, file=file, field="PCILU kernel note") from None
+            except Exception as exc:  # noqa: BLE001
+                raise BadInput(f"kernel note is corrupt: {exc!r}", file=file,
+                               field="PCILU kernel note") from None
+        return m
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    """zlib-decompress with a ceiling, so a forged note cannot balloon into gigabytes."""
+    d = zlib.decompressobj()
+    out = d.decompress(data, limit)
+    if d.unconsumed_tail:
+        raise ValueError(f"decompresses to more than {limit} bytes")
+    return out
+
+
+def load_metadata(notes: dict, file) -> dict:
+    from pcilu_cli.memory import elfcore
+    raw = notes.get(elfcore.NT_PCILU_METADATA)
+    if raw is None:
+        raise BadInput("not a pcilu state file (no PCILU metadata note)", file=file,
+                       field="PCILU metadata note")
+    try:
+        meta = json.loads(bytes(raw))
+    except ValueError as exc:
+        raise BadInput(f"metadata note is not JSON: {exc}", file=file,
+                       field="PCILU metadata note") from None
+    if not isinstance(meta, dict) or meta.get("kind") != STATE_KIND:
+        raise BadInput("metadata note is not a pcilu state record", file=file,
+                       field="PCILU metadata note")
+    return meta
+
+
+def flex_blob_size(header: bytes) -> int | None:
+    if len(header) < 8:
+        return None
+    max_nr = struct.unpack_from("<I", header, 0)[0]
+    return 8 + 8 * max_nr
+
+
+__all__ = ["Machine", "MemIncoming", "FORMAT_VERSION", "FLEX"]
