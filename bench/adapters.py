@@ -40,21 +40,34 @@ def load_fabric(path):
     return _need("pcilu_cli.fabric", "load_fabric")(path)
 
 
-def endpoints(kernel, k: int) -> list[str]:
+def endpoints(kernel, k: int) -> tuple[list[str], int]:
     """BDFs of ``k`` endpoints spread evenly over what generation ``kernel`` enumerated
-    (deterministic; not bridges, not VFs: what a user would hand to vfio-pci)."""
-    eps = [d["bdf"] for d in kernel.report()["devices"]
-           if d.get("enumerated") and d.get("kind") in ("endpoint", "pf")]
+    (deterministic; not bridges, not VFs: what a user would hand to vfio-pci), and how many
+    functions that generation enumerated in all."""
+    devs = kernel.report()["devices"]
+    eps = [d["bdf"] for d in devs if d.get("enumerated") and d.get("kind") in ("endpoint", "pf")]
+    n_enum = sum(1 for d in devs if d.get("enumerated"))
     if k >= len(eps):
-        return eps
+        return eps, n_enum
     step = len(eps) / k
-    return [eps[int(i * step)] for i in range(k)]
+    return [eps[int(i * step)] for i in range(k)], n_enum
 
 
 # ---- kernel ------------------------------------------------------------------------------------
 
 def kernel_class():
-    return _need("pcilu_cli.kernel.generation", "Kernel")
+    """The class the CLI commands drive: ``state.machine.Machine`` (fabric + kernel + physical
+    memory, so kexec really serializes KHO/LUO into memory and the next kernel reads it back),
+    else the bare ``kernel.generation.Kernel`` (in-memory hand-over)."""
+    try:
+        return _need("pcilu_cli.state.machine", "Machine")
+    except NotAvailable:
+        return _need("pcilu_cli.kernel.generation", "Kernel")
+
+
+def api_name() -> str:
+    K = kernel_class()
+    return f"{K.__module__}.{K.__qualname__}"
 
 
 def boot(fabric, profile: str = "v6"):
@@ -96,7 +109,7 @@ def warm_up() -> None:
         return
     try:
         k = boot(fab)
-        eps = endpoints(k, 1)
+        eps, _ = endpoints(k, 1)
         if eps:
             preserve(k, eps[0])
         report(kexec(k))

@@ -25,7 +25,8 @@ PYTHON = sys.executable
 
 # ---- result rows -------------------------------------------------------------------------------
 
-PASS, MISS, SKIP, INFO, FAIL = "PASS", "MISS", "SKIP", "INFO", "FAIL"
+PASS, MISS, SKIP, INFO, FAIL, WARN = "PASS", "MISS", "SKIP", "INFO", "FAIL", "WARN"
+# WARN: the figure was measured but the workload is not what the target means (see its note)
 
 
 @dataclass

@@ -52,6 +52,8 @@ def fmt_value(r: Row) -> str:
         return f"{r.value:.2f}x"
     if r.unit == "s":
         return f"{r.value:.3f} s"
+    if r.unit == "%":
+        return f"{r.value:.1f}%"
     if r.unit in ("MiB", "MB"):
         return f"{r.value:.1f} {r.unit}"
     return f"{r.value:.3g} {r.unit}".strip()
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
     doc = {"kind": "pcilu-bench", "schema": 1, "quick": args.quick, "sections": wanted,
            "elapsed_s": round(elapsed, 2), "machine": machine,
            "summary": {s: sum(1 for r in rows if r.status == s)
-                       for s in ("PASS", "MISS", SKIP, FAIL)},
+                       for s in ("PASS", "MISS", SKIP, FAIL, "WARN")},
            "rows": [r.to_json() for r in rows]}
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """Child process of targets 2, 4 and 5: one rehearsal cycle on a generated fabric, timed.
 
-``python scale_child.py FABRIC N_PRESERVE [--state DIR]`` prints one JSON document:
+``python scale_child.py FABRIC N_PRESERVE [--state DIR] [--no-gc]`` prints one JSON document:
   load     load_fabric(FABRIC)                       } the cycle of target 2
   init     generation 0 boots and enumerates         }  = `pcilu init` + `preserve`
   preserve N_PRESERVE endpoints, spread evenly       }    + `kexec` + `enumerate`,
@@ -47,6 +47,8 @@ def main(argv):
         print(json.dumps({"available": False, "missing": str(e)}))
         return
     api.warm_up()   # lazy imports must not be charged to the first (smallest) timings
+    if "--no-gc" in argv:   # diagnostic: what the cyclic garbage collector costs this cycle
+        gc.disable()
     t = {}
     t0 = time.perf_counter()
     fabric = api.load_fabric(fabric_path)
@@ -56,7 +58,7 @@ def main(argv):
     t0 = time.perf_counter()
     k0 = api.boot(fabric)
     t["init"] = time.perf_counter() - t0
-    picks = api.endpoints(k0, n_preserve)         # untimed: the user's list of BDFs
+    picks, enumerated0 = api.endpoints(k0, n_preserve)   # untimed: the user's list of BDFs
     gc.collect()
     t0 = time.perf_counter()
     for bdf in picks:
@@ -70,7 +72,8 @@ def main(argv):
     t["enumerate"] = time.perf_counter() - t0
     t["cycle"] = sum(t[k] for k in ("load", "init", "preserve", "kexec", "enumerate"))
     devs = rep.get("devices", [])
-    out.update(functions=n_functions, preserved=len(picks), seconds=t, picks=picks,
+    out.update(api=api.api_name(), functions=n_functions, preserved=len(picks), seconds=t, picks=picks,
+               enumerated_gen0=enumerated0,
                incoming=sum(1 for d in devs if d.get("incoming") not in (None, False, -1)),
                enumerated=sum(1 for d in devs if d.get("enumerated")),
                report_devices=len(devs), panic=rep.get("panic"))

@@ -371,6 +371,17 @@ class Kernel:
         ser = self.pci_flb.out_obj
         return None if ser is None else bytes(ser.blob)
 
+    def outgoing_pages(self) -> list:
+        """[(pa, bytes)] of the outgoing PCI FLB objects as the kernel holds them (the state
+        layer writes them into physical memory)."""
+        ser = self.pci_flb.out_obj
+        return [] if ser is None else [(ser.pa, ser.blob)]
+
+    def incoming_pages(self) -> list:
+        """[(pa, bytes)] of the incoming PCI FLB objects (finish() writes refcounts there)."""
+        inc = self.pci_flb.in_obj
+        return [] if inc is None else [(inc.ser.pa, inc.ser.blob)]
+
     def incoming_blob(self) -> bytes | None:
         inc = self.pci_flb.in_obj
         return None if inc is None else bytes(inc.ser.blob)

@@ -223,12 +223,14 @@ class Machine:
         k = self.kernel
         if k is None:
             return
-        out = getattr(k.pci_flb, "out_obj", None)
-        if out is not None and self.alloc.is_preserved(out.pa):
-            self.mem.write(out.pa, bytes(out.blob))
-        inc = getattr(k.pci_flb, "in_obj", None)
-        if inc is not None and not k.incoming_freed and self.mem.present(inc.ser.pa, 8):
-            self.mem.write(inc.ser.pa, bytes(inc.ser.blob))
+        # the kernel names the pages it owns (flex: one blob; block eras: header + blocks)
+        for pa, data in k.outgoing_pages():
+            if self.alloc.is_preserved(pa):
+                self.mem.write(pa, bytes(data))
+        if not k.incoming_freed:
+            for pa, data in k.incoming_pages():
+                if self.mem.present(pa, len(data)):
+                    self.mem.write(pa, bytes(data))
         if k.incoming_freed and self.incoming is not None:
             for name, (data, _c) in list(self.incoming._flbs.items()):
                 if name == k.profile.pci_compatible and data in self.alloc.incoming:
