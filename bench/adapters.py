@@ -83,8 +83,14 @@ def boot(fabric, profile: str = "v6"):
     return k
 
 
-def preserve(k, bdf: str):
-    return k.preserve(bdf)
+# A LUO session holds at most LUO_FILE_MAX = 128 files in the file-array generations
+# (kho-luo-abi.md §2.3), so the benchmark spreads its preserves over sessions of 100, as a
+# user preserving 1,000 devices would have to.
+FILES_PER_SESSION = 100
+
+
+def preserve(k, bdf: str, index: int = 0):
+    return k.preserve(bdf, session=f"bench-{index // FILES_PER_SESSION:03d}")
 
 
 def kexec(k):
@@ -111,7 +117,7 @@ def warm_up() -> None:
         k = boot(fab)
         eps, _ = endpoints(k, 1)
         if eps:
-            preserve(k, eps[0])
+            preserve(k, eps[0], 0)
         report(kexec(k))
     except Exception:  # noqa: BLE001
         pass

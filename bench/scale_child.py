@@ -61,8 +61,8 @@ def main(argv):
     picks, enumerated0 = api.endpoints(k0, n_preserve)   # untimed: the user's list of BDFs
     gc.collect()
     t0 = time.perf_counter()
-    for bdf in picks:
-        api.preserve(k0, bdf)
+    for i, bdf in enumerate(picks):
+        api.preserve(k0, bdf, i)
     t["preserve"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     k1 = api.kexec(k0)

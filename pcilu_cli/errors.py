@@ -148,15 +148,19 @@ class Diagnostic:
     offset: int | None = None
     field: str | None = None
     line: int | None = None
-    kernel_accepts: bool = True
+    # True: the kernel would accept the input (it only logs, or does not notice);
+    # False: the kernel would refuse it (a failure, not a warning); None: not a kernel matter
+    kernel_accepts: bool | None = None
 
     def one_line(self) -> str:
         where = _where(self.file, self.offset, self.field, self.line)
-        tail = " (the kernel would accept this)" if self.kernel_accepts else ""
+        tail = " (the kernel would accept this)" if self.kernel_accepts is True else ""
         return f"{where}: {self.message}{tail}" if where else f"{self.message}{tail}"
 
     def to_json(self) -> dict:
-        d = {"message": self.message, "kernel_accepts": self.kernel_accepts}
+        d = {"message": self.message}
+        if self.kernel_accepts is not None:
+            d["kernel_accepts"] = self.kernel_accepts
         for k in ("file", "offset", "field", "line"):
             v = getattr(self, k)
             if v is not None:
@@ -165,6 +169,6 @@ class Diagnostic:
 
     def as_error(self) -> BadInput:
         """The failure this warning becomes (under --strict, or when the kernel would refuse)."""
-        suffix = " (a warning, failing because of --strict)" if self.kernel_accepts else ""
+        suffix = "" if self.kernel_accepts is False else " (a warning, failing because of --strict)"
         return BadInput(self.message + suffix, file=self.file, offset=self.offset,
                         field=self.field, line=self.line)

@@ -38,7 +38,9 @@ def run(args, exit_code: int | None = 0, input=None, env=None) -> Result:
     assert "Traceback" not in stdout + stderr, stdout + stderr
     if exit_code is not None:
         assert code == exit_code, f"exit {code}, expected {exit_code}\n{stdout}\n{stderr}"
-    if code not in (0, 6) and exit_code is not None:
+    if code == 2:
+        assert "Error:" in stderr, stderr       # click's usage message
+    elif code not in (0, 6) and exit_code is not None:
         errors = [ln for ln in stderr.splitlines() if ln.startswith("pcilu: error:")]
         assert len(errors) == 1, stderr
     return res

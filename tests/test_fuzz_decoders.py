@@ -28,9 +28,6 @@ import targetlib as T  # noqa: E402
 # Bugs the suite found in decoders owned by other engineers, reported with reproducers; the
 # mark turns into XPASS once they are fixed (then delete the entry).
 KNOWN_BUGS = {
-    "fabric_yaml": "fabric/yamlfmt.py _parse_yaml builds _Loader(text) outside its try, so "
-                   "yaml.reader.ReaderError (a control character) escapes as an internal error",
-    "fabric_load": "same as fabric_yaml (load_fabric -> load_yaml_text)",
 }
 NAMES = sorted(T.TARGETS)
 # the known bugs show up under random mutations only; every other test stays strict for them

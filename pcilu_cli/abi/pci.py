@@ -162,7 +162,7 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
         if any(mv[need:n].tobytes().strip(b"\0")):
             diags.append(Diagnostic("non-zero bytes after devices[max_nr_devices] (the kernel "
                                     "zero-fills the folio tail)", file=file, offset=need,
-                                    field="tail"))
+                                    field="tail", kernel_accepts=True))
     else:
         if p.pci_layout == VERSION:
             version, nr, devices_pa = struct.unpack_from("<IIQ", data, 0)
@@ -193,7 +193,8 @@ def _check_consistency(ser: PciSer, diags: list, file) -> None:
         if in_use != ser.nr_devices:
             diags.append(Diagnostic(f"nr_devices is {ser.nr_devices} but {in_use} entries are "
                                     "in use (refcount != 0); the kernel does not check this",
-                                    file=file, offset=nr_off, field="nr_devices"))
+                                    file=file, offset=nr_off, field="nr_devices",
+                                    kernel_accepts=True))
     seen: dict[int, int] = {}
     for slot, dom, bdf, _ref in ser.entries:
         key = xa_key(dom, bdf)

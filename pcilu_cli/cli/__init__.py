@@ -105,10 +105,37 @@ def cli(ctx, strict, quiet, color, traceback):
     ctx.obj = activate(Settings(strict=strict, quiet=quiet, color=color, traceback=traceback))
 
 
+GLOBAL_FLAGS = {"--strict", "-q", "--quiet", "--traceback"}
+GLOBAL_WITH_VALUE = {"--color"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Let the global options stand anywhere (``pcilu export S -o D -q`` as well as
+    ``pcilu -q export ...``): CI scripts append flags; click only reads them before the
+    subcommand. Nothing after ``--`` is touched."""
+    front, rest, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest.extend(args[i:])
+            break
+        if a in GLOBAL_FLAGS:
+            front.append(a)
+        elif a in GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front.extend(args[i:i + 2])
+            i += 1
+        elif a.split("=", 1)[0] in GLOBAL_WITH_VALUE:
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
 def main(argv=None):
     """Console-script entry point: run the group and map every outcome to an exit code."""
     from pcilu_cli.cli.context import current_settings, emit_error
-    args = sys.argv[1:] if argv is None else list(argv)
+    args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     from pcilu_cli.cli.context import Settings, activate
     activate(Settings())
     try:

@@ -16,6 +16,14 @@ def fabric():
 def _load(path):
     from pcilu_cli.cli.context import warn
     from pcilu_cli.fabric import load_fabric
+    try:
+        with open(path, "rb") as f:
+            is_state = f.read(4) == b"\x7fELF"
+    except OSError:
+        is_state = False      # a directory (sysfs snapshot) or missing: load_fabric says which
+    if is_state:     # a pcilu state file: its fabric as this generation left it
+        from pcilu_cli.state import load
+        return load(path).fabric
     fab = load_fabric(path)
     for d in fab.diagnostics:
         warn(d)
@@ -23,7 +31,7 @@ def _load(path):
 
 
 @fabric.command("show")
-@click.argument("fabric_file", metavar="FABRIC", type=click.Path(exists=True))
+@click.argument("fabric_file", metavar="FABRIC")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def show(fabric_file, as_json):
     """Show FABRIC as a tree: bus ranges, BusMaster, ACS Control, ARI Forwarding, SR-IOV."""
@@ -40,7 +48,7 @@ def show(fabric_file, as_json):
 
 
 @fabric.command("export")
-@click.argument("fabric_file", metavar="FABRIC", type=click.Path(exists=True))
+@click.argument("fabric_file", metavar="FABRIC")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
 @click.option("--format", "fmt", type=click.Choice(["dump", "yaml"]), default="dump",
               show_default=True, help="`lspci -xxxx` dump (for `lspci -F`) or YAML fabric.")

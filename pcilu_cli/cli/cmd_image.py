@@ -19,7 +19,7 @@ def inspect_image(data: bytes, name: str, *, profile=None, as_json=False, as_hex
         doc = elf_document(data, name, profile=profile)
     for w in doc.get("warnings", []):
         warn(Diagnostic(w["message"], file=name, field=w.get("field"),
-                        kernel_accepts=w.get("kernel_accepts", True)))
+                        kernel_accepts=w.get("kernel_accepts")))
     if as_json:
         print_json(doc)
     else:

@@ -79,7 +79,7 @@ def init(fabric, output, profile, cmdline, as_json):
       pcilu init dump.txt -o gen0.elf --cmdline "pci=assign-busses"
     """
     set_json_mode(as_json)
-    from pcilu_cli.fabric import load_fabric
+    from pcilu_cli.cli.cmd_fabric import _load as load_fabric
     from pcilu_cli.state import Machine, save
     fab = load_fabric(fabric)
     try:
@@ -258,7 +258,7 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
     if flb_path is not None or fabric_path is not None:
         if state is not None or flb_path is None or fabric_path is None:
             raise click.UsageError("use either STATE, or --fabric F --flb BLOB")
-        from pcilu_cli.fabric import load_fabric
+        from pcilu_cli.cli.cmd_fabric import _load as load_fabric
         from pcilu_cli.state.store import read_input
         fab = load_fabric(fabric_path)
         blob = read_input(flb_path)
@@ -311,6 +311,12 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
         raise KernelPanic(rep["panic"])
 
 
+SHORT_KIND = {"root_port": "RP", "switch_upstream": "USP", "switch_downstream": "DSP",
+              "endpoint": "EP", "host_bridge": "host", "legacy_endpoint": "legacy EP",
+              "rciep": "RCiEP", "rcec": "RCEC", "pcie_pci_bridge": "PCIe-PCI",
+              "pci_pcie_bridge": "PCI-PCIe"}
+
+
 def render_report(rep: dict, name: str, *, show_all=False):
     from rich import box
     from rich.markup import escape
@@ -332,7 +338,8 @@ def render_report(rep: dict, name: str, *, show_all=False):
             ("*" if d["acs_inherited"] else "")
         ari = "" if d["ari_forwarding"] is None else ("+" if d["ari_forwarding"] else "-") + \
             ("*" if d["ari_inherited"] else "")
-        t.add_row(d["bdf"] or f"({d.get('uid')})", d["kind"], inc, out,
+        t.add_row(d["bdf"] or f"({d.get('uid')})", SHORT_KIND.get(d["kind"], d["kind"]),
+                  inc, out,
                   "+" if d["bus_master"] else "-", bus, acs, ari,
                   "yes" if d["enumerated"] else "[red]skipped[/red]")
     head = f"[bold]{escape(name)}[/bold]: generation {rep['generation']} ({rep['profile']})"
@@ -346,7 +353,8 @@ def render_report(rep: dict, name: str, *, show_all=False):
     hidden = len(devs) - len(interesting)
     if hidden:
         con.print(f"[dim]{hidden} other functions not shown (--all)[/dim]")
-    con.print("* = inherited from the previous kernel", style="dim")
+    con.print("in: incoming (yes) or was incoming; out: outgoing refcount; "
+              "* = inherited from the previous kernel", style="dim")
     if rep["messages"]:
         con.print("kernel log:")
         for ln in rep["messages"]:

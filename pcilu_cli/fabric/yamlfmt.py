@@ -89,9 +89,10 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_number("float"))
 
 
 def _parse_yaml(text: str, file: str):
-    loader = _Loader(text)
-    loader._pcilu_file = file
     try:
+        # the loader's constructor already reads the stream: a control character raises here
+        loader = _Loader(text)
+        loader._pcilu_file = file
         return loader.get_single_data()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark

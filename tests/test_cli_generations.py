@@ -1,0 +1,217 @@
+"""Generations through the command line: init → preserve → kexec → enumerate → finish, checked
+against independent tools (lspci -F on the export, the abi/ C reader on the exported blob)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.pcilu_run import run
+
+QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
+SRIOV = ROOT / "fixtures/fabrics/sriov.yaml"
+LSPCI = shutil.which("lspci")
+
+
+def devices(state) -> dict:
+    return {d["bdf"]: d for d in run(["enumerate", state, "--json"]).json()["devices"]}
+
+
+@pytest.fixture
+def gen0(tmp_path):
+    s = tmp_path / "gen0.elf"
+    run(["init", QEMU, "-o", s])
+    return s
+
+
+def test_the_readme_rehearsal(gen0, tmp_path):
+    r = run(["preserve", gen0, "0000:01:00.0"])
+    assert "0000:01:00.0 (1) -> 0000:00:01.0 (1)" in r.stdout
+    assert "pci 0000:00:01.0: Device will be preserved across next Live Update" in r.stdout
+    g1 = tmp_path / "gen1.elf"
+    run(["kexec", gen0, "-o", g1])
+    d = devices(g1)
+    assert d["0000:01:00.0"]["incoming"] and d["0000:00:01.0"]["incoming"]
+    assert d["0000:01:00.0"]["bus_master"] and d["0000:00:01.0"]["bus_master"]
+    assert not d["0000:00:00.0"]["incoming"]
+    assert d["0000:00:01.0"]["acs_inherited"] and d["0000:00:01.0"]["ari_inherited"]
+    rep = run(["enumerate", g1, "--json"]).json()
+    assert rep["generation"] == 1 and rep["profile"] == "v6" and rep["panic"] is None
+    assert ("pci 0000:01:00.0: Device was preserved by previous kernel across Live Update"
+            in rep["messages"])
+
+
+def test_finish_up_the_path_then_a_third_generation_has_nothing_incoming(gen0, tmp_path):
+    run(["preserve", gen0, "01:00.0"])
+    g1, g2 = tmp_path / "g1.elf", tmp_path / "g2.elf"
+    run(["kexec", gen0, "-o", g1])
+    r = run(["finish", g1, "01:00.0", "--json"]).json()
+    msgs = r["results"][0]["messages"]
+    assert msgs == ["pci 0000:01:00.0: Device is finished participating in Live Update",
+                    "pci 0000:00:01.0: Device is finished participating in Live Update"]
+    d = devices(g1)
+    assert not d["0000:01:00.0"]["incoming"] and d["0000:01:00.0"]["was_incoming"]
+    run(["kexec", g1, "-o", g2])
+    rep = run(["enumerate", g2, "--json"]).json()
+    assert rep["generation"] == 2 and not any(x["incoming"] for x in rep["devices"])
+    assert "PCI: liveupdate: No incoming FLB matched pci-v3" in rep["messages"]
+    assert not rep["devices"][2]["bus_master"]   # not preserved by gen 1: BME cleared
+
+
+def test_refusals_exit_4_and_change_nothing(gen0):
+    run(["preserve", gen0, "01:00.0"])
+    before = gen0.read_bytes()
+    r = run(["preserve", gen0, "01:00.0"], exit_code=4)
+    assert "-EBUSY" in r.stderr and "0000:01:00.0" in r.stderr
+    assert gen0.read_bytes() == before
+    r = run(["preserve", gen0, "01:00.0", "--json"], exit_code=4)
+    assert r.json()["errno"] == "EBUSY"
+
+
+def test_a_vf_is_refused_with_einval(tmp_path):
+    s = tmp_path / "s.elf"
+    run(["init", SRIOV, "-o", s])
+    vfs = [d for d in run(["enumerate", s, "--json"]).json()["devices"] if d["kind"] == "vf"]
+    assert vfs, "the SR-IOV fixture enables VFs"
+    before = s.read_bytes()
+    r = run(["preserve", s, vfs[0]["bdf"]], exit_code=4)
+    assert "-EINVAL" in r.stderr
+    assert s.read_bytes() == before
+
+
+def test_all_or_nothing_across_several_bdfs(gen0):
+    before = gen0.read_bytes()
+    run(["preserve", gen0, "01:00.0", "01:00.0"], exit_code=4)
+    assert gen0.read_bytes() == before
+
+
+def test_unknown_bdf_is_bad_input(gen0):
+    r = run(["preserve", gen0, "0000:7f:00.0"], exit_code=3)
+    assert "unknown BDF 0000:7f:00.0" in r.stderr
+    run(["preserve", gen0, "zz:00.0"], exit_code=3)
+
+
+def test_a_file_that_is_not_a_state_is_bad_input(tmp_path):
+    p = tmp_path / "x.elf"
+    p.write_bytes(b"hello")
+    r = run(["enumerate", p], exit_code=3)
+    assert "not a pcilu state file" in r.stderr
+
+
+def test_unpreserving_a_bridge_directly_is_allowed_and_flagged(gen0):
+    run(["preserve", gen0, "01:00.0"])
+    r = run(["unpreserve", gen0, "00:01.0"])
+    assert "refcounts of this path no longer match" in r.stderr
+    d = devices(gen0)
+    # the kernel dropped the bridge's only reference although its child is still preserved
+    assert d["0000:01:00.0"]["outgoing"] and not d["0000:00:01.0"]["outgoing"]
+
+
+def test_hot_remove_and_re_add_of_an_incoming_device(gen0, tmp_path):
+    run(["preserve", gen0, "01:00.0"])
+    g1 = tmp_path / "g1.elf"
+    run(["kexec", gen0, "-o", g1])
+    r = run(["hot-remove", g1, "01:00.0", "--json"]).json()["results"][0]
+    assert r["removed"] == ["0000:01:00.0"]
+    assert any("Destroying incoming-preserved device!" in m for m in r["messages"])
+    r = run(["hot-add", g1, "--json"]).json()
+    assert r["added"] == ["0000:01:00.0"]
+    d = devices(g1)
+    assert not d["0000:01:00.0"]["incoming"]       # finished at removal: refcount 0 now
+
+
+def test_kexec_from_a_raw_blob(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"max_nr_devices": 3, "devices": [
+        {"slot": 0, "bdf": "0000:01:00.0", "refcount": 1},
+        {"slot": 1, "bdf": "0000:00:01.0", "refcount": 1}]}))
+    blob = tmp_path / "pci-v3.bin"
+    run(["encode", spec, "-o", blob, "--folio"])
+    g1 = tmp_path / "g1.elf"
+    run(["kexec", "--fabric", QEMU, "--flb", blob, "-o", g1])
+    d = devices(g1)
+    assert d["0000:01:00.0"]["incoming"] and d["0000:00:01.0"]["incoming"]
+    run(["kexec", "--fabric", QEMU, "-o", g1], exit_code=2)
+
+
+def test_state_survives_a_round_trip_through_inspect(gen0):
+    run(["preserve", gen0, "01:00.0"])
+    doc = run(["inspect", gen0, "--json"]).json()
+    assert doc["kind"] == "state" and doc["generation"] == 0
+    out = doc["pci_ser"]["outgoing"]
+    assert [(e["slot"], e["bdf"], e["refcount"]) for e in out["devices"]] == [
+        (0, "0000:01:00.0", 1), (1, "0000:00:01.0", 1)]
+    assert out["max_nr_devices"] == 3
+
+
+# ---- independent tools ----------------------------------------------------------------------
+
+def _abi_check(tmp_path) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    exe = tmp_path / "abi_check"
+    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-I", str(ROOT / "abi/include"), "-o",
+                    str(exe), str(ROOT / "abi/abi_check.c")], check=True)
+    return exe
+
+
+@pytest.mark.tools
+def test_exported_outgoing_blob_is_read_by_the_c_reader(gen0, tmp_path):
+    exe = _abi_check(tmp_path)
+    run(["preserve", gen0, "01:00.0"])
+    out = tmp_path / "export"
+    run(["export", gen0, "-o", out])
+    text = subprocess.run([str(exe), "read", str(out / "flb/pci-v3.bin")], check=True,
+                          capture_output=True, text=True).stdout.splitlines()
+    # max_nr_devices = every pci_dev at the first preserve (3 functions in the fixture);
+    # the endpoint's entry first, then its root port (slot search from nr_devices)
+    assert text == ["max_nr_devices 3", "nr_devices 2",
+                    "slot 0 domain 0 bdf 256 refcount 1",
+                    "slot 1 domain 0 bdf 8 refcount 1"]
+
+
+def _lspci_fields(dump: Path) -> dict:
+    """BDF -> (BusMaster, bus numbers, ACSCtl line) as real lspci decodes the dump."""
+    out = subprocess.run([LSPCI, "-F", str(dump), "-vvv", "-D"], check=True,
+                         capture_output=True, text=True).stdout
+    res = {}
+    for block in out.split("\n\n"):
+        if not block.strip():
+            continue
+        bdf = block.split()[0]
+        bm = re.search(r"BusMaster([+-])", block)
+        bus = re.search(r"Bus: primary=(\w+), secondary=(\w+), subordinate=(\w+)", block)
+        acs = re.search(r"ACSCtl:\s*(.*)", block)
+        res[bdf] = (bm.group(1) if bm else None, bus.groups() if bus else None,
+                    acs.group(1).strip() if acs else None)
+    return res
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(LSPCI is None, reason="lspci (pciutils) is not installed")
+def test_lspci_sees_busmaster_kept_on_exactly_the_preserved_path(shared_dir, tmp_path):
+    """A real machine (Asus P6T6, an NF200 switch with a SAS HBA behind it), preserved
+    across a kexec whose new kernel has pci=assign-busses: the export decoded by lspci."""
+    dump = shared_dir / "data/lspci/tree-asus-p6t6"
+    g0, g1 = tmp_path / "g0.elf", tmp_path / "g1.elf"
+    run(["init", dump, "-o", g0])
+    run(["preserve", g0, "04:00.0"])
+    run(["kexec", g0, "-o", g1, "--cmdline", "pci=assign-busses"])
+    run(["export", g0, "-o", tmp_path / "e0"])
+    run(["export", g1, "-o", tmp_path / "e1"])
+    before = _lspci_fields(tmp_path / "e0/lspci.txt")
+    after = _lspci_fields(tmp_path / "e1/lspci.txt")
+    path = {"0000:04:00.0", "0000:03:00.0", "0000:02:00.0", "0000:00:03.0"}
+    assert set(before) == set(after)
+    for bdf, (bm, bus, acs) in after.items():
+        if bm is None:
+            continue
+        assert bm == ("+" if bdf in path else "-"), bdf
+        assert bus == before[bdf][1], f"{bdf}: bus numbers changed"
+        if bdf in path:
+            assert acs == before[bdf][2], f"{bdf}: ACSCtl changed"
