@@ -188,8 +188,7 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict) -> list[Row]:
     steps += [("kexec", ["kexec", str(s0), "-o", str(s1)]),
               ("enumerate", ["enumerate", str(s1), "--json"])]
     secs: dict[str, float] = {}
-    label = (f"  the same cycle as {len(steps)} `pcilu` processes, {r['functions']:,} functions "
-             f"(state files included; preserve = {len(steps) - 3} calls of {per} BDFs)")
+    label = f"  the same cycle as {len(steps)} `pcilu` processes (state files written/read)"
     for name, args in steps:
         res = run_proc([*pcilu_cmd(), *args])
         if res.returncode != 0:
@@ -198,7 +197,8 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict) -> list[Row]:
         secs[name] = secs.get(name, 0.0) + res.seconds
     total = sum(secs.values())
     return [Row("", label, total, "s", "", INFO,
-                ", ".join(f"{k} {v:.2f}" for k, v in secs.items())
+                f"{r['functions']:,} functions; preserve = {len(steps) - 3} calls of up to "
+                f"{per} BDFs; seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in secs.items())
                 + (f"; gen1 file {s1.stat().st_size:,} bytes" if s1.exists() else ""),
                 {"seconds": secs})]
 

@@ -219,7 +219,7 @@ def hot_add(state, wait, as_json):
     with transaction(state, wait=wait) as m:
         r = m.rescan()
     if as_json:
-        print_json({"kind": "hot-add", "state": state, **r})
+        print_json({**r, "kind": "hot-add", "state": state})
     else:
         click.echo(f"added {', '.join(r['added']) or 'nothing'}")
         _echo_messages(r["messages"])
@@ -280,7 +280,7 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
     save(nxt, output)
     rep = nxt.report()
     if as_json:
-        print_json({"kind": "kexec", "state": output, **rep})
+        print_json({**rep, "kind": "kexec", "state": output})
     else:
         inc = sum(1 for d in rep["devices"] if d["incoming"])
         click.echo(f"{output}: generation {rep['generation']} ({rep['profile']}), "

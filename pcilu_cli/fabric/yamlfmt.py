@@ -89,6 +89,7 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_number("float"))
 
 
 def _parse_yaml(text: str, file: str):
+    loader = None
     try:
         # the loader's constructor already reads the stream: a control character raises here
         loader = _Loader(text)
@@ -101,7 +102,8 @@ def _parse_yaml(text: str, file: str):
     except yaml.YAMLError as e:
         raise BadInput(f"YAML: {e}", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # ---------------------------------------------------------------------------------------------

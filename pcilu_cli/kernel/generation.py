@@ -107,6 +107,7 @@ class Kernel:
         self.alloc_preserve = alloc_preserve
         self.free_preserved = free_preserved or (lambda pa: None)
         self._quirk_cache: dict[int, bool] = {}
+        self.kpages = None          # pci_blocks.KernelPages, block eras only (created lazily)
         self.luo = Luo(self.params.luo_enabled, incoming)
         self.pci_flb = Flb(self.profile.pci_compatible, lu.PciFlbOps(self))
         self.vfio = FileHandler(VFIO_COMPATIBLE, _VfioOps(self))
@@ -201,7 +202,10 @@ class Kernel:
         if name == "EINVAL" and kmsg is None:
             text = "Virtual Functions cannot be preserved"
         if name == "ENOSPC" and self.pci_flb.out_obj is not None:
-            text += f" ({self.pci_flb.out_obj.max_nr} devices)"
+            if self.pci_flb.out_obj.max_nr is None:
+                text = "the kho_block chain of struct pci_ser cannot grow (KHO_MAX_BLOCKS)"
+            else:
+                text += f" ({self.pci_flb.out_obj.max_nr} devices)"
         return KernelRefusal(name, text, bdf=self._name(dev_key), kernel_message=kmsg)
 
     # -- outgoing --------------------------------------------------------------------------
@@ -273,16 +277,18 @@ class Kernel:
         sessions, flbs = self.luo.serialize() if self.luo.enabled else ([], [])
         device_shutdown(self, kexec_in_progress=True)
         self.phase = "frozen"
-        out = []
+        out, pages = [], []
         for name, data, count in flbs:
             blob = bytes(self.pci_flb.out_obj.blob) if name == self.pci_flb.compatible else b""
             out.append((name, data, count, blob))
+        if self.pci_flb.out_obj is not None:
+            pages = [(pa, bytes(b)) for pa, b in self.pci_flb.out_obj.pages()]
         nxt = self.fabric.copy()
         for fn in list(nxt.functions()):
             if fn.knob("reset_on_kexec"):
                 nxt.reset_function(fn)
         return Handover(sessions, out, nxt, self.generation + 1, self.profile.name,
-                        self.log.lines())
+                        self.log.lines(), pages)
 
     def next_kernel(self, handover: Handover, profile=None, params=None, **kw) -> "Kernel":
         return Kernel.boot(handover.fabric, profile=profile or self.profile,
@@ -373,14 +379,20 @@ class Kernel:
 
     def outgoing_pages(self) -> list:
         """[(pa, bytes)] of the outgoing PCI FLB objects as the kernel holds them (the state
-        layer writes them into physical memory)."""
+        layer writes them into physical memory): the flex blob, or (block eras) the
+        ``struct pci_ser`` header followed by every device block (4096 bytes each)."""
         ser = self.pci_flb.out_obj
-        return [] if ser is None else [(ser.pa, ser.blob)]
+        return [] if ser is None else ser.pages()
 
     def incoming_pages(self) -> list:
         """[(pa, bytes)] of the incoming PCI FLB objects (finish() writes refcounts there)."""
         inc = self.pci_flb.in_obj
-        return [] if inc is None else [(inc.ser.pa, inc.ser.blob)]
+        return [] if inc is None else inc.ser.pages()
+
+    def outgoing_entries(self) -> list:
+        """(slot, domain, bdf, refcount) of the outgoing in-use entries, any layout."""
+        ser = self.pci_flb.out_obj
+        return [] if ser is None else ser.entries()
 
     def incoming_blob(self) -> bytes | None:
         inc = self.pci_flb.in_obj
@@ -449,10 +461,13 @@ class Kernel:
             "params": self.params.to_dict(), "phase": self.phase, "panic": self.panic,
             "buses": buses, "devices": rows,
             "luo": self.luo.to_state(),
-            "outgoing": None if out is None else {"pa": out.pa, "blob": out.blob.hex()},
-            "incoming": None if inc is None else {
-                "pa": inc.ser.pa, "max_nr": inc.ser.max_nr, "blob": inc.ser.blob.hex(),
-                "xa": [[k_, s] for k_, s in inc.xa.items()]},
+            "outgoing": None if out is None else (
+                out.to_state() if hasattr(out, "to_state")
+                else {"pa": out.pa, "blob": out.blob.hex()}),
+            "incoming": None if inc is None else dict(
+                inc.ser.to_state() if hasattr(inc.ser, "to_state")
+                else {"pa": inc.ser.pa, "max_nr": inc.ser.max_nr, "blob": inc.ser.blob.hex()},
+                xa=[[k_, s] for k_, s in inc.xa.items()]),
             "incoming_source": _source_state(self.luo.incoming),
             "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
             "allocator": None if self._allocator is None else self._allocator.to_state(),
@@ -512,12 +527,21 @@ class Kernel:
                 b.self.subordinate = b
         k.luo.load_state(d["luo"])
         if d.get("outgoing"):
-            k.pci_flb.out_obj = lu.PciSer(d["outgoing"]["pa"],
-                                          bytearray.fromhex(d["outgoing"]["blob"]))
+            o = d["outgoing"]
+            if o.get("layout") == "blocks":
+                from .pci_blocks import PciSerBlocks
+                k.pci_flb.out_obj = PciSerBlocks.from_state(lu._kernel_pages(k), o)
+            else:
+                k.pci_flb.out_obj = lu.PciSer(o["pa"], bytearray.fromhex(o["blob"]))
         if d.get("incoming"):
-            ser = lu.PciSer(d["incoming"]["pa"], bytearray.fromhex(d["incoming"]["blob"]))
-            ser.max_nr = d["incoming"]["max_nr"]
-            k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in d["incoming"]["xa"]})
+            i = d["incoming"]
+            if i.get("layout") == "blocks":
+                from .pci_blocks import PciSerBlocksIn
+                ser = PciSerBlocksIn.from_state(i)
+            else:
+                ser = lu.PciSer(i["pa"], bytearray.fromhex(i["blob"]))
+                ser.max_nr = i["max_nr"]
+            k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in i["xa"]})
         k.incoming_freed = d.get("incoming_freed", False)
         k.had_incoming = d.get("had_incoming", False)
         return k

@@ -42,6 +42,7 @@ class Handover:
     generation: int = 0
     profile: str = "v6"
     messages: list = field(default_factory=list)
+    pages: list = field(default_factory=list)   # [(pa, bytes)] PCI FLB pages (block eras)
 
 
 class InMemoryIncoming:
@@ -67,9 +68,12 @@ class InMemoryIncoming:
     @classmethod
     def from_handover(cls, h: Handover) -> "InMemoryIncoming":
         flbs, blocks = {}, {}
+        for pa, data in h.pages:
+            blocks[pa] = bytes(data)
         for name, pa, count, blob in h.flbs:
             flbs[name] = (pa, count)
-            blocks[pa] = bytes(blob)
+            if blob or pa not in blocks:
+                blocks[pa] = bytes(blob)
         return cls(flbs, blocks, h.sessions)
 
     @classmethod

@@ -1,4 +1,5 @@
-"""``drivers/pci/liveupdate.c`` of the final v6 series: the PCI core's Live Update logic.
+"""``drivers/pci/liveupdate.c``: the PCI core's Live Update logic, final v6 plus the named
+differences of the other profiles (``pci-liveupdate-v6.md`` §1.3, §12, §13).
 
 Every function takes the generation's :class:`~pcilu_cli.kernel.generation.Kernel` ``k`` first
 and is named after the kernel function it mirrors. Functions that return ``int`` return 0 or a
@@ -8,17 +9,28 @@ simulator is single-threaded).
 The outgoing ``struct pci_ser`` is a :class:`PciSer` over a ``bytearray`` laid out exactly as
 the v6 kernel writes it (``pci-liveupdate-v6.md`` §1): header ``<II`` (max_nr_devices,
 nr_devices) then ``<IHH`` entries (domain, bdf, refcount); a device's ``outgoing``/``incoming``
-is its slot index in the respective blob.
+is its slot index in the respective blob. The block eras (v7, version field) keep their
+devices in a ``kho_block`` chain instead (:mod:`pcilu_cli.kernel.pci_blocks`); both forms offer
+the same accessors (``nr_devices``, ``refcount``, ``set_entry``, ``claim_slot``...).
+
+Profile differences, each a named predicate below on the profile's fields:
+
+* :func:`_tracks_devices` -- ``refcount == PADDING`` (v6 patch 01, ``pci-v1``): only the FLB
+  exists; ``pci_liveupdate_preserve()`` and the incoming tracking arrive in patches 02/03.
+* :func:`_auto_preserves_bridges` -- ``refcount == PATH`` (v6 patch 06 onwards).
+* :func:`_blocks` -- ``pci_layout`` BLOCK/VERSION: kho_block chain instead of a flex array.
+* :func:`_version_era` -- ``pci_layout == VERSION``: retrieve panics itself, refusals logged,
+  cleanup_device only WARNs, bus numbers may be assigned next to healthy preserved bridges.
 """
 from __future__ import annotations
 
 import errno as _e
 import struct
 
-from pcilu_cli.errors import KernelPanic, KernelRefusal
+from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 from pcilu_cli.abi import profiles as _profiles
 
-from .log import DEBUG, INFO, WARNING, WARN, EMERG
+from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR
 from .luo import FlbError
 
 EINVAL, EBUSY, ENOSPC, ENOENT, EOPNOTSUPP, ENODATA, ENOMEM = (
@@ -87,6 +99,26 @@ class PciSer:
         body = memoryview(self.blob)[8:8 + 8 * ((len(self.blob) - 8) // 8)]
         return [(i, d, b, r) for i, (d, b, r) in enumerate(ENTRY.iter_unpack(body)) if r]
 
+    def claim_slot(self) -> int:
+        """Spec §4.3: start at ``nr_devices``, wrap modulo ``max_nr_devices``, first free slot."""
+        nr, max_nr = self.nr_devices, self.max_nr
+        if nr == max_nr:
+            return ENOSPC
+        for i in range(max_nr):
+            idx = (nr + i) % max_nr
+            if self.refcount(idx) == 0:
+                return idx
+        return ENOSPC
+
+    def release_slot(self, i: int) -> None:
+        """The flex array never shrinks."""
+
+    def pages(self) -> list:
+        return [(self.pa, self.blob)]
+
+    def free(self, free_preserved) -> None:
+        free_preserved(self.pa)                 # kho_unpreserve_free()
+
 
 class PciFlbIncoming:
     """``struct pci_flb_incoming``: the blob and the xarray key → slot."""
@@ -127,16 +159,47 @@ class PciFlbOps:
         pci_flb_finish(self.k, obj)
 
 
-def _check_layout(k):
-    if k.profile.pci_layout != _profiles.FLEX:
-        from pcilu_cli.errors import NotImplementedYet
-        raise NotImplementedYet(f"profile {k.profile.name}: struct pci_ser layout "
-                                f"{k.profile.pci_layout!r} is not simulated yet (v6 flex only)")
+# -- profile predicates (one per difference; spec §1.3 / §13) ----------------------------------
+def _tracks_devices(k) -> bool:
+    # v6 patch 01 ("pci-v1", u16 padding): the FLB only; device tracking starts in patch 02/03
+    return k.profile.refcount != _profiles.PADDING
+
+
+def _auto_preserves_bridges(k) -> bool:
+    # patch 06 onwards: refcount = preserved devices at or below, bridges auto-preserved
+    return k.profile.refcount == _profiles.PATH
+
+
+def _blocks(k) -> bool:
+    # v7 onwards: devices in a kho_block chain, not a flexible array
+    return k.profile.pci_layout in (_profiles.BLOCK, _profiles.VERSION)
+
+
+def _version_era(k) -> bool:
+    # "pci" + PCI_LUO_FLB_VERSION (v8/v9)
+    return k.profile.pci_layout == _profiles.VERSION
+
+
+def _kernel_pages(k):
+    from .pci_blocks import KernelPages
+    if getattr(k, "kpages", None) is None:
+        k.kpages = KernelPages(k.alloc_preserve, k.free_preserved)
+    return k.kpages
 
 
 def pci_flb_preserve(k):
-    """First dependent file preserved: size the blob by counting every pci_dev."""
-    _check_layout(k)
+    """First dependent file preserved: allocate ``struct pci_ser`` (v6: sized by counting every
+    pci_dev; block eras: the small header, blocks come with the first device)."""
+    if _blocks(k):
+        from .pci_blocks import PciSerBlocks
+        version = k.profile.pci_version if _version_era(k) else None
+        pages = _kernel_pages(k)
+        try:
+            pa = pages.alloc_preserve(PciSerBlocks.header_size(version))
+        except KernelRefusal as exc:
+            raise FlbError(-(exc.errno or _e.ENOMEM)) from None
+        _pr(k, DEBUG, "Preserved struct pci_ser")
+        return PciSerBlocks(pages, pa, version), pa
     max_nr = len(k.devices)                  # for_each_pci_dev()
     try:
         pa = k.alloc_preserve(pci_ser_size(max_nr))     # kho_alloc_preserve()
@@ -151,13 +214,14 @@ def pci_flb_unpreserve(k, ser: PciSer) -> None:
     if ser.nr_devices:
         k.log.add(WARN, "drivers/pci/liveupdate.c: pci_flb_unpreserve(): "
                         "WARN_ON(ser->nr_devices)")
-    k.free_preserved(ser.pa)                 # kho_unpreserve_free()
+    ser.free(k.free_preserved)
     _pr(k, DEBUG, "Unpreserved struct pci_ser")
 
 
 def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
     """Build the xarray of incoming entries (spec §1.5, §3.4). No consistency checks."""
-    _check_layout(k)
+    if _blocks(k):
+        return _pci_flb_retrieve_blocks(k, data)
     src = k.luo.incoming
     hdr = bytes(src.read(data, 8)).ljust(8, b"\0")
     max_nr, _nr = HDR.unpack(hdr)
@@ -165,7 +229,7 @@ def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
     body = body[:len(body) // 8 * 8]
     xa = {}
     for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(body)):
-        if not rc:
+        if not rc or not _tracks_devices(k):   # pci-v1: the last u16 is padding
             continue
         key = (domain << 16) | bdf           # pci_ser_xa_key(): 64-bit shift (v6 fix)
         if key in xa:                        # xa_insert() -> -EBUSY
@@ -174,7 +238,57 @@ def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
         xa[key] = i
     ser = PciSer(data, bytearray(hdr + body))
     ser.max_nr = max_nr
+    k.had_incoming = bool(xa)
     return PciFlbIncoming(ser, xa)
+
+
+def _fmt_key(key: int) -> str:
+    return "%04x:%02x:%02x.%d" % (key >> 16, (key >> 8) & 0xFF, (key >> 3) & 0x1F, key & 7)
+
+
+def _pci_flb_retrieve_blocks(k, data: int) -> PciFlbIncoming:
+    """v7 / version era pci_flb_retrieve(): header, version check (version era), then
+    kho_block_set_restore() of ``devices`` and the xarray. v7 returns the error (the caller
+    panics, spec §13); the version era panics here with its own messages (spec §12)."""
+    from pcilu_cli.memory.blocks import BlockSetCorrupt, kho_block_set_restore
+    from .pci_blocks import ENTRY_SIZE, PciSerBlocksIn, SourceMem
+    src = k.luo.incoming
+    version_era = _version_era(k)
+    hsize = 16 if version_era else 12
+    hdr = bytearray(bytes(src.read(data, hsize)).ljust(hsize, b"\0"))
+    if version_era:
+        version, _nr, head = struct.unpack("<IIQ", hdr)
+        if version != k.profile.pci_version:
+            raise KernelPanic(f"Incoming PCI FLB version (v{version}) is incompatible with "
+                              f"this kernel (v{k.profile.pci_version})")
+    else:
+        version = None
+        _nr, head = struct.unpack("<IQ", hdr)
+    mem = SourceMem(src)
+    try:
+        rs = kho_block_set_restore(mem, head, ENTRY_SIZE, what="PCI devices")
+    except (BlockSetCorrupt, BadInput) as exc:
+        msg = getattr(exc, "kernel_message", None) or exc.one_line()
+        k.log.add(ERR, msg)                  # kho_block_set_restore()'s pr_err
+        if version_era:
+            raise KernelPanic(f"Failed to restore devices KHO block set ({EINVAL})") from None
+        _kho_restore_free(k, data)
+        raise FlbError(EINVAL) from None
+    blocks = [(b, c, mem.read(b, 4096)) for b, c in rs.blocks]
+    xa = {}
+    for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(rs.data)):
+        if not rc:
+            continue
+        key = (domain << 16) | bdf
+        if key in xa:                        # xa_insert() -> -EBUSY
+            if version_era:
+                raise KernelPanic(f"Failed to insert PCI device {_fmt_key(key)} into xarray "
+                                  f"({EBUSY})")
+            _kho_restore_free(k, data)
+            raise FlbError(EBUSY)
+        xa[key] = i
+    k.had_incoming = bool(xa)
+    return PciFlbIncoming(PciSerBlocksIn(data, hdr, version, blocks), xa)
 
 
 def _kho_restore_free(k, pa):
@@ -187,8 +301,7 @@ def pci_flb_finish(k, inc: PciFlbIncoming) -> None:
         for key, slot in inc.xa.items():
             if inc.ser.refcount(slot):
                 left += 1
-                k.log.add(EMERG, k.profile.pr_fmt + "%04x:%02x:%02x.%d was never finished!" % (
-                    key >> 16, (key >> 8) & 0xFF, (key >> 3) & 0x1F, key & 7))
+                k.log.add(EMERG, k.profile.pr_fmt + f"{_fmt_key(key)} was never finished!")
         if left:
             raise KernelPanic(f"{left} preserved device(s) were never finished!")
     _kho_restore_free(k, inc.ser.pa)
@@ -227,7 +340,7 @@ def pci_need_dev_specific_enable_acs(k, dev) -> bool:
 
 def _path(k, dev):
     d = dev
-    if k.profile.refcount != _profiles.PATH:   # pci-v1/pci-v2: no bridge auto-preserve
+    if not _auto_preserves_bridges(k):        # pci-v1/pci-v2: no bridge auto-preserve
         yield d
         return
     while d is not None:
@@ -245,23 +358,19 @@ def pci_liveupdate_preserve_device(k, ser: PciSer, d) -> int:
             _dev(k, WARN, d, "Preserved device with 0 refcount!")
             return EINVAL
         if d.subordinate is None:
-            return EBUSY                      # endpoints may not be preserved twice (silent)
+            if _version_era(k):               # later versions log the refusal (spec §13)
+                _dev(k, WARNING, d, "Device is already preserved")
+            return EBUSY                      # endpoints may not be preserved twice (v6: silent)
         ser.set_refcount(d.outgoing, rc + 1)
         return 0
     if pci_need_dev_specific_enable_acs(k, d):
         _dev(k, WARNING, d, "Refusing to preserve device that relies on ACS quirks")
         return EINVAL
-    nr, max_nr = ser.nr_devices, ser.max_nr
-    if nr == max_nr:
-        return ENOSPC
-    for i in range(max_nr):                   # slot search, spec §4.3
-        idx = (nr + i) % max_nr
-        if ser.refcount(idx) == 0:
-            break
-    else:
-        return ENOSPC
+    idx = ser.claim_slot()                    # v6: §4.3 search; block eras: first fit / grow
+    if idx < 0:
+        return idx
     _dev(k, INFO, d, "Device will be preserved across next Live Update")
-    ser.nr_devices = nr + 1
+    ser.nr_devices = ser.nr_devices + 1
     ser.set_entry(idx, d.domain, d.bdf, 1)
     d.outgoing = idx
     return 0
@@ -285,13 +394,18 @@ def pci_liveupdate_unpreserve_device(k, ser: PciSer, d) -> int:
     _dev(k, INFO, d, "Device will no longer be preserved across next Live Update")
     ser.nr_devices = ser.nr_devices - 1
     ser.zero_entry(d.outgoing)
+    ser.release_slot(d.outgoing)              # block eras: shrink the chain when possible
     d.outgoing = None
     return 0
 
 
 def pci_liveupdate_preserve(k, dev) -> int:
     """Spec §4.1: VF check, outgoing FLB, path walk with rollback."""
+    if not _tracks_devices(k):
+        return 0                              # v6 patch 01: no such call for the driver yet
     if dev.is_virtfn:
+        if _version_era(k):
+            _dev(k, WARNING, dev, "Cannot preserve Virtual Functions")
         return EINVAL
     err, ser = pci_liveupdate_flb_get_outgoing(k)
     if err:
@@ -310,6 +424,8 @@ def pci_liveupdate_preserve(k, dev) -> int:
 
 
 def pci_liveupdate_unpreserve(k, dev) -> None:
+    if not _tracks_devices(k):
+        return
     err, ser = pci_liveupdate_flb_get_outgoing(k)
     if err or ser is None:
         _dev(k, WARNING, dev, "Cannot unpreserve device without outgoing Live Update state")
@@ -321,6 +437,8 @@ def pci_liveupdate_unpreserve(k, dev) -> None:
 
 # -- incoming tracking (patches 03, 06) ------------------------------------------------------
 def pci_liveupdate_setup_device(k, dev) -> None:
+    if not _tracks_devices(k):
+        return                                # incoming tracking arrives in patch 03
     inc = pci_liveupdate_flb_get_incoming(k)
     if inc is None:
         return
@@ -338,6 +456,8 @@ def pci_liveupdate_setup_device(k, dev) -> None:
 
 
 def pci_liveupdate_finish(k, dev) -> None:
+    if not _tracks_devices(k):
+        return
     inc = pci_liveupdate_flb_get_incoming(k)
     if inc is None:
         _dev(k, WARNING, dev, "Cannot finish preserving device without incoming FLB")
@@ -368,17 +488,25 @@ def pci_liveupdate_is_incoming(k, dev) -> bool:
 
 
 def pci_liveupdate_cleanup_device(k, dev) -> None:
-    """From pci_release_dev() and the unknown-header-type path (spec §4.4, v6)."""
+    """From pci_release_dev() and the unknown-header-type path (spec §4.4; §13 table):
+    v6 unpreserves / finishes the path; v7 only WARNs for outgoing and WARNs + drops the FLB
+    reference the device held for incoming; the version era only WARNs."""
     if dev.outgoing is not None:
         _dev(k, WARN, dev, "Destroying outgoing-preserved device!")
-        pci_liveupdate_unpreserve(k, dev)
+        if not _blocks(k):
+            pci_liveupdate_unpreserve(k, dev)
     if dev.incoming is not None:
         _dev(k, WARN, dev, "Destroying incoming-preserved device!")
-        pci_liveupdate_finish(k, dev)
+        if not _blocks(k):
+            pci_liveupdate_finish(k, dev)
+        elif k.profile.hold_flb_ref_per_device:
+            pci_liveupdate_flb_put_incoming(k)   # v7: the reference held since setup
 
 
 # -- bus numbers (patch 05) ------------------------------------------------------------------
 def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
+    if not _tracks_devices(k):
+        return False                          # patch 05 comes later
     if pass_:
         return dev.inherit_buses
     parent = bus.self
@@ -395,6 +523,28 @@ def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
     dev.inherit_buses = inc.ser.nr_devices != 0
     pci_liveupdate_flb_put_incoming(k)
     return dev.inherit_buses
+
+
+def pci_liveupdate_may_assign_buses(k, bus, dev) -> bool:
+    """Pass 1 of pci_scan_bridge_extend() while inheriting, for a bridge that needs numbers.
+
+    v6/v7: never (``Cannot reconfigure bridge during Live Update, skipping``). Later kernels
+    (``bus_inherit == "lifetime"``) assign new numbers unless a preserved bridge on the same
+    bus lost its bus number configuration: its old range is unknown and new numbers could land
+    on the preserved devices below it (spec §13). A "lost" preserved bridge is one the previous
+    kernel preserved (``was_preserved``) that got no child bus at pass 0 (our reading).
+    """
+    if k.profile.bus_inherit != "lifetime":
+        k.log.add(ERR, f"pci {dev.name}: Cannot reconfigure bridge during Live Update, skipping")
+        return False
+    lost = next((d for d in bus.devices if d.is_bridge and d.was_preserved
+                 and d.subordinate is None), None)
+    if lost is not None:
+        # UNCONFIRMED: log level and which device prints it (we: pci_err on the skipped bridge)
+        k.log.add(ERR, f"pci {dev.name}: Not assigning bus numbers, preserved bridge "
+                       f"{lost.name} lost its bus number configuration")
+        return False
+    return True
 
 
 def pci_liveupdate_scan_bridge_end(k, dev, pass_: int) -> None:

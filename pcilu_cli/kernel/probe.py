@@ -258,9 +258,8 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
             if assign_new_buses or broken or is_cardbus:
                 # stop config forwarding until pass 1 renumbers it
                 cfg.write(0x18, 4, buses & ~0xFFFFFF)
-        elif liveupdate:
-            k.log.add(ERR, f"pci {dev.name}: Cannot reconfigure bridge during Live Update, "
-                           "skipping")
+        elif liveupdate and not lu.pci_liveupdate_may_assign_buses(k, bus, dev):
+            pass                                # logged by the hook; nothing below is scanned
         else:
             child = k.buses.get((bus.domain, mx + 1))
             if child is None:

@@ -214,7 +214,7 @@ class Machine:
                 rep["panic"], rep["phase"] = self.panic, self.phase
         rep["messages"] = self.boot_messages + rep["messages"]
         rep["kho"] = {k: v for k, v in self.kho_in.items() if k != "messages"}
-        return rep
+        return {"kind": "enumerate", **rep}
 
     # ---- memory consistency --------------------------------------------------------------------
     def sync(self) -> None:
