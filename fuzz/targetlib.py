@@ -251,10 +251,14 @@ def encode_spec_seeds() -> list:
     return out
 
 
+NOT_SEEDS = {"SHA256SUMS", "SOURCES.md", "README.md"}
+
+
 def fixture_seeds(*patterns: str, fields=()) -> Callable[[], list]:
     """Seeds from shipped fixture files (for inputs whose encoder is a person: YAML, dumps)."""
     def seeds():
-        files = sorted({f for p in patterns for f in glob.glob(str(FIXTURES / p), recursive=True)})
+        files = sorted({f for p in patterns for f in glob.glob(str(FIXTURES / p), recursive=True)
+                        if Path(f).is_file() and Path(f).name not in NOT_SEEDS})
         if not files:
             raise Unavailable(f"no fixtures match {', '.join(patterns)} yet")
         return [Seed(Path(f).name, Path(f).read_bytes(), list(fields)) for f in files[:6]]
@@ -435,7 +439,7 @@ register("encode_json", ["encode", "{file}", "-o", "-"], encode_spec_seeds, text
 register("fabric_yaml", ["fabric", "show", "{file}", "--json"],
          fixture_seeds("fabrics/*.yaml"), text=True, suffix=".yaml")
 register("lspci_dump", ["fabric", "show", "{file}", "--json"],
-         fixture_seeds("lspci/**/*.txt", "dumps/**/*.txt"), text=True, suffix=".txt")
+         fixture_seeds("lspci/*", "dumps/**/*.txt"), text=True, suffix=".txt")
 register("root_fdt", ["inspect", "{file}", "--json"], fixture_seeds("golden/**/*.dtb",
                                                                     "kho/**/*.dtb",
                                                                     fields=HEAD_U32[:10]))
@@ -448,7 +452,7 @@ register("luo_fdt", [], luo_fdt_seeds,
          call=lambda d, p: _need("pcilu_cli.memory.fdt").read_luo_fdt(d, file=p))
 register("kho_block_chain", [], kho_block_chain_seeds, call=call_kho_block_chain)
 register("radix_tree", [], radix_tree_seeds, call=call_radix_tree)
-register("fabric_load", [], fixture_seeds("fabrics/*.yaml", "lspci/**/*.txt"),
+register("fabric_load", [], fixture_seeds("fabrics/*.yaml", "lspci/*"),
          call=call_load_fabric, text=True, suffix=".yaml")
 register("scenario", ["rehearse", "{file}", "--json"], fixture_seeds("scenarios/*.yaml"),
          ok_codes=frozenset({0, 3, 4, 5, 6}), text=True, suffix=".yaml")

@@ -149,3 +149,12 @@ def test_every_command_explains_itself():
     assert "Exit codes" in r.stdout
     h = run(["inspect", "--help"]).stdout
     assert "--profile" in h and "Example" in h
+
+
+def test_every_subcommand_has_help_with_a_description():
+    from pcilu_cli.cli import COMMANDS
+    for name in COMMANDS:
+        r = run([name, "--help"])
+        assert "Usage: pcilu " + name in r.stdout
+        assert "Not implemented yet" not in r.stdout, f"{name} is still a stub"
+        assert len(r.stdout.splitlines()) > 4, name

@@ -14,7 +14,7 @@ import click
 
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile, profile_names
-from pcilu_cli.cli.context import notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
 
 ELF_MAGIC = b"\x7fELF"
@@ -255,7 +255,8 @@ def inspect(file, profile, as_json, as_hex):
     if profile is None:
         profile, why = detect_pci_profile(data)
         notice(f"{name}: no --profile given; {why}")
-    ser = pci.decode_pci_ser(data, profile, file=name)
+    with busy(f"decoding {len(data) // 8} entries", size=len(data) // 8, threshold=200000):
+        ser = pci.decode_pci_ser(data, profile, file=name)
     for d in ser.diagnostics:
         if not d.kernel_accepts:
             raise d.as_error()

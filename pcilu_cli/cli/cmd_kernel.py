@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from pcilu_cli.abi.profiles import profile_names
-from pcilu_cli.cli.context import notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 
 PROFILE_CHOICE = click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
@@ -83,7 +83,8 @@ def init(fabric, output, profile, cmdline, as_json):
     from pcilu_cli.state import Machine, save
     fab = load_fabric(fabric)
     try:
-        m = Machine.boot(fab, profile=profile, params=cmdline)
+        with busy(f"booting generation 0 on {len(fab)} functions", size=len(fab)):
+            m = Machine.boot(fab, profile=profile, params=cmdline)
     except KernelPanic as exc:
         save(exc.machine, output)
         raise
@@ -273,7 +274,9 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
             raise click.UsageError("missing STATE (or --fabric F --flb BLOB)")
         m = load(state)
         try:
-            nxt = m.kexec(profile=profile, params=cmdline)
+            with busy(f"kexec: booting generation {m.generation + 1} on {len(m.fabric)} "
+                      "functions", size=len(m.fabric)):
+                nxt = m.kexec(profile=profile, params=cmdline)
         except KernelPanic as exc:
             save(exc.machine, output)
             raise

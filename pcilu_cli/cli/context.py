@@ -86,3 +86,21 @@ def console(stderr: bool = False):
     return Console(file=sys.stderr if stderr else sys.stdout, force_terminal=force,
                    no_color=no_color, highlight=False, soft_wrap=False,
                    emoji=False)
+
+
+class _NoStatus:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def busy(text: str, *, size: int = 0, threshold: int = 20000):
+    """A spinner on stderr for long operations — only on a TTY, only for people (not with
+    --json or --quiet), and only when ``size`` (functions, entries, bytes/1000) is large."""
+    s = current_settings()
+    if s.quiet or s.json_mode or size < threshold or not sys.stderr.isatty():
+        return _NoStatus()
+    c = console(stderr=True)
+    return c.status(text, spinner="dots")

@@ -256,11 +256,17 @@ class HandoverIn:
 
     # ---- boot -------------------------------------------------------------------------------------
     @classmethod
-    def boot(cls, profile, mem: PhysMem, root_pa: int | None) -> "HandoverIn":
+    def boot(cls, profile, mem: PhysMem, root_pa: int | None, *,
+             luo_enabled: bool = True) -> "HandoverIn":
+        """``luo_enabled=False`` models ``liveupdate=off``: KHO still reserves the preserved
+        memory, but liveupdate_early_init() returns before looking at the LUO subtree."""
         self = cls(_profile(profile), mem, root_pa or 0)
         if root_pa and self._kho_populate():
             self.status = "kho"
-            self._luo_early_startup()
+            if luo_enabled:
+                self._luo_early_startup()
+            else:
+                self.luo_status = "disabled"
         return self
 
     def _warn(self, msg: str) -> None:

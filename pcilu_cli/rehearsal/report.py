@@ -101,7 +101,7 @@ def render(res, *, show_log: bool = True) -> None:
             f"{escape(sc.fabric_ref)}, profile {sc.profile}")
     if sc.cmdline:
         head += f', cmdline "{escape(sc.cmdline)}"'
-    con.print(head)
+    con.print(head, soft_wrap=True)
     if sc.description:
         con.print(f"  [dim]{escape(sc.description.strip())}[/dim]", soft_wrap=True)
     mark = {"passed": "[green]PASS[/green]", "failed": "[red]FAIL[/red]",
@@ -137,4 +137,5 @@ def render(res, *, show_log: bool = True) -> None:
     tail = (f"{c['steps']} steps, {c['expectations']} expectations: "
             f"{c['failed'] + c['errors']} steps failed, {c['expectations_failed']} "
             f"expectations failed, {c['skipped']} skipped ({res.seconds * 1000:.0f} ms)")
-    con.print(("[green]passed[/green]: " if res.passed else "[red]FAILED[/red]: ") + tail)
+    con.print(("[green]passed[/green]: " if res.passed else "[red]FAILED[/red]: ") + tail,
+              soft_wrap=True)

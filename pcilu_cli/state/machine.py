@@ -154,6 +154,7 @@ class Machine:
             # kho_init() + luo_late_startup(): before any device can be preserved
             self.hout = HandoverOut(self.profile, self.mem, self.alloc,
                                     liveupdate_num=liveupdate_num,
+                                    release=f"pcilu-{self.profile.name}-gen{self.generation}",
                                     kexec_count=self.generation)
         try:
             self.kernel = Kernel.boot(self.fabric, profile=self.profile, params=p,
@@ -253,10 +254,10 @@ class Machine:
 
         nxt = Machine()
         nxt.generation, nxt.profile, nxt.fabric = self.generation + 1, nxt_profile, h.fabric
-        if nxt_params.luo_enabled or nxt_params.kho:
+        if nxt_params.kho:
             try:
-                hin = HandoverIn.boot(nxt_profile, self.mem,
-                                      root if nxt_params.kho else 0)
+                hin = HandoverIn.boot(nxt_profile, self.mem, root,
+                                      luo_enabled=nxt_params.luo_enabled)
             except KernelPanic as exc:
                 nxt.kho_in = {"status": "panic", "root_pa": root,
                               "messages": list(getattr(exc, "messages", []))}
