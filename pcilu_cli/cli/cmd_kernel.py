@@ -89,12 +89,11 @@ def init(fabric, output, profile, cmdline, as_json):
         save(exc.machine, output)
         raise
     save(m, output)
-    rep = m.report()
-    n = sum(1 for d in rep["devices"] if d["enumerated"])
+    n = len(m.kernel.devices)
     if as_json:
         print_json({"kind": "init", "state": output, "generation": 0,
                     "profile": m.profile.name, "functions": len(fab), "enumerated": n,
-                    "messages": rep["messages"]})
+                    "messages": m.boot_messages + m.kernel.log.lines()})
     else:
         click.echo(f"{output}: generation 0 ({m.profile.name}), {n} of {len(fab)} functions "
                    "enumerated")

@@ -57,6 +57,7 @@ _EMPTY = b""
 # registers).  Fabric routing caches are valid only for the epoch they were built in, so a
 # write that goes straight to ``fn.cfg`` still invalidates them (no per-function back-pointer).
 BUS_EPOCH = [0]
+_CAP_CACHE: dict = {}
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 
@@ -140,6 +141,23 @@ class ConfigSpace:
     # -- capability walks -----------------------------------------------------------------
     def capabilities(self) -> list[tuple[int, int]]:
         """[(cap_id, offset)] of the standard list; mirrors __pci_find_next_cap_ttl()."""
+        return self._cached(0, self._walk_capabilities)
+
+    def _cached(self, which: int, walk):
+        # Config space that was never written is an immutable bytes object, usually shared
+        # by many functions (templates, copies): its capability lists are computed once.
+        d = self._data
+        if type(d) is not bytes:
+            return walk()
+        key = (which, self.size, d)
+        hit = _CAP_CACHE.get(key)
+        if hit is None:
+            if len(_CAP_CACHE) > 8192:
+                _CAP_CACHE.clear()
+            hit = _CAP_CACHE[key] = tuple(walk())
+        return list(hit)
+
+    def _walk_capabilities(self) -> list[tuple[int, int]]:
         if not self.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
             return []
         ptr_reg = PCI_CB_CAPABILITY_LIST if (self.read(PCI_HEADER_TYPE, 1) & 0x7F) == 2 \
@@ -165,6 +183,9 @@ class ConfigSpace:
 
     def ext_capabilities(self) -> list[tuple[int, int]]:
         """[(ext_cap_id, offset)] from 0x100; mirrors pci_find_next_ext_capability()."""
+        return self._cached(1, self._walk_ext_capabilities)
+
+    def _walk_ext_capabilities(self) -> list[tuple[int, int]]:
         if self.size < 4096:
             return []
         pos = 0x100

@@ -28,7 +28,7 @@ def _templates():
     return {
         "rp": mk(FunctionSpec("0000:00:01.0", vendor=0x8086, device=0x352a, kind="root_port",
                               acs=acs, ari_forwarding=(True, False), bus_master=True,
-                              slot=True)),
+                              slot=True, multifunction=True)),   # ports at functions 0-7
         "usp": mk(FunctionSpec("0000:01:00.0", vendor=0x1000, device=0xc030, kind="upstream",
                                bus_master=True)),
         "dsp": mk(FunctionSpec("0000:02:00.0", vendor=0x1000, device=0xc030,

@@ -135,7 +135,7 @@ def render(res, *, show_log: bool = True) -> None:
                 con.print(f"       [dim]{escape(ln)}[/dim]", soft_wrap=True)
     c = res.counts()
     tail = (f"{c['steps']} steps, {c['expectations']} expectations: "
-            f"{c['failed'] + c['errors']} steps failed, {c['expectations_failed']} "
-            f"expectations failed, {c['skipped']} skipped ({res.seconds * 1000:.0f} ms)")
+            f"{c['steps_failed'] + c['steps_errors']} steps failed, "
+            f"{c['expectations_failed']} expectations failed, {c['steps_skipped']} skipped ({res.seconds * 1000:.0f} ms)")
     con.print(("[green]passed[/green]: " if res.passed else "[red]FAILED[/red]: ") + tail,
               soft_wrap=True)

@@ -63,8 +63,9 @@ class RunResult:
     def counts(self) -> dict:
         st = [s.status for s in self.steps]
         checks = [c for s in self.steps for c in s.checks]
-        return {"steps": len(st), "passed": st.count("passed"), "failed": st.count("failed"),
-                "errors": st.count("error"), "skipped": st.count("skipped"),
+        return {"steps": len(st), "steps_passed": st.count("passed"),
+                "steps_failed": st.count("failed"), "steps_errors": st.count("error"),
+                "steps_skipped": st.count("skipped"),
                 "expectations": len(checks),
                 "expectations_failed": sum(1 for c in checks if not c.ok)}
 

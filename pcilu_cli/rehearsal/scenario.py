@@ -91,6 +91,8 @@ class _V:
         self.file = file
 
     def err(self, msg, obj=None, key=None, field=None):
+        if field is not None and (msg.startswith(field) or field.startswith("step ")):
+            field = None                # the message already says where
         raise BadInput(msg, file=self.file, line=line_of(obj, key), field=field)
 
     def keys(self, d, allowed, where, obj=None, key=None):

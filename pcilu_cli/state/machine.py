@@ -32,6 +32,25 @@ from pcilu_cli.state.store import FORMAT_VERSION  # noqa: E402  (one definition)
 STATE_KIND = "pcilu-state"
 
 
+def no_gc(fn):
+    """Pause the cyclic garbage collector while a generation's object graph (hundreds of
+    thousands of pci_devs, functions, buses) is built or serialized: nothing here is garbage,
+    and collections triggered by the allocations made growth super-linear (bench/, target 2)."""
+    import functools
+    import gc
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*a, **kw)
+        finally:
+            if was:
+                gc.enable()
+    return wrapper
+
+
 class MemIncoming:
     """The incoming hand-over as the simulated kernel reads it: FLB records found by LUO and
     the physical memory they point into (``phys_to_virt``)."""
@@ -108,6 +127,7 @@ class Machine:
 
     # ---- boot ----------------------------------------------------------------------------------
     @classmethod
+    @no_gc
     def boot(cls, fabric, *, profile=None, params=None, generation=0) -> "Machine":
         """Generation 0: a cold boot (no hand-over), enumerated."""
         from pcilu_cli.memory.physmem import PhysMem
@@ -118,6 +138,7 @@ class Machine:
         return m
 
     @classmethod
+    @no_gc
     def boot_from_blob(cls, fabric, blob: bytes, *, profile=None, params=None,
                        generation=1, file=None) -> "Machine":
         """Boot a kernel whose previous kernel left ``blob`` (a raw ``struct pci_ser`` taken
@@ -238,6 +259,7 @@ class Machine:
                     self.alloc.restore_free(data)
 
     # ---- kexec ---------------------------------------------------------------------------------
+    @no_gc
     def kexec(self, *, profile=None, params=None) -> "Machine":
         """Reboot into the next generation. Raises KernelPanic (with ``.machine`` = the
         panicked next generation, which the caller should save) if the new kernel panics."""
@@ -301,6 +323,7 @@ class Machine:
                 "fabric": {"name": getattr(self.fabric, "name", None),
                            "functions": len(self.fabric) if self.fabric is not None else 0}}
 
+    @no_gc
     def to_bytes(self) -> bytes:
         from pcilu_cli.memory import elfcore
         meta = json.dumps(self.metadata(), separators=(",", ":")).encode()
@@ -315,6 +338,7 @@ class Machine:
         return elfcore.write_elf_core(self.mem, notes)
 
     @classmethod
+    @no_gc
     def from_bytes(cls, data: bytes, *, file=None) -> "Machine":
         from pcilu_cli.memory import elfcore
         if data[:4] != b"\x7fELF":
