@@ -51,6 +51,8 @@ class Target:
     suffix: str = ".bin"
     seeds_valid: bool = True         # every seed must itself be accepted (exit 0)
     call: Callable | None = None     # direct decoder call(data, path) instead of a command line
+    beside: str | None = None        # write the input as fixtures/<beside>/ would hold it, so
+                                     # that relative paths in it (../fabrics/...) resolve
 
     @property
     def json_mode(self) -> bool:
@@ -138,6 +140,14 @@ def run_call(target: Target, data: bytes, path: str, what: str = "") -> Outcome:
 
 
 def run_input(target: Target, data: bytes, workdir: str, what: str = "") -> Outcome:
+    if target.beside:
+        sub = os.path.join(workdir, target.beside)
+        os.makedirs(sub, exist_ok=True)
+        for sibling in os.listdir(FIXTURES):
+            link = os.path.join(workdir, sibling)
+            if sibling != target.beside and not os.path.lexists(link):
+                os.symlink(FIXTURES / sibling, link)
+        workdir = sub
     path = os.path.join(workdir, f"input{target.suffix}")
     with open(path, "wb") as f:
         f.write(data)
@@ -455,7 +465,7 @@ register("radix_tree", [], radix_tree_seeds, call=call_radix_tree)
 register("fabric_load", [], fixture_seeds("fabrics/*.yaml", "lspci/*"),
          call=call_load_fabric, text=True, suffix=".yaml")
 register("scenario", ["rehearse", "{file}", "--json"], fixture_seeds("scenarios/*.yaml"),
-         ok_codes=frozenset({0, 3, 4, 5, 6}), text=True, suffix=".yaml")
+         ok_codes=frozenset({0, 3, 4, 5, 6}), text=True, suffix=".yaml", beside="scenarios")
 
 # ---- atheris harnesses: which targets each runs, and which targets' seeds form its corpus -----
 # (fuzz/fuzz_<name>.py runs HARNESSES[name]; fuzz/make_corpus.py writes fixtures/fuzz-corpus/<name>)

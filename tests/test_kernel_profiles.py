@@ -142,6 +142,8 @@ def test_block_era_hand_over_and_finish(profile):
                                 + entry(0, B_RP, 1))
     k1.finish(EP4)
     assert k1.pci_flb.finished and k1.incoming_freed and k1.panic is None
+    # header and device block are both released (kho_restore_free / block set destroy)
+    assert k1.incoming_freed_pages == [_hpa, bpa]
 
 
 def test_block_era_state_round_trip_continues_identically():
@@ -417,3 +419,11 @@ def test_cross_profile_luo_mismatch_panics(monkeypatch):
     with pytest.raises(KernelPanic) as ei:
         machine(odd.name).kexec(profile="v7")
     assert "The incoming tree failed to initialize properly" in ei.value.panic_message
+
+
+def test_machine_releases_header_and_blocks_when_the_flb_finishes():
+    nxt = machine("v8").kexec()
+    pas = [pa for pa, _b in nxt.kernel.incoming_pages()]
+    assert len(pas) == 2 and all(pa in nxt.alloc.incoming for pa in pas)
+    nxt.finish(EP3)
+    assert not any(pa in nxt.alloc.incoming for pa in pas)

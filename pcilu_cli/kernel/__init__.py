@@ -3,8 +3,10 @@
 Modules, one per kernel file they mirror:
     generation.py  Kernel: boot/enumerate, preserve, unpreserve, finish, freeze, kexec,
                    hot_remove, rescan, report, to_state/from_state
-    liveupdate.py  drivers/pci/liveupdate.c (v6): FLB ops, preserve/unpreserve/finish,
-                   setup/cleanup_device, scan_bridge_begin/end, ACS/ARI hooks, freeze
+    liveupdate.py  drivers/pci/liveupdate.c (v6, plus the named differences of every other
+                   profile): FLB ops, preserve/unpreserve/finish, setup/cleanup_device,
+                   scan_bridge_begin/end, ACS/ARI hooks, freeze
+    pci_blocks.py  struct pci_ser of v7 / the version-field era over a kho_block chain
     luo.py         LUO sessions, files and FLB refcounts (kernel/liveupdate/luo_*.c)
     probe.py       drivers/pci/probe.c enumeration (+ pci_configure_ari, pci_acs_init, VFs)
     acs.py         pci_enable_acs() with pci=config_acs= / disable_acs_redir=

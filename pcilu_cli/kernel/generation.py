@@ -11,6 +11,13 @@
     k.hot_remove(bdf) -> dict / k.rescan() -> dict
     k.is_incoming(bdf) / k.is_outgoing(bdf) / k.outgoing_blob() / k.incoming_blob()
     k.report() -> dict (design.md ``enumerate`` JSON) / k.to_state() / Kernel.from_state(fab, d)
+    k.outgoing_pages() / k.incoming_pages() -> [(pa, bytes)]   what the Machine writes to memory
+    k.outgoing_entries() -> [(slot, domain, bdf, refcount)]    any layout
+    k.incoming_freed_pages                                     PAs released by kho_restore_free
+
+Every profile of ``pcilu_cli.abi.profiles`` is simulated; ``next_kernel(profile=...)`` boots a
+kernel of another profile over the previous one's hand-over (the PCI FLB part of the
+``kho-luo-abi.md`` §6 policy; KHO/LUO compatibility is the Machine's HandoverIn).
 
 A preserve models userspace preserving the device's vfio-pci cdev file in a LUO session: LUO
 checks the token, takes the PCI FLB (the first file sizes and allocates ``struct pci_ser``),
@@ -99,6 +106,7 @@ class Kernel:
         self.buses: dict[tuple, PciBus] = {}
         self.root_buses: list[PciBus] = []
         self.incoming_freed = False
+        self.incoming_freed_pages: list[int] = []   # PAs kho_restore_free()d (header first)
         self.had_incoming = False
         self._allocator = None
         if alloc_preserve is None:
@@ -470,6 +478,7 @@ class Kernel:
                 xa=[[k_, s] for k_, s in inc.xa.items()]),
             "incoming_source": _source_state(self.luo.incoming),
             "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
+            "incoming_freed_pages": self.incoming_freed_pages,
             "allocator": None if self._allocator is None else self._allocator.to_state(),
             "log": self.log.to_state(),
         }
@@ -543,6 +552,7 @@ class Kernel:
                 ser.max_nr = i["max_nr"]
             k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in i["xa"]})
         k.incoming_freed = d.get("incoming_freed", False)
+        k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
         k.had_incoming = d.get("had_incoming", False)
         return k
 

@@ -284,15 +284,19 @@ def _pci_flb_retrieve_blocks(k, data: int) -> PciFlbIncoming:
             if version_era:
                 raise KernelPanic(f"Failed to insert PCI device {_fmt_key(key)} into xarray "
                                   f"({EBUSY})")
-            _kho_restore_free(k, data)
+            _kho_restore_free(k, data, [b for b, _c, _p in blocks])
             raise FlbError(EBUSY)
         xa[key] = i
     k.had_incoming = bool(xa)
     return PciFlbIncoming(PciSerBlocksIn(data, hdr, version, blocks), xa)
 
 
-def _kho_restore_free(k, pa):
+def _kho_restore_free(k, pa, blocks=()):
+    """kho_restore_free() of the incoming ``struct pci_ser`` (and, block eras, the
+    kho_block_set destroy of its device blocks): ``k.incoming_freed_pages`` lists them so the
+    Machine can release every one."""
     k.incoming_freed = True
+    k.incoming_freed_pages = [pa] + [b for b in blocks if b != pa]
 
 
 def pci_flb_finish(k, inc: PciFlbIncoming) -> None:
@@ -304,7 +308,7 @@ def pci_flb_finish(k, inc: PciFlbIncoming) -> None:
                 k.log.add(EMERG, k.profile.pr_fmt + f"{_fmt_key(key)} was never finished!")
         if left:
             raise KernelPanic(f"{left} preserved device(s) were never finished!")
-    _kho_restore_free(k, inc.ser.pa)
+    _kho_restore_free(k, inc.ser.pa, [b for b, _d in inc.ser.pages()])
 
 
 # -- outgoing / incoming FLB wrappers --------------------------------------------------------

@@ -257,6 +257,10 @@ class Machine:
             for name, (data, _c) in list(self.incoming._flbs.items()):
                 if name == k.profile.pci_compatible and data in self.alloc.incoming:
                     self.alloc.restore_free(data)
+            # block eras: the device blocks of the incoming chain go too
+            for pa in getattr(k, "incoming_freed_pages", ()):
+                if pa in self.alloc.incoming:
+                    self.alloc.restore_free(pa)
 
     # ---- kexec ---------------------------------------------------------------------------------
     @no_gc
