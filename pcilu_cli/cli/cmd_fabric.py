@@ -34,7 +34,17 @@ def _load(path):
 @click.argument("fabric_file", metavar="FABRIC")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def show(fabric_file, as_json):
-    """Show FABRIC as a tree: bus ranges, BusMaster, ACS Control, ARI Forwarding, SR-IOV."""
+    """Show FABRIC as a tree: bus ranges, BusMaster, ACS Control, ARI Forwarding, SR-IOV.
+
+    FABRIC is a YAML fabric, an `lspci -x/-xxx/-xxxx` dump, a sysfs snapshot (directory or
+    tar archive) or a pcilu state file (the fabric as that generation left it).
+
+    \b
+    Examples:
+      pcilu fabric show fixtures/fabrics/emr-dsa-nvme.yaml
+      pcilu fabric show fixtures/lspci/tree-asus-p6t6 --json | jq '.functions | length'
+      pcilu fabric show gen1.elf
+    """
     from pcilu_cli.cli.context import console, print_json, set_json_mode
     set_json_mode(as_json)
     fab = _load(fabric_file)
@@ -53,7 +63,13 @@ def show(fabric_file, as_json):
 @click.option("--format", "fmt", type=click.Choice(["dump", "yaml"]), default="dump",
               show_default=True, help="`lspci -xxxx` dump (for `lspci -F`) or YAML fabric.")
 def export(fabric_file, output, fmt):
-    """Write FABRIC as an lspci dump (readable by `lspci -F`) or as a YAML fabric."""
+    """Write FABRIC as an lspci dump (readable by `lspci -F`) or as a YAML fabric.
+
+    \b
+    Examples:
+      pcilu fabric export fixtures/fabrics/switch.yaml -o switch.txt && lspci -F switch.txt -tv
+      pcilu fabric export fixtures/lspci/tree-asus-p6t6 --format yaml -o asus.yaml
+    """
     fab = _load(fabric_file)
     if fmt == "dump":
         from pcilu_cli.fabric.lspci import export_dump
