@@ -138,6 +138,22 @@ def main(argv=None):
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     from pcilu_cli.cli.context import Settings, activate
     activate(Settings())
+    # One command, then exit: the cyclic GC only slows down building the big object graphs
+    # (every pci_dev and function of a host is alive until the end). Restored for in-process
+    # callers (tests).
+    import gc
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        code = _run(args)
+    finally:
+        if gc_was:
+            gc.enable()
+    sys.exit(code)
+
+
+def _run(args) -> int:
+    from pcilu_cli.cli.context import current_settings, emit_error
     try:
         rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
@@ -171,4 +187,4 @@ def main(argv=None):
         click.echo(f"pcilu: internal error: {type(e).__name__}: {e} "
                    "(re-run with --traceback and report it)", err=True)
         code = ExitCode.INTERNAL
-    sys.exit(code)
+    return code

@@ -296,7 +296,9 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
 @json_option
 @click.option("--all", "show_all", is_flag=True, help="Also list functions that are neither "
               "preserved nor on a preserved path (default for small fabrics).")
-@click.option("--debug", is_flag=True, help="Include pr_debug/pci_dbg lines in the log.")
+@click.option("--debug", is_flag=True, help="Include pr_debug/pci_dbg lines in the log (the "
+              "kernel records them only with dyndbg on its command line, e.g. "
+              "--cmdline 'dyndbg=+p').")
 def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's word
     """What this generation's enumeration did, per device: incoming / outgoing, Bus Master,
     bus numbers, ACS control and ARI Forwarding (and whether inherited), enumerated or

@@ -60,6 +60,8 @@ BUS_EPOCH = [0]
 _CAP_CACHE: dict = {}
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
+_U16_FROM = _U16.unpack_from
+_U32_FROM = _U32.unpack_from
 
 
 class ConfigSpace:
@@ -81,6 +83,19 @@ class ConfigSpace:
 
     # -- raw access -----------------------------------------------------------------------
     def read(self, off: int, width: int) -> int:
+        d = self._data
+        end = off + width
+        # hot path (enumeration reads millions of registers): inside the stored bytes
+        if off >= 0 and end <= len(d) and end <= self.size:
+            if width == 1:
+                return d[off]
+            if width == 2:
+                return _U16_FROM(d, off)[0]
+            if width == 4:
+                return _U32_FROM(d, off)[0]
+        return self._read_slow(off, width)
+
+    def _read_slow(self, off: int, width: int) -> int:
         if width not in (1, 2, 4) or off < 0:
             raise ValueError(f"bad config read off={off:#x} width={width}")
         if off + width > self.size:

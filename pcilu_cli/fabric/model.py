@@ -578,6 +578,17 @@ class Fabric:
                 return fn
         return link.virtual.get((bus - link_bus, devfn)) if link.virtual else None
 
+    def responders(self, domain: int, bus: int) -> list[int]:
+        """The devfns at which some function answers a config cycle on (domain, bus) right
+        now, in increasing order — what probing all 256 devfns would find, in one lookup."""
+        link, link_bus = self._find_link(domain, bus)
+        if link is None:
+            return []
+        out = list(link.downstream) if bus == link_bus else []
+        if link.virtual:
+            out += [df for (delta, df) in link.virtual if delta == bus - link_bus]
+        return sorted(set(out))
+
     def config_read(self, domain: int, bus: int, devfn: int, off: int, width: int) -> int:
         fn = self.route(domain, bus, devfn)
         if fn is None or fn.knob("power_state") == "D3cold":

@@ -100,7 +100,7 @@ class Kernel:
         self.generation = generation
         self.phase = "running"
         self.panic: str | None = None
-        self.log = KernelLog()
+        self.log = KernelLog(keep_debug=self.params.dyndbg)
         self.devices: dict[int, PciDev] = {}
         self.by_uid: dict[str, PciDev] = {}
         self.buses: dict[tuple, PciBus] = {}
@@ -433,16 +433,20 @@ class Kernel:
 
     def _dev_report(self, dev, ser):
         fn = dev.fn
+        cfg = fn.cfg
         br = dev.hdr_type in (1, 2)
+        # registers read through the offsets found at enumeration (one read each, no walks)
+        acs = dev.acs_cap
         return {"bdf": dev.name, "uid": fn.uid, "kind": _kind_of(dev),
                 "incoming": dev.incoming is not None, "was_incoming": dev.was_incoming,
                 "outgoing": dev.outgoing is not None,
                 "outgoing_refcount": ser.refcount(dev.outgoing)
                 if (ser is not None and dev.outgoing is not None) else 0,
-                "bus_master": fn.bus_master,
-                "secondary": fn.secondary if br else None,
-                "subordinate": fn.subordinate if br else None,
-                "acs_ctrl": fn.acs_ctrl, "acs_inherited": dev.acs_inherited,
+                "bus_master": bool(cfg.read(0x04, 2) & 0x4),
+                "secondary": cfg.read(0x19, 1) if br else None,
+                "subordinate": cfg.read(0x1A, 1) if br else None,
+                "acs_ctrl": None if acs is None else cfg.read(acs + 6, 2),
+                "acs_inherited": dev.acs_inherited,
                 "ari_forwarding": dev.ari_enabled if br else None,
                 "ari_inherited": dev.ari_inherited, "enumerated": True}
 
@@ -500,7 +504,7 @@ class Kernel:
         if k._allocator is not None and d.get("allocator") is not None:
             k._allocator.used = {int(a): o for a, o in d["allocator"].items()}
         k.phase, k.panic = d["phase"], d["panic"]
-        k.log = KernelLog.from_state(d["log"])
+        k.log = KernelLog.from_state(d["log"], keep_debug=k.params.dyndbg)
         for dom, num, _s, _p, start, end, virt, is_root in d["buses"]:
             b = PciBus(dom, num, start=start, end=end, virtual=bool(virt))
             k.buses[b.key] = b

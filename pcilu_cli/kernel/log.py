@@ -20,16 +20,22 @@ def dev_name(domain: int, bus: int, devfn: int) -> str:
 
 
 class KernelLog:
-    __slots__ = ("entries", "once")
+    """``keep_debug`` is dynamic debug: off by default, as in the kernel, so pr_debug()/pci_dbg()
+    lines are not recorded (``dyndbg=`` on the command line turns them on)."""
 
-    def __init__(self):
+    __slots__ = ("entries", "once", "keep_debug")
+
+    def __init__(self, keep_debug: bool = True):
         self.entries: list[tuple[str, str]] = []
         self.once: set[str] = set()
+        self.keep_debug = keep_debug
 
     def __len__(self):
         return len(self.entries)
 
     def add(self, level: str, text: str) -> None:
+        if level == DEBUG and not self.keep_debug:
+            return
         self.entries.append((level, text))
 
     def add_once(self, key: str, level: str, text: str) -> None:
@@ -51,8 +57,8 @@ class KernelLog:
         return {"entries": [list(e) for e in self.entries], "once": sorted(self.once)}
 
     @classmethod
-    def from_state(cls, d: dict | None) -> "KernelLog":
-        log = cls()
+    def from_state(cls, d: dict | None, keep_debug: bool = True) -> "KernelLog":
+        log = cls(keep_debug)
         if d:
             log.entries = [(e[0], e[1]) for e in d.get("entries", [])]
             log.once = set(d.get("once", []))

@@ -37,6 +37,7 @@ class KernelParams:
     liveupdate: bool = True              # liveupdate=on|off
     kho: bool = True                     # kho=on|off
     iommu: bool = True                   # an IOMMU driver called pci_request_acs()
+    dyndbg: bool = False                 # dyndbg=... / <module>.dyndbg: pr_debug lines kept
     cmdline: str = ""
     ignored: list = field(default_factory=list)
 
@@ -98,6 +99,9 @@ def parse_cmdline(cmdline: str | None) -> KernelParams:
             p.iommu = False
         elif name in ("intel_iommu", "amd_iommu") and value == "off":
             p.iommu = False
+        elif name == "dyndbg" or name.endswith(".dyndbg"):
+            # dynamic debug: pr_debug()/pci_dbg() lines reach the log only when enabled
+            p.dyndbg = True
         else:
             p.ignored.append(w)
     return p

@@ -209,7 +209,13 @@ def pci_add_new_bus(k, parent, dev, busnr: int) -> PciBus:
 
 def pci_scan_child_bus_extend(k, bus, available_buses: int) -> int:
     mx = bus.start
-    for devnr in range(32):
+    # Probing a slot whose function 0 does not answer reads ~0 and moves on (function 0 is
+    # required); asking the fabric which devfns answer skips those reads without changing
+    # what is found or in which order. Below a downstream port only device 0 is scanned.
+    slots = sorted({df >> 3 for df in k.fabric.responders(bus.domain, bus.number)})
+    if only_one_child(k, bus):
+        slots = slots[:1] if slots and slots[0] == 0 else []
+    for devnr in slots:
         pci_scan_slot(k, bus, devnr << 3)
     mx += pci_iov_bus_range(k, bus)             # reserve buses for SR-IOV
     bridges = [d for d in bus.devices if d.hdr_type in (1, 2)]
@@ -228,8 +234,9 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
     cfg = dev.fn.cfg
     buses = cfg.read(0x18, 4)
     primary, secondary, subordinate = buses & 0xFF, (buses >> 8) & 0xFF, (buses >> 16) & 0xFF
-    k.log.add(DEBUG, f"pci {dev.name}: scanning [bus {secondary:02x}-{subordinate:02x}] "
-                     f"behind bridge, pass {pass_}")
+    if k.log.keep_debug:        # pci_dbg(): formatted only when dynamic debug is on
+        k.log.add(DEBUG, f"pci {dev.name}: scanning [bus {secondary:02x}-{subordinate:02x}] "
+                         f"behind bridge, pass {pass_}")
     if not primary and primary != bus.number and secondary and subordinate:
         _dev_log(k, WARNING, dev, "Primary bus is hard wired to 0")
         primary = bus.number

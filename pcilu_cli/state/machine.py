@@ -226,6 +226,7 @@ class Machine:
     def rescan(self) -> dict:
         return self._op(self.kernel.rescan)
 
+    @no_gc
     def report(self, *, debug=False) -> dict:
         if self.kernel is None:
             rep = {"generation": self.generation, "profile": self.profile.name,
