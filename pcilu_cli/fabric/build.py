@@ -223,6 +223,7 @@ def firmware_assign_buses(fabric: Fabric, assign_all: bool = False,
         end = (min(later) - 1) if later else 0xFF
         _scan_bus(root, root.number, end, assign_all, keep)
     fabric._route_cache.clear()
+    fabric._link_index.clear()
 
 
 def _iov_bus_range(link) -> int:

@@ -124,6 +124,8 @@ class ConfigSpace:
         if not isinstance(d, bytearray):
             if value == 0 and off >= len(d):
                 return  # writing zero beyond the stored extent changes nothing
+            if off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
+                return  # the same value: keep the shared, immutable bytes (and their caches)
             d = self._data = bytearray(d)
         if off + width > len(d):
             d.extend(bytes(off + width - len(d)))

@@ -423,6 +423,7 @@ class Fabric:
         self._domains: dict[int, list[RootBus]] = {}   # sorted by number
         self._domain_nums: dict[int, list[int]] = {}
         self._route_cache: dict = {}
+        self._link_index: dict = {}     # id(link) -> _forwarding_ranges(link), same epoch
         self._cache_epoch = -1
         self.diagnostics: list = []   # Diagnostic objects produced while loading
 
@@ -439,6 +440,7 @@ class Fabric:
         lst.sort(key=lambda r: r.number)
         self._domain_nums[domain] = [r.number for r in lst]
         self._route_cache.clear()
+        self._link_index.clear()
         return rb
 
     def attach(self, fn: Function, parent: "Function | RootBus", devfn: int | None = None) -> Function:
@@ -463,6 +465,7 @@ class Fabric:
         fn.fabric = self
         self._by_uid[fn.uid] = fn
         self._route_cache.clear()
+        self._link_index.clear()
         return fn
 
     def detach(self, fn: Function) -> None:
@@ -481,6 +484,7 @@ class Fabric:
             for vf in fn.virtfns or ():
                 link.virtual = {k: v for k, v in link.virtual.items() if v is not vf}
         self._route_cache.clear()
+        self._link_index.clear()
 
     def _subtree(self, fn: Function) -> Iterator[Function]:
         yield fn
@@ -546,6 +550,7 @@ class Fabric:
         cache = self._route_cache
         if self._cache_epoch != ep:
             cache.clear()
+            self._link_index.clear()
             self._cache_epoch = ep
         key = (domain << 8) | bus
         hit = cache.get(key)
@@ -556,16 +561,32 @@ class Fabric:
             res = (None, 0)
         else:
             link, link_bus = root, root.number
+            idx = self._link_index
             while bus != link_bus:
-                for br in link.bridges:
-                    if self._forwards(br, bus):
-                        link, link_bus = br, br.cfg.read(0x19, 1)
+                ranges = idx.get(id(link))
+                if ranges is None:
+                    ranges = idx[id(link)] = self._forwarding_ranges(link)
+                for sec, sub, br in ranges:
+                    if sec <= bus <= sub:
+                        link, link_bus = br, sec
                         break
                 else:
                     break  # nobody below claims it: a VF "virtual" bus on this link, or nobody
             res = (link, link_bus)
         cache[key] = res
         return res
+
+    def _forwarding_ranges(self, link) -> list:
+        """[(secondary, subordinate, bridge)] of the bridges on ``link`` that forward config
+        cycles now, in link order (the first match wins, as in the walk it replaces); kept
+        for the same epoch as the route cache."""
+        out = []
+        for br in link.bridges:
+            dw = br.cfg.read(PCI_PRIMARY_BUS, 4)
+            sec, sub = (dw >> 8) & 0xFF, (dw >> 16) & 0xFF
+            if sec != 0 and sec <= sub and br.knob("power_state") != "D3cold":
+                out.append((sec, sub, br))
+        return out
 
     def route(self, domain: int, bus: int, devfn: int) -> Function | None:
         """Which function answers a config cycle to (domain, bus, devfn) right now."""
@@ -643,6 +664,7 @@ class Fabric:
             fn.cfg.write(sp + PCI_SRIOV_NUM_VF, 2, 0)
             self.sync_virtfns(fn)
         self._route_cache.clear()
+        self._link_index.clear()
 
     def sync_virtfns(self, pf: Function) -> list[Function]:
         """Make the VFs match the PF's SR-IOV registers (VF Enable, NumVFs, offset, stride).
@@ -689,6 +711,7 @@ class Fabric:
             new.append(vf)
         pf.virtfns = new if new else None
         self._route_cache.clear()
+        self._link_index.clear()
         return new
 
     @staticmethod
