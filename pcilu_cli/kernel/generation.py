@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno as _errno
 
+from pcilu_cli.abi.luo import LUO_FILE_MAX
 from pcilu_cli.abi.profiles import Profile, get_profile
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 
@@ -229,6 +230,12 @@ class Kernel:
             while self.luo.token_used(session, token):
                 seq += 1
                 token = key | (seq << 48)
+        # gen A-C LUO (luo-v1) keeps each session's files in one 2-page array:
+        # LUO_FILE_MAX = 128 per session (kho-luo-abi.md §2.3); gen D chains have no such cap
+        if self.profile.luo_is_fdt and len(self.luo.sessions.get(session, ())) >= LUO_FILE_MAX:
+            raise KernelRefusal("ENOSPC", f"LUO session {session!r} already holds "
+                                f"{LUO_FILE_MAX} files (LUO_FILE_MAX of {self.profile.luo_compatible}"
+                                "); use another session", bdf=dev.name)
         start = len(self.log)
         err, f = self.luo.preserve_file(session, VFIO_COMPATIBLE, token, key)
         if err:

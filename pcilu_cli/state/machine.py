@@ -172,6 +172,11 @@ class Machine:
         from pcilu_cli.memory.physmem import PhysMem
         m = cls()
         m.generation, m.profile, m.fabric = generation, get_profile(profile), fabric
+        if m.profile.pci_layout != FLEX:
+            raise BadInput(f"profile {m.profile.name} keeps its devices in kho_block pages that "
+                           "a raw struct pci_ser does not carry; boot from a flex-era blob "
+                           "(v6, pci-v1..v3), or inspect a memory image instead", file=file,
+                           field="profile")
         if len(blob) > (64 << 20):
             raise BadInput(f"{len(blob)} bytes is too large for a struct pci_ser", file=file)
         src = InMemoryIncoming.from_raw_blob(fabric, blob, m.profile.pci_compatible)
