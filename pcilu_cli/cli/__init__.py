@@ -134,7 +134,6 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def main(argv=None):
     """Console-script entry point: run the group and map every outcome to an exit code."""
-    from pcilu_cli.cli.context import current_settings, emit_error
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     from pcilu_cli.cli.context import Settings, activate
     activate(Settings())

@@ -13,6 +13,11 @@ render (tree/JSON rendering for `pcilu fabric show`).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: keep start-up light
+    from pcilu_cli.fabric import model
+
 import re
 from pathlib import Path
 
@@ -39,7 +44,7 @@ def format_bdf(domain: int, bus: int, devfn: int) -> str:
     return f"{domain:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}"
 
 
-def load_fabric(path) -> "Fabric":  # noqa: F821
+def load_fabric(path) -> "model.Fabric":
     """Load a fabric from a YAML file, an lspci hex dump, a serialized fabric or a sysfs tree."""
     p = Path(path)
     if p.is_dir():

@@ -14,6 +14,11 @@ API:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: keep start-up light
+    from pcilu_cli.fabric import model
+
 import re
 
 from pcilu_cli.errors import BadInput
@@ -26,7 +31,7 @@ _HEX_RE = re.compile(r"^([0-9a-fA-F]{2,3}):(?:\s|$)")
 _BYTE_RE = re.compile(r"^[0-9a-fA-F]{2}$")
 
 
-def parse_dump(text: str, file: str = "<dump>") -> "Fabric":  # noqa: F821
+def parse_dump(text: str, file: str = "<dump>") -> "model.Fabric":
     raws: list[RawFunction] = []
     cur = None          # [RawFunction, bytearray, next expected offset]
     for lineno, line in enumerate(text.splitlines(), 1):

@@ -14,6 +14,11 @@ API:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: keep start-up light
+    from pcilu_cli.fabric import model
+
 import os
 import re
 import tarfile
@@ -27,7 +32,7 @@ from pcilu_cli.fabric.importer import RawFunction, fabric_from_raw
 _BDF_NAME = re.compile(r"^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
-def load_sysfs(root) -> "Fabric":  # noqa: F821
+def load_sysfs(root) -> "model.Fabric":
     root = Path(root)
     if root.is_file():
         if not tarfile.is_tarfile(root):

@@ -88,11 +88,13 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _construct_number("int"))
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_number("float"))
 
 
-def _parse_yaml(text: str, file: str):
+def parse_marked_yaml(loader_cls, text: str, file: str):
+    """Parse one YAML document with ``loader_cls`` (which keeps line marks); any YAML error,
+    including a control character caught by the reader, becomes BadInput(file:line)."""
     loader = None
     try:
         # the loader's constructor already reads the stream: a control character raises here
-        loader = _Loader(text)
+        loader = loader_cls(text)
         loader._pcilu_file = file
         return loader.get_single_data()
     except yaml.MarkedYAMLError as e:
@@ -104,6 +106,10 @@ def _parse_yaml(text: str, file: str):
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _parse_yaml(text: str, file: str):
+    return parse_marked_yaml(_Loader, text, file)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from . import liveupdate as lu
 from . import probe
 from .handover import (DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, InMemoryIncoming,
                        SimpleAllocator)
-from .log import DEBUG, ERR, INFO, WARN, WARNING, EMERG, KernelLog, dev_name
+from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name
 from .luo import FileHandler, Flb, Luo, errno_name
 from .params import KernelParams, as_params
 from .pcidev import PciBus, PciDev
@@ -582,31 +582,25 @@ def _source_from_state(s):
                             [(n, [tuple(f) for f in fs]) for n, fs in s["sessions"]])
 
 
-def _kind_of(dev) -> str:
-    if dev.is_virtfn:
+def _kind(is_virtfn, hdr_type, pcie_type, fn) -> str:
+    """The report's ``kind`` of a function, from what enumeration read (or the hardware)."""
+    if is_virtfn:
         return "vf"
-    if dev.hdr_type == 1:
+    if hdr_type == 1:
         return {"root_port": "root_port", "upstream": "switch_upstream",
-                "downstream": "switch_downstream"}.get(dev.pcie_type, "bridge")
-    if dev.hdr_type == 2:
-        return "cardbus"
-    if dev.fn.sriov_offset is not None:
-        return "pf"
-    if dev.fn.class_code >> 8 == 0x0600:
-        return "host_bridge"
-    return "endpoint"
-
-
-def _kind_of_fn(fn) -> str:
-    if fn.is_virtfn:
-        return "vf"
-    if fn.header_type == 1:
-        return {"root_port": "root_port", "upstream": "switch_upstream",
-                "downstream": "switch_downstream"}.get(fn.pcie_type, "bridge")
-    if fn.header_type == 2:
+                "downstream": "switch_downstream"}.get(pcie_type, "bridge")
+    if hdr_type == 2:
         return "cardbus"
     if fn.sriov_offset is not None:
         return "pf"
     if fn.class_code >> 8 == 0x0600:
         return "host_bridge"
     return "endpoint"
+
+
+def _kind_of(dev) -> str:
+    return _kind(dev.is_virtfn, dev.hdr_type, dev.pcie_type, dev.fn)
+
+
+def _kind_of_fn(fn) -> str:
+    return _kind(fn.is_virtfn, fn.header_type, fn.pcie_type, fn)

@@ -30,8 +30,7 @@ from typing import NamedTuple
 
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
-from pcilu_cli.abi.kho_block import count_per_block
-from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, Profile, get_profile, PROFILES
+from pcilu_cli.abi.profiles import FLEX, VERSION, Profile, get_profile, PROFILES
 from pcilu_cli.errors import BadInput, Diagnostic, KernelPanic, KernelRefusal
 from pcilu_cli.memory import fdt as fdtmod
 from pcilu_cli.memory.blocks import BlockSetCorrupt, KhoBlockSet, kho_block_set_restore
@@ -451,13 +450,7 @@ class HandoverIn:
 
     def read(self, pa: int, n: int) -> bytes:
         """Bytes at ``pa``; stops early (shorter result) where memory is not present."""
-        if self.mem.present(pa, n):
-            return self.mem.read(pa, n)
-        out = bytearray()
-        while len(out) < n and self.mem.present(pa + len(out), 1):
-            take = min(n - len(out), PAGE_SIZE - ((pa + len(out)) & (PAGE_SIZE - 1)))
-            out += self.mem.read(pa + len(out), take)
-        return bytes(out)
+        return self.mem.read_available(pa, n)
 
     def carry_over(self) -> tuple[PhysMem, list[tuple[int, int]]]:
         """The incoming preserved blocks copied into a fresh PhysMem, for the new generation's

@@ -31,7 +31,7 @@ from __future__ import annotations
 import struct
 
 from pcilu_cli.abi.kho import (
-    KHO_BITMAP_BITS, KHO_ORDER_0_LOG2, KHO_TABLE_ENTRIES, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
+    KHO_ORDER_0_LOG2, KHO_TABLE_ENTRIES, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
     MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, radix_decode_key, radix_indices,
     radix_key, radix_key_from_indices,
 )

@@ -108,6 +108,19 @@ class PhysMem:
         return page
 
     # ---- access --------------------------------------------------------------------------------
+    def read_available(self, pa: int, n: int) -> bytes:
+        """Up to ``n`` bytes at ``pa``, stopping where memory stops being present (what a
+        kernel dereferencing a PA it trusts would find before faulting)."""
+        if n <= 0:
+            return b""
+        if self.present(pa, n):
+            return self.read(pa, n)
+        out = bytearray()
+        while len(out) < n and self.present(pa + len(out), 1):
+            take = min(n - len(out), PAGE_SIZE - ((pa + len(out)) & (PAGE_SIZE - 1)))
+            out += self.read(pa + len(out), take)
+        return bytes(out)
+
     def read(self, pa: int, n: int, *, field: str | None = None, file=None) -> bytes:
         """Bytes at ``[pa, pa + n)``; :class:`BadInput` if any of it is not present."""
         if n < 0 or n > MAX_READ or pa < 0 or pa + n > 1 << 64:

@@ -39,9 +39,9 @@ def _map(loader, node):
         key = loader.construct_object(k_node, deep=True)
         line = k_node.start_mark.line + 1
         if not isinstance(key, (str, int, bool)) and key is not None:
-            raise BadInput("a mapping key must be a scalar", file=loader.pcilu_file, line=line)
+            raise BadInput("a mapping key must be a scalar", file=loader._pcilu_file, line=line)
         if key in d:
-            raise BadInput(f"duplicate key {key!r}", file=loader.pcilu_file, line=line,
+            raise BadInput(f"duplicate key {key!r}", file=loader._pcilu_file, line=line,
                            field=str(key))
         d[key] = loader.construct_object(v_node, deep=True)
         d.lines[key] = line
@@ -74,20 +74,8 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _number("float"))
 
 def parse(text: str, file: str):
     """Parse one YAML document into LMap/LList/scalars; syntax errors → BadInput(file:line)."""
-    loader = None
-    try:
-        loader = _Loader(text)
-        loader.pcilu_file = file
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise BadInput(f"YAML syntax: {e.problem or e}", file=file,
-                       line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as e:
-        raise BadInput(f"YAML: {e}", file=file) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+    from pcilu_cli.fabric.yamlfmt import parse_marked_yaml
+    return parse_marked_yaml(_Loader, text, file)
 
 
 def line_of(obj, key=None):

@@ -75,16 +75,7 @@ class MemIncoming:
         return self._flbs.get(name)
 
     def read(self, pa: int, n: int) -> bytes:
-        from pcilu_cli.memory.physmem import PAGE_SIZE
-        if n <= 0:
-            return b""
-        if self.mem.present(pa, n):
-            return self.mem.read(pa, n)
-        out = bytearray()
-        while len(out) < n and self.mem.present(pa + len(out), 1):
-            take = min(n - len(out), PAGE_SIZE - ((pa + len(out)) & (PAGE_SIZE - 1)))
-            out += self.mem.read(pa + len(out), take)
-        return bytes(out)
+        return self.mem.read_available(pa, n)
 
     def to_meta(self) -> dict:
         return {"flbs": [[n, d, c] for n, (d, c) in self._flbs.items()],
