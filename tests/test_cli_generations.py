@@ -284,3 +284,11 @@ def test_dtc_decodes_the_exported_debugfs_view(gen0, tmp_path):
         dts = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", str(out / rel)], check=True,
                              capture_output=True, text=True).stdout
         assert want in dts, rel
+
+
+def test_strict_turns_the_corrupting_unpreserve_into_a_failure_that_changes_nothing(gen0):
+    run(["preserve", gen0, "01:00.0"])
+    before = gen0.read_bytes()
+    r = run(["unpreserve", gen0, "00:01.0", "--strict"], exit_code=3)
+    assert "--strict" in r.stderr
+    assert gen0.read_bytes() == before

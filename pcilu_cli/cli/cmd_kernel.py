@@ -101,16 +101,29 @@ def init(fabric, output, profile, cmdline, as_json):
 
 # ---- preserve / unpreserve / finish -----------------------------------------------------------
 
-def _mutate(state, bdfs, wait, action, as_json, kind):
+def _mutate(state, bdfs, wait, action, as_json, kind, check=None):
+    """Apply ``action`` to every BDF in one locked transaction; ``check(result)`` runs inside
+    it, so a warning that --strict turns into a failure also leaves the state unchanged."""
     from pcilu_cli.state import transaction
     results = []
     with transaction(state, wait=wait) as m:
         for bdf in bdfs:
             _check_bdf(m, bdf)
-            results.append(action(m, bdf))
+            r = action(m, bdf)
+            if check is not None:
+                check(r)
+            results.append(r)
     if as_json:
         print_json({"kind": kind, "state": state, "results": results})
     return results
+
+
+def _echo_paths(verb, results, with_session=False):
+    for r in results:
+        path = " -> ".join(f"{p['bdf']} ({p['refcount']})" for p in r["path"])
+        where = f" in session {r['session']!r}" if with_session else ""
+        click.echo(f"{verb} {r['bdf']}{where}: {path}")
+        _echo_messages(r["messages"])
 
 
 @click.command()
@@ -139,10 +152,7 @@ def preserve(state, bdfs, session, token, wait, as_json):
     res = _mutate(state, bdfs, wait,
                   lambda m, b: m.preserve(b, session=session, token=token), as_json, "preserve")
     if not as_json:
-        for r in res:
-            path = " -> ".join(f"{p['bdf']} ({p['refcount']})" for p in r["path"])
-            click.echo(f"preserved {r['bdf']} in session {r['session']!r}: {path}")
-            _echo_messages(r["messages"])
+        _echo_paths("preserved", res, with_session=True)
 
 
 @click.command()
@@ -159,20 +169,17 @@ def unpreserve(state, bdfs, session, wait, as_json):
     it and the counts of the path are corrupted; pcilu does the same and warns.
     """
     set_json_mode(as_json)
-    res = _mutate(state, bdfs, wait, lambda m, b: m.unpreserve(b, session=session), as_json,
-                  "unpreserve")
-    for r in res:
+    def check(r):
         if r.get("corrupts_counts"):
             warn(f"{r['bdf']}: unpreserved directly without a preserved file: the kernel "
                  "allows this, and the refcounts of this path no longer match the devices "
                  "below it")
         elif r.get("direct"):
             notice(f"{r['bdf']}: no preserved file; called pci_liveupdate_unpreserve() directly")
+    res = _mutate(state, bdfs, wait, lambda m, b: m.unpreserve(b, session=session), as_json,
+                  "unpreserve", check=check)
     if not as_json:
-        for r in res:
-            path = " -> ".join(f"{p['bdf']} ({p['refcount']})" for p in r["path"])
-            click.echo(f"unpreserved {r['bdf']}: {path}")
-            _echo_messages(r["messages"])
+        _echo_paths("unpreserved", res)
 
 
 @click.command()
