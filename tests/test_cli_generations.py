@@ -3,6 +3,7 @@ against independent tools (lspci -F on the export, the abi/ C reader on the expo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -292,3 +293,17 @@ def test_strict_turns_the_corrupting_unpreserve_into_a_failure_that_changes_noth
     r = run(["unpreserve", gen0, "00:01.0", "--strict"], exit_code=3)
     assert "--strict" in r.stderr
     assert gen0.read_bytes() == before
+
+
+def test_stdin_and_stdout_stand_in_for_files(tmp_path):
+    """`-` works where a file is expected: a fabric on stdin, a state on stdout and stdin."""
+    import sys
+    env = dict(os.environ)
+    fabric = QEMU.read_bytes()
+    init = subprocess.run([sys.executable, "-m", "pcilu_cli", "init", "-", "-o", "-", "-q"],
+                          input=fabric, capture_output=True, timeout=120, env=env)
+    assert init.returncode == 0, init.stderr
+    assert init.stdout[:4] == b"\x7fELF"
+    rep = subprocess.run([sys.executable, "-m", "pcilu_cli", "enumerate", "-", "--json"],
+                         input=init.stdout, capture_output=True, timeout=120, env=env)
+    assert rep.returncode == 0 and json.loads(rep.stdout)["kind"] == "enumerate"

@@ -45,7 +45,12 @@ def format_bdf(domain: int, bus: int, devfn: int) -> str:
 
 
 def load_fabric(path) -> "model.Fabric":
-    """Load a fabric from a YAML file, an lspci hex dump, a serialized fabric or a sysfs tree."""
+    """Load a fabric from a YAML file, an lspci hex dump, a serialized fabric or a sysfs tree
+    (a directory or a tar archive). ``-`` reads a YAML fabric, dump or serialized fabric from
+    standard input."""
+    if str(path) == "-":
+        import sys
+        return load_fabric_bytes(sys.stdin.buffer.read(), "<stdin>")
     p = Path(path)
     if p.is_dir():
         from pcilu_cli.fabric.sysfs import load_sysfs
@@ -54,25 +59,30 @@ def load_fabric(path) -> "model.Fabric":
         data = p.read_bytes()
     except OSError as e:
         raise BadInput(f"cannot read: {e.strerror or e}", file=str(path)) from None
+    if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
+        from pcilu_cli.fabric.sysfs import load_sysfs
+        return load_sysfs(p)
+    return load_fabric_bytes(data, str(path), suffix=p.suffix)
+
+
+def load_fabric_bytes(data: bytes, name: str, *, suffix: str = "") -> "model.Fabric":
+    """A fabric from the bytes of a YAML file, an lspci dump or a serialized fabric."""
     if data.startswith(b"PCILUFAB"):
         from pcilu_cli.fabric.model import Fabric
         try:
             return Fabric.from_bytes(data)
         except BadInput as e:
-            raise BadInput(e.message, file=str(path)) from None
-    if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
-        from pcilu_cli.fabric.sysfs import load_sysfs
-        return load_sysfs(p)
+            raise BadInput(e.message, file=name) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BadInput("not a text file (YAML or lspci dump expected)", file=str(path),
+        raise BadInput("not a text file (YAML or lspci dump expected)", file=name,
                        offset=e.start) from None
-    if p.suffix in (".yaml", ".yml") or _looks_yaml(text):
+    if suffix in (".yaml", ".yml") or _looks_yaml(text):
         from pcilu_cli.fabric.yamlfmt import load_yaml_text
-        return load_yaml_text(text, str(path))
+        return load_yaml_text(text, name)
     from pcilu_cli.fabric.lspci import parse_dump
-    return parse_dump(text, str(path))
+    return parse_dump(text, name)
 
 
 def _looks_yaml(text: str) -> bool:
