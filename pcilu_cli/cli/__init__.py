@@ -42,7 +42,8 @@ name and kernel message), 5 the simulated kernel panicked, 6 a rehearsal
 expectation failed.
 \b
 Set PCILU_DEBUG=1 (or pass --traceback) to see a Python traceback for
-internal errors. Shell completion: eval "$(_PCILU_COMPLETE=bash_source pcilu)".
+internal errors. Shell completion:
+  eval "$(_PCILU_COMPLETE=bash_source pcilu)"
 """
 
 
@@ -151,6 +152,17 @@ def main(argv=None):
     sys.exit(code)
 
 
+def _usage_json(args, err, code) -> None:
+    """A usage error is raised before the command could switch JSON mode on; when ``--json``
+    is on the command line, still print the one JSON document the contract promises."""
+    words = args[:args.index("--")] if "--" in args else args
+    if "--json" not in words:
+        return
+    from pcilu_cli.cli.context import print_json
+    print_json({"kind": "error", "error": "UsageError", "exit_code": int(code),
+                "message": " ".join(err.format_message().split())})
+
+
 def _run(args) -> int:
     from pcilu_cli.cli.context import current_settings, emit_error
     try:
@@ -164,9 +176,11 @@ def _run(args) -> int:
     except click.UsageError as e:
         e.show()
         code = ExitCode.USAGE
+        _usage_json(args, e, code)
     except click.ClickException as e:
         e.show()
         code = e.exit_code
+        _usage_json(args, e, code)
     except click.Abort:
         click.echo("Aborted!", err=True)
         code = 130

@@ -30,9 +30,9 @@ def diff(ctx, a, b, profile, as_json, exit_code):
     bus numbers, Bus Master, ACS, ARI; generation, profile, hand-over), both raw struct pci_ser
     blobs (entries, slots, refcounts), or both LUO FLB pages (records).
 
-    \b
-    Exit status: 0 (equal or not; see "changed"), 3 bad input, and with --exit-code
-    6 when they differ.
+    Exit status: 0 (equal or not; see "changed"), 3 bad input, and with
+    --exit-code 6 when they differ.
+
     \b
     Examples:
       pcilu diff gen0.elf gen1.elf

@@ -56,7 +56,7 @@ def show(fabric_file, as_json):
     \b
     Examples:
       pcilu fabric show fixtures/fabrics/emr-dsa-nvme.yaml
-      pcilu fabric show fixtures/lspci/tree-asus-p6t6 --json | jq '.functions | length'
+      pcilu fabric show fixtures/lspci/tree-asus-p6t6 --json | jq .kind
       pcilu fabric show gen1.elf
     """
     from pcilu_cli.cli.context import console, print_json, set_json_mode
@@ -73,7 +73,7 @@ def show(fabric_file, as_json):
 
 @fabric.command("export")
 @click.argument("fabric_file", metavar="FABRIC")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+@click.option("-o", "--output", metavar="FILE", help="Write here (default: stdout).")
 @click.option("--format", "fmt", type=click.Choice(["dump", "yaml"]), default="dump",
               show_default=True, help="`lspci -xxxx` dump (for `lspci -F`) or YAML fabric.")
 def export(fabric_file, output, fmt):
@@ -81,7 +81,8 @@ def export(fabric_file, output, fmt):
 
     \b
     Examples:
-      pcilu fabric export fixtures/fabrics/switch.yaml -o switch.txt && lspci -F switch.txt -tv
+      pcilu fabric export fixtures/fabrics/switch.yaml -o switch.txt
+      lspci -F switch.txt -tv
       pcilu fabric export fixtures/lspci/tree-asus-p6t6 --format yaml -o asus.yaml
     """
     fab = _load(fabric_file)

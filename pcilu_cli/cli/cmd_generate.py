@@ -80,7 +80,8 @@ def generate_fabric(functions: int, domains: int | None = None, seed: int = 0):
                    "numbers are used up.")
 @click.option("-s", "--seed", type=int, default=0, show_default=True,
               help="Seed of the generator: same seed, same fabric, byte for byte.")
-@click.option("-o", "--output", required=True, help="Fabric file to write (`-` = stdout).")
+@click.option("-o", "--output", metavar="FABRIC", required=True,
+              help="Fabric file to write (`-` = stdout).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="auto: by suffix (.yaml/.yml YAML, .txt/.lspci lspci dump, else the compact "
                    "serialized fabric).")

@@ -42,16 +42,12 @@ def profiles(as_json, matrix, fabric_path):
     if as_json:
         print_json({"kind": "profiles", "default": DEFAULT_PROFILE, "profiles": rows})
         return
-    from rich.table import Table
-    from pcilu_cli.cli.context import console
-    from rich import box
-    t = Table(box=box.SIMPLE_HEAD)
-    for col in ("profile", "alias", "FLB name", "pci_ser", "KHO / LUO", "series"):
-        t.add_column(col, no_wrap=col != "series", overflow="fold")
+    from pcilu_cli.cli.context import plain_table
+    table = []
     for r in rows:
         compat = r["pci_compatible"] + (f" v{r['pci_version']}" if r["pci_version"] else "")
         name = r["name"] + ("*" if r["default"] else "")
-        t.add_row(name, ", ".join(r["aliases"]), compat, r["pci_layout"],
-                  f"{r['kho_compatible']} / {r['luo_compatible']}", r["series"])
-    t.caption = "* default profile"
-    console().print(t)
+        table.append((name, ", ".join(r["aliases"]), compat, r["pci_layout"],
+                      f"{r['kho_compatible']} / {r['luo_compatible']}", r["series"]))
+    lines = plain_table(("profile", "alias", "FLB name", "pci_ser", "KHO / LUO", "series"), table)
+    click.echo("\n".join(lines + ["* default profile"]))

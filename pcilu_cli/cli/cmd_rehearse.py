@@ -12,8 +12,7 @@ from pcilu_cli.errors import ExitCode
 
 
 @click.command()
-@click.argument("scenarios", metavar="SCENARIO.yaml...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
+@click.argument("scenarios", metavar="SCENARIO.yaml...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object on stdout (a list under \"results\" for several files).")
 @click.option("--junit", "junit", metavar="FILE", default=None,
@@ -31,9 +30,9 @@ def rehearse(ctx, scenarios, as_json, junit, keep, fail_fast, no_log):
     expectations after each (incoming, bus-master, buses unchanged, refused, panic, log, pci-ser,
     ...). Everything runs in memory. Format: docs/scenarios.md.
 
-    \b
-    Exit codes: 0 all expectations hold; 6 an expectation failed (the message names the
-    step and the expectation); 3 the scenario file is invalid (file:line).
+    Exit codes: 0 all expectations hold; 6 an expectation failed (the message names
+    the step and the expectation); 3 the scenario file is invalid (file:line).
+
     \b
     Examples:
       pcilu rehearse fixtures/scenarios/qemu-virtio-net.yaml
@@ -43,6 +42,12 @@ def rehearse(ctx, scenarios, as_json, junit, keep, fail_fast, no_log):
     set_json_mode(as_json)
     from pcilu_cli.rehearsal import load_scenario, run
     from pcilu_cli.rehearsal import report
+    if "-" in scenarios:
+        # a scenario names its fabric relative to its own file, so stdin has no place to
+        # resolve it from
+        from pcilu_cli.errors import UsageError
+        raise UsageError("rehearse reads scenario files, not stdin ('-'): a scenario's "
+                         "fabric path is relative to the scenario file")
     loaded = [load_scenario(p) for p in scenarios]      # all files valid before any runs
     results = []
     for i, sc in enumerate(loaded):

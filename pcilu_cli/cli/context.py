@@ -88,6 +88,20 @@ def console(stderr: bool = False):
                    emoji=False)
 
 
+def plain_table(columns, rows, right=()) -> list[str]:
+    """Aligned columns as plain lines: never wrapped at 80 columns, no trailing spaces, and
+    linear in the number of rows (a rich Table measures every cell: ~40 s for 65,536 rows).
+    ``right`` holds the indexes of right-aligned columns."""
+    rows = [tuple(str(c) for c in r) for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in zip(range(len(columns)),
+                                                                          columns)]
+    fmt = "  ".join(f"{{:{'>' if i in right else '<'}{w}}}" for i, w in zip(range(len(widths)),
+                                                                              widths))
+    out = [fmt.format(*columns).rstrip(), "  ".join("-" * w for w in widths)]
+    out.extend(fmt.format(*r).rstrip() for r in rows)
+    return out
+
+
 class _NoStatus:
     def __enter__(self):
         return self
