@@ -52,7 +52,8 @@ fuzz: venv                             ## long atheris run (FUZZ_SECONDS, defaul
 
 lint: venv
 	$(PYTHON) -m compileall -q pcilu_cli tests >/dev/null
-	$(PYTHON) -m pyflakes pcilu_cli tests 2>/dev/null || $(BIN)/pip install -q pyflakes && $(PYTHON) -m pyflakes pcilu_cli tests
+	$(PYTHON) -m pyflakes --version >/dev/null 2>&1 || $(BIN)/pip install -q pyflakes
+	$(PYTHON) -m pyflakes pcilu_cli tests bench fuzz
 
 clean:
 	rm -rf $(VENV) abi/build .pytest_cache .hypothesis

@@ -39,7 +39,7 @@ def run(args, exit_code: int | None = 0, input=None, env=None) -> Result:
     if exit_code is not None:
         assert code == exit_code, f"exit {code}, expected {exit_code}\n{stdout}\n{stderr}"
     if code == 2:
-        assert "Error:" in stderr, stderr       # click's usage message
+        assert "Error:" in stderr or "pcilu: error:" in stderr, stderr   # click's or ours
     elif code not in (0, 6) and exit_code is not None:
         errors = [ln for ln in stderr.splitlines() if ln.startswith("pcilu: error:")]
         assert len(errors) == 1, stderr

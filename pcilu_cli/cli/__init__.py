@@ -163,14 +163,27 @@ def _usage_json(args, err, code) -> None:
                 "message": " ".join(err.format_message().split())})
 
 
+def _quiet_stdout() -> None:
+    """stdout was closed early: point it at /dev/null so the interpreter's final flush does
+    not raise again (Python's SIGPIPE advice)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):      # no real file descriptor (in-process runners)
+        pass
+
+
 def _run(args) -> int:
     from pcilu_cli.cli.context import current_settings, emit_error
     try:
         rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except PcIluError as e:
-        emit_error(e)
         code = e.exit_code
+        try:
+            emit_error(e)
+        except BrokenPipeError:      # `pcilu ... --json | head -c 10` on a failure
+            _quiet_stdout()
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.UsageError as e:
@@ -189,8 +202,7 @@ def _run(args) -> int:
         code = 130
     except BrokenPipeError:
         # stdout closed early (e.g. `| head`): keep quiet, as Python's SIGPIPE advice says
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _quiet_stdout()
         code = ExitCode.INTERNAL
     except Exception as e:  # noqa: BLE001 - the one place internal errors are reported
         s = current_settings()

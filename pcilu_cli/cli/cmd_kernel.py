@@ -329,7 +329,9 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
                       "functions", size=len(m.fabric)):
                 nxt = m.kexec(profile=profile, params=cmdline)
         except KernelPanic as exc:
-            save(exc.machine, output)
+            # a panicked STATE cannot kexec: its panic is raised again and nothing is written
+            if getattr(exc, "machine", None) is not None:
+                save(exc.machine, output)
             raise
     save(nxt, output)
     rep = nxt.report()
@@ -396,6 +398,8 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
     else:
         render_report(rep, state, show_all=show_all)
     if rep.get("panic"):
+        # the report (with its "panic") is the one JSON document; the error goes to stderr only
+        set_json_mode(False)
         raise KernelPanic(rep["panic"])
 
 

@@ -12,6 +12,7 @@ supported (treated as a parse failure).
 """
 from __future__ import annotations
 
+import errno as _errno
 import re
 
 from . import liveupdate as lu
@@ -66,7 +67,7 @@ def __pci_config_acs(k, dev, ctrl: int, fw_ctrl: int, p: str | None, acs_mask: i
                     mask |= 1 << shift
                     flags |= 1 << shift
                 elif ch not in "xX":
-                    k.log.add(ERR, f"pci {dev.name}: Invalid ACS flags... {p}")
+                    k.log.add(ERR, f"pci {dev.name}: Invalid ACS flags... Ignoring")
                     return ctrl
                 shift += 1
             p = p[at + 1:]
@@ -84,9 +85,25 @@ def __pci_config_acs(k, dev, ctrl: int, fw_ctrl: int, p: str | None, acs_mask: i
         p = p[1:]
     if ret != 1:
         return ctrl
+    if pci_dev_specific_disable_acs_redir(k, dev) == 0:
+        return ctrl                              # a device quirk handled the device
     ctrl = (fw_ctrl & ~mask) | (flags & mask)
     k.log.add(INFO, f"pci {dev.name}: Configured ACS to {ctrl:#06x}")
     return ctrl
+
+
+def pci_dev_specific_disable_acs_redir(k, dev) -> int:
+    """0 when a ``pci_dev_acs_ops`` entry with a ``disable_acs_redir`` op matches the device
+    (only the Sunrise Point PCH entry has one, pci-fabric.md §2.2), else -ENOTTY.
+
+    Our choices: the fabric's ``acs_quirk`` knob forces the enable-ACS answer only (which
+    entry a forced device would match is unknown), so this op follows the SPT table; the
+    quirk's own write to the SPT-specific ACS layout is not modelled, only that it replaces
+    the standard ``disable_acs_redir=``/``config_acs=`` handling."""
+    if dev.vendor != 0x8086 or not dev.acs_cap:
+        return -_errno.ENOTTY
+    from pcilu_cli.fabric.quirks import spt_pch_acs_match
+    return 0 if spt_pch_acs_match(dev.vendor, dev.device, dev.pcie_type) else -_errno.ENOTTY
 
 
 def pci_enable_acs(k, dev) -> None:

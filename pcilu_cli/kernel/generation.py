@@ -339,22 +339,56 @@ class Kernel:
 
     # -- hotplug ---------------------------------------------------------------------------
     def hot_remove(self, bdf) -> dict:
-        """pci_stop_and_remove_bus_device(): children first, each pci_release_dev() runs
-        pci_liveupdate_cleanup_device(). The hardware stays in the fabric."""
+        """pci_stop_and_remove_bus_device(): each pci_release_dev() runs
+        pci_liveupdate_cleanup_device(). The hardware stays in the fabric.
+
+        Release order as the kernel's remove.c has it: the stop phase walks the subtree in
+        reverse list order and stopping a PF unbinds its driver, which disables SR-IOV (its
+        VFs are released there); the remove phase then walks every bus in list order, depth
+        first, releasing children before their bridge (pci_remove_bus_device()).
+        """
         self._check_running()
         dev = self.dev(bdf)
         start = len(self.log)
         removed = []
-        self._guard(self._remove_dev, dev, removed)
+        self._guard(self._stop_and_remove, dev, removed)
         return {"bdf": dev.name, "removed": removed, "messages": self.log.lines(start)}
 
-    def _remove_dev(self, dev, removed):
-        for vf in [d for d in self.devices.values() if d.physfn is dev]:
-            self._remove_dev(vf, removed)
+    def _stop_and_remove(self, dev, removed):
+        self._stop_bus_device(dev, removed)
+        self._remove_bus_device(dev, removed)
+
+    def _virtfns(self, pf):
+        # a PF's VFs sit on its own bus or on the bridge-less buses virtfn_add_bus() made
+        found = [d for d in pf.bus.devices if d.physfn is pf]
+        for c in pf.bus.children:
+            if c.virtual:
+                found += [d for d in c.devices if d.physfn is pf]
+        return found
+
+    def _stop_bus_device(self, dev, removed):
+        # mirrors pci_stop_bus_device(): reverse list order so VFs go before their PF
         if dev.subordinate is not None:
-            self._remove_bus(dev.subordinate, removed)
+            for child in reversed(list(dev.subordinate.devices)):
+                self._stop_bus_device(child, removed)
+        if not dev.is_virtfn and dev.fn.virtfns:
+            for vf in self._virtfns(dev):      # sriov_del_vfs(): VF 0 first
+                self._destroy_dev(vf, removed)
+
+    def _remove_bus_device(self, dev, removed):
+        # mirrors pci_remove_bus_device(): children in list order, then the bus, then dev
+        bus = dev.subordinate
+        if bus is not None:
+            for child in list(bus.devices):
+                if self.devices.get(child.key) is child:
+                    self._remove_bus_device(child, removed)
+            self._remove_bus(bus)
             dev.subordinate = None
-        lu.pci_liveupdate_cleanup_device(self, dev)   # from pci_release_dev()
+        self._destroy_dev(dev, removed)
+
+    def _destroy_dev(self, dev, removed):
+        # pci_destroy_dev() → last put → pci_release_dev()
+        lu.pci_liveupdate_cleanup_device(self, dev)
         self.devices.pop(dev.key, None)
         if self.by_uid.get(dev.fn.uid) is dev:
             del self.by_uid[dev.fn.uid]
@@ -362,9 +396,7 @@ class Kernel:
             dev.bus.devices.remove(dev)
         removed.append(dev.name)
 
-    def _remove_bus(self, bus, removed):
-        for d in reversed(list(bus.devices)):
-            self._remove_dev(d, removed)
+    def _remove_bus(self, bus):
         for c in list(bus.children):
             if c.virtual:
                 self.buses.pop(c.key, None)

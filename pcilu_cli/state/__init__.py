@@ -31,7 +31,7 @@ def transaction(path: str, *, wait: float = 30.0):
     """
     from pcilu_cli.errors import KernelPanic
     from pcilu_cli.state.store import StateStore
-    with StateStore(path, wait=wait).transaction() as tx:
+    with StateStore(path, wait=wait).transaction(must_exist=True) as tx:
         m = Machine.from_bytes(tx.read(), file=str(path))
         try:
             yield m

@@ -301,8 +301,18 @@ class StateStore:
             time.sleep(min(_POLL_SECONDS, deadline - now))
 
     @contextmanager
-    def transaction(self):
-        """Hold the lock; yield a :class:`Transaction`; replace the file only on success."""
+    def transaction(self, *, must_exist: bool = False):
+        """Hold the lock; yield a :class:`Transaction`; replace the file only on success.
+
+        ``must_exist``: the state must already be a regular file — checked before the lock
+        file is created, so a mistyped name leaves no ``.lock`` behind."""
+        if must_exist:
+            try:
+                st = os.stat(self.path)
+            except OSError as e:
+                raise BadInput(f"cannot read: {e.strerror or e}", file=self.path) from None
+            if not stat.S_ISREG(st.st_mode):
+                raise BadInput("not a regular file (a state file is expected)", file=self.path)
         lock = self._lock()
         try:
             tx = Transaction(self.path)
