@@ -123,7 +123,6 @@ def render(doc: dict, name: str) -> None:
     if kind == "handover":
         con.print(handover_tree(doc, name))
     elif kind == "state":
-        from pcilu_cli.state import render_state
         render_state(con, doc, name)
     elif kind == "kho_root_fdt":
         con.print(f"[bold]{escape(name)}[/bold]: KHO root FDT "
@@ -141,6 +140,26 @@ def render(doc: dict, name: str) -> None:
         import json
         con.print(f"[bold]{escape(name)}[/bold]: a device tree that is not a KHO/LUO FDT")
         con.print(escape(json.dumps(doc["tree"], indent=2)))
+
+
+def render_state(con, doc: dict, name: str) -> None:
+    from rich.markup import escape
+    from rich.tree import Tree
+    head = (f"[bold]{escape(name)}[/bold]: pcilu state, generation {doc['generation']}, "
+            f"profile {doc['profile']}, {doc['phase']}")
+    if doc.get("panic"):
+        head += f" — [red]panic: {escape(doc['panic'])}[/red]"
+    con.print(head)
+    fab = doc.get("fabric") or {}
+    con.print(f"fabric {escape(str(fab.get('name')))}: {fab.get('functions')} functions; "
+              f"hand-over received: {escape(str((doc.get('kho_in') or {}).get('status')))}")
+    for which, d in (doc.get("pci_ser") or {}).items():
+        t = Tree(f"{which} struct pci_ser @ {d['pa']:#x}")
+        pci_subtree(t, d)
+        con.print(t)
+    out = doc.get("outgoing")
+    if out and out.get("kind") == "handover":
+        con.print(handover_tree(out, "outgoing hand-over"))
 
 
 __all__ = ["inspect_image", "BadInput"]

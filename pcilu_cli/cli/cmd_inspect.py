@@ -8,18 +8,18 @@ layout is detected from the bytes and the assumption is stated on stderr.
 from __future__ import annotations
 
 import json
-import struct
 
 import click
 
 from pcilu_cli.abi import pci
+from pcilu_cli.abi.detect import (_folio_size, _is_text, _text_kind, detect_pci_profile,
+                                   flb_page_to_json, looks_like_flb_page)
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile, profile_names
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
 
 ELF_MAGIC = b"\x7fELF"
 FDT_MAGIC = b"\xd0\x0d\xfe\xed"
-PAGE = 4096
 
 
 def _profile_choice():
@@ -29,87 +29,6 @@ def _profile_choice():
 def read_input(path: str) -> bytes:
     from pcilu_cli.state.store import read_input as _read
     return _read(path)
-
-
-# ---- detection -------------------------------------------------------------------------------
-
-def looks_like_flb_page(data: bytes) -> bool:
-    """A LUO FLB page: header {pgcnt = 1, count <= 63} then printable NUL-padded names."""
-    if len(data) < 16:
-        return False
-    pgcnt, count = struct.unpack_from("<QQ", data, 0)
-    if pgcnt != 1 or not 0 < count <= 63 or len(data) < 16 + 64:
-        return False
-    name = data[16:64].split(b"\0", 1)[0]
-    return bool(name) and all(0x20 < c < 0x7F for c in name)
-
-
-def detect_pci_profile(data: bytes) -> tuple[str, str]:
-    """Guess the ``pci_ser`` layout of a raw blob; returns (profile name, reason)."""
-    n = len(data)
-    if n >= 8:
-        max_nr, nr = struct.unpack_from("<II", data, 0)
-        need = pci.flex_size(max_nr)
-        if need <= n and (n == need or n == _folio_size(need) or n % PAGE == 0):
-            refs = _refcounts(memoryview(data)[8:need])
-            if sum(1 for r in refs if r) == nr:
-                if any(r > 1 for r in refs):
-                    return "v6", "flex layout with path refcounts > 1 (pci-v3)"
-                return "v6", ("flex layout (max_nr_devices/nr_devices agree with the entries); "
-                              "pci-v1/pci-v2/pci-v3 cannot be told apart from the bytes, "
-                              "assumed pci-v3 (v6)")
-    if n in (16, PAGE) or n >= 16:
-        version, nr, pa = struct.unpack_from("<IIQ", data, 0) if n >= 16 else (0, 0, 0)
-        if version in (1, 2) and pa % PAGE == 0 and not any(data[16:]):
-            prof = "v8" if version == 1 else "v9"
-            return prof, f"version-field layout, version {version}"
-    if n == 12 or (n >= 12 and not any(data[12:])):
-        nr, pa = struct.unpack_from("<IQ", data, 0)
-        if pa % PAGE == 0:
-            return "v7", "v7 block layout (u32 nr_devices; u64 devices)"
-    return "v6", "no layout fits cleanly; decoding as pci-v3 (v6), the default"
-
-
-def _is_text(data: bytes) -> bool:
-    """Printable UTF-8 without NULs: a YAML, JSON or lspci file handed to ``inspect`` by
-    mistake (a pci_ser whose every byte is printable would not fit a layout anyway)."""
-    head = data[:4096]
-    if b"\0" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:       # not just a character cut at the 4 KiB boundary
-            return False
-    return True
-
-
-def _text_kind(data: bytes) -> str:
-    """What a text file probably is, to say which command reads it."""
-    text = data[:4096].decode("utf-8", "replace").lstrip()
-    if text[:1] in "{[":
-        return "JSON: `pcilu encode` builds a blob from it"
-    if "pcilu_scenario" in text:
-        return "a scenario: `pcilu rehearse` runs it"
-    import re
-    if re.match(r"([0-9a-fA-F]{4,6}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] ", text):
-        return "an lspci dump: `pcilu fabric show` or `pcilu init` read it"
-    return "a YAML fabric? `pcilu fabric show` or `pcilu init` read it"
-
-
-def _refcounts(body: memoryview):
-    """Every entry's refcount (the last u16 of each 8-byte pci_dev_ser), without decoding the
-    rest: a strided view on little-endian hosts, iter_unpack elsewhere."""
-    import sys
-    if sys.byteorder == "little" and len(body) % 8 == 0:
-        return body.cast("H")[3::4]
-    return [r for _d, _b, r in pci.PCI_DEV_SER.iter_unpack(body[:len(body) // 8 * 8])]
-
-
-def _folio_size(size: int) -> int:
-    pages = max(1, -(-size // PAGE))
-    order = (pages - 1).bit_length()
-    return PAGE << order
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -224,21 +143,6 @@ def _free_fields(a: int, b: int):
         yield 8 + 8 * a, 8, f"devices[{a}] free"
     else:
         yield 8 + 8 * a, 8 * (b - a + 1), f"devices[{a}..{b}] free ({b - a + 1} slots)"
-
-
-def flb_page_to_json(data: bytes, file) -> dict:
-    from pcilu_cli.abi.luo import luo_flb_header_ser, luo_flb_ser_raw
-    hdr = luo_flb_header_ser.parse(data[:16])
-    recs = []
-    for i in range(hdr.count):
-        off = 16 + 64 * i
-        if off + 64 > len(data):
-            raise BadInput(f"FLB page header counts {hdr.count} entries but entry {i} is "
-                           "truncated", file=file, offset=off, field=f"luo_flb_ser[{i}]")
-        r = luo_flb_ser_raw.parse(data[off:off + 64])
-        name = r.name.split(b"\0", 1)[0].decode("ascii", "replace")
-        recs.append({"index": i, "name": name, "data": r.data, "count": r.count})
-    return {"kind": "luo_flb_page", "pgcnt": hdr.pgcnt, "count": hdr.count, "flbs": recs}
 
 
 # ---- commands --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from pcilu_cli.cli.context import console
+
 from pcilu_cli.cli.context import print_json, set_json_mode
 from pcilu_cli.errors import ExitCode
 
@@ -55,7 +57,7 @@ def rehearse(ctx, scenarios, as_json, junit, keep, fail_fast, no_log):
         res = run(sc, keep=k, fail_fast=fail_fast)
         results.append(res)
         if not as_json:
-            report.render(res, show_log=not no_log)
+            report.render(res, console(), show_log=not no_log)
     if junit:
         from pcilu_cli.state.store import atomic_write
         atomic_write(junit, report.to_junit(results))

@@ -30,8 +30,11 @@ def load_side(path: str, profile=None) -> tuple[str, dict]:
         from pcilu_cli.state import Machine
         m = Machine.from_bytes(data, file=name)
         return "state", m.report()
-    from pcilu_cli.cli.cmd_inspect import detect_pci_profile, flb_page_to_json, \
-        looks_like_flb_page
+    from pcilu_cli.abi.detect import _is_text, _text_kind, detect_pci_profile, \
+        flb_page_to_json, looks_like_flb_page
+    if data and _is_text(data):
+        raise BadInput(f"a text file ({_text_kind(data)}), not a state file or hand-over blob",
+                       file=name)
     if profile is None and looks_like_flb_page(data):
         return "luo_flb_page", flb_page_to_json(data, name)
     from pcilu_cli.abi import pci

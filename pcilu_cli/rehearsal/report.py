@@ -91,11 +91,10 @@ def to_junit(results) -> bytes:
         + b"\n"
 
 
-def render(res, *, show_log: bool = True) -> None:
-    """The step-by-step report for people (rich, honouring --color / NO_COLOR)."""
+def render(res, con, *, show_log: bool = True) -> None:
+    """The step-by-step report for people, printed on ``con`` (a rich Console the CLI made,
+    honouring --color / NO_COLOR)."""
     from rich.markup import escape
-    from pcilu_cli.cli.context import console
-    con = console()
     sc = res.scenario
     head = (f"[bold]{escape(sc.name)}[/bold] ({escape(sc.path)}): fabric "
             f"{escape(sc.fabric_ref)}, profile {sc.profile}")

@@ -77,24 +77,3 @@ def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
         doc["pci_ser"] = blobs
         doc["messages"] = k.log.lines()
     return doc
-
-
-def render_state(con, doc: dict, name: str) -> None:
-    from rich.markup import escape
-    from pcilu_cli.cli.cmd_image import handover_tree, pci_subtree
-    from rich.tree import Tree
-    head = (f"[bold]{escape(name)}[/bold]: pcilu state, generation {doc['generation']}, "
-            f"profile {doc['profile']}, {doc['phase']}")
-    if doc.get("panic"):
-        head += f" — [red]panic: {escape(doc['panic'])}[/red]"
-    con.print(head)
-    fab = doc.get("fabric") or {}
-    con.print(f"fabric {escape(str(fab.get('name')))}: {fab.get('functions')} functions; "
-              f"hand-over received: {escape(str((doc.get('kho_in') or {}).get('status')))}")
-    for which, d in (doc.get("pci_ser") or {}).items():
-        t = Tree(f"{which} struct pci_ser @ {d['pa']:#x}")
-        pci_subtree(t, d)
-        con.print(t)
-    out = doc.get("outgoing")
-    if out and out.get("kind") == "handover":
-        con.print(handover_tree(out, "outgoing hand-over"))

@@ -1,0 +1,329 @@
+"""``drivers/pci/probe.c`` (+ the bits of ``pci.c``/``iov.c`` enumeration runs): discovery by
+config cycles through the fabric's routing, the two-pass bridge scan with the v6 bus-number
+hooks, pci_configure_ari(), pci_acs_init(), and VF creation.
+
+Discovery only asks the fabric "who answers a config cycle at (domain, bus, devfn)"
+(``fabric.route``, the vendor-ID read); a bridge whose registers were lost really hides its
+children. Bus numbers the kernel assigns are written to the bridge's registers.
+
+Not modelled (documented simplifications): hotplug-bridge bus reservations
+(``pci=hpbussize``, ``available_buses`` only matters for hotplug bridges), Enhanced Allocation
+fixed bus numbers, Master-Abort / status clearing writes (no observable effect here), CardBus
+child scanning (v6 requires ``!CARDBUS``; a CardBus bridge gets numbers but nothing is scanned).
+"""
+from __future__ import annotations
+
+from . import liveupdate as lu
+from .acs import pci_enable_acs
+from .log import DEBUG, INFO, WARNING, ERR
+from .pcidev import PciBus, PciDev
+
+_DOWNSTREAM_PORTS = ("root_port", "downstream", "pci_pcie_bridge")
+_PCIE_TYPES = {0x0: "endpoint", 0x1: "legacy_endpoint", 0x4: "root_port", 0x5: "upstream",
+               0x6: "downstream", 0x7: "pcie_pci_bridge", 0x8: "pci_pcie_bridge",
+               0x9: "rciep", 0xA: "rcec"}
+
+
+def _dev_log(k, level, dev, text):
+    k.log.add(level, f"pci {dev.name}: {text}")
+
+
+def pci_scan_root_bus(k, domain: int, busnr: int) -> PciBus:
+    bus = k.buses.get((domain, busnr))
+    if bus is None:
+        bus = PciBus(domain, busnr)
+        k.buses[bus.key] = bus
+        k.root_buses.append(bus)
+    bus.end = 0xFF
+    mx = pci_scan_child_bus_extend(k, bus, 0)
+    bus.end = mx                               # pci_bus_update_busn_res_end()
+    return bus
+
+
+def only_one_child(k, bus) -> bool:
+    bridge = bus.self
+    if bridge is None or k.params.pcie_scan_all:
+        return False
+    return bridge.pcie_type in _DOWNSTREAM_PORTS
+
+
+def pci_ari_enabled(bus) -> bool:
+    return bus.self is not None and bus.self.ari_enabled
+
+
+def next_fn(k, bus, dev, fn: int) -> int:
+    if pci_ari_enabled(bus):                    # next_ari_fn()
+        if dev is None:
+            return -1
+        nfn = dev.fn.ari_next_function
+        if nfn is None or nfn <= fn:
+            return -1
+        return nfn
+    if fn >= 7:
+        return -1
+    if dev is not None and not dev.multifunction:
+        return -1
+    return fn + 1
+
+
+def pci_scan_slot(k, bus, devfn: int) -> int:
+    if devfn > 0 and only_one_child(k, bus):
+        return 0
+    nr = 0
+    fn = 0
+    while fn >= 0:
+        dev = pci_scan_single_device(k, bus, devfn + fn)
+        if dev is not None:
+            nr += 1
+            if fn > 0:
+                dev.multifunction = True
+        elif fn == 0:
+            break                               # function 0 is required
+        fn = next_fn(k, bus, dev, fn)
+    return nr
+
+
+def pci_scan_single_device(k, bus, devfn: int):
+    key = (bus.domain << 16) | (bus.number << 8) | devfn
+    dev = k.devices.get(key)                    # pci_get_slot(): already known (rescan)
+    if dev is not None:
+        return dev
+    return pci_scan_device(k, bus, devfn)
+
+
+def pci_scan_device(k, bus, devfn: int):
+    fn = k.fabric.route(bus.domain, bus.number, devfn)
+    # pci_bus_read_dev_vendor_id(): nobody answers / a VF's own ID registers / D3cold → ~0
+    if fn is None or fn.physfn is not None or fn.knob("power_state") == "D3cold":
+        return None
+    l = fn.cfg.read(0, 4)
+    if l in (0xFFFFFFFF, 0) or (l & 0xFFFF) in (0xFFFF, 0) or (l >> 16) in (0xFFFF, 0):
+        return None
+    dev = PciDev(bus, devfn, fn)
+    dev.vendor, dev.device = l & 0xFFFF, l >> 16
+    hdr = fn.cfg.read(0x0E, 1)
+    if pci_setup_device(k, dev, hdr):
+        return None
+    pci_device_add(k, dev)
+    return dev
+
+
+def _pcie_type(fn):
+    # one capability walk per function (fn.pcie_type would walk again on every access)
+    p = fn.pcie_cap
+    if p is None:
+        return None
+    t = (fn.cfg.read(p + 2, 2) >> 4) & 0xF
+    return _PCIE_TYPES.get(t, f"type{t:#x}")
+
+
+def set_pcie_port_type(k, dev) -> None:
+    t = _pcie_type(dev.fn)
+    parent = dev.upstream
+    if parent is not None and t is not None:
+        if t == "downstream" and parent.pcie_type in _DOWNSTREAM_PORTS:
+            _dev_log(k, INFO, dev, "claims to be downstream port but is acting as upstream "
+                                   "port, correcting type")
+            t = "upstream"
+        elif t == "upstream" and parent.pcie_type == "upstream":
+            _dev_log(k, INFO, dev, "claims to be upstream port but is acting as downstream "
+                                   "port, correcting type")
+            t = "downstream"
+    dev.pcie_type = t
+
+
+def pci_setup_device(k, dev, hdr: int) -> int:
+    dev.hdr_type = hdr & 0x7F
+    dev.multifunction = bool(hdr & 0x80)
+    set_pcie_port_type(k, dev)
+    lu.pci_liveupdate_setup_device(k, dev)      # v6: right after the early config dump
+    if dev.hdr_type not in (0, 1, 2):
+        k.log.add(ERR, f"pci {dev.name}: unknown header type {dev.hdr_type:02x}, "
+                       "ignoring device")
+        lu.pci_liveupdate_cleanup_device(k, dev)
+        return -5                               # -EIO
+    return 0
+
+
+def pci_device_add(k, dev) -> None:
+    k.devices[dev.key] = dev
+    k.by_uid[dev.fn.uid] = dev
+    dev.bus.devices.append(dev)
+    pci_init_capabilities(k, dev)
+
+
+def pci_init_capabilities(k, dev) -> None:
+    pci_configure_ari(k, dev)
+    pci_acs_init(k, dev)
+    # UNCONFIRMED (spec §17): the v6 base calls pci_enable_acs() from pci_dma_configure() at
+    # driver bind; we call it once per device at enumeration, after pci_acs_init().
+    pci_enable_acs(k, dev)
+
+
+def pci_configure_ari(k, dev) -> None:
+    """v6 order (patch 09): the liveupdate hook before the pci=noari check."""
+    if dev.pcie_type is None or dev.devfn:
+        return
+    bridge = dev.bus.self
+    if bridge is None:
+        return
+    if not bridge.fn.ari_forwarding_supported:
+        return
+    if lu.pci_liveupdate_configure_ari(k, bridge) == 0:
+        return
+    if k.params.noari:
+        return
+    if dev.fn.ari_cap is not None:
+        bridge.fn.ari_forwarding = True
+        bridge.ari_enabled = True
+    else:
+        bridge.fn.ari_forwarding = False
+        bridge.ari_enabled = False
+
+
+def pci_acs_init(k, dev) -> None:
+    dev.acs_cap = dev.fn.acs_cap_offset
+    lu.pci_liveupdate_init_acs(k, dev)
+
+
+def pci_iov_bus_range(k, bus) -> int:
+    mx = 0
+    for dev in bus.devices:
+        if dev.is_virtfn:
+            continue
+        sr = dev.fn.sriov if dev.fn.sriov_offset is not None else None
+        if sr is None or not sr.total_vfs:
+            continue
+        last = dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)
+        mx = max(mx, last >> 8)
+    return mx
+
+
+def pci_add_new_bus(k, parent, dev, busnr: int) -> PciBus:
+    child = PciBus(parent.domain, busnr, self_dev=dev, parent=parent)
+    parent.children.append(child)
+    dev.subordinate = child
+    k.buses[child.key] = child
+    return child
+
+
+def pci_scan_child_bus_extend(k, bus, available_buses: int) -> int:
+    mx = bus.start
+    # Probing a slot whose function 0 does not answer reads ~0 and moves on (function 0 is
+    # required); asking the fabric which devfns answer skips those reads without changing
+    # what is found or in which order. Below a downstream port only device 0 is scanned.
+    slots = sorted({df >> 3 for df in k.fabric.responders(bus.domain, bus.number)})
+    if only_one_child(k, bus):
+        slots = slots[:1] if slots and slots[0] == 0 else []
+    for devnr in slots:
+        pci_scan_slot(k, bus, devnr << 3)
+    mx += pci_iov_bus_range(k, bus)             # reserve buses for SR-IOV
+    bridges = [d for d in bus.devices if d.hdr_type in (1, 2)]
+    for dev in bridges:
+        mx = pci_scan_bridge_extend(k, bus, dev, mx, 0, 0)
+    for dev in bridges:
+        mx = pci_scan_bridge_extend(k, bus, dev, mx, 0, 1)
+    return mx
+
+
+def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: int) -> int:
+    """Mirrors pci_scan_bridge_extend() with the v6 liveupdate begin/end hooks (spec §6)."""
+    is_cardbus = dev.hdr_type == 2
+    liveupdate = lu.pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_)
+    assign_new_buses = k.assign_all_busses and not liveupdate
+    cfg = dev.fn.cfg
+    buses = cfg.read(0x18, 4)
+    primary, secondary, subordinate = buses & 0xFF, (buses >> 8) & 0xFF, (buses >> 16) & 0xFF
+    if k.log.keep_debug:        # pci_dbg(): formatted only when dynamic debug is on
+        k.log.add(DEBUG, f"pci {dev.name}: scanning [bus {secondary:02x}-{subordinate:02x}] "
+                         f"behind bridge, pass {pass_}")
+    if not primary and primary != bus.number and secondary and subordinate:
+        _dev_log(k, WARNING, dev, "Primary bus is hard wired to 0")
+        primary = bus.number
+    broken = False
+    if not pass_ and (primary != bus.number or secondary <= bus.number
+                      or secondary > subordinate):
+        _dev_log(k, INFO, dev, f"bridge configuration invalid ([bus {secondary:02x}-"
+                               f"{subordinate:02x}]), reconfiguring")
+        broken = True
+    if (secondary or subordinate) and not assign_new_buses and not is_cardbus and not broken:
+        if not pass_:
+            child = k.buses.get((bus.domain, secondary))
+            if child is None:
+                child = pci_add_new_bus(k, bus, dev, secondary)
+                child.start, child.end = secondary, subordinate
+            elif dev.subordinate is None:
+                dev.subordinate = child
+            cmax = pci_scan_child_bus_extend(k, child, subordinate - secondary)
+            if cmax > subordinate:
+                _dev_log(k, WARNING, dev, f"bridge has subordinate {subordinate:02x} but max "
+                                          f"busn {cmax:02x}")
+            if subordinate > mx:
+                mx = subordinate
+    else:
+        if not pass_:
+            if assign_new_buses or broken or is_cardbus:
+                # stop config forwarding until pass 1 renumbers it
+                cfg.write(0x18, 4, buses & ~0xFFFFFF)
+        elif liveupdate and not lu.pci_liveupdate_may_assign_buses(k, bus, dev):
+            pass                                # logged by the hook; nothing below is scanned
+        else:
+            child = k.buses.get((bus.domain, mx + 1))
+            if child is None:
+                child = pci_add_new_bus(k, bus, dev, mx + 1)
+                child.start, child.end = mx + 1, bus.end
+            elif dev.subordinate is None:
+                dev.subordinate = child
+            mx += 1
+            if available_buses:
+                available_buses -= 1
+            buses = (buses & 0xFF000000) | bus.number | (child.start << 8) | (child.end << 16)
+            cfg.write(0x18, 4, buses)
+            if not is_cardbus:
+                mx = pci_scan_child_bus_extend(k, child, available_buses)
+            child.end = mx
+            cfg.write(0x1A, 1, mx)
+            b = bus
+            while b.parent is not None:
+                if (child.end > b.end or child.number > b.end or child.number < b.number
+                        or child.end < b.number):
+                    _dev_log(k, INFO, dev, f"devices behind bridge are unusable because [bus "
+                                           f"{child.start:02x}-{child.end:02x}] cannot be "
+                                           "assigned for them")
+                    break
+                b = b.parent
+    lu.pci_liveupdate_scan_bridge_end(k, dev, pass_)
+    return mx
+
+
+# -- SR-IOV: pci_iov_add_virtfn() -------------------------------------------------------------
+def pci_iov_add_virtfns(k, pf) -> None:
+    """Add the VFs the fabric exposes for ``pf`` (VF Enable set), after the PF.
+
+    Simulator choice: the PF driver enabling SR-IOV right after enumeration (the kernel's own
+    sriov_init() would clear a VF Enable found at boot; we keep the fabric's VFs instead).
+    """
+    for vf in pf.fn.virtfns or ():
+        busnr = pf.bus.number + vf.vbus_delta
+        if busnr > 0xFF:
+            continue
+        key = (pf.domain << 16) | (busnr << 8) | vf.devfn
+        if key in k.devices:
+            continue
+        bus = k.buses.get((pf.domain, busnr))
+        if bus is None:                         # virtfn_add_bus(): a bridge-less bus
+            bus = PciBus(pf.domain, busnr, self_dev=None, parent=pf.bus, virtual=True)
+            pf.bus.children.append(bus)
+            k.buses[bus.key] = bus
+        dev = PciDev(bus, vf.devfn, vf)
+        dev.is_virtfn, dev.physfn = True, pf
+        dev.vendor, dev.device = pf.vendor, vf.device
+        if pci_setup_device(k, dev, pf.hdr_type):
+            continue
+        pci_device_add(k, dev)
+
+
+def pci_bus_add_virtfns(k, devs) -> None:
+    for dev in devs:
+        if not dev.is_virtfn and dev.fn.virtfns:
+            pci_iov_add_virtfns(k, dev)
