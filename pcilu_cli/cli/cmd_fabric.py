@@ -8,6 +8,9 @@ from __future__ import annotations
 import click
 
 
+PLAIN_TREE_ABOVE = 2000       # functions: beyond this, an indented text tree (rich is slow)
+
+
 @click.group(name="fabric")
 def fabric():
     """Inspect and convert PCI fabrics (YAML, `lspci -xxxx` dump, sysfs snapshot)."""
@@ -66,8 +69,14 @@ def show(fabric_file, as_json):
         from pcilu_cli.fabric.render import fabric_to_json
         print_json(fabric_to_json(fab))
         return 0
+    title = f"fabric {fab.name} ({len(fab)} functions)"
+    if len(fab) > PLAIN_TREE_ABOVE:
+        import sys
+        from pcilu_cli.fabric.render import tree_lines
+        sys.stdout.writelines(line + "\n" for line in tree_lines(fab, title))
+        return 0
     from pcilu_cli.fabric.render import render_tree
-    console().print(render_tree(fab, f"fabric {fab.name} ({len(fab)} functions)"))
+    console().print(render_tree(fab, title))
     return 0
 
 

@@ -128,3 +128,21 @@ def render_tree(fabric, title: str | None = None):
         for devfn in sorted(r.functions):
             add(rn, r.functions[devfn])
     return tree
+
+
+def tree_lines(fabric, title: str | None = None):
+    """The same tree as :func:`render_tree`, as plain indented lines (for large fabrics, where
+    laying out a rich Tree of hundreds of thousands of nodes takes seconds)."""
+    yield title or f"fabric {fabric.name}"
+
+    def walk(fn, depth):
+        yield "  " * depth + function_label(fabric, fn)
+        for vf in fn.virtfns or ():
+            yield "  " * (depth + 1) + function_label(fabric, vf)
+        for devfn in sorted(fn.downstream):
+            yield from walk(fn.downstream[devfn], depth + 1)
+
+    for r in fabric.roots:
+        yield f"  [{format_bdf(r.domain, r.number, 0)[:-5]}]"
+        for devfn in sorted(r.functions):
+            yield from walk(r.functions[devfn], 2)

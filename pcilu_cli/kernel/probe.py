@@ -66,19 +66,13 @@ def next_fn(k, bus, dev, fn: int) -> int:
     return fn + 1
 
 
-def pci_scan_slot(k, bus, devfn: int, responders=None) -> int:
-    """``responders`` (the devfns the fabric answers on this bus, or None to probe each):
-    a function number nobody answers reads ~0, so it is skipped without a config cycle."""
+def pci_scan_slot(k, bus, devfn: int) -> int:
     if devfn > 0 and only_one_child(k, bus):
         return 0
     nr = 0
     fn = 0
-    base = (bus.domain << 16) | (bus.number << 8)
     while fn >= 0:
-        if responders is None or devfn + fn in responders:
-            dev = pci_scan_single_device(k, bus, devfn + fn)
-        else:
-            dev = k.devices.get(base | (devfn + fn))   # pci_get_slot(): still known
+        dev = pci_scan_single_device(k, bus, devfn + fn)
         if dev is not None:
             nr += 1
             if fn > 0:
@@ -218,12 +212,11 @@ def pci_scan_child_bus_extend(k, bus, available_buses: int) -> int:
     # Probing a slot whose function 0 does not answer reads ~0 and moves on (function 0 is
     # required); asking the fabric which devfns answer skips those reads without changing
     # what is found or in which order. Below a downstream port only device 0 is scanned.
-    responders = set(k.fabric.responders(bus.domain, bus.number))
-    slots = sorted({df >> 3 for df in responders})
+    slots = sorted({df >> 3 for df in k.fabric.responders(bus.domain, bus.number)})
     if only_one_child(k, bus):
         slots = slots[:1] if slots and slots[0] == 0 else []
     for devnr in slots:
-        pci_scan_slot(k, bus, devnr << 3, responders)
+        pci_scan_slot(k, bus, devnr << 3)
     mx += pci_iov_bus_range(k, bus)             # reserve buses for SR-IOV
     bridges = [d for d in bus.devices if d.hdr_type in (1, 2)]
     for dev in bridges:
