@@ -5,19 +5,26 @@ from __future__ import annotations
 import struct
 
 from pcilu_cli.abi import pci
+from pcilu_cli.abi.kho import PAGE_SIZE as PAGE
+from pcilu_cli.abi.kho import get_order
+from pcilu_cli.abi.luo import (
+    LIVEUPDATE_FLB_COMPAT_LENGTH, LUO_FLB_MAX, LUO_FLB_PGCNT, luo_flb_header_ser, luo_flb_ser_raw,
+)
 from pcilu_cli.errors import BadInput
 
-PAGE = 4096
+_FLB_HDR_SIZE = luo_flb_header_ser.sizeof()    # 16
+_FLB_ENT_SIZE = luo_flb_ser_raw.sizeof()       # 64
 
 
 def looks_like_flb_page(data: bytes) -> bool:
     """A LUO FLB page: header {pgcnt = 1, count <= 63} then printable NUL-padded names."""
-    if len(data) < 16:
+    if len(data) < _FLB_HDR_SIZE:
         return False
     pgcnt, count = struct.unpack_from("<QQ", data, 0)
-    if pgcnt != 1 or not 0 < count <= 63 or len(data) < 16 + 64:
+    if pgcnt != LUO_FLB_PGCNT or not 0 < count <= LUO_FLB_MAX or \
+            len(data) < _FLB_HDR_SIZE + _FLB_ENT_SIZE:
         return False
-    name = data[16:64].split(b"\0", 1)[0]
+    name = data[_FLB_HDR_SIZE:_FLB_HDR_SIZE + LIVEUPDATE_FLB_COMPAT_LENGTH].split(b"\0", 1)[0]
     return bool(name) and all(0x20 < c < 0x7F for c in name)
 
 
@@ -35,8 +42,8 @@ def detect_pci_profile(data: bytes) -> tuple[str, str]:
                 return "v6", ("flex layout (max_nr_devices/nr_devices agree with the entries); "
                               "pci-v1/pci-v2/pci-v3 cannot be told apart from the bytes, "
                               "assumed pci-v3 (v6)")
-    if n in (16, PAGE) or n >= 16:
-        version, nr, pa = struct.unpack_from("<IIQ", data, 0) if n >= 16 else (0, 0, 0)
+    if n >= 16:
+        version, nr, pa = struct.unpack_from("<IIQ", data, 0)
         if version in (1, 2) and pa % PAGE == 0 and not any(data[16:]):
             prof = "v8" if version == 1 else "v9"
             return prof, f"version-field layout, version {version}"
@@ -84,21 +91,19 @@ def _refcounts(body: memoryview):
 
 
 def _folio_size(size: int) -> int:
-    pages = max(1, -(-size // PAGE))
-    order = (pages - 1).bit_length()
-    return PAGE << order
+    """Bytes of the folio kho_alloc_preserve() gives a ``size``-byte object."""
+    return PAGE << get_order(size)
 
 
 def flb_page_to_json(data: bytes, file) -> dict:
-    from pcilu_cli.abi.luo import luo_flb_header_ser, luo_flb_ser_raw
-    hdr = luo_flb_header_ser.parse(data[:16])
+    hdr = luo_flb_header_ser.parse(data[:_FLB_HDR_SIZE])
     recs = []
     for i in range(hdr.count):
-        off = 16 + 64 * i
-        if off + 64 > len(data):
+        off = _FLB_HDR_SIZE + _FLB_ENT_SIZE * i
+        if off + _FLB_ENT_SIZE > len(data):
             raise BadInput(f"FLB page header counts {hdr.count} entries but entry {i} is "
                            "truncated", file=file, offset=off, field=f"luo_flb_ser[{i}]")
-        r = luo_flb_ser_raw.parse(data[off:off + 64])
+        r = luo_flb_ser_raw.parse(data[off:off + _FLB_ENT_SIZE])
         name = r.name.split(b"\0", 1)[0].decode("ascii", "replace")
         recs.append({"index": i, "name": name, "data": r.data, "count": r.count})
     return {"kind": "luo_flb_page", "pgcnt": hdr.pgcnt, "count": hdr.count, "flbs": recs}

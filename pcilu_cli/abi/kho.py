@@ -6,16 +6,22 @@
     vmalloc.h          struct kho_vmalloc / kho_vmalloc_chunk
     x86 setup_data     struct kho_data (SETUP_KEXEC_KHO = 10); struct kho_scratch
 
-Pure: constants, Construct layouts and the radix key arithmetic. Little-endian throughout
-(KHO exists on x86_64 and arm64 only).
+Pure: constants, Construct layouts, folio order and the radix key arithmetic. Little-endian
+throughout (KHO exists on x86_64 and arm64 only).
 """
 from __future__ import annotations
 
-from construct import Array, Bytes, Int16ul, Int32ul, Int64ul, PaddedString, Struct
+from construct import Array, Int16ul, Int32ul, Int64ul, PaddedString, Struct
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 MAX_PAGE_ORDER = 10                       # MAX_PAGE_ORDER on x86_64 / arm64 4K pages
+
+
+def get_order(size: int) -> int:
+    """get_order(): smallest order whose folio holds ``size`` bytes (one page at least)."""
+    pages = max(1, (size + PAGE_SIZE - 1) >> PAGE_SHIFT)
+    return (pages - 1).bit_length()
 
 # ---- root FDT (kexec_handover.h) ---------------------------------------------------------------
 KHO_FDT_COMPATIBLE = {"A": "kho-v1", "B": "kho-v2", "C": "kho-v3", "D": "kho-v4"}
@@ -127,7 +133,6 @@ kho_data = Struct(                         # x86 setup_data payload, packed, 32 
 )
 kho_scratch = Struct("addr" / Int64ul, "size" / Int64ul)   # 16 bytes
 
-# ---- libfdt header (for the page scan of real dumps) ---------------------------------------------
+# ---- libfdt magic (the page scan of real dumps, the FDT header check) ----------------------------
 FDT_MAGIC = 0xD00DFEED
 FDT_MAGIC_BYTES = b"\xd0\x0d\xfe\xed"
-fdt_header_raw = Bytes(40)

@@ -67,22 +67,17 @@ MAX_ENCODE_SLOTS = 1 << 22
 
 
 def header_layout(profile: Profile | str) -> Struct:
-    p = get_profile(profile) if isinstance(profile, str) else profile
+    p = get_profile(profile)
     return {FLEX: pci_ser_flex_header, BLOCK: pci_ser_block, VERSION: pci_ser_version}[p.pci_layout]
 
 
 def entry_layout(profile: Profile | str) -> Struct:
-    p = get_profile(profile) if isinstance(profile, str) else profile
-    return pci_dev_ser_v1 if p.refcount == PADDING else pci_dev_ser
+    return pci_dev_ser_v1 if get_profile(profile).refcount == PADDING else pci_dev_ser
 
 
 def flex_size(max_nr_devices: int) -> int:
     """struct_size(ser, devices, max_nr_devices)."""
     return pci_ser_flex_header.sizeof() + PCI_DEV_SER_SIZE * max_nr_devices
-
-
-def bdf_split(bdf: int) -> tuple[int, int, int]:
-    return bdf >> 8, (bdf >> 3) & 0x1F, bdf & 0x7
 
 
 def format_bdf(domain: int, bdf: int) -> str:
@@ -138,7 +133,7 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
     entry bytes of the ``kho_block`` chain (the caller walks memory); otherwise only the header
     is decoded.
     """
-    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+    p = get_profile(profile)
     mv = memoryview(data)
     n = len(mv)
     hdr = header_layout(p)
@@ -221,7 +216,7 @@ def encode_pci_ser(profile: Profile | str, entries, *, max_nr_devices: int | Non
     Block/version eras: only the header is produced (entries live in ``kho_block`` pages; see
     ``pcilu_cli.memory``). ``size`` pads with zeros (e.g. 4096 for the whole KHO folio).
     """
-    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+    p = get_profile(profile)
     entries = [tuple(int(x) for x in e) for e in entries]
     if nr_devices is None:
         nr_devices = sum(1 for e in entries if e[3])

@@ -76,7 +76,7 @@ _add(Profile("v6", "v6 final (patches 06-12)", "pci-v3", FLEX, PATH, None, **_GE
              aliases=("pci-v3",), note="the series pcilu is built around (default)"))
 _add(Profile("v7", "v7 final", "pci-v2", BLOCK, PATH, None, **_GEN_D,
              retrieve_failure="panic", bus_inherit="unfinished", hold_flb_ref_per_device=True,
-             panic_on_unfinished=False, pr_fmt="PCI: liveupdate: ",
+             panic_on_unfinished=False,
              note="kho_block chain, 510 entries/block; retrieve failure panics"))
 _add(Profile("v8", "v8/v9 era, version 1", "pci", VERSION, PATH, 1,
              **_GEN_D, retrieve_failure="panic", bus_inherit="lifetime",
@@ -92,8 +92,10 @@ DEFAULT_PROFILE = "v6"
 _ALIASES = {a: p.name for p in PROFILES.values() for a in p.aliases}
 
 
-def get_profile(name: str | None) -> Profile:
-    """Look a profile up by name or alias (``pci-v3`` is ``v6``)."""
+def get_profile(name: "str | Profile | None") -> Profile:
+    """Look a profile up by name or alias (``pci-v3`` is ``v6``); a Profile is returned as is."""
+    if isinstance(name, Profile):
+        return name
     if name is None:
         name = DEFAULT_PROFILE
     key = _ALIASES.get(name, name)

@@ -279,10 +279,4 @@ def encode(spec, output, profile, size, folio):
         notice(f"wrote {output}: {len(blob)} bytes, {len(entries)} entries ({prof.name})")
 
 
-def _check_profile(name):  # pragma: no cover - click validates choices
-    if name is not None:
-        get_profile(name)
-    return name
-
-
 __all__ = ["inspect", "encode", "UsageError"]

@@ -524,12 +524,11 @@ def export(state, outdir):
         _export_kho(put, m.mem, root_in, "kho/in")
     k = m.kernel
     if k is not None:
-        out = getattr(k.pci_flb, "out_obj", None)
+        out, inc = k.outgoing_blob(), k.incoming_blob()
         if out is not None:
-            put(f"flb/{k.profile.pci_compatible}.bin", bytes(out.blob))
-        inc = getattr(k.pci_flb, "in_obj", None)
+            put(f"flb/{k.profile.pci_compatible}.bin", out)
         if inc is not None:
-            put(f"flb/incoming/{k.profile.pci_compatible}.bin", bytes(inc.ser.blob))
+            put(f"flb/incoming/{k.profile.pci_compatible}.bin", inc)
     doc = {"metadata": m.metadata(), "report": m.report()}
     put("state.json", (json.dumps(doc, indent=1) + "\n").encode())
     notice(f"wrote {len(written)} files into {outdir}: {', '.join(written)}")

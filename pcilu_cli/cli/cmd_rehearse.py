@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import click
 
-from pcilu_cli.cli.context import console
-
-from pcilu_cli.cli.context import print_json, set_json_mode
+from pcilu_cli.cli.context import console, print_json, set_json_mode
 from pcilu_cli.errors import ExitCode
 
 

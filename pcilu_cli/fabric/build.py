@@ -14,6 +14,7 @@ API:
         total_vfs, num_vfs, vf_enable, first_vf_offset, vf_stride, vf_device,
         ari_capable_hierarchy); command/bus_master; power_state; knobs; raw=bytes|None
     make_config(spec) -> ConfigSpace
+    kind_of(fn: Function) -> str                the kind a built function's registers describe
     vf_config_for(pf: Function) -> ConfigSpace
     FabricBuilder(name, source=None, platform=None)
         .root(domain, number)                   declare a root bus (else derived from uids)
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pcilu_cli.fabric import parse_bdf
 from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.fabric.layouts import (
     AcsCap, AriCap, PcieCap, PmCap, SriovCap, Type0Header, Type1Header, ext_cap_header,
@@ -83,6 +85,25 @@ class FunctionSpec:
     line: int | None = None        # where a loader found it (for messages)
 
 
+def kind_of(fn: Function) -> str:
+    """The KINDS name that describes a built function, read back from its registers."""
+    if fn.cfg.size < 256:  # 64-byte snapshot: no capability list, the PCIe role is unknown
+        return {1: "bridge", 2: "cardbus"}.get(fn.header_type, "function")
+    t = fn.pcie_type
+    if t is not None and t in KINDS:
+        if fn.header_type == 1 and KINDS[t][0] != 1 or fn.header_type == 0 and KINDS[t][0] != 0:
+            return {0: "pci_endpoint", 1: "pci_bridge", 2: "cardbus"}.get(fn.header_type,
+                                                                         "other")
+        return t
+    if fn.header_type == 1:
+        return "pci_bridge"
+    if fn.header_type == 2:
+        return "cardbus"
+    if fn.class_code >> 8 == 0x0600:
+        return "host_bridge"
+    return "pci_endpoint"
+
+
 def _kind(spec: FunctionSpec) -> str:
     k = KIND_ALIASES.get(spec.kind, spec.kind)
     if k not in KINDS:
@@ -133,11 +154,7 @@ def make_config(spec: FunctionSpec) -> ConfigSpace:
             devctl2 = 0x20 if spec.ari_forwarding[1] else 0
         flags = (spec.pcie_version & 0xF) | (PCIE_TYPE_VALUES[ptype] << 4) \
             | (0x100 if spec.slot else 0)
-        capv = dict(id=0x10, next=pm_off, flags=flags, devcap=0, devctl=0, devsta=0,
-                    lnkcap=0, lnkctl=0, lnksta=0, sltcap=0, sltctl=0, sltsta=0, rtctl=0,
-                    rtcap=0, rtsta=0, devcap2=devcap2, devctl2=devctl2, devsta2=0, lnkcap2=0,
-                    lnkctl2=0, lnksta2=0, sltcap2=0, sltctl2=0, sltsta2=0)
-        cfg.write_block(PCIE_CAP_OFF, PcieCap.build(capv))
+        cfg.write_block(PCIE_CAP_OFF, _pcie_cap_bytes(flags, pm_off, devcap2, devctl2))
     cfg.write_block(pm_off, PmCap.build(dict(id=0x01, next=0, pmc=0x0003, ctrl=pm_state,
                                               bridge_ext=0, data=0)))
     if pcie:
@@ -159,6 +176,15 @@ def make_config(spec: FunctionSpec) -> ConfigSpace:
     if spec.power_state and spec.power_state not in POWER_STATES:
         raise ValueError(f"unknown power state {spec.power_state!r}")
     return cfg
+
+
+def _pcie_cap_bytes(flags: int, next_off: int = 0, devcap2: int = 0, devctl2: int = 0) -> bytes:
+    """A PCI Express capability whose other registers read zero."""
+    return PcieCap.build(dict(
+        id=0x10, next=next_off, flags=flags, devcap=0, devctl=0, devsta=0, lnkcap=0, lnkctl=0,
+        lnksta=0, sltcap=0, sltctl=0, sltsta=0, rtctl=0, rtcap=0, rtsta=0, devcap2=devcap2,
+        devctl2=devctl2, devsta2=0, lnkcap2=0, lnkctl2=0, lnksta2=0, sltcap2=0, sltctl2=0,
+        sltsta2=0))
 
 
 def _acs_bytes(acs) -> bytes:
@@ -191,11 +217,7 @@ def vf_config_for(pf: Function) -> ConfigSpace:
     buf[0x08:0x0c] = pf.cfg.read(0x08, 4).to_bytes(4, "little")
     buf[0x34] = PCIE_CAP_OFF
     cfg = ConfigSpace(4096, bytes(buf))
-    cfg.write_block(PCIE_CAP_OFF, PcieCap.build(dict(
-        id=0x10, next=0, flags=0x0002, devcap=0, devctl=0, devsta=0, lnkcap=0, lnkctl=0,
-        lnksta=0, sltcap=0, sltctl=0, sltsta=0, rtctl=0, rtcap=0, rtsta=0, devcap2=0,
-        devctl2=0, devsta2=0, lnkcap2=0, lnkctl2=0, lnksta2=0, sltcap2=0, sltctl2=0,
-        sltsta2=0)))
+    cfg.write_block(PCIE_CAP_OFF, _pcie_cap_bytes(0x0002))   # v2, Endpoint
     if pf.ari_cap is not None:
         cfg.write_block(EXT_START, AriCap.build(dict(header=ext_cap_header(0x000E, 1, 0),
                                                      cap=0, ctrl=0)))
@@ -222,8 +244,7 @@ def firmware_assign_buses(fabric: Fabric, assign_all: bool = False,
         later = [n for n in nums if n > root.number]
         end = (min(later) - 1) if later else 0xFF
         _scan_bus(root, root.number, end, assign_all, keep)
-    fabric._route_cache.clear()
-    fabric._link_index.clear()
+    fabric.invalidate_routes()
 
 
 def _iov_bus_range(link) -> int:
@@ -332,7 +353,6 @@ class FabricBuilder:
     def build(self, assign: bool | None = None) -> Fabric:
         """Create the Fabric. ``assign``: None = keep given bus numbers and number the rest
         (firmware style); True = renumber everything; False = leave registers as given."""
-        from pcilu_cli.fabric import parse_bdf
         fab = Fabric(self.name, self.source, self.platform)
         for d, n in self.roots:
             fab.add_root(d, n)
@@ -355,18 +375,14 @@ class FabricBuilder:
             keep = frozenset(u for u, sp in self.specs.items()
                              if sp.raw is not None or sp.knobs.get("_keep_bus"))
             firmware_assign_buses(fab, assign_all=bool(assign), keep=keep)
-        for fn in list(fab.functions(include_virtfns=False)):
-            sr = fn.sriov
-            if sr is not None and sr.vf_enable and sr.num_vfs:
-                fab.sync_virtfns(fn)
+        fab.sync_all_virtfns()
         return fab
 
     def _order(self) -> list[FunctionSpec]:
         """Parents before children, siblings by devfn (cycles and dangling parents raise)."""
-        from pcilu_cli.fabric import parse_bdf
         out, state = [], {}
 
-        def visit(uid, path):
+        def visit(uid):
             st = state.get(uid)
             if st == 2:
                 return
@@ -377,12 +393,12 @@ class FabricBuilder:
             if spec.parent is not None:
                 if spec.parent not in self.specs:
                     raise ValueError(f"{uid}: parent {spec.parent} is not in the fabric")
-                visit(spec.parent, path + [uid])
+                visit(spec.parent)
             state[uid] = 2
             out.append(spec)
 
         for uid in sorted(self.specs, key=lambda u: parse_bdf(u)):
-            visit(uid, [])
+            visit(uid)
         return out
 
 

@@ -17,7 +17,8 @@ API:
     .find_ext_capability(cap_id) -> int|None walks from 0x100, bounded at 480 entries
     .capabilities() / .ext_capabilities()   [(id, offset), ...] in list order
     .to_bytes(length=None) -> bytes         ``length`` defaults to ``size``
-    ConfigSpace.from_bytes(data) -> ConfigSpace   size = 64 / 256 / 4096 from len(data)
+    ConfigSpace.from_bytes(data) -> ConfigSpace   size = visible_size(len(data))
+    visible_size(n) -> int                  smallest of 64 / 128 / 256 / 4096 holding n bytes
     .copy() -> ConfigSpace                  cheap: shares the immutable stored bytes
 """
 from __future__ import annotations
@@ -52,6 +53,12 @@ PCI_EXT_CAP_TTL = (4096 - 256) // 8  # 480, "minimum 8 bytes per capability"
 
 VALID_SIZES = (64, 128, 256, 4096)
 _EMPTY = b""
+
+
+def visible_size(n: int) -> int:
+    """The smallest of VALID_SIZES that holds ``n`` bytes (4096 for anything longer)."""
+    return 4096 if n > 256 else 256 if n > 128 else 128 if n > 64 else 64
+
 
 # Bumped by every write that touches bytes 0x18..0x1a of any config space (a bridge's bus
 # registers).  Fabric routing caches are valid only for the epoch they were built in, so a
@@ -242,9 +249,7 @@ class ConfigSpace:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "ConfigSpace":
-        n = len(data)
-        size = 4096 if n > 256 else 256 if n > 128 else 128 if n > 64 else 64
-        return cls(size, bytes(data))
+        return cls(visible_size(len(data)), bytes(data))
 
     def copy(self) -> "ConfigSpace":
         new = ConfigSpace.__new__(ConfigSpace)

@@ -124,10 +124,7 @@ def fabric_from_raw(raws: list[RawFunction], file: str, name: str, source: dict)
             diags.append(Diagnostic(f"{r.bdf}: not reachable at its address through the bus "
                                     "registers as read", file=r.where, line=r.line,
                                     field=r.bdf))
-    for fn in list(fab.functions(include_virtfns=False)):
-        sr = fn.sriov
-        if sr is not None and sr.vf_enable and sr.num_vfs:
-            fab.sync_virtfns(fn)
+    fab.sync_all_virtfns()
     short = [r for r in raws if len(r.data) < 256]
     if short:
         diags.append(Diagnostic(

@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # annotations only: keep start-up light
 import re
 
 from pcilu_cli.errors import BadInput
-from pcilu_cli.fabric import format_bdf
+from pcilu_cli.fabric import format_bdf, parse_bdf
+from pcilu_cli.fabric.config import VALID_SIZES
 from pcilu_cli.fabric.importer import RawFunction, fabric_from_raw
 
 _DEV_RE = re.compile(r"^(?:([0-9a-fA-F]{4,6}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-9a-fA-F])"
@@ -90,7 +91,7 @@ def _close(cur, raws, file):
     if not data:
         raise BadInput(f"{rf.bdf} has no hex data lines (dump made without -x?)", file=file,
                        line=rf.line, field=rf.bdf)
-    if len(data) not in (64, 128, 256, 4096):
+    if len(data) not in VALID_SIZES:
         raise BadInput(f"{rf.bdf} has {len(data)} bytes of config data (expected 64, 256 or "
                        "4096)", file=file, line=rf.line, field=rf.bdf)
     rf.data = bytes(data)
@@ -112,7 +113,6 @@ def export_dump(fabric, include_virtfns: bool = False, include_unreachable: bool
         if cur is None:
             if not include_unreachable:
                 continue
-            from pcilu_cli.fabric import parse_bdf
             try:
                 cur = parse_bdf(fn.uid)
             except ValueError:

@@ -47,6 +47,8 @@ Public API (the kernel layer codes against this):
       reset_function(fn)           Secondary Bus Reset / power loss on one function
       sync_virtfns(pf)             (re)create the VFs from the PF's current SR-IOV registers;
                                    config_write() on a PF's SR-IOV control/NumVFs calls it
+      sync_all_virtfns()           sync_virtfns() for every PF whose VFs are enabled
+      invalidate_routes()          drop the routing caches (topology or registers changed)
       add_root(domain, number) / attach(fn, parent_or_root, devfn) / detach(fn)
       copy() -> Fabric             deep copy (copy-on-write config bytes)
       to_bytes() -> bytes / Fabric.from_bytes(data) -> Fabric
@@ -61,6 +63,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterator
 
+from pcilu_cli.errors import BadInput
+from pcilu_cli.fabric import format_bdf, parse_bdf
 from pcilu_cli.fabric.config import (
     PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_EXT_CAP_ID_ACS,
     PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE, PCI_PRIMARY_BUS, BUS_EPOCH,
@@ -439,8 +443,7 @@ class Fabric:
         lst.append(rb)
         lst.sort(key=lambda r: r.number)
         self._domain_nums[domain] = [r.number for r in lst]
-        self._route_cache.clear()
-        self._link_index.clear()
+        self.invalidate_routes()
         return rb
 
     def attach(self, fn: Function, parent: "Function | RootBus", devfn: int | None = None) -> Function:
@@ -464,8 +467,7 @@ class Fabric:
             parent.bridges = sorted([*parent.bridges, fn], key=lambda f: f.devfn)
         fn.fabric = self
         self._by_uid[fn.uid] = fn
-        self._route_cache.clear()
-        self._link_index.clear()
+        self.invalidate_routes()
         return fn
 
     def detach(self, fn: Function) -> None:
@@ -483,8 +485,7 @@ class Fabric:
                 link.bridges = [b for b in link.bridges if b is not fn]
             for vf in fn.virtfns or ():
                 link.virtual = {k: v for k, v in link.virtual.items() if v is not vf}
-        self._route_cache.clear()
-        self._link_index.clear()
+        self.invalidate_routes()
 
     def _subtree(self, fn: Function) -> Iterator[Function]:
         yield fn
@@ -521,6 +522,11 @@ class Fabric:
         return sorted(self._domains)
 
     # -- routing -----------------------------------------------------------------------------
+    def invalidate_routes(self) -> None:
+        """Drop the routing caches after the topology or bus registers changed behind them."""
+        self._route_cache.clear()
+        self._link_index.clear()
+
     def _root_for(self, domain: int, bus: int):
         nums = self._domain_nums.get(domain)
         if not nums:
@@ -532,13 +538,6 @@ class Fabric:
         end = nums[i + 1] - 1 if i + 1 < len(nums) else 0xFF
         return self._domains[domain][i], end
 
-    @staticmethod
-    def _forwards(br: Function, bus: int) -> bool:
-        dw = br.cfg.read(PCI_PRIMARY_BUS, 4)
-        sec = (dw >> 8) & 0xFF
-        sub = (dw >> 16) & 0xFF
-        return sec != 0 and sec <= bus <= sub and br.knob("power_state") != "D3cold"
-
     def _find_link(self, domain: int, bus: int):
         """Return (link, link_bus) whose link decodes ``bus``, or (None, 0).
 
@@ -549,8 +548,7 @@ class Fabric:
         ep = BUS_EPOCH[0]
         cache = self._route_cache
         if self._cache_epoch != ep:
-            cache.clear()
-            self._link_index.clear()
+            self.invalidate_routes()
             self._cache_epoch = ep
         key = (domain << 8) | bus
         hit = cache.get(key)
@@ -663,8 +661,7 @@ class Fabric:
             fn.cfg.write(sp + PCI_SRIOV_CTRL, 2, ctrl & ~(PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_ARI))
             fn.cfg.write(sp + PCI_SRIOV_NUM_VF, 2, 0)
             self.sync_virtfns(fn)
-        self._route_cache.clear()
-        self._link_index.clear()
+        self.invalidate_routes()
 
     def sync_virtfns(self, pf: Function) -> list[Function]:
         """Make the VFs match the PF's SR-IOV registers (VF Enable, NumVFs, offset, stride).
@@ -695,7 +692,6 @@ class Fabric:
         for i, (delta, devfn) in enumerate(want):
             prev = old[i] if i < len(old) else None
             if base is not None:
-                from pcilu_cli.fabric import format_bdf
                 uid = format_bdf(base[0], base[1] + delta, devfn) if base[1] + delta <= 0xFF \
                     else f"{pf.uid}/virtfn{i}"
             else:
@@ -710,9 +706,15 @@ class Fabric:
             self._by_uid[vf.uid] = vf
             new.append(vf)
         pf.virtfns = new if new else None
-        self._route_cache.clear()
-        self._link_index.clear()
+        self.invalidate_routes()
         return new
+
+    def sync_all_virtfns(self) -> None:
+        """Create the VFs that every PF's SR-IOV registers enable (after building or import)."""
+        for fn in list(self.functions(include_virtfns=False)):
+            sr = fn.sriov
+            if sr is not None and sr.vf_enable and sr.num_vfs:
+                self.sync_virtfns(fn)
 
     @staticmethod
     def _vf_key(vf):
@@ -721,9 +723,9 @@ class Fabric:
     # -- copy / serialization ------------------------------------------------------------------
     def copy(self) -> "Fabric":
         """Deep copy for the next generation; config bytes are shared copy-on-write."""
-        return Fabric.from_records(self.name, self.source, self.platform, *self._records(False))
+        return Fabric.from_records(self.name, self.source, self.platform, *self._records())
 
-    def _records(self, freeze_bytes: bool):
+    def _records(self):
         """Flatten to (roots, records); a record is
         (parent_index|-1, root_index, devfn, is_vf, vf_index, delta, cfg, uid, knobs)."""
         roots = [(r.domain, r.number) for r in self.roots]
@@ -786,7 +788,7 @@ class Fabric:
 
     def to_bytes(self) -> bytes:
         """Compact deterministic serialization: topology + every config space (zlib)."""
-        roots, recs = self._records(True)
+        roots, recs = self._records()
         blobs: dict[bytes, int] = {}
         table = bytearray()
         uids, knobs = [], {}
@@ -809,7 +811,6 @@ class Fabric:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Fabric":
-        from pcilu_cli.errors import BadInput
         if data[:8] != _MAGIC:
             raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
         try:
@@ -841,7 +842,6 @@ class Fabric:
 
 
 def _uid_bdf(uid: str):
-    from pcilu_cli.fabric import parse_bdf
     try:
         d, b, _ = parse_bdf(uid)
         return d, b

@@ -9,6 +9,7 @@ API:
                                               "roots", "functions": [...], "diagnostics"}
     function_label(fabric, fn) -> str         one line of facts for people
     render_tree(fabric, title=None)           a rich Tree (print with a Console)
+    tree_lines(fabric, title=None)            the same tree as plain indented lines
 """
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from pcilu_cli.fabric.quirks import needs_acs_quirk
 
 
 def _kind(fn) -> str:
-    from pcilu_cli.fabric.yamlfmt import _kind_of
+    from pcilu_cli.fabric.build import kind_of
     if fn.is_virtfn:
         return "vf"
-    return _kind_of(fn)
+    return kind_of(fn)
 
 
 def function_facts(fabric, fn) -> dict:

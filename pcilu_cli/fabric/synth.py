@@ -116,6 +116,5 @@ def synth_fabric(n_functions: int, domains: int = 1, endpoints_per_switch: int =
     for fn in by_uid.values():
         if not fn.downstream:
             fn.downstream = _EMPTY_MAP
-    fab._route_cache.clear()
-    fab._link_index.clear()
+    fab.invalidate_routes()
     return fab

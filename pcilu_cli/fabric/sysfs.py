@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pcilu_cli.errors import BadInput, Diagnostic
 from pcilu_cli.fabric import parse_bdf
+from pcilu_cli.fabric.config import visible_size
 from pcilu_cli.fabric.importer import RawFunction, fabric_from_raw
 
 _BDF_NAME = re.compile(r"^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
@@ -99,8 +100,7 @@ def _load_dir(root: Path, label: str):
         if len(data) < 64:
             raise BadInput(f"config file has {len(data)} bytes (at least 64 expected)",
                            file=shown, field=entry.name)
-        n = 4096 if len(data) > 256 else 256 if len(data) > 128 else 128 if len(data) > 64 \
-            else 64
+        n = visible_size(len(data))
         data = data[:n] + bytes(n - min(len(data), n))
         # sysfs nesting: a BDF parent, "" for "directly below a host bridge", None = unknown
         parent = None

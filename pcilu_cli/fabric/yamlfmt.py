@@ -18,8 +18,11 @@ import yaml
 
 from pcilu_cli.errors import BadInput, Diagnostic
 from pcilu_cli.fabric import format_bdf, parse_bdf
-from pcilu_cli.fabric.build import KIND_ALIASES, KINDS, FabricBuilder, FunctionSpec, make_config
-from pcilu_cli.fabric.model import POWER_STATES, Fabric
+from pcilu_cli.fabric.build import (
+    KIND_ALIASES, KINDS, FabricBuilder, FunctionSpec, check_topology, kind_of, make_config,
+)
+from pcilu_cli.fabric.config import VALID_SIZES, ConfigSpace
+from pcilu_cli.fabric.model import PCIE_TYPE_VALUES, POWER_STATES, Fabric, Function
 
 TOP_KEYS = {"pcilu_fabric", "name", "source", "platform", "domains", "nodes", "description"}
 NODE_KEYS = {"parent", "kind", "vendor", "device", "class", "revision", "header", "command",
@@ -141,10 +144,15 @@ def _check_keys(ctx, d, allowed, where):
         ctx.err(f"{where} must be a mapping", field=where)
     for k in d:
         if k not in allowed:
-            close = difflib.get_close_matches(str(k), sorted(allowed), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else \
+            hint = _did_you_mean(k, sorted(allowed)) or \
                 f" (expected one of: {', '.join(sorted(allowed))})"
             ctx.err(f"unknown key {k!r}{hint}", d, k, field=f"{where}.{k}" if where else str(k))
+
+
+def _did_you_mean(word, choices) -> str:
+    """The " (did you mean 'x'?)" hint for an unknown name, or ""."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _int(ctx, d, key, where, lo=0, hi=0xFFFFFFFF, default=None):
@@ -180,8 +188,7 @@ def _flags16(ctx, d, key, where, table):
         out = 0
         for name in v:
             if str(name).upper() not in table:
-                close = difflib.get_close_matches(str(name).upper(), list(table), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = _did_you_mean(str(name).upper(), table)
                 ctx.err(f"unknown flag {name!r}{hint}", d, key, f"{where}.{key}")
             out |= table[str(name).upper()]
         return out
@@ -230,6 +237,7 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
         ctx.err("'nodes' must be a non-empty mapping of BDF -> node", doc, "nodes", "nodes")
     vf_decls = {}
     broken = set()
+    node_of = {}                  # uid -> its YAML node, for messages that point at a line
     for key, node in nodes.items():
         if not isinstance(key, str):
             ctx.err(f"node key {key!r} must be a BDF string like \"0000:01:00.0\"",
@@ -244,6 +252,7 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
         if not isinstance(node, dict):
             ctx.err("a node must be a mapping", nodes, key, key)
         _check_keys(ctx, node, NODE_KEYS, uid)
+        node_of[uid] = node
         if node.get("virtfn_of") is not None:
             vf_decls[uid] = node
             continue
@@ -253,11 +262,10 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
         b.add(spec)
     # parents
     for uid, spec in b.specs.items():
-        node = nodes_lookup(nodes, uid)
+        node = node_of[uid]
         if spec.parent is not None:
             if spec.parent not in b.specs:
-                close = difflib.get_close_matches(spec.parent, list(b.specs), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = _did_you_mean(spec.parent, b.specs)
                 ctx.err(f"parent {spec.parent} is not a node of this fabric{hint}", node,
                         "parent", f"{uid}.parent")
             pk = KIND_ALIASES.get(b.specs[spec.parent].kind, b.specs[spec.parent].kind)
@@ -272,10 +280,10 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
         ctx.err(str(e))
     fab.source = _plain(source)
     # topology checks
-    for fuid, field, msg in _check_ranges(fab):
+    for fuid, field, msg in check_topology(fab):
         if fuid in broken:
             continue
-        ctx.err(f"{fuid}: {msg}", nodes_lookup(nodes, fuid), "bus", f"{fuid}.{field}")
+        ctx.err(f"{fuid}: {msg}", node_of.get(fuid), "bus", f"{fuid}.{field}")
     for fn in fab.functions(include_virtfns=False):
         cur = fab.current_bdf(fn)
         if cur is not None and format_bdf(*cur) != fn.uid and fn.uid not in broken:
@@ -283,10 +291,10 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
             ctx.err(f"{fn.uid} sits at {format_bdf(*cur)} (its parent "
                     f"{up.uid if up else 'root bus'} has secondary bus {cur[1]:02x}); "
                     "name the node by that address or give the bridge's bus numbers",
-                    nodes_lookup(nodes, fn.uid), None, fn.uid)
-        if fn.acs_cap_offset is not None and _kind_of(fn) in NEVER_ACS:
-            ctx.warn(f"{fn.uid}: ACS capability on a {_kind_of(fn)}, which never implements "
-                     "ACS per PCIe r3.0 §6.12", nodes_lookup(nodes, fn.uid), "acs",
+                    node_of.get(fn.uid), None, fn.uid)
+        if fn.acs_cap_offset is not None and kind_of(fn) in NEVER_ACS:
+            ctx.warn(f"{fn.uid}: ACS capability on a {kind_of(fn)}, which never implements "
+                     "ACS per PCIe r3.0 §6.12", node_of.get(fn.uid), "acs",
                      f"{fn.uid}.acs")
     for uid, node in vf_decls.items():
         pf = node.get("virtfn_of")
@@ -297,39 +305,6 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
                     "virtfn_of", f"{uid}.virtfn_of")
     fab.diagnostics.extend(ctx.diags)
     return fab
-
-
-def nodes_lookup(nodes, uid):
-    for k, v in nodes.items():
-        try:
-            if format_bdf(*parse_bdf(k)) == uid:
-                return v
-        except (ValueError, TypeError):
-            continue
-    return None
-
-
-def _check_ranges(fab):
-    from pcilu_cli.fabric.build import check_topology
-    return check_topology(fab)
-
-
-def _kind_of(fn) -> str:
-    if fn.cfg.size < 256:  # 64-byte snapshot: no capability list, the PCIe role is unknown
-        return {1: "bridge", 2: "cardbus"}.get(fn.header_type, "function")
-    t = fn.pcie_type
-    if t is not None and t in KINDS:
-        if fn.header_type == 1 and KINDS[t][0] != 1 or fn.header_type == 0 and KINDS[t][0] != 0:
-            return {0: "pci_endpoint", 1: "pci_bridge", 2: "cardbus"}.get(fn.header_type,
-                                                                         "other")
-        return t
-    if fn.header_type == 1:
-        return "pci_bridge"
-    if fn.header_type == 2:
-        return "cardbus"
-    if fn.class_code >> 8 == 0x0600:
-        return "host_bridge"
-    return "pci_endpoint"
 
 
 def _plain(d):
@@ -363,17 +338,14 @@ def _node_spec(ctx, uid, node) -> FunctionSpec:
     ptype = pcie.get("type") if pcie else None
     if ptype is not None:
         ptype = KIND_ALIASES.get(ptype, ptype)
-        from pcilu_cli.fabric.model import PCIE_TYPE_VALUES
         if ptype not in PCIE_TYPE_VALUES:
-            close = difflib.get_close_matches(str(ptype), list(PCIE_TYPE_VALUES), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _did_you_mean(ptype, PCIE_TYPE_VALUES)
             ctx.err(f"unknown PCIe port type {ptype!r}{hint}", pcie, "type", f"{w}.pcie.type")
     kind = node.get("kind")
     if kind is not None:
         kind = KIND_ALIASES.get(kind, kind)
         if kind not in KINDS:
-            close = difflib.get_close_matches(str(kind), list(KINDS) + list(KIND_ALIASES), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _did_you_mean(kind, list(KINDS) + list(KIND_ALIASES))
             ctx.err(f"unknown kind {kind!r}{hint}", node, "kind", f"{w}.kind")
     # derive kind from header/pcie, check agreement
     derived = None
@@ -418,7 +390,6 @@ def _node_spec(ctx, uid, node) -> FunctionSpec:
         sub = _int(ctx, bd, "subordinate", f"{w}.bus", 0, 0xFF, s)
         bus = (p, s, sub)
         if not node.get("broken") and (s or sub):
-            _, dbus, _ = parse_bdf(uid)
             if s <= p or s > sub:
                 ctx.err(f"invalid bus numbers {p:02x}/{s:02x}/{sub:02x}: need primary < "
                         "secondary <= subordinate (set broken: true to model a bridge "
@@ -466,8 +437,7 @@ def _node_spec(ctx, uid, node) -> FunctionSpec:
             ctx.err("vf_stride 0 with several VFs", s, "vf_stride", f"{w}.sriov.vf_stride")
     ps = node.get("power_state")
     if ps is not None and ps not in POWER_STATES:
-        close = difflib.get_close_matches(str(ps), POWER_STATES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = _did_you_mean(ps, POWER_STATES)
         ctx.err(f"unknown power state {ps!r}{hint}", node, "power_state", f"{w}.power_state")
     knobs = {}
     for k in ("reset_on_kexec", "acs_quirk"):
@@ -511,11 +481,11 @@ def _raw_config(ctx, node, w) -> bytes:
         data = bytes.fromhex(hexs)
     except ValueError:
         ctx.err("config is not valid hex", node, "config", f"{w}.config")
-    if len(data) not in (64, 128, 256, 4096) and len(data) > 4096:
+    if len(data) > 4096:
         ctx.err(f"config has {len(data)} bytes (max 4096)", node, "config", f"{w}.config")
     size = _int(ctx, node, "config_size", w, 64, 4096)
     if size is not None:
-        if size not in (64, 128, 256, 4096) or len(data) > size:
+        if size not in VALID_SIZES or len(data) > size:
             ctx.err(f"config_size {size} must be 64/128/256/4096 and hold the config bytes",
                     node, "config_size", f"{w}.config_size")
         data = data + bytes(size - len(data))
@@ -524,8 +494,6 @@ def _raw_config(ctx, node, w) -> bytes:
 
 def _check_raw_agrees(ctx, spec, node, w):
     """With a raw config blob, any decoded field given must agree with it."""
-    from pcilu_cli.fabric.config import ConfigSpace
-    from pcilu_cli.fabric.model import Function
     fn = Function(spec.uid, 0, ConfigSpace.from_bytes(spec.raw))
     checks = [("vendor", spec.vendor, fn.cfg.read(0, 2)), ("device", spec.device,
                                                           fn.cfg.read(2, 2))]
@@ -551,7 +519,7 @@ def _hex(v, width=4):
 
 def spec_from_function(fn) -> FunctionSpec:
     """Decode a Function back into the hand-written facts (without the raw blob)."""
-    kind = _kind_of(fn)
+    kind = kind_of(fn)
     spec = FunctionSpec(uid=fn.uid, parent=fn.upstream.uid if fn.upstream else None,
                         vendor=fn.cfg.read(0, 2), device=fn.cfg.read(2, 2), kind=kind,
                         class_code=fn.class_code, revision=fn.revision,

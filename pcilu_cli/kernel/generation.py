@@ -37,7 +37,7 @@ from . import liveupdate as lu
 from . import probe
 from .handover import (DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, InMemoryIncoming,
                        SimpleAllocator)
-from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name
+from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name, key_name
 from .luo import FileHandler, Flb, Luo, errno_name
 from .params import KernelParams, as_params
 from .pcidev import PciBus, PciDev
@@ -173,12 +173,8 @@ class Kernel:
         d = self.devices.get(key)
         if d is None:
             raise KernelRefusal("ENODEV", "no such PCI device in this generation "
-                                "(not enumerated)", bdf=self._name(key))
+                                "(not enumerated)", bdf=key_name(key))
         return d
-
-    @staticmethod
-    def _name(key):
-        return dev_name(key >> 16, (key >> 8) & 0xFF, key & 0xFF)
 
     @staticmethod
     def _key(bdf) -> int:
@@ -215,7 +211,7 @@ class Kernel:
                 text = "the kho_block chain of struct pci_ser cannot grow (KHO_MAX_BLOCKS)"
             else:
                 text += f" ({self.pci_flb.out_obj.max_nr} devices)"
-        return KernelRefusal(name, text, bdf=self._name(dev_key), kernel_message=kmsg)
+        return KernelRefusal(name, text, bdf=key_name(dev_key), kernel_message=kmsg)
 
     # -- outgoing --------------------------------------------------------------------------
     def preserve(self, bdf, session: str = DEFAULT_SESSION, token: int | None = None) -> dict:
@@ -332,7 +328,7 @@ class Kernel:
                 "messages": self.log.lines(start)}
 
     def is_incoming(self, bdf) -> bool:
-        return self.dev(bdf).incoming is not None
+        return lu.pci_liveupdate_is_incoming(self, self.dev(bdf))
 
     def is_outgoing(self, bdf) -> bool:
         return self.dev(bdf).outgoing is not None

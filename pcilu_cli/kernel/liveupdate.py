@@ -30,7 +30,7 @@ import struct
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 from pcilu_cli.abi import profiles as _profiles
 
-from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR
+from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR, key_name
 from .luo import FlbError
 
 EINVAL, EBUSY, ENOSPC, ENOENT, EOPNOTSUPP, ENODATA, ENOMEM = (
@@ -242,10 +242,6 @@ def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
     return PciFlbIncoming(ser, xa)
 
 
-def _fmt_key(key: int) -> str:
-    return "%04x:%02x:%02x.%d" % (key >> 16, (key >> 8) & 0xFF, (key >> 3) & 0x1F, key & 7)
-
-
 def _pci_flb_retrieve_blocks(k, data: int) -> PciFlbIncoming:
     """v7 / version era pci_flb_retrieve(): header, version check (version era), then
     kho_block_set_restore() of ``devices`` and the xarray. v7 returns the error (the caller
@@ -282,7 +278,7 @@ def _pci_flb_retrieve_blocks(k, data: int) -> PciFlbIncoming:
         key = (domain << 16) | bdf
         if key in xa:                        # xa_insert() -> -EBUSY
             if version_era:
-                raise KernelPanic(f"Failed to insert PCI device {_fmt_key(key)} into xarray "
+                raise KernelPanic(f"Failed to insert PCI device {key_name(key)} into xarray "
                                   f"({EBUSY})")
             _kho_restore_free(k, data, [b for b, _c, _p in blocks])
             raise FlbError(EBUSY)
@@ -305,7 +301,7 @@ def pci_flb_finish(k, inc: PciFlbIncoming) -> None:
         for key, slot in inc.xa.items():
             if inc.ser.refcount(slot):
                 left += 1
-                k.log.add(EMERG, k.profile.pr_fmt + f"{_fmt_key(key)} was never finished!")
+                k.log.add(EMERG, k.profile.pr_fmt + f"{key_name(key)} was never finished!")
         if left:
             raise KernelPanic(f"{left} preserved device(s) were never finished!")
     _kho_restore_free(k, inc.ser.pa, [b for b, _d in inc.ser.pages()])

@@ -19,6 +19,11 @@ def dev_name(domain: int, bus: int, devfn: int) -> str:
     return f"{domain:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}"
 
 
+def key_name(key: int) -> str:
+    """dev_name() of an xarray key ``(domain << 16) | bdf`` (pci_ser_xa_key())."""
+    return dev_name(key >> 16, (key >> 8) & 0xFF, key & 0xFF)
+
+
 class KernelLog:
     """``keep_debug`` is dynamic debug: off by default, as in the kernel, so pr_debug()/pci_dbg()
     lines are not recorded (``dyndbg=`` on the command line turns them on)."""

@@ -27,16 +27,14 @@ from pcilu_cli.errors import BadInput, KernelRefusal
 from pcilu_cli.memory.blocks import KhoBlockSet
 from pcilu_cli.memory.physmem import PhysMem
 
+from .handover import get_order
+
 ENTRY = struct.Struct("<IHH")          # struct pci_dev_ser
 ENTRY_SIZE = ENTRY.size                # 8
 _RC = struct.Struct("<H")
 HDR_BLOCK = struct.Struct("<IQ")       # v7: nr_devices, devices (packed, 12 bytes)
 HDR_VERSION = struct.Struct("<IIQ")    # later: version, nr_devices, devices (16 bytes)
 PAGE = 4096
-
-
-def _page_order(size: int) -> int:
-    return (max(1, -(-size // PAGE)) - 1).bit_length()
 
 
 class KernelPages:
@@ -53,7 +51,7 @@ class KernelPages:
 
     def alloc_preserve(self, size: int) -> int:
         pa = self._alloc(size)              # may raise KernelRefusal (ENOMEM, E2BIG)
-        order = _page_order(size)
+        order = get_order(size)
         self.orders[pa] = order
         self.mem.zero(pa, PAGE << order)    # kho_alloc_preserve() hands out zeroed folios
         return pa

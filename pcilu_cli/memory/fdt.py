@@ -24,7 +24,7 @@ from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
 from pcilu_cli.errors import BadInput, KernelRefusal
 
-PAGE_SIZE = 4096
+PAGE_SIZE = kho_abi.PAGE_SIZE
 FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
 # libfdt error numbers (returned negated)
 FDT_ERR_NOTFOUND, FDT_ERR_EXISTS, FDT_ERR_NOSPACE = 1, 2, 3
@@ -133,8 +133,8 @@ class FdtNode:
         v = self.props.get("compatible")
         if v is None:
             return []
-        return [s.decode("latin-1") for s in v[0].split(b"\0")[:-1]] if v[0].endswith(b"\0") \
-            else [s.decode("latin-1") for s in v[0].split(b"\0")]
+        raw = v[0][:-1] if v[0].endswith(b"\0") else v[0]   # the string list's last NUL
+        return [s.decode("latin-1") for s in raw.split(b"\0")]
 
 
 def fdt_check_header(data: bytes) -> int:
@@ -275,6 +275,7 @@ class KhoRootFdt:
     mem_map: int
     subtrees: list          # [(name, pa, size or None)] in node order
     size: int
+    gen: str                # KHO generation A..D (given, or detected from the compatible)
 
 
 def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoRootFdt:
@@ -297,7 +298,7 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoR
                 if kho_abi.has_blob_size(gen) else None)
         subs.append((child.name, pa, size))
     total = struct.unpack_from(">I", data, 4)[0]
-    return KhoRootFdt(compat, mem_map, subs, total)
+    return KhoRootFdt(compat, mem_map, subs, total, gen)
 
 
 @dataclass

@@ -25,12 +25,13 @@ Choices (UNCONFIRMED in the spec, ours):
 """
 from __future__ import annotations
 
+import bisect
 import struct
 from typing import NamedTuple
 
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
-from pcilu_cli.abi.profiles import FLEX, VERSION, Profile, get_profile, PROFILES
+from pcilu_cli.abi.profiles import FLEX, VERSION, Profile, get_profile, profiles_for_compatible
 from pcilu_cli.errors import BadInput, Diagnostic, KernelPanic, KernelRefusal
 from pcilu_cli.memory import fdt as fdtmod
 from pcilu_cli.memory.blocks import BlockSetCorrupt, KhoBlockSet, kho_block_set_restore
@@ -43,10 +44,6 @@ _SESSION = struct.Struct("<64sQQ")
 _FILE = struct.Struct("<48sQQ")
 _LUO_SER = struct.Struct("<8sQQQ")
 _META = struct.Struct("<I65sI")
-
-
-def _profile(p) -> Profile:
-    return p if isinstance(p, Profile) else get_profile(p)
 
 
 def _cstr(raw: bytes) -> str:
@@ -69,7 +66,7 @@ class HandoverOut:
 
     def __init__(self, profile, mem: PhysMem, alloc: KhoAllocator, *, liveupdate_num: int,
                  release: str = "pcilu", kexec_count: int = 0):
-        self.profile = _profile(profile)
+        self.profile = get_profile(profile)
         self.gen = self.profile.kho_gen
         self.mem, self.alloc = mem, alloc
         self.liveupdate_num = liveupdate_num
@@ -259,7 +256,7 @@ class HandoverIn:
              luo_enabled: bool = True) -> "HandoverIn":
         """``luo_enabled=False`` models ``liveupdate=off``: KHO still reserves the preserved
         memory, but liveupdate_early_init() returns before looking at the LUO subtree."""
-        self = cls(_profile(profile), mem, root_pa or 0)
+        self = cls(get_profile(profile), mem, root_pa or 0)
         if root_pa and self._kho_populate():
             self.status = "kho"
             if luo_enabled:
@@ -489,8 +486,7 @@ def find_kho_root(mem: PhysMem) -> int | None:
 
 
 def _pci_profile_for(name: str, luo_compat: str, mem: PhysMem, data_pa: int) -> Profile | None:
-    cands = [p for p in PROFILES.values() if p.pci_compatible == name
-             and p.luo_compatible == luo_compat]
+    cands = [p for p in profiles_for_compatible(name) if p.luo_compatible == luo_compat]
     if len(cands) > 1 and all(p.pci_layout == VERSION for p in cands) and \
             mem.present(data_pa, 4):
         v = mem.read_u32(data_pa)
@@ -524,8 +520,7 @@ def read_handover(mem: PhysMem, root_pa: int | None = None, *, file=None,
         raise BadInput(f"KHO root FDT {root_pa:#x} is truncated in memory", file=file,
                        field="root")
     root = fdtmod.read_kho_root_fdt(mem.read(root_pa, max(total, 40)), file=file)
-    gen = next(kho_abi.GEN_OF_KHO_COMPATIBLE[c] for c in root.compatible
-               if c in kho_abi.GEN_OF_KHO_COMPATIBLE)
+    gen = root.gen
     if kho_abi.is_radix(gen):
         blocks, tracker = decode_radix_tree(mem, root.mem_map, file=file)
     else:
@@ -534,7 +529,6 @@ def read_handover(mem: PhysMem, root_pa: int | None = None, *, file=None,
     pres_sorted = sorted(pres.items())
 
     def preserved(pa: int, size: int, what: str) -> None:
-        import bisect
         i = bisect.bisect_right(pres_sorted, (pa, 1 << 60)) - 1
         if i < 0 or pa + size > pres_sorted[i][0] + (PAGE_SIZE << pres_sorted[i][1]):
             warnings.append(Diagnostic(f"{what} at {pa:#x} is not in the preserved-memory map "
@@ -569,8 +563,8 @@ def read_handover(mem: PhysMem, root_pa: int | None = None, *, file=None,
     pcidocs = []
     if luo is not None:
         for rec in luo["flbs"]:
-            prof = (_profile(profile) if profile is not None and
-                    _profile(profile).pci_compatible == rec["name"] else
+            prof = (get_profile(profile) if profile is not None and
+                    get_profile(profile).pci_compatible == rec["name"] else
                     _pci_profile_for(rec["name"], luo["compatible"], mem, rec["data"]))
             if prof is None:
                 continue
@@ -594,17 +588,17 @@ def _read_luo(mem, pa, size, need, preserved, file) -> dict:
                 raise BadInput(f"luo-session-header {lf.session_header_pa:#x}: count {count} > "
                                f"LUO_SESSION_MAX ({luo_abi.LUO_SESSION_MAX})", file=file,
                                field="luo_session_header_ser.count")
-            preserved(lf.session_header_pa, 8 + 80 * count, "LUO session area")
-            raw = need(lf.session_header_pa + 8, count * 80, "luo-session-header") if count \
-                else b""
+            preserved(lf.session_header_pa, 8 + _SESSION.size * count, "LUO session area")
+            raw = need(lf.session_header_pa + 8, count * _SESSION.size, "luo-session-header") \
+                if count else b""
             for name, files_pa, n in _SESSION.iter_unpack(raw):
                 what = f"session {_cstr(name)!r} files"
                 if n > luo_abi.LUO_FILE_MAX:
                     raise BadInput(f"{what}: count {n} > LUO_FILE_MAX ({luo_abi.LUO_FILE_MAX})",
                                    file=file, field=f"{what}.count")
-                fraw = need(files_pa, n * 64, what) if n else b""
+                fraw = need(files_pa, n * _FILE.size, what) if n else b""
                 if n:
-                    preserved(files_pa, n * 64, what)
+                    preserved(files_pa, n * _FILE.size, what)
                 sessions.append((name, files_pa, fraw))
         flbs_pa = lf.flb_header_pa
     else:
@@ -618,12 +612,14 @@ def _read_luo(mem, pa, size, need, preserved, file) -> dict:
                            field="luo_ser.compatible")
         out = {"compatible": luo_abi.LUO_ABI_COMPATIBLE, "liveupdate_num": num,
                "sessions_pa": sessions_pa, "flbs_pa": flbs_pa}
-        chain = kho_block_set_restore(mem, sessions_pa, 80, what="LUO sessions", file=file)
+        chain = kho_block_set_restore(mem, sessions_pa, luo_abi.LUO_SESSION_SER_SIZE,
+                                      what="LUO sessions", file=file)
         for bpa, _c in chain.blocks:
             preserved(bpa, PAGE_SIZE, "LUO session block")
         for name, files_pa, n in _SESSION.iter_unpack(chain.data):
             what = f"session {_cstr(name)!r} files"
-            fs = kho_block_set_restore(mem, files_pa, 64, what=what, file=file)
+            fs = kho_block_set_restore(mem, files_pa, luo_abi.LUO_FILE_SER_SIZE, what=what,
+                                       file=file)
             if fs.count != n:
                 raise BadInput(f"{what}: {fs.count} entries in the chain but "
                                f"file_set_ser.count is {n}", file=file, field=f"{what}.count")
@@ -641,7 +637,7 @@ def _read_luo(mem, pa, size, need, preserved, file) -> dict:
         if count > luo_abi.LUO_FLB_MAX:
             raise BadInput(f"FLB page {flbs_pa:#x}: count {count} > LUO_FLB_MAX "
                            f"({luo_abi.LUO_FLB_MAX})", file=file, field="luo_flb_header_ser.count")
-        raw = need(flbs_pa + 16, count * 64, "FLB page") if count else b""
+        raw = need(flbs_pa + _FLB_HDR.size, count * _FLB_ENT.size, "FLB page") if count else b""
         flbs = [{"name": _cstr(n), "data": d, "count": c} for n, d, c in _FLB_ENT.iter_unpack(raw)]
         out["flb_pgcnt"] = pg
     out["flbs"] = flbs

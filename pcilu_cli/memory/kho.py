@@ -32,8 +32,8 @@ import struct
 
 from pcilu_cli.abi.kho import (
     KHO_ORDER_0_LOG2, KHO_TABLE_ENTRIES, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
-    MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, radix_decode_key, radix_indices,
-    radix_key, radix_key_from_indices,
+    MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, get_order, radix_decode_key,
+    radix_indices, radix_key, radix_key_from_indices,
 )
 from pcilu_cli.errors import BadInput, KernelRefusal
 from pcilu_cli.memory.physmem import PhysMem
@@ -45,12 +45,6 @@ TRACKER_SIZE = 4 << 30
 MAX_DECODED_BLOCKS = 1 << 22       # a tracker claiming more blocks than this is corrupt
 
 _TABLE = struct.Struct(f"<{KHO_TABLE_ENTRIES}Q")
-
-
-def get_order(size: int) -> int:
-    """get_order(): smallest order whose folio holds ``size`` bytes (size >= 1)."""
-    pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
-    return max(0, (pages - 1).bit_length())
 
 
 class PageRegion:
@@ -237,7 +231,7 @@ def decode_bitmap_chunks(mem: PhysMem, first_pa: int, *, file=None,
                          max_blocks: int = MAX_DECODED_BLOCKS):
     """Walk gen A's chunk list; returns ``(blocks, tracker_pages)`` with validation."""
     blocks, pages, seen = [], [], set()
-    pa, hop = first_pa, 0
+    pa = first_pa
     while pa:
         where = f"khoser_mem_chunk {pa:#x}"
         if pa & (PAGE_SIZE - 1) or not mem.present(pa, PAGE_SIZE):
@@ -267,7 +261,6 @@ def decode_bitmap_chunks(mem: PhysMem, first_pa: int, *, file=None,
                     raise BadInput(f"bitmap chunks claim more than {max_blocks} blocks",
                                    file=file, field=where)
         pa = nxt
-        hop += 1
     return blocks, pages
 
 

@@ -179,16 +179,11 @@ def pci_ser_view(machine, which: str):
     k = getattr(machine, "kernel", None)
     if k is None:
         return None, "this generation has no running kernel"
-    blob = k.outgoing_blob() if which == "outgoing" else k.incoming_blob()
-    if blob is None:
+    from pcilu_cli.state import pci_ser_json
+    doc = pci_ser_json(k, which)
+    if doc is None:
         return None, f"there is no {which} struct pci_ser"
-    from pcilu_cli.abi import pci
-    obj = k.pci_flb.out_obj if which == "outgoing" else k.pci_flb.in_obj.ser
-    kw = {}
-    entries = getattr(obj, "entries_for_decode", None)
-    if callable(entries):        # block-era layouts keep the entries outside the header
-        kw["entries_from"] = entries()
-    return pci.pci_ser_to_json(pci.decode_pci_ser(blob, k.profile, **kw)), None
+    return doc, None
 
 
 def _check_pci_ser(exp, ctx, want) -> str | None:

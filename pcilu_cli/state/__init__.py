@@ -62,18 +62,32 @@ def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
                            "note": "KHO/LUO not serialized yet (that happens at kexec)"}
     m = Machine.from_parts(mem, notes, file=file)
     if m.kernel is not None:
-        from pcilu_cli.abi import pci
         k = m.kernel
         blobs = {}
-        for which, obj in (("outgoing", getattr(k.pci_flb, "out_obj", None)),
-                           ("incoming", getattr(k.pci_flb, "in_obj", None))):
-            if obj is None:
-                continue
-            ser = obj if which == "outgoing" else obj.ser
-            dec = pci.decode_pci_ser(bytes(ser.blob), k.profile, file=file)
-            d = pci.pci_ser_to_json(dec)
-            d["pa"] = ser.pa
-            blobs[which] = d
+        for which in ("outgoing", "incoming"):
+            d = pci_ser_json(k, which, file=file)
+            if d is not None:
+                blobs[which] = d
         doc["pci_ser"] = blobs
         doc["messages"] = k.log.lines()
     return doc
+
+
+def pci_ser_json(kernel, which: str, *, file=None) -> dict | None:
+    """The kernel's ``which`` ("outgoing"/"incoming") ``struct pci_ser`` decoded as
+    ``inspect`` shows it (plus its ``pa``), or None if the kernel holds none.
+
+    Block eras: only the header is decoded (the device entries live in the kho_block chain,
+    which ``decode_pci_ser`` reads only when given ``entries_from``), so ``devices`` is empty.
+    """
+    from pcilu_cli.abi import pci
+    if which == "outgoing":
+        ser = kernel.pci_flb.out_obj
+    else:
+        inc = kernel.pci_flb.in_obj
+        ser = None if inc is None else inc.ser
+    if ser is None:
+        return None
+    d = pci.pci_ser_to_json(pci.decode_pci_ser(bytes(ser.blob), kernel.profile, file=file))
+    d["pa"] = ser.pa
+    return d

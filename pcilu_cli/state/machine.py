@@ -21,7 +21,6 @@ fabric, the kernel state (zlib-compressed JSON) and the kernel log.
 from __future__ import annotations
 
 import json
-import struct
 import zlib
 
 from pcilu_cli import __version__
@@ -127,7 +126,6 @@ class Machine:
         self.phase = "running"
         self.panic: str | None = None
         self.boot_messages: list[str] = []
-        self._dirty = False
 
     @property
     def mem(self):
@@ -159,7 +157,7 @@ class Machine:
         """Boot a kernel whose previous kernel left ``blob`` (a raw ``struct pci_ser`` taken
         from a real machine) as the PCI FLB data; the PCI FLB record is named by this
         profile's compatible and counts one file per preserved endpoint (our choice)."""
-        from pcilu_cli.kernel.handover import RAW_BLOB_PA, InMemoryIncoming
+        from pcilu_cli.kernel.handover import RAW_BLOB_PA, InMemoryIncoming, get_order
         from pcilu_cli.memory.physmem import PhysMem
         m = cls()
         m.generation, m.profile, m.fabric = generation, get_profile(profile), fabric
@@ -177,10 +175,8 @@ class Machine:
         m.incoming = MemIncoming(m.mem, [(name, data, count)], src.sessions)
         m.kho_in = {"status": "raw-blob", "root_pa": 0, "messages": [],
                     "blob_pa": RAW_BLOB_PA}
-        from pcilu_cli.memory.physmem import PAGE_SIZE
-        order = max(0, (max(1, -(-len(blob) // PAGE_SIZE)) - 1).bit_length())
         m._boot_kernel(params, incoming=m.incoming, liveupdate_num=2,
-                       incoming_blocks=[(RAW_BLOB_PA, order)])
+                       incoming_blocks=[(RAW_BLOB_PA, get_order(len(blob)))])
         return m
 
     def _boot_kernel(self, params, *, incoming, liveupdate_num, incoming_blocks=()):
@@ -469,13 +465,6 @@ def load_metadata(notes: dict, file) -> dict:
         raise BadInput("metadata note is not a pcilu state record", file=file,
                        field="PCILU metadata note")
     return meta
-
-
-def flex_blob_size(header: bytes) -> int | None:
-    if len(header) < 8:
-        return None
-    max_nr = struct.unpack_from("<I", header, 0)[0]
-    return 8 + 8 * max_nr
 
 
 __all__ = ["Machine", "MemIncoming", "FORMAT_VERSION", "FLEX"]
