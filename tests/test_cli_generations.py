@@ -307,3 +307,15 @@ def test_stdin_and_stdout_stand_in_for_files(tmp_path):
     rep = subprocess.run([sys.executable, "-m", "pcilu_cli", "enumerate", "-", "--json"],
                          input=init.stdout, capture_output=True, timeout=120, env=env)
     assert rep.returncode == 0 and json.loads(rep.stdout)["kind"] == "enumerate"
+
+
+@pytest.mark.parametrize("profile", ["v7", "v9"])
+def test_block_era_state_shows_its_chained_entries(profile, tmp_path):
+    s = tmp_path / "s.elf"
+    run(["init", QEMU, "-o", s, "--profile", profile])
+    run(["preserve", s, "01:00.0"])
+    out = run(["inspect", s, "--json"]).json()["pci_ser"]["outgoing"]
+    assert out["layout"] in ("block", "version")
+    assert [(d["bdf"], d["refcount"]) for d in out["devices"]] == [
+        ("0000:01:00.0", 1), ("0000:00:01.0", 1)]
+    assert out["nr_devices"] == 2 and not out["warnings"]

@@ -20,6 +20,8 @@ is not a bridge, and one session ``"pcilu"`` holds one file per such entry.
 """
 from __future__ import annotations
 
+from pcilu_cli.abi.kho import get_order  # noqa: F401  (re-exported: one definition)
+
 import struct
 from dataclasses import dataclass, field
 
@@ -29,9 +31,6 @@ RAW_BLOB_PA = 0x1_0000_0000
 PAGE = 4096
 
 
-def get_order(size: int) -> int:
-    pages = max(1, (size + PAGE - 1) // PAGE)
-    return (pages - 1).bit_length()
 
 
 @dataclass

@@ -77,8 +77,8 @@ def pci_ser_json(kernel, which: str, *, file=None) -> dict | None:
     """The kernel's ``which`` ("outgoing"/"incoming") ``struct pci_ser`` decoded as
     ``inspect`` shows it (plus its ``pa``), or None if the kernel holds none.
 
-    Block eras: only the header is decoded (the device entries live in the kho_block chain,
-    which ``decode_pci_ser`` reads only when given ``entries_from``), so ``devices`` is empty.
+    Block eras: the device entries live in the kho_block chain the kernel holds; they are
+    handed to ``decode_pci_ser`` as ``entries_from`` (slot = index along the chain).
     """
     from pcilu_cli.abi import pci
     if which == "outgoing":
@@ -88,6 +88,11 @@ def pci_ser_json(kernel, which: str, *, file=None) -> dict | None:
         ser = None if inc is None else inc.ser
     if ser is None:
         return None
-    d = pci.pci_ser_to_json(pci.decode_pci_ser(bytes(ser.blob), kernel.profile, file=file))
+    entries_from = None
+    if kernel.profile.pci_layout != pci.FLEX:
+        entries = ser.entries()
+        entries_from = lambda _pa: entries     # noqa: E731 - the chain is already in hand
+    d = pci.pci_ser_to_json(pci.decode_pci_ser(bytes(ser.blob), kernel.profile, file=file,
+                                               entries_from=entries_from))
     d["pa"] = ser.pa
     return d
