@@ -16,6 +16,7 @@ tools:                                 ## Debian packages the tests compare agai
 	@missing=""; \
 	for t in lspci:pciutils dtc:device-tree-compiler fdtdump:device-tree-compiler readelf:binutils gcc:gcc; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	$(PY) -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
