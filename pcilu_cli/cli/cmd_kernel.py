@@ -11,7 +11,7 @@ import click
 
 from pcilu_cli.abi.profiles import profile_names
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
-from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
+from pcilu_cli.errors import BadInput, KernelPanic
 
 PROFILE_CHOICE = click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
 
@@ -554,4 +554,4 @@ def _export_kho(put, mem, root_pa, prefix):
 
 
 __all__ = ["init", "preserve", "unpreserve", "finish", "kexec", "enumerate", "export",
-           "hot_remove", "hot_add", "KernelRefusal"]
+           "hot_remove", "hot_add"]

@@ -58,32 +58,44 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def _construct_map(loader, node):
-    loader.flatten_mapping(node)
-    d = _LDict()
-    d.line = node.start_mark.line + 1
-    d.lines = {}
-    for k_node, v_node in node.value:
-        key = loader.construct_object(k_node, deep=True)
-        if isinstance(key, (list, dict)):
-            raise BadInput("a mapping key must be a scalar", file=loader._pcilu_file,
-                           line=k_node.start_mark.line + 1)
-        if key in d:
-            raise BadInput(f"duplicate key {key!r}", file=loader._pcilu_file,
-                           line=k_node.start_mark.line + 1, field=str(key))
-        d[key] = loader.construct_object(v_node, deep=True)
-        d.lines[key] = k_node.start_mark.line + 1
-    return d
+def marked_mapping(dict_cls, key_ok):
+    """A mapping constructor that builds ``dict_cls`` with ``line`` (where it starts) and
+    ``lines`` (key -> line), refusing keys for which ``key_ok(key)`` is false and duplicate
+    keys, each with file:line. Shared by the fabric and scenario loaders."""
+    def construct(loader, node):
+        loader.flatten_mapping(node)
+        d = dict_cls()
+        d.line = node.start_mark.line + 1
+        d.lines = {}
+        for k_node, v_node in node.value:
+            key = loader.construct_object(k_node, deep=True)
+            line = k_node.start_mark.line + 1
+            if not key_ok(key):
+                raise BadInput("a mapping key must be a scalar", file=loader._pcilu_file,
+                               line=line)
+            if key in d:
+                raise BadInput(f"duplicate key {key!r}", file=loader._pcilu_file, line=line,
+                               field=str(key))
+            d[key] = loader.construct_object(v_node, deep=True)
+            d.lines[key] = line
+        return d
+    return construct
 
 
-def _construct_number(kind):
+def bdf_safe_number(kind):
+    """The int/float constructor, except that a scalar with a colon stays a string: YAML 1.1
+    would read a BDF such as ``01:00.0`` as a base-60 number."""
     base = getattr(yaml.SafeLoader, f"construct_yaml_{kind}")
 
     def construct(loader, node):
-        if ":" in node.value:  # BDFs: YAML 1.1 would read them as base-60 numbers
+        if ":" in node.value:
             return node.value
         return base(loader, node)
     return construct
+
+
+_construct_map = marked_mapping(_LDict, lambda key: not isinstance(key, (list, dict)))
+_construct_number = bdf_safe_number
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)

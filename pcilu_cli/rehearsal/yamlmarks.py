@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import yaml
 
-from pcilu_cli.errors import BadInput
+from pcilu_cli.fabric.yamlfmt import bdf_safe_number, marked_mapping, parse_marked_yaml
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml parser: ~5x faster
 
@@ -30,22 +30,7 @@ class _Loader(_Base):
     pass
 
 
-def _map(loader, node):
-    loader.flatten_mapping(node)
-    d = LMap()
-    d.line = node.start_mark.line + 1
-    d.lines = {}
-    for k_node, v_node in node.value:
-        key = loader.construct_object(k_node, deep=True)
-        line = k_node.start_mark.line + 1
-        if not isinstance(key, (str, int, bool)) and key is not None:
-            raise BadInput("a mapping key must be a scalar", file=loader._pcilu_file, line=line)
-        if key in d:
-            raise BadInput(f"duplicate key {key!r}", file=loader._pcilu_file, line=line,
-                           field=str(key))
-        d[key] = loader.construct_object(v_node, deep=True)
-        d.lines[key] = line
-    return d
+_map = marked_mapping(LMap, lambda key: isinstance(key, (str, int, bool)) or key is None)
 
 
 def _seq(loader, node):
@@ -55,15 +40,7 @@ def _seq(loader, node):
     return out
 
 
-def _number(kind):
-    base = getattr(yaml.SafeLoader, f"construct_yaml_{kind}")
-
-    def construct(loader, node):
-        # "01:00.0" is a YAML 1.1 base-60 float; a BDF is what every scenario author means
-        if ":" in node.value:
-            return node.value
-        return base(loader, node)
-    return construct
+_number = bdf_safe_number
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _map)
@@ -74,7 +51,6 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _number("float"))
 
 def parse(text: str, file: str):
     """Parse one YAML document into LMap/LList/scalars; syntax errors → BadInput(file:line)."""
-    from pcilu_cli.fabric.yamlfmt import parse_marked_yaml
     return parse_marked_yaml(_Loader, text, file)
 
 
