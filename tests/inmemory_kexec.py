@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A kexec without physical memory, for the kernel's own tests.
 
 The product path hands over through physical memory (``pcilu_cli.state.Machine.kexec``:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The human view of ``pcilu enumerate``: one aligned line per device, then the kernel log.
 
 :func:`report_rows` picks and formats the rows (on a fabric of more than

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The export view of a generation: the files ``pcilu export STATE -o DIR`` writes.
 
 :func:`export_files` yields ``(relative path, bytes)`` in a fixed order; :func:`write_export`
