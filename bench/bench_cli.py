@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Targets 6-13: what a CI user pays per command — real `pcilu` processes, state files on disk.
 
 Every row is a ratio to a baseline measured in the same run, the two interleaved (A B A B …),

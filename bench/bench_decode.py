@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Target 1 — decode: ``pcilu inspect --json`` of a 1,000,000-entry ``struct pci_ser`` within
 1.3x, in time and in peak memory, of a program that formats each entry directly into the output
 (bench/decode_direct.py); and, as before, within 3x of a plain ``struct.iter_unpack`` program

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Target 3 — start-up: ``pcilu inspect --json`` of a small blob within 1.3x the wall time of
 ``python -c "import click"`` (the floor of any click CLI; inspect of a small flex blob needs no
 Construct), and, for information, against ``import click, construct``. Row 12 (bench_cli.py)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Is pcilu's compiled bytecode there? Every start-up figure depends on it.
 
 Python reads ``__pycache__/*.pyc`` (or ``$PYTHONPYCACHEPREFIX``) when it matches the source;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The direct-formatting baseline of target 1: the same JSON text as ``pcilu inspect --json``
 of a flex-era ``struct pci_ser``, with each entry formatted straight into the output.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Child process of the enumeration row: the kernel's enumeration per function, against a plain
 loop doing the same config reads.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Child process of the lspci.txt row: the part of `pcilu export` that writes lspci.txt.
 
 ``python lspci_write_child.py STATE OUT`` prints {"load": s, "write": s}: the state is loaded

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Child process of the save row: the state save after a one-device change, against the same
 save from scratch.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Baseline of the state-load row: read + parse + decompress a state file, building nothing.
 
 ``python state_read_baseline.py STATE`` prints {"import": s, "load": s}. ``load`` is the least

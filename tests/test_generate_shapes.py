@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`pcilu generate --shape`: the realistic SR-IOV host and the one full PCI domain are what they
 claim to be once a kernel enumerates them."""
 import json
