@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The export view of a generation: the files ``pcilu export STATE -o DIR`` writes.
 
-:func:`export_files` yields ``(relative path, bytes)`` in a fixed order; :func:`write_export`
-writes them under a directory (each file atomically) and returns the relative paths.
+:func:`export_files` yields ``(relative path, data)`` in a fixed order — ``data`` is bytes, or
+for the large files (lspci.txt, state.json) an iterator of byte chunks, so that an export of
+65,536 functions (~890 MB of lspci text) streams instead of being built in memory;
+:func:`write_export` writes them under a directory (each file atomically) and returns the
+relative paths.
 
     lspci.txt                       config space, readable by ``lspci -F``
     kho/fdt, kho/sub_fdts/<name>    the outgoing KHO tree as debugfs shows it (``kho/out/``)
@@ -43,8 +46,8 @@ def kho_tree_files(mem, root_pa: int, prefix: str) -> Iterator[tuple[str, bytes]
 
 def export_files(m) -> Iterator[tuple[str, bytes]]:
     """Every file of the export view of Machine ``m``, in the order they are written."""
-    from pcilu_cli.fabric.lspci import export_dump
-    yield "lspci.txt", export_dump(m.fabric).encode()
+    from pcilu_cli.fabric.lspci import iter_dump
+    yield "lspci.txt", (chunk.encode() for chunk in iter_dump(m.fabric))
     if m.hout is not None:
         yield from kho_tree_files(m.mem, m.hout.root_pa, "kho")
     root_in = (m.kho_in or {}).get("root_pa")
@@ -57,8 +60,20 @@ def export_files(m) -> Iterator[tuple[str, bytes]]:
             yield f"flb/{k.profile.pci_compatible}.bin", out
         if inc is not None:
             yield f"flb/incoming/{k.profile.pci_compatible}.bin", inc
-    doc = {"metadata": m.metadata(), "report": m.report()}
-    yield "state.json", (json.dumps(doc, indent=1) + "\n").encode()
+    yield "state.json", _json_chunks({"metadata": m.metadata(), "report": m.report()})
+
+
+def _json_chunks(doc, size: int = 1 << 20) -> Iterator[bytes]:
+    """``json.dumps(doc, indent=1) + "\\n"`` as UTF-8 chunks of about ``size`` bytes."""
+    buf, n = [], 0
+    for piece in json.JSONEncoder(indent=1).iterencode(doc):
+        buf.append(piece)
+        n += len(piece)
+        if n >= size:
+            yield "".join(buf).encode()
+            buf, n = [], 0
+    buf.append("\n")
+    yield "".join(buf).encode()
 
 
 def write_export(m, outdir: str) -> list[str]:
