@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What a kernel build can do for a Live Update: its release, its Kconfig, the hand-over ABI
 strings it carries, and the pcilu profile that speaks the same ABI (``pcilu kernel IMAGE``).
 
@@ -50,6 +51,7 @@ OPTIONS = ("KEXEC_HANDOVER", "LIVEUPDATE", "PCI_LIVEUPDATE")
 
 # patterns found in the image (NUL-bounded compatibles and the texts that mark code)
 _COMPAT = re.compile(rb"\x00((?:kho|luo|pci)-v[0-9]{1,3})\x00")
+_STEMS = (b"kho-v", b"luo-v", b"pci-v")
 _VERSION_PANIC = b"Incoming PCI FLB version (v%d) is incompatible"
 _PCI_LU_MARKS = (b"PCI: liveupdate: ", b"will be preserved across next Live Update",
                  _VERSION_PANIC)
@@ -63,7 +65,7 @@ OVERLAP = 256
 
 # (name, magic) as scripts/extract-vmlinux tries them
 MAGICS = (("gzip", b"\x1f\x8b\x08"), ("xz", b"\xfd7zXZ\x00"), ("bzip2", b"BZh"),
-          ("lzma", b"\x5d\x00\x00\x00"), ("lz4", b"\x02\x21\x4c\x18"),
+          ("lzma", b"\x5d\x00\x00"), ("lz4", b"\x02\x21\x4c\x18"),
           ("zstd", b"\x28\xb5\x2f\xfd"))
 
 
@@ -145,8 +147,13 @@ class _Scanner:
     def feed(self, chunk: bytes) -> None:
         buf = self.tail + chunk
         self.total += len(chunk)
-        for m in _COMPAT.finditer(buf):
-            self.f.compat.add(m.group(1).decode())
+        for stem in _STEMS:            # bytes.find is memchr-fast; a regex over NULs is not
+            i = buf.find(stem)
+            while i >= 0:
+                m = _COMPAT.match(buf, i - 1) if i else None
+                if m:
+                    self.f.compat.add(m.group(1).decode())
+                i = buf.find(stem, i + 1)
         if not self.f.pci_marks and any(k in buf for k in _PCI_LU_MARKS):
             self.f.pci_marks = True
         if _VERSION_PANIC in buf:
@@ -177,10 +184,11 @@ class _Scanner:
             self.ikcfg = b""
 
 
-def _inflate_stream(kind: str, data: bytes, start: int, limit: int):
-    """Yield decompressed chunks of the ``kind`` stream at ``data[start:]``, at most ``limit``
-    bytes; raises ValueError/EOFError/LZMAError/OSError on corrupt or truncated input."""
-    src = memoryview(data)[start:]
+def _inflate_stream(kind: str, data: bytes, start: int, limit: int, end: int | None = None):
+    """Yield decompressed chunks of the ``kind`` stream at ``data[start:end]``, at most
+    ``limit`` bytes; raises ValueError/EOFError/LZMAError/OSError on corrupt or truncated
+    input."""
+    src = memoryview(data)[start:end]
     if kind == "gzip":
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         yield from _pump(lambda b, n: d.decompress(b, n), lambda: d.unconsumed_tail,
@@ -195,17 +203,21 @@ def _inflate_stream(kind: str, data: bytes, start: int, limit: int):
             import zstandard
         except ImportError:
             raise OSError("zstd payload: install the 'zstandard' package to read it") from None
-        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(src), read_across_frames=False)
-        got = 0
-        while got < limit:
+        # fed in 256-byte pieces: one piece holds at most ~50 blocks of <= 128 KiB, so an
+        # output burst stays a few MiB even for an RLE bomb
+        d = zstandard.ZstdDecompressor().decompressobj()
+        got, pos, n = 0, 0, len(src)
+        while got < limit and not d.eof:
+            if pos >= n:
+                raise EOFError("compressed stream ends before its end marker (truncated)")
             try:
-                chunk = reader.read(CHUNK)
+                out = d.decompress(bytes(src[pos:pos + 256]))
             except zstandard.ZstdError as e:
                 raise ValueError(f"zstd: {e}") from None
-            if not chunk:
-                break
-            got += len(chunk)
-            yield chunk
+            pos += 256
+            if out:
+                got += len(out)
+                yield out
     elif kind == "lz4":
         yield from _lz4_legacy(src, limit)
 
@@ -252,9 +264,11 @@ def _lz4_legacy(src, limit):
         if size == 0x184C2102:             # another legacy frame follows
             off += 4
             continue
-        if size > (8 << 20) + (8 << 20) // 255 + 16:
+        if size == 0 or size > (8 << 20) + (8 << 20) // 255 + 16:
             break                          # not a block size: the stream ended
         if off + 4 + size > n:
+            if got:
+                break      # the build appends the inflated size (le32) after the blocks
             raise EOFError("lz4 block runs past the end of the file (truncated)")
         try:
             out = lz4.block.decompress(bytes(src[off + 4:off + 4 + size]),
@@ -337,17 +351,18 @@ def _scan_bzimage(f: _Facts, data: bytes, file: str) -> None:
                 candidates.append((win[0], kind))
     if not candidates:     # extract-vmlinux: every magic, every place
         for kind, magic in MAGICS:
-            i = data.find(magic)
-            while i >= 0 and len(candidates) < 64:
+            i, n = data.find(magic), 0
+            while i >= 0 and n < 64:        # at most 64 tries per format
                 candidates.append((i, kind))
-                i = data.find(magic, i + 1)
+                i, n = data.find(magic, i + 1), n + 1
         candidates.sort()
     errors = []
     for off, kind in candidates:
         sc = _Scanner(f)
         first = True
+        end = win[0] + win[1] if win is not None and off == win[0] else None
         try:
-            for chunk in _inflate_stream(kind, data, off, limit):
+            for chunk in _inflate_stream(kind, data, off, limit, end):
                 if first and not chunk.startswith(b"\x7fELF"):
                     raise ValueError("does not inflate to an ELF vmlinux")
                 first = False
@@ -408,12 +423,15 @@ def _deb_members(data: bytes, file: str):
                 raise BadInput(f"unknown data member {name}", file=file, field=name)
             try:
                 with tarfile.open(fileobj=fileobj, mode=mode) as tf:
+                    seen = set()
                     for m in tf:
                         base = m.name.lstrip("./")
-                        if m.isfile() and re.match(r"boot/(vmlinuz|vmlinux|config)-", base):
-                            if m.size > FILE_MAX:
-                                continue
+                        mm = re.match(r"boot/(vmlinuz|vmlinux|config)-", base)
+                        if m.isfile() and mm and m.size <= FILE_MAX:
+                            seen.add("config" if mm.group(1) == "config" else "image")
                             yield base, tf.extractfile(m).read()
+                            if seen == {"config", "image"}:
+                                break          # the modules after them are not needed
             except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as e:
                 raise BadInput(f"cannot read {name}: {e}", file=file, field=name) from None
             return

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu capture``: one deterministic archive of this host's PCI facts, readable by
 ``init``, ``fabric show``, ``inspect`` and ``plan`` (the format: pcilu_cli/fabric/capture.py)."""
 from __future__ import annotations

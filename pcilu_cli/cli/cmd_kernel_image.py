@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu kernel IMAGE``: what a kernel build can do for a Live Update, and which pcilu
 profile speaks its ABI (the analysis: pcilu_cli/abi/kernel_image.py)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu plan SOURCE [SELECTORS]``: which devices could be preserved, why not, and what it
 would take (bridges, pci_ser slots, LUO sessions) — nothing is written."""
 from __future__ import annotations

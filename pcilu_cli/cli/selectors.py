@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Selector options shared by every command that takes a BDF list (preserve, unpreserve,
 finish, plan) and ``--kernel IMAGE`` wherever ``--profile`` is taken.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """A capture: one deterministic ``.tar.gz`` of a live host's PCI facts (``pcilu capture``).
 
 What a capture holds (member names inside the archive, in this order):
@@ -38,6 +39,7 @@ import json
 import os
 import re
 import tarfile
+import zlib
 from pathlib import Path
 
 from pcilu_cli.errors import BadInput
@@ -65,17 +67,8 @@ _BDF = re.compile(r"^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 # ---- writing ------------------------------------------------------------------------------
 
-def _read(path: Path, limit: int) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
-    except OSError:
-        return None
-    return data[:limit]
-
-
-def _text(path: Path, limit: int = ATTR_MAX) -> str | None:
-    data = _read(path, limit)
+def _text(fs, rel: str, limit: int = ATTR_MAX) -> str | None:
+    data = fs.read(rel, limit)
     if data is None:
         return None
     return data.decode("utf-8", "replace").strip()
@@ -91,28 +84,140 @@ def redact_cmdline(cmdline: str) -> str:
     return " ".join(out)
 
 
-def _devices_dir(root: Path) -> Path:
-    return root / "sys/bus/pci/devices"
+class _DirFS:
+    """Paths relative to a root directory (``/`` for the live host)."""
 
+    def __init__(self, root):
+        self.root = Path(root)
 
-def _kernel_config(root: Path, release: str | None, live: bool) -> tuple[str | None, str | None]:
-    """The running kernel's config text and where it came from."""
-    gz = root / "proc/config.gz"
-    if gz.is_file():
+    def _p(self, rel: str) -> Path:
+        return self.root / rel if rel else self.root
+
+    def isdir(self, rel):
+        return self._p(rel).is_dir()
+
+    def listdir(self, rel):
         try:
-            with gzip.open(gz, "rb") as f:
-                return f.read(TEXT_MAX).decode("utf-8", "replace"), "/proc/config.gz"
-        except (OSError, EOFError, gzip.BadGzipFile):
+            return sorted(p.name for p in self._p(rel).iterdir())
+        except OSError:
+            return []
+
+    def islink(self, rel):
+        return self._p(rel).is_symlink()
+
+    def readlink(self, rel):
+        return os.readlink(self._p(rel))
+
+    def realpath(self, rel):
+        """The path, links resolved, relative to the root (None when it leaves the root)."""
+        real = Path(os.path.realpath(self._p(rel)))
+        try:
+            return real.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return None
+
+    def read(self, rel, limit):
+        try:
+            with open(self._p(rel), "rb") as fh:
+                return fh.read(limit + 1)[:limit]
+        except OSError:
+            return None
+
+    def files_below(self, rel):
+        """Regular files below ``rel`` (links not followed), relative to it, sorted."""
+        base = self._p(rel)
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for fn in sorted(filenames):
+                p = Path(dirpath) / fn
+                if not p.is_symlink():
+                    yield p.relative_to(base).as_posix()
+
+
+class _TarFS:
+    """The same view of a tar archive of a copied tree, held in memory (no extraction):
+    regular files, symlinks and directories by normalised name below ``top``."""
+
+    def __init__(self, members: dict):
+        self.m = members              # name -> ("file", bytes) | ("link", target) | ("dir",)
+        self.children: dict = {}
+        for name in members:
+            parts = name.split("/")
+            for i in range(len(parts)):
+                self.children.setdefault("/".join(parts[:i]), set()).add(parts[i])
+
+    def isdir(self, rel):
+        r = self.realpath(rel)
+        return r is not None and (r == "" or r in self.children)
+
+    def listdir(self, rel):
+        r = self.realpath(rel)
+        return sorted(self.children.get(r, ())) if r is not None else []
+
+    def islink(self, rel):
+        return self.m.get(rel, ("",))[0] == "link"
+
+    def readlink(self, rel):
+        return self.m[rel][1]
+
+    def realpath(self, rel, depth=0):
+        if depth > 40:
+            return None
+        out = []
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        for i, part in enumerate(parts):
+            if part == "..":
+                if not out:
+                    return None
+                out.pop()
+                continue
+            cur = "/".join(out + [part])
+            ent = self.m.get(cur)
+            if ent is not None and ent[0] == "link":
+                target = ent[1]
+                if target.startswith("/"):
+                    return None
+                base = "/".join(out)
+                joined = f"{base}/{target}" if base else target
+                res = self.realpath(joined, depth + 1)
+                if res is None:
+                    return None
+                out = res.split("/") if res else []
+            else:
+                out.append(part)
+        return "/".join(out)
+
+    def read(self, rel, limit):
+        r = self.realpath(rel)
+        ent = self.m.get(r) if r is not None else None
+        if ent is None or ent[0] != "file":
+            return None
+        return ent[1][:limit]
+
+    def files_below(self, rel):
+        pre = rel.rstrip("/") + "/"
+        for name in sorted(self.m):
+            if name.startswith(pre) and self.m[name][0] == "file":
+                yield name[len(pre):]
+
+
+def _kernel_config(fs, release: str | None) -> tuple[str | None, str | None]:
+    """The running kernel's config text and where it came from."""
+    gz = fs.read("proc/config.gz", TEXT_MAX)
+    if gz:
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return d.decompress(gz, TEXT_MAX).decode("utf-8", "replace"), "/proc/config.gz"
+        except zlib.error:
             pass
     if release:
-        boot = root / f"boot/config-{release}"
-        txt = _text(boot, TEXT_MAX)
+        txt = _text(fs, f"boot/config-{release}", TEXT_MAX)
         if txt is not None:
             return txt + "\n", f"/boot/config-{release}"
     return None, None
 
 
-def _kernel_log(root: Path, live: bool) -> tuple[list[str] | None, str]:
+def _kernel_log(live: bool) -> tuple[list[str] | None, str]:
     """PCI/KHO/LUO lines of the kernel log: /dev/kmsg (records after the last boot), without
     sequence numbers; None when the log is not readable (dmesg_restrict, no privileges)."""
     if not live:
@@ -150,70 +255,60 @@ def _kernel_log(root: Path, live: bool) -> tuple[list[str] | None, str]:
     return lines, "/dev/kmsg"
 
 
-def _collect_tree(base: Path, prefix: str, budget: int, out: dict) -> int:
+def _collect_tree(fs, base: str, budget: int, out: dict) -> int:
     """Regular files below ``base`` (symlinks not followed), at most ``budget`` bytes."""
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            p = Path(dirpath) / fn
-            if p.is_symlink():
-                continue
-            data = _read(p, budget)
-            if data is None:
-                continue
-            budget -= len(data)
-            out[f"{prefix}/{p.relative_to(base).as_posix()}"] = ("file", data)
-            if budget <= 0:
-                return budget
+    for rel in fs.files_below(base):
+        data = fs.read(f"{base}/{rel}", budget)
+        if data is None:
+            continue
+        budget -= len(data)
+        out[f"{base}/{rel}"] = ("file", data)
+        if budget <= 0:
+            return budget
     return budget
 
 
-def build_capture(root="/", *, live: bool = True) -> tuple[bytes, dict]:
+def build_capture(root="/", *, live: bool = True, fs=None) -> tuple[bytes, dict]:
     """Collect a host (``root`` = ``/``) or a copied tree (a sysfs snapshot's top directory,
     ``live=False``: no kernel log, no uname) into capture bytes; returns (bytes, manifest)."""
-    root = Path(root)
-    devdir = _devices_dir(root)
-    if not devdir.is_dir():
+    fs = fs if fs is not None else _DirFS(root)
+    devdir = "sys/bus/pci/devices"
+    if not fs.isdir(devdir):
         raise BadInput("no sys/bus/pci/devices to capture", file=str(root))
     members: dict[str, tuple] = {}       # name -> ("file", bytes) | ("link", target)
     notes: list[str] = []
     privileged = (os.geteuid() == 0) if live else None
     devices = {}
     short_config = 0
-    for entry in sorted(devdir.iterdir(), key=lambda p: p.name):
-        if not _BDF.match(entry.name):
+    for name in fs.listdir(devdir):
+        if not _BDF.match(name):
             continue
-        real = Path(os.path.realpath(entry))
-        try:
-            rel = real.relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = f"sys/devices/{entry.name}"
-        if not rel.startswith("sys/devices/"):
-            rel = f"sys/devices/{entry.name}"
-        members[f"sys/bus/pci/devices/{entry.name}"] = (
+        real = fs.realpath(f"{devdir}/{name}")
+        rel = real if real and real.startswith("sys/devices/") else f"sys/devices/{name}"
+        members[f"sys/bus/pci/devices/{name}"] = (
             "link", os.path.relpath(rel, "sys/bus/pci/devices"))
-        cfg = _read(real / "config", CONFIG_MAX)
+        src = real or f"{devdir}/{name}"
+        cfg = fs.read(f"{src}/config", CONFIG_MAX)
         if cfg is None:
-            notes.append(f"{entry.name}: config not readable")
+            notes.append(f"{name}: config not readable")
             continue
         if len(cfg) <= 256:
             short_config += 1
         members[f"{rel}/config"] = ("file", cfg)
         facts = {"path": rel, "config_bytes": len(cfg)}
         for a in ATTRS:
-            v = _text(real / a)
+            v = _text(fs, f"{src}/{a}")
             if v is not None:
                 members[f"{rel}/{a}"] = ("file", (v + "\n").encode())
                 facts[a] = v
         for ln in LINKS:
-            p = real / ln
-            if p.is_symlink():
-                target = os.readlink(p)
+            if fs.islink(f"{src}/{ln}"):
+                target = fs.readlink(f"{src}/{ln}")
                 facts[ln] = os.path.basename(target.rstrip("/"))
                 inside = os.path.normpath(os.path.join(rel, target))
                 if not os.path.isabs(target) and not inside.startswith(".."):
                     members[f"{rel}/{ln}"] = ("link", target)
-        devices[entry.name] = facts
+        devices[name] = facts
     if not devices:
         raise BadInput("no PCI functions found", file=str(devdir))
     if live and not privileged:
@@ -230,31 +325,30 @@ def build_capture(root="/", *, live: bool = True) -> tuple[bytes, dict]:
     if live:
         release = os.uname().release
     else:
-        release = _text(root / "proc/sys/kernel/osrelease")
+        release = _text(fs, "proc/sys/kernel/osrelease")
     if release:
         manifest["release"] = release
         members["host/release"] = ("file", (release + "\n").encode())
-    cmdline = _text(root / "proc/cmdline", TEXT_MAX)
+    cmdline = _text(fs, "proc/cmdline", TEXT_MAX)
     if cmdline is not None:
         cmdline = redact_cmdline(cmdline)
         manifest["cmdline"] = cmdline
         members["host/cmdline"] = ("file", (cmdline + "\n").encode())
-    cfg_text, cfg_from = _kernel_config(root, release, live)
+    cfg_text, cfg_from = _kernel_config(fs, release)
     if cfg_text is not None:
         manifest["kernel_config"] = cfg_from
         members["host/config"] = ("file", cfg_text.encode())
     else:
         notes.append("no kernel config (/proc/config.gz or /boot/config-RELEASE)")
-    log, log_from = _kernel_log(root, live)
+    log, log_from = _kernel_log(live)
     if log is not None:
         manifest["kernel_log"] = {"from": log_from, "lines": len(log)}
         members["host/log"] = ("file", "".join(ln + "\n" for ln in log).encode())
     elif live:
         notes.append(f"kernel log not readable ({log_from})")
-    kho = root / "sys/kernel/debug/kho"
-    if kho.is_dir():
+    if fs.isdir("sys/kernel/debug/kho"):
         kho_members: dict = {}
-        left = _collect_tree(kho, "sys/kernel/debug/kho", KHO_MAX, kho_members)
+        left = _collect_tree(fs, "sys/kernel/debug/kho", KHO_MAX, kho_members)
         members.update(kho_members)
         manifest["kho_debugfs"] = sorted(k.split("kho/", 1)[1] for k in kho_members)
         if left <= 0:
@@ -296,26 +390,38 @@ def _add(tf: tarfile.TarFile, name: str, what: tuple) -> None:
 
 
 def build_from_snapshot(archive, top: str | None = None) -> tuple[bytes, dict]:
-    """A capture made from a copied sysfs tree shipped as a tar archive (e.g. hwloc's test
-    tarballs): extracted into a temporary directory, then collected as a copied root."""
-    import tempfile
+    """A capture made from a copied tree shipped as a tar archive (e.g. hwloc's test
+    tarballs), read in memory: the top directory holding ``sys/bus/pci/devices`` is the
+    root (or ``top``)."""
     archive = Path(archive)
-    with tempfile.TemporaryDirectory(prefix="pcilu-capture-") as tmp:
-        try:
-            with tarfile.open(archive) as tf:
-                try:
-                    tf.extractall(tmp, filter="data")
-                except TypeError:        # Python without extraction filters
-                    tf.extractall(tmp)   # noqa: S202 - our own shipped test data
-        except (tarfile.TarError, OSError) as e:
-            raise BadInput(f"cannot read tar archive: {e}", file=str(archive)) from None
-        base = Path(tmp)
-        if top is None:
-            subs = [p for p in sorted(base.iterdir()) if (p / "sys/bus/pci/devices").is_dir()]
-            base = subs[0] if subs else base
-        else:
-            base = base / top
-        return build_capture(base, live=False)
+    raw: dict = {}
+    try:
+        with tarfile.open(archive) as tf:
+            total = 0
+            for m in tf:
+                name = os.path.normpath(m.name).lstrip("/")
+                if name.startswith("..") or name == ".":
+                    continue
+                if m.isfile():
+                    total += m.size
+                    if total > 256 << 20:
+                        raise BadInput("more than 256 MiB of files", file=str(archive))
+                    raw[name] = ("file", tf.extractfile(m).read())
+                elif m.issym():
+                    raw[name] = ("link", m.linkname)
+                elif m.isdir():
+                    raw[name] = ("dir",)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise BadInput(f"cannot read tar archive: {e}", file=str(archive)) from None
+    if top is None:
+        tops = sorted({n.split("/sys/bus/pci/devices/", 1)[0] for n in raw
+                       if "/sys/bus/pci/devices/" in f"/{n}"})
+        top = tops[0].lstrip("/") if tops else ""
+        if top.startswith("sys/bus/pci/devices/"):
+            top = ""
+    pre = f"{top}/" if top else ""
+    sub = {n[len(pre):]: v for n, v in raw.items() if n.startswith(pre) and n != top}
+    return build_capture(str(archive), live=False, fs=_TarFS(sub))
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -387,7 +493,10 @@ def load_capture(path) -> "object":
     privileged, drivers: {BDF: driver}}."""
     from pcilu_cli.fabric.sysfs import load_sysfs
     man = read_manifest(path)
-    fab = load_sysfs(path)
+    try:
+        fab = load_sysfs(path)
+    except (EOFError, zlib.error) as e:     # a gzip stream cut short inside the tar
+        raise BadInput(f"cannot read capture: {e or 'truncated'}", file=str(path)) from None
     fab.source = {"kind": "capture", "file": str(path), "release": man.get("release"),
                   "cmdline": man.get("cmdline"), "privileged": man.get("privileged"),
                   "drivers": drivers_of(man)}

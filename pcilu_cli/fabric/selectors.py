@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Device selectors, spelled as lspci spells them, over a fabric.
 
     -s [[[[DOMAIN]:]BUS]:][DEV][.[FUNC]]    lspci's slot filter (empty or * = any)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu plan``: what preserving a set of devices would do, without writing anything.
 
 The plan does not restate the kernel's rules: it runs the modelled kernel's own
