@@ -158,14 +158,7 @@ def synth_fabric(n_functions: int, domains: int = 1, endpoints_per_switch: int =
         dom += 1
         if count < n_functions and dom >= 0x10000:
             raise ValueError("too many functions for the synthetic layout")
-    while dom < domains:
-        fab.add_root(dom, 0)
-        dom += 1
-    for fn in by_uid.values():
-        if not fn.downstream:
-            fn.downstream = _EMPTY_MAP
-    fab.invalidate_routes()
-    return fab
+    return _finish(fab, dom, domains)
 
 
 def _synth_ari(n_functions: int, domains: int) -> Fabric:
@@ -219,10 +212,15 @@ def _synth_ari(n_functions: int, domains: int) -> Fabric:
                 fn.cfg = _end_ari_chain(fn.cfg)
         root.bridges = bridges
         dom += 1
+    return _finish(fab, dom, domains)
+
+
+def _finish(fab: Fabric, dom: int, domains: int) -> Fabric:
+    """Empty domains up to ``domains``; leaves share the empty map; routing from scratch."""
     while dom < domains:
         fab.add_root(dom, 0)
         dom += 1
-    for fn in by_uid.values():
+    for fn in fab._by_uid.values():
         if not fn.downstream:
             fn.downstream = _EMPTY_MAP
     fab.invalidate_routes()
