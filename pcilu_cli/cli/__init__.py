@@ -33,6 +33,7 @@ COMMANDS = {
     "rehearse": "cmd_rehearse:rehearse",
     "diff": "cmd_diff:diff",
     "generate": "cmd_generate:generate",
+    "report": "cmd_report:report",
 }
 
 EPILOG = """\b

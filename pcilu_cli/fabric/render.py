@@ -8,8 +8,13 @@ API:
     fabric_to_json(fabric) -> dict            {"kind": "fabric", "name", "source", "platform",
                                               "roots", "functions": [...], "diagnostics"}
     function_label(fabric, fn) -> str         one line of facts for people
-    render_tree(fabric, title=None)           a rich Tree (print with a Console)
-    tree_lines(fabric, title=None)            the same tree as plain indented lines
+    render_tree(fabric, title=None, marks=None)   a rich Tree (print with a Console)
+    tree_lines(fabric, title=None, marks=None, paint=None)   the same tree as plain lines
+
+``marks`` is ``{uid: [(word, style)]}``: words appended to a function's line in brackets
+(``[out=2] [in]``), drawn in ``style`` (a rich style name) on a terminal; ``paint(word,
+style)`` colours them for the plain tree. The words come from the CLI (which knows the
+generation's kernel); this layer only draws them.
 """
 from __future__ import annotations
 
@@ -112,15 +117,24 @@ def function_label(fabric, fn) -> str:
     return " ".join(parts)
 
 
-def render_tree(fabric, title: str | None = None):
+def _marked_text(fabric, fn, marks):
+    from rich.text import Text
+    t = Text(function_label(fabric, fn))
+    for word, style in (marks or {}).get(fn.uid, ()):
+        t.append(" ")
+        t.append(f"[{word}]", style=style)
+    return t
+
+
+def render_tree(fabric, title: str | None = None, marks: dict | None = None):
     from rich.markup import escape
     from rich.tree import Tree
     tree = Tree(escape(title or f"fabric {fabric.name}"))
 
     def add(node, fn):
-        sub = node.add(escape(function_label(fabric, fn)))
+        sub = node.add(_marked_text(fabric, fn, marks))
         for vf in fn.virtfns or ():
-            sub.add(escape(function_label(fabric, vf)))
+            sub.add(_marked_text(fabric, vf, marks))
         for devfn in sorted(fn.downstream):
             add(sub, fn.downstream[devfn])
 
@@ -131,15 +145,23 @@ def render_tree(fabric, title: str | None = None):
     return tree
 
 
-def tree_lines(fabric, title: str | None = None):
+def tree_lines(fabric, title: str | None = None, marks: dict | None = None, paint=None):
     """The same tree as :func:`render_tree`, as plain indented lines (for large fabrics, where
     laying out a rich Tree of hundreds of thousands of nodes takes seconds)."""
     yield title or f"fabric {fabric.name}"
+    marks = marks or {}
+
+    def line(fn, depth):
+        s = "  " * depth + function_label(fabric, fn)
+        for word, style in marks.get(fn.uid, ()):
+            w = f"[{word}]"
+            s += " " + (paint(w, style) if paint else w)
+        return s
 
     def walk(fn, depth):
-        yield "  " * depth + function_label(fabric, fn)
+        yield line(fn, depth)
         for vf in fn.virtfns or ():
-            yield "  " * (depth + 1) + function_label(fabric, vf)
+            yield line(vf, depth + 1)
         for devfn in sorted(fn.downstream):
             yield from walk(fn.downstream[devfn], depth + 1)
 
