@@ -114,8 +114,8 @@ border-radius:50%;background:var(--ok);border:2px solid #fff}
 .st-passed{color:var(--ok);background:var(--okbg)}.st-failed,.st-error{color:var(--bad);
 background:var(--badbg)}.st-skipped{color:#4b5563;background:#eee}
 .exp{list-style:none;margin:0.2em 0;padding:0 0 0 0.5em}
-.exp .ok::before{content:"\\2713 ";color:var(--ok);font-weight:700}
-.exp .no::before{content:"\\2717 ";color:var(--bad);font-weight:700}
+.exp .ok .mk{color:var(--ok);font-weight:700}
+.exp .no .mk{color:var(--bad);font-weight:700}
 .exp .no{color:var(--bad)}
 .kexec{margin:0.2em 0 0.6em -1.2em;padding:0.1em 0.6em;font-weight:600;color:var(--in)}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:0.3em;padding:0.4em 0.6em;
@@ -424,7 +424,8 @@ class _Page:
                'vendor:device)</span>']
         for g in self.gens:
             e = g.enum
-            out.append(f'<span class="g">gen {esc(e.get("generation", "?"))} \u00b7 '
+            out.append(f'<span class="g" data-generation="{esc(e.get("generation", "?"))}">'
+                       f'gen {esc(e.get("generation", "?"))} \u00b7 '
                        f'{esc(e.get("profile", ""))} \u00b7 {esc(e.get("phase", ""))}'
                        f'<br><span class="m">{esc(g.label)}</span></span>')
         out.append("</div>")
@@ -560,7 +561,9 @@ class _Page:
                 for x in exps:
                     ok = bool(x.get("ok"))
                     msg = "" if ok else f' \u2014 {esc(x.get("message") or "")}'
-                    out.append(f'<li class="{"ok" if ok else "no"}"><code>'
+                    mark = "\u2713" if ok else "\u2717"
+                    out.append(f'<li class="{"ok" if ok else "no"}"><span class="mk">'
+                               f'{mark}</span> <code>'
                                f'{esc(x.get("expected"))}</code>{msg}</li>')
                 out.append("</ul>")
             lines = s.get("messages") or []
