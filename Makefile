@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # pcilu — developer entry points. `make setup` is what the README's first command runs.
 PY      ?= python3
 VENV    ?= .venv

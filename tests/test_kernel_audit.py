@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Audit of the simulated v6 kernel against pci-liveupdate-v6.md, rule by rule.
 
 Each test names the spec section it pins (``pci-liveupdate-v6.md`` unless said otherwise;

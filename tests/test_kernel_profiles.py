@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Scenario tests of the later kernel profiles (pci-liveupdate-v6.md §1.3, §12, §13;
 kho-luo-abi.md §3, §4, §6): one test per behaviour difference, bytes checked against
 struct.pack-built expectations, block chains walked with kho_block_set_restore()."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Property tests: any sequence of preserve/unpreserve keeps the v6 pci_ser invariants, and the
 next kernel sees exactly the outgoing set as incoming (pci-liveupdate-v6.md §1.4, §4, §5.1)."""
 from __future__ import annotations

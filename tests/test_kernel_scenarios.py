@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Scenario tests of the simulated v6 kernel: a small fabric, a sequence of operations, the
 expected state, bytes and kernel messages (pci-liveupdate-v6.md sections cited per test)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu profiles --matrix``: every cell against what the failure policy of kho-luo-abi.md §6
 predicts from the two profiles' fields (KHO compatible, LUO compatible, FLB name, version)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Profiles: one kernel's Live Update ABI and behaviour, by name.
 
 A profile fixes every choice a parser or the simulated kernel has to make: the KHO root FDT

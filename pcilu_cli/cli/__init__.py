@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The command line: a click group whose subcommands are imported only when invoked.
 
 Keeping subcommand modules (and rich, and the kernel model) out of start-up is what keeps

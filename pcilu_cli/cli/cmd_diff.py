@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu diff A B``: what changed between two generations or two hand-over blobs.
 
 Exit status (our choice, documented in --help and docs/scenarios.md): 0 whether or not the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu inspect`` (decode any hand-over blob) and ``pcilu encode`` (build a blob from JSON).
 
 ``inspect`` recognises what it is given by its first bytes: an ELF image (a pcilu state file or a

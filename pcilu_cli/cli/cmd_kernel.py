@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The generation commands: ``init``, ``preserve``, ``unpreserve``, ``finish``, ``kexec``,
 ``enumerate``, ``hot-remove``, ``hot-add`` and ``export`` over a state file.
 

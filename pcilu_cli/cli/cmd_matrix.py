@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu profiles --matrix``: kexec a sample fabric from every profile into every profile.
 
 For each ``(from, to)`` pair: boot the fabric with ``from``, preserve its endpoint(s), kexec

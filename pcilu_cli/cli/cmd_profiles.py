@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu profiles``: the kernel profiles pcilu knows, and (``--matrix``) what happens when a
 kernel of one profile kexecs into a kernel of another."""
 from __future__ import annotations

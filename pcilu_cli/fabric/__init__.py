@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The PCI fabric: config space per function, the physical topology, and its file formats.
 
 Entry points:

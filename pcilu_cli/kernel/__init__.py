@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The simulated kernel of one generation (``pcilu_cli.kernel``).
 
 Modules, one per kernel file they mirror:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One booted kernel (a *generation*) over a fabric: the API the state file and CLI build on.
 
     k = Kernel.boot(fabric, profile="v6", params="pci=assign-busses", incoming=None,

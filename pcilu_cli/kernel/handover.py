@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What one kernel hands the next, independent of the image format.
 
 * :class:`Handover` — returned by ``Kernel.kexec()``: LUO sessions (creation order, files as

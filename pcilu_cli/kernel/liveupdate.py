@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``drivers/pci/liveupdate.c``: the PCI core's Live Update logic, final v6 plus the named
 differences of the other profiles (``pci-liveupdate-v6.md`` §1.3, §12, §13).
 

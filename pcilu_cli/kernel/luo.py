@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """LUO (Live Update Orchestrator) as the PCI core sees it: sessions, files, FLB refcounts.
 
 Models ``kernel/liveupdate/luo_session.c``, ``luo_file.c`` and ``luo_flb.c`` of the liveupdate

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``drivers/pci/probe.c`` (+ the bits of ``pci.c``/``iov.c`` enumeration runs): discovery by
 config cycles through the fabric's routing, the two-pass bridge scan with the v6 bus-number
 hooks, pci_configure_ari(), pci_acs_init(), and VF creation.

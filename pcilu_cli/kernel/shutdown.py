@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pci_device_shutdown()`` (``drivers/pci/pci-driver.c``) with v6 patches 10 and 11.
 
 Every device is frozen first; on kexec, Bus Master Enable is cleared unless the device is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The KHO root FDT and LUO's own FDT (``luo-v1``): writers and a validating reader.
 
 Writers use pylibfdt the way the kernel uses libfdt, so the bytes match:

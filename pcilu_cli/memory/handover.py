@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The KHO + LUO hand-over image: what the outgoing kernel leaves, what the incoming one sees.
 
 * :class:`HandoverOut` -- ``kho_init()`` + ``luo_late_startup()`` at boot (root FDT page,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The scenario file: a fabric, a kernel, and steps with expectations — parsed and validated.
 
 Format reference: docs/scenarios.md. Everything that can be checked before running is checked

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One generation of a simulated host — fabric, kernel, physical memory — and its state file.
 
 A :class:`Machine` is what the CLI loads, changes and saves, and what ``rehearse`` drives in
