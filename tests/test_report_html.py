@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`pcilu report`: the HTML page a reviewer opens, checked against the JSON documents it is
 drawn from (`fabric show --json`, `enumerate --json`, `rehearse --json`) and, where Debian's
 chromium is installed, in a real headless browser."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu report SOURCE... -o report.html``: one self-contained HTML page of a rehearsal.
 
 SOURCE is one of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Graphviz (DOT) of a fabric, drawn from the ``fabric show --json`` document and the Live
 Update marks of one generation (``pathmarks``): one cluster per PCI domain, a node per root
 bus and per function (BDF, kind, bus range, vendor:device, the marks), an edge from each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The HTML report of ``pcilu report``: one self-contained page drawn from the JSON documents
 the CLI prints — ``fabric show --json`` and ``enumerate --json`` of every generation, and
 ``rehearse --json`` for a scenario — so the page and the JSON never disagree.

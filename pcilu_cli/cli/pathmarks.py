@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The Live Update path of one generation, as marks per function — read from the JSON documents
 the CLI prints (``enumerate --json``, ``fabric show --json``, ``rehearse --json``), so the
 terminal tree, the Graphviz graph and the HTML report all show the same facts.
