@@ -96,6 +96,7 @@ def show(fabric_file, as_json, fmt):
         from pcilu_cli.fabric.render import fabric_to_json
         title = f"pcilu fabric {fab.name}" + (f" generation {m.generation}" if m else "")
         sys.stdout.write(fabric_dot(fabric_to_json(fab), gmarks, title=title))
+        sys.stdout.flush()
         return 0
     from pcilu_cli.cli.pathmarks import tokens
     marks = {uid: tokens(mk) for uid, mk in gmarks.items()}
@@ -110,6 +111,7 @@ def show(fabric_file, as_json, fmt):
         from pcilu_cli.fabric.render import tree_lines
         paint = _click_paint if colour else None
         sys.stdout.writelines(line + "\n" for line in tree_lines(fab, title, marks, paint))
+        sys.stdout.flush()
         _legend_lines(marks, colour)
         return 0
     from pcilu_cli.fabric.render import render_tree
