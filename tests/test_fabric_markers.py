@@ -82,6 +82,32 @@ def test_a_fabric_file_has_no_marks():
     assert "[out=" not in out and "markers:" not in out
 
 
+def test_enumerate_tree_marks_the_same_path_and_prunes_a_big_host(tmp_path):
+    fab, g0, g1 = tmp_path / "h.fab", tmp_path / "g0.elf", tmp_path / "g1.elf"
+    run(["generate", "--functions", 512, "-o", fab])
+    run(["init", fab, "-o", g0])
+    doc = run(["fabric", "show", g0, "--json"]).json()
+    eps = [f["bdf"] for f in doc["functions"] if f["kind"] == "endpoint"]
+    run(["preserve", g0, eps[0], eps[-1]])
+    run(["kexec", g0, "-o", g1])
+    rep = enum(g1)
+    incoming = [d for d in rep["devices"] if d["incoming"]]
+    out = run(["enumerate", g1, "--tree"]).stdout
+    tree, legend = out.split("\nmarkers: ", 1)
+    assert "[in]" in legend and "[BM-lost]" not in legend     # nothing drawn lost it
+    assert tree.count("[in]") == len(incoming) and len(incoming) >= 4
+    # only the two preserved paths are drawn: their functions plus the root bus lines
+    drawn = [ln for ln in tree.splitlines()[1:] if ln.startswith("    ")]
+    assert len(drawn) == len(incoming)
+    assert f"{512 - len(incoming)} other functions not shown" in out
+    for ln in rep["messages"]:
+        assert ln in out
+    full = run(["enumerate", g1, "--tree", "--all"]).stdout
+    full_tree = full.split("\nmarkers: ", 1)[0]
+    assert len([ln for ln in full_tree.splitlines() if ln.startswith("    ")]) == 512
+    assert full_tree.count("[BM-lost]") == len(rep["bus_master_cleared"])
+
+
 def _dot():
     exe = shutil.which("dot")
     if exe is None:

@@ -77,7 +77,7 @@ def show(fabric_file, as_json, fmt):
       pcilu fabric show gen1.elf
       pcilu fabric show gen1.elf --format dot | dot -Tsvg -o gen1.svg
     """
-    from pcilu_cli.cli.context import console, print_json, set_json_mode
+    from pcilu_cli.cli.context import print_json, set_json_mode
     if as_json:
         fmt = "json"
     set_json_mode(fmt == "json")
@@ -98,11 +98,20 @@ def show(fabric_file, as_json, fmt):
         sys.stdout.write(fabric_dot(fabric_to_json(fab), gmarks, title=title))
         sys.stdout.flush()
         return 0
-    from pcilu_cli.cli.pathmarks import tokens
-    marks = {uid: tokens(mk) for uid, mk in gmarks.items()}
     title = f"fabric {fab.name} ({len(fab)} functions)"
     if m is not None:
         title += f", generation {m.generation} ({m.profile.name})"
+    print_marked_tree(fab, gmarks, title)
+    return 0
+
+
+def print_marked_tree(fab, gmarks: dict, title: str, keep: set | None = None) -> None:
+    """The fabric tree with a generation's Live Update marks (``pathmarks``) after each
+    function: colour on a terminal, plain words in a pipe (never wrapped), then a legend.
+    ``keep``: draw only these uids (see ``fabric.render.render_tree``)."""
+    from pcilu_cli.cli.context import console
+    from pcilu_cli.cli.pathmarks import tokens
+    marks = {uid: tokens(mk) for uid, mk in gmarks.items()}
     con = console()
     colour = con.is_terminal and not con.no_color
     if len(fab) > PLAIN_TREE_ABOVE or not con.is_terminal:
@@ -110,14 +119,25 @@ def show(fabric_file, as_json, fmt):
         import sys
         from pcilu_cli.fabric.render import tree_lines
         paint = _click_paint if colour else None
-        sys.stdout.writelines(line + "\n" for line in tree_lines(fab, title, marks, paint))
+        sys.stdout.writelines(line + "\n" for line in tree_lines(fab, title, marks, paint,
+                                                                 keep=keep))
         sys.stdout.flush()
-        _legend_lines(marks, colour)
-        return 0
-    from pcilu_cli.fabric.render import render_tree
-    con.print(render_tree(fab, title, marks))
-    _legend_lines(marks, colour)
-    return 0
+    else:
+        from pcilu_cli.fabric.render import render_tree
+        con.print(render_tree(fab, title, marks, keep=keep))
+    _legend_lines(marks if keep is None else {u: t for u, t in marks.items() if u in keep},
+                  colour)
+
+
+def touched_with_ancestors(fab, uids) -> set:
+    """``uids`` and every function above them (the path from the root bus)."""
+    keep = set()
+    for uid in uids:
+        fn = fab.by_uid(uid) if fab.has_uid(uid) else None
+        while fn is not None and fn.uid not in keep:
+            keep.add(fn.uid)
+            fn = fn.physfn if fn.is_virtfn and fn.physfn is not None else fn.upstream
+    return keep
 
 
 _RICH_TO_CLICK = {"green": "green", "cyan": "cyan", "yellow": "yellow", "red": "red",

@@ -127,7 +127,10 @@ def _marked_text(fabric, fn, marks):
     return t
 
 
-def render_tree(fabric, title: str | None = None, marks: dict | None = None):
+def render_tree(fabric, title: str | None = None, marks: dict | None = None,
+                keep: set | None = None):
+    """``keep``: if given, only functions whose uid is in it are drawn (with what is below
+    them, filtered the same way); root buses with nothing kept are left out."""
     from rich.markup import escape
     from rich.tree import Tree
     tree = Tree(escape(title or f"fabric {fabric.name}"))
@@ -135,18 +138,25 @@ def render_tree(fabric, title: str | None = None, marks: dict | None = None):
     def add(node, fn):
         sub = node.add(_marked_text(fabric, fn, marks))
         for vf in fn.virtfns or ():
-            sub.add(_marked_text(fabric, vf, marks))
+            if keep is None or vf.uid in keep:
+                sub.add(_marked_text(fabric, vf, marks))
         for devfn in sorted(fn.downstream):
-            add(sub, fn.downstream[devfn])
+            if keep is None or fn.downstream[devfn].uid in keep:
+                add(sub, fn.downstream[devfn])
 
     for r in fabric.roots:
+        fns = [r.functions[d] for d in sorted(r.functions)
+               if keep is None or r.functions[d].uid in keep]
+        if keep is not None and not fns:
+            continue
         rn = tree.add(escape(f"[{format_bdf(r.domain, r.number, 0)[:-5]}]"))
-        for devfn in sorted(r.functions):
-            add(rn, r.functions[devfn])
+        for fn in fns:
+            add(rn, fn)
     return tree
 
 
-def tree_lines(fabric, title: str | None = None, marks: dict | None = None, paint=None):
+def tree_lines(fabric, title: str | None = None, marks: dict | None = None, paint=None,
+               keep: set | None = None):
     """The same tree as :func:`render_tree`, as plain indented lines (for large fabrics, where
     laying out a rich Tree of hundreds of thousands of nodes takes seconds)."""
     yield title or f"fabric {fabric.name}"
@@ -162,11 +172,17 @@ def tree_lines(fabric, title: str | None = None, marks: dict | None = None, pain
     def walk(fn, depth):
         yield line(fn, depth)
         for vf in fn.virtfns or ():
-            yield line(vf, depth + 1)
+            if keep is None or vf.uid in keep:
+                yield line(vf, depth + 1)
         for devfn in sorted(fn.downstream):
-            yield from walk(fn.downstream[devfn], depth + 1)
+            if keep is None or fn.downstream[devfn].uid in keep:
+                yield from walk(fn.downstream[devfn], depth + 1)
 
     for r in fabric.roots:
+        fns = [r.functions[d] for d in sorted(r.functions)
+               if keep is None or r.functions[d].uid in keep]
+        if keep is not None and not fns:
+            continue
         yield f"  [{format_bdf(r.domain, r.number, 0)[:-5]}]"
-        for devfn in sorted(r.functions):
-            yield from walk(r.functions[devfn], 2)
+        for fn in fns:
+            yield from walk(fn, 2)
