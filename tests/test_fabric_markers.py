@@ -45,7 +45,6 @@ def test_outgoing_path_carries_each_refcount(switch_gens):
 
 
 def test_after_kexec_incoming_lost_bus_master_and_skipped_bridge(tmp_path):
-    g0, g1 = tmp_path / "g0.elf", tmp_path / "g1.elf"
     keep = tmp_path / "keep"
     run(["rehearse", ROOT / "fixtures/scenarios/bridge-reset.yaml", "--keep", keep, "--no-log"])
     g1 = keep / "gen1.elf"

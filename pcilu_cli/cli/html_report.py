@@ -274,13 +274,9 @@ class _Page:
         parts.append(f'<code class="bdf">{esc(bdf) if bdf else esc("(" + str(uid) + ")")}'
                      '</code>')
         parts.append(f'<span class="kind">{esc(SHORT_KIND.get(kind, kind))}</span>')
-        bus = f.get("bus")
-        if isinstance(bus, dict):
-            try:
-                parts.append(f'<span class="rng">[{int(bus.get("secondary")):02x}-'
-                             f'{int(bus.get("subordinate")):02x}]</span> ')
-            except (TypeError, ValueError):
-                pass
+        rng = _bus_range(f)
+        if rng:
+            parts.append(f'<span class="rng">{esc(rng)}</span> ')
         if f.get("vendor") is not None:
             parts.append(f'<span class="id">{esc(f.get("vendor"))}:{esc(f.get("device"))}'
                          '</span>')
@@ -351,13 +347,8 @@ class _Page:
             flush()
             f = self.first[u]
             kind = str(f.get("kind") or "")
-            rng = ""
-            bus = f.get("bus")
-            if isinstance(bus, dict):
-                try:
-                    rng = f' [{int(bus.get("secondary")):02x}-{int(bus.get("subordinate")):02x}]'
-                except (TypeError, ValueError):
-                    rng = ""
+            rng = _bus_range(f)
+            rng = f" {rng}" if rng else ""
             kind_s = sig(u)
             lost_b = "".join(f' <span class="b b-bm">BM lost gen '
                              f'{esc(self.gens[i].enum.get("generation", i))}</span>'
@@ -622,6 +613,17 @@ class _Page:
                  f"{', <code>rehearse --json</code>' if reh else ''}; self-contained, no "
                  "scripts, nothing fetched.</footer></body></html>\n"]
         return "\n".join(p for p in parts if p)
+
+
+def _bus_range(f: dict) -> str:
+    """``[ss-uu]`` of a bridge's ``bus`` facts (``fabric show --json``), else ``""``."""
+    bus = f.get("bus")
+    if not isinstance(bus, dict):
+        return ""
+    try:
+        return f"[{int(bus.get('secondary')):02x}-{int(bus.get('subordinate')):02x}]"
+    except (TypeError, ValueError):
+        return ""
 
 
 def _n(count: int, word: str) -> str:
