@@ -35,6 +35,9 @@ COMMANDS = {
     "diff": "cmd_diff:diff",
     "generate": "cmd_generate:generate",
     "report": "cmd_report:report",
+    "capture": "cmd_capture:capture",
+    "kernel": "cmd_kernel_image:kernel",
+    "plan": "cmd_plan:plan",
 }
 
 EPILOG = """\b
