@@ -381,3 +381,32 @@ def test_browser_renders_the_4096_function_report(big_host, tmp_path):
     for bdf in picks:
         assert {"lu-out", "lu-in"} <= g.rows[bdf]["classes"]
     assert png_facts(shot)[2] > 100
+
+
+def test_a_verify_result_marks_the_divergent_devices(tmp_path):
+    """A `verify --json` document (the issue-13 shape: divergences / unmodelled / not_compared
+    rows of device, field, predicted, actual) next to the predicted state file."""
+    g0, g1 = rehearse_keep("switch.yaml", tmp_path)
+    e1 = enum_doc(g1)
+    kept = next(d["bdf"] for d in e1["devices"] if d["was_incoming"] or d["incoming"])
+    doc = {"kind": "verify", "predicted": str(g1), "actual": ["host-after.lspci"],
+           "generation": e1["generation"], "profile": e1["profile"], "passed": False,
+           "divergences": [{"device": kept, "field": "bus_master", "predicted": True,
+                            "actual": False,
+                            "message": f"{kept}: bus_master: predicted true, actual false"}],
+           "unmodelled": [{"device": "0000:02:02.0", "field": "bus_master",
+                           "predicted": False, "actual": True, "reason": HOSTILE}],
+           "not_compared": [],
+           "log": {"compared": True, "predicted": 4, "matched": 3, "missing": ["x"],
+                   "unexpected": []}}
+    v = tmp_path / "verify.json"
+    v.write_text(json.dumps(doc))
+    _r, out = report(tmp_path, g0, g1, v)
+    html = out.read_text()
+    page = Page(html)
+    assert_self_contained(html, page)
+    cls, text = page.rows[kept]["cells"][1]
+    assert "lu-diverged" in cls and "bus_master" in text
+    assert "lu-diverged" not in page.rows[kept]["cells"][0][0]     # generation 0 was not verified
+    assert HOSTILE in page.all_text and "img" not in page.tags
+    assert "FAILED" in page.all_text and "host-after.lspci" in page.all_text

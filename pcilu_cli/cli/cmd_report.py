@@ -6,7 +6,9 @@ SOURCE is one of
 - a scenario file (run in memory as ``rehearse`` runs it: every generation's last record, the
   steps, expectations and kernel log);
 - a JSON document pcilu printed: ``enumerate --json`` / ``kexec --json`` (a generation),
-  ``fabric show --json`` (a fabric), ``rehearse --json`` (the steps).
+  ``fabric show --json`` (a fabric), ``rehearse --json`` (the steps), ``verify --json``
+  (the prediction against the real host; give the predicted state file too, and the
+  divergent devices are marked on the tree).
 
 The page is drawn from the same documents the JSON commands print (``html_report``). The
 output is written atomically; bad input exits 3 with one line naming the file.
@@ -86,7 +88,7 @@ def collect(sources: list, title: str | None = None) -> dict:
                          f"got {len(sources)} sources")
     if scen:
         return _from_scenario(scen[0], title)
-    gens, rehearsal, json_file = [], None, None
+    gens, rehearsal, json_file, verifies = [], None, None, []
     for i, (kind, path) in enumerate(kinds):
         if kind == "state":
             from pcilu_cli.fabric.render import fabric_to_json
@@ -108,6 +110,10 @@ def collect(sources: list, title: str | None = None) -> dict:
                                  "enumerate": {"generation": "-", "profile": "",
                                                "phase": "fabric", "devices": []},
                                  "refused": []}))
+        elif k == "verify":
+            for key in ("divergences", "unmodelled", "not_compared"):
+                _check_list(doc, key, path)
+            verifies.append(doc)
         elif k == "rehearsal":
             if rehearsal is not None:
                 raise UsageError("one rehearsal document per report")
@@ -115,14 +121,20 @@ def collect(sources: list, title: str | None = None) -> dict:
             rehearsal = doc
         else:
             raise BadInput(f"a JSON document of kind {str(k)[:40]!r}: expected enumerate, "
-                           "kexec, fabric or rehearsal", file=path, field="kind")
+                           "kexec, fabric, rehearsal or verify", file=path, field="kind")
     gens.sort(key=lambda t: (t[0] if isinstance(t[0], int) else 0, t[1]))
     if rehearsal is not None:
         for _g, _i, g in gens:
             g["refused"] = _refusals(rehearsal, g["enumerate"].get("generation"))
+    for v in verifies:
+        for _g, _i, g in gens:
+            if g["enumerate"].get("generation") == v.get("generation"):
+                g["diverged"] = [(str(d.get("device")), str(d.get("field")),
+                                  str(d.get("message") or ""))
+                                 for d in v.get("divergences") or []]
     return {"kind": "report", "title": title or ("pcilu report: " + ", ".join(sources)),
             "sources": list(sources), "generations": [g for _a, _b, g in gens],
-            "rehearsal": rehearsal, "_json_file": json_file}
+            "rehearsal": rehearsal, "verify": verifies, "_json_file": json_file}
 
 
 def _read_json(path: str) -> dict:

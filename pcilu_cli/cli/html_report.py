@@ -91,7 +91,7 @@ details[open]>summary .dev::before{content:"\\25BE"}
 .lu-out>.dev,.lu-out>summary>.dev{box-shadow:inset 4px 0 0 var(--ok)}
 .lu-out{background:#f4fbf5}
 .lu-in>.dev{font-weight:600}
-.lu-skipped,.lu-refused{background:#fff6f6}
+.lu-skipped,.lu-refused,.lu-diverged{background:#fff6f6}
 .lu-skipped>.dev,.lu-refused>.dev,.lu-skipped>summary>.dev,.lu-refused>summary>.dev{
 box-shadow:inset 4px 0 0 var(--bad)}
 .lu-bm-lost>.dev{box-shadow:inset 4px 0 0 var(--warn)}
@@ -122,6 +122,9 @@ background:var(--badbg)}.st-skipped{color:#4b5563;background:#eee}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:0.3em;padding:0.4em 0.6em;
 overflow-x:auto;margin:0.2em 0;white-space:pre-wrap;word-break:break-all}
 .panic{color:var(--bad);font-weight:700}
+.vt{border-collapse:collapse;margin:0.3em 0;font-size:0.92em}.vt td,.vt th{border:1px solid
+var(--line);padding:0.15em 0.5em;text-align:left;vertical-align:top}.vt .divergences td{
+background:#fff6f6}
 footer{color:var(--mut);font-size:0.85em;border-top:1px solid var(--line);margin-top:1em}
 """
 
@@ -136,7 +139,7 @@ class _Gen:
         self.fns = {f.get("uid"): f for f in self.fabric.get("functions") or []}
         self.devs = {d.get("uid"): d for d in self.enum.get("devices") or []}
         self.marks = generation_marks(self.enum, prev.enum if prev else None,
-                                      g.get("refused"))
+                                      g.get("refused"), g.get("diverged"))
 
     def has(self, uid) -> bool:
         return uid in self.fns or uid in self.devs
@@ -173,12 +176,15 @@ def _badges(mk: dict) -> list:
     for errno, msg in mk.get("refused", ()):
         e = str(errno or "?")
         out.append(("b-ref", f"refused {e if e.startswith('-') else '-' + e}", msg or ""))
+    for fld, msg in mk.get("diverged", ()):
+        out.append(("b-ref", f"\u2260 {fld}", msg or "the real host differs"))
     return out
 
 
 ROW_CLASS = {"outgoing": "lu-out", "incoming": "lu-in", "finished": "lu-fin",
              "bm_lost": "lu-bm-lost", "skipped": "lu-skipped", "reconfigured": "lu-reconf",
-             "moved": "lu-moved", "not_enumerated": "lu-noenum", "refused": "lu-refused"}
+             "moved": "lu-moved", "not_enumerated": "lu-noenum", "refused": "lu-refused",
+             "diverged": "lu-diverged"}
 
 
 class _Page:
@@ -568,6 +574,52 @@ class _Page:
         out.append("</ol></section>")
         return "".join(out)
 
+    def verify_section(self) -> str:
+        """``verify --json``: the prediction held against the real host."""
+        out = []
+        for v in self.doc.get("verify") or []:
+            ok = bool(v.get("passed"))
+            actual = v.get("actual")
+            actual = ", ".join(str(a) for a in actual) if isinstance(actual, list) else actual
+            out.append('<section class="verify"><h2>Verify: predicted against the real '
+                       'host</h2>')
+            out.append(f'<p><span class="st st-{"passed" if ok else "failed"}">'
+                       f'{"passed" if ok else "FAILED"}</span> predicted '
+                       f'<code>{esc(v.get("predicted"))}</code> (generation '
+                       f'{esc(v.get("generation"))}, {esc(v.get("profile"))}), actual '
+                       f'<code>{esc(actual)}</code>: {len(v.get("divergences") or [])} '
+                       f'divergences, {len(v.get("unmodelled") or [])} unmodelled, '
+                       f'{len(v.get("not_compared") or [])} not compared</p>')
+            for key, title in (("divergences", "Divergences"),
+                               ("unmodelled", "Not modelled by pcilu (not divergences)"),
+                               ("not_compared", "Not compared")):
+                rows = v.get(key) or []
+                if not rows:
+                    continue
+                out.append(f'<details{" open" if key == "divergences" else ""}><summary>'
+                           f'{esc(title)} ({len(rows)})</summary><table class="vt"><tr>'
+                           '<th>device</th><th>field</th><th>predicted</th><th>actual</th>'
+                           '<th>why</th></tr>')
+                for r in rows:
+                    out.append(f'<tr class="{esc(key)}"><td><code>{esc(r.get("device") or "")}'
+                               f'</code></td><td>{esc(r.get("field") or "")}</td><td><code>'
+                               f'{esc(_show(r.get("predicted")))}</code></td><td><code>'
+                               f'{esc(_show(r.get("actual")))}</code></td><td>'
+                               f'{esc(r.get("reason") or r.get("message") or "")}</td></tr>')
+                out.append("</table></details>")
+            log = v.get("log") if isinstance(v.get("log"), dict) else {}
+            if log:
+                if log.get("compared"):
+                    out.append(f'<p>kernel log: {esc(log.get("matched"))} of '
+                               f'{esc(log.get("predicted"))} predicted lines found, '
+                               f'{len(log.get("missing") or [])} missing, '
+                               f'{len(log.get("unexpected") or [])} unexpected</p>')
+                else:
+                    out.append(f'<p class="m">kernel log not compared: '
+                               f'{esc(log.get("reason") or "")}</p>')
+            out.append("</section>")
+        return "".join(out)
+
     def logs_section(self) -> str:
         if not self.gens:
             return ""
@@ -607,10 +659,11 @@ class _Page:
                  f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
                  "<header>", *head, self.strip_svg(), self.summary(), self.legend(),
                  "</header>", self.fabric_section() if self.gens else "",
-                 self.steps_section(), self.logs_section(),
+                 self.verify_section(), self.steps_section(), self.logs_section(),
                  f"<footer>pcilu {esc(__version__)} \u2014 drawn from the documents of "
                  "<code>fabric show --json</code>, <code>enumerate --json</code>"
-                 f"{', <code>rehearse --json</code>' if reh else ''}; self-contained, no "
+                 f"{', <code>rehearse --json</code>' if reh else ''}"
+                 f"{', <code>verify --json</code>' if doc.get('verify') else ''}; self-contained, no "
                  "scripts, nothing fetched.</footer></body></html>\n"]
         return "\n".join(p for p in parts if p)
 
@@ -624,6 +677,16 @@ def _bus_range(f: dict) -> str:
         return f"[{int(bus.get('secondary')):02x}-{int(bus.get('subordinate')):02x}]"
     except (TypeError, ValueError):
         return ""
+
+
+def _show(v) -> str:
+    """A predicted/actual value of a verify row: JSON-ish, ``-`` for none."""
+    if v is None:
+        return "-"
+    if isinstance(v, (list, dict)):
+        import json
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
 
 
 def _n(count: int, word: str) -> str:

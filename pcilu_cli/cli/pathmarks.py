@@ -18,8 +18,9 @@ A function's marks in a generation (keys present only when true / known):
     moved           old BDF  the function answers at another address than before
     not_enumerated  True   in the fabric but not enumerated by this kernel
     refused         [(errno, message)]  a preserve (or other step) the kernel refused
+    diverged        [(field, message)]  ``verify``: the real host showed another value
 
-    marks = generation_marks(enum_doc, prev_enum_doc=None, refused=None)   {uid: {...}}
+    marks = generation_marks(enum_doc, prev_enum_doc=None, refused=None, diverged=None)
     tokens(marks_of_one_function) -> [(text, style)]   short ASCII words, e.g. ("out=2", ...)
 """
 from __future__ import annotations
@@ -33,7 +34,8 @@ _SKIP_RE = re.compile(r"^pci ([0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7
 
 STYLE = {"outgoing": "bold green", "incoming": "bold cyan", "finished": "cyan",
          "bm_lost": "bold yellow", "skipped": "bold red", "reconfigured": "magenta",
-         "moved": "magenta", "not_enumerated": "red", "refused": "bold red"}
+         "moved": "magenta", "not_enumerated": "red", "refused": "bold red",
+         "diverged": "bold red"}
 
 LEGEND = [("out=N", "outgoing: preserved for the next kernel, refcount N"),
           ("in", "incoming: preserved by the previous kernel"),
@@ -63,9 +65,10 @@ def _range(d):
 
 
 def generation_marks(enum_doc: dict, prev_enum_doc: dict | None = None,
-                     refused=None) -> dict:
+                     refused=None, diverged=None) -> dict:
     """``{uid: marks}`` for the functions of one generation that have any mark.
-    ``refused``: ``[(bdf, errno, message)]`` the kernel refused in this generation."""
+    ``refused``: ``[(bdf, errno, message)]`` the kernel refused in this generation;
+    ``diverged``: ``[(bdf, field, message)]`` from a ``verify --json`` of this generation."""
     devices = enum_doc.get("devices") or []
     prev = {d.get("uid"): d for d in (prev_enum_doc or {}).get("devices") or []}
     by_bdf = {d.get("bdf"): d.get("uid") for d in devices if d.get("bdf")}
@@ -104,6 +107,9 @@ def generation_marks(enum_doc: dict, prev_enum_doc: dict | None = None,
     for bdf, errno, message in refused or ():
         uid = by_bdf.get(bdf, bdf)
         out.setdefault(uid, {}).setdefault("refused", []).append((errno, message))
+    for bdf, fld, message in diverged or ():
+        uid = by_bdf.get(bdf, bdf)
+        out.setdefault(uid, {}).setdefault("diverged", []).append((fld, message))
     return out
 
 
@@ -134,4 +140,6 @@ def tokens(mk: dict) -> list:
     for errno, _msg in mk.get("refused", ()):
         e = str(errno or "?")
         t.append((f"refused={e if e.startswith('-') else '-' + e}", STYLE["refused"]))
+    for fld, _msg in mk.get("diverged", ()):
+        t.append((f"diverged={fld}", STYLE["diverged"]))
     return t
