@@ -267,6 +267,7 @@ class Luo:
     def liveupdate_flb_put_incoming(self, flb: Flb, log=None) -> None:
         """refcount_dec_and_test(); at exactly 0: retrieve first if nobody did (WARN_ON and
         return on error, the FLB stays unfinished), then finish()."""
+        log = log or self.warn
         if flb.in_count <= 0 or flb.saturated:
             # refcount_t underflow: saturates and WARNs, never reaches "0 -> finish"
             flb.saturated = True
