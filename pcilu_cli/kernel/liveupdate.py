@@ -459,8 +459,11 @@ def pci_liveupdate_preserve(k, dev) -> int:
     for d in _path(k, dev):
         err = pci_liveupdate_preserve_device(k, ser, d)
         if err:
-            for x in done:                   # rollback: dev .. below X, once each
-                pci_liveupdate_unpreserve_device(k, ser, x)
+            # rollback: __pci_liveupdate_unpreserve_path(start, X) -- dev up to below X, and
+            # it stops at the first device whose unpreserve fails (ancestors stay elevated)
+            for x in done:
+                if pci_liveupdate_unpreserve_device(k, ser, x):
+                    break
             return err
         done.append(d)
     return 0
