@@ -135,15 +135,19 @@ def test_register_flb_checks_the_table_before_the_duplicate_name():
     assert Luo(False).liveupdate_register_flb(fh, Flb("y", None)) == -95     # EOPNOTSUPP
 
 
-def test_enumerate_json_reports_the_double_free_and_the_flb(tmp_path):
-    # pci_flb_retrieve() error path: kho_restore_free(ser) on every failed attempt
-    blob = tmp_path / "dup.bin"
-    blob.write_bytes(struct.pack("<II", 3, 2) + entry(0, 0x100, 1) + entry(0, 0x100, 1)
+def boot_blob(tmp_path, entries, *opts):
+    """kexec --fabric QEMU --flb BLOB OPTS -o g1.elf; returns (g1.elf, enumerate --json)."""
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(struct.pack("<II", 3, 2) + b"".join(entry(0, b, 1) for b in entries)
                      + bytes(8))
     out = tmp_path / "g1.elf"
-    run(["kexec", "--fabric", QEMU, "--flb", str(blob),
-         "--flb-count", "1", "-o", str(out)])
-    doc = json.loads(run(["enumerate", str(out), "--json"]).stdout)
+    run(["kexec", "--fabric", QEMU, "--flb", blob, *opts, "-o", out])
+    return out, json.loads(run(["enumerate", out, "--json"]).stdout)
+
+
+def test_enumerate_json_reports_the_double_free_and_the_flb(tmp_path):
+    # pci_flb_retrieve() error path: kho_restore_free(ser) on every failed attempt
+    out, doc = boot_blob(tmp_path, [0x100, 0x100], "--flb-count", "1")
     flb = doc["flb"]
     assert flb["retrieved"] is False and flb["finished"] is False
     assert flb["blob_frees"] == flb["retrieve_failures"] > 1
@@ -156,15 +160,9 @@ def test_enumerate_json_reports_the_double_free_and_the_flb(tmp_path):
 
 def test_flb_name_option_names_the_record(tmp_path):
     # luo_flb_retrieve_one(): records are matched by strcmp() of the name
-    blob = tmp_path / "ok.bin"
-    blob.write_bytes(struct.pack("<II", 3, 2) + entry(0, 0x100, 1) + entry(0, 0x8, 1)
-                     + bytes(8))
-    out = tmp_path / "g1.elf"
-    run(["kexec", "--fabric", QEMU, "--flb", str(blob),
-         "--flb-name", "pci-v2", "-o", str(out)])
-    doc = json.loads(run(["enumerate", str(out), "--json"]).stdout)
+    out, doc = boot_blob(tmp_path, [0x100, 0x8], "--flb-name", "pci-v2")
     assert not any(d["incoming"] for d in doc["devices"])
     assert "PCI: liveupdate: No incoming FLB matched pci-v3" in doc["messages"]
-    r = run(["kexec", "--fabric", QEMU, "--flb", str(blob),
-             "--flb-name", "x" * 48, "-o", str(out)], exit_code=2)
+    r = run(["kexec", "--fabric", QEMU, "--flb", tmp_path / "blob.bin",
+             "--flb-name", "x" * 48, "-o", out], exit_code=2)
     assert "--flb-name" in r.stderr

@@ -69,11 +69,7 @@ def pci_preserve_direct(k, bdf) -> dict:
 
 
 def _ser(k, which: str):
-    if which == "outgoing":
-        ser = k.pci_flb.out_obj
-    else:
-        inc = k.pci_flb.in_obj
-        ser = None if inc is None else inc.ser
+    ser = k.pci_ser_obj(which)
     if ser is None:
         raise BadInput(f"there is no {which} struct pci_ser to corrupt in generation "
                        f"{k.generation}", field="corrupt")

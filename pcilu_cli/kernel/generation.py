@@ -434,6 +434,13 @@ class Kernel:
         inc = self.pci_flb.in_obj
         return [] if inc is None else inc.ser.pages()
 
+    def pci_ser_obj(self, which: str):
+        """The outgoing or incoming ``struct pci_ser`` object this kernel holds, or None."""
+        if which == "outgoing":
+            return self.pci_flb.out_obj
+        inc = self.pci_flb.in_obj
+        return None if inc is None else inc.ser
+
     def outgoing_entries(self) -> list:
         """(slot, domain, bdf, refcount) of the outgoing in-use entries, any layout."""
         ser = self.pci_flb.out_obj
