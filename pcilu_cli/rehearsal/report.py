@@ -43,7 +43,7 @@ def findings(res) -> list:
 def _step_json(s) -> dict:
     st = s.step
     return {"index": st.index, "action": st.action, "title": st.name or st.title,
-            "line": st.line, "note": st.note, "status": s.status, "result": s.result,
+            "bdf": st.args.get("bdf"), "line": st.line, "note": st.note, "status": s.status, "result": s.result,
             "errno": s.errno, "message": s.message, "error": s.error,
             "generation": s.generation, "profile": s.profile, "messages": s.lines,
             "findings": s.findings,
