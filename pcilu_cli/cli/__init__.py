@@ -34,6 +34,8 @@ COMMANDS = {
     "rehearse": "cmd_rehearse:rehearse",
     "diff": "cmd_diff:diff",
     "generate": "cmd_generate:generate",
+    "examples": "cmd_examples:examples",
+    "verify": "cmd_verify:verify",
 }
 
 EPILOG = """\b

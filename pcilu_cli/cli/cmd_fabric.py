@@ -21,28 +21,9 @@ def _load(path):
     """A fabric from FABRIC as the commands accept it: YAML, lspci dump, sysfs snapshot,
     serialized fabric, or a pcilu state file (its fabric as that generation left it);
     ``-`` reads standard input."""
+    from pcilu_cli.api.machine import load_fabric
     from pcilu_cli.cli.context import warn
-    from pcilu_cli.fabric import load_fabric, load_fabric_bytes
-    if path == "-":
-        from pcilu_cli.state.store import read_input
-        data, name = read_input("-"), "<stdin>"
-    else:
-        try:
-            with open(path, "rb") as f:
-                head = f.read(4)
-        except OSError:
-            head = b""        # a directory (sysfs snapshot) or missing: load_fabric says which
-        data, name = None, path
-        if head == b"\x7fELF":
-            from pcilu_cli.state import load
-            return load(path).fabric
-    if data is not None:
-        if data[:4] == b"\x7fELF":
-            from pcilu_cli.state import Machine
-            return Machine.from_bytes(data, file=name).fabric
-        fab = load_fabric_bytes(data, name)
-    else:
-        fab = load_fabric(path)
+    fab = load_fabric(path)
     for d in fab.diagnostics:
         warn(d)
     return fab
