@@ -126,3 +126,21 @@ def test_a_wheel_from_a_fresh_clone_runs_the_examples_in_an_empty_directory(tmp_
     api = subprocess.run([str(py), "-c", "import pcilu; print(pcilu.__file__)"], cwd=empty,
                          env=env, capture_output=True, text=True, timeout=120)
     assert str(venv) in api.stdout
+
+
+def test_man_pages_cover_every_command_and_render_cleanly(tmp_path):
+    import shutil
+    from pcilu_cli.cli import COMMANDS
+    from pcilu_cli.cli.manpage import main
+    main([str(tmp_path)])
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {f"pcilu-{c}.1" for c in COMMANDS} | {"pcilu.1"} <= names
+    verify = (tmp_path / "pcilu-verify.1").read_text()
+    for opt in ("--json", "--ktap", "--junit"):
+        assert f".B \\-\\-{opt[2:]}" in verify
+    if shutil.which("groff") is None:
+        pytest.skip("groff is not installed")
+    for p in sorted(tmp_path.iterdir()):
+        r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(p)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and not r.stderr, f"{p.name}: {r.stderr}"
