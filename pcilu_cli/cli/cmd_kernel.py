@@ -380,86 +380,12 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
     if as_json:
         print_json(rep)
     else:
+        from pcilu_cli.cli.render_enumerate import render_report
         render_report(rep, state, show_all=show_all)
     if rep.get("panic"):
         # the report (with its "panic") is the one JSON document; the error goes to stderr only
         set_json_mode(False)
         raise KernelPanic(rep["panic"])
-
-
-SHORT_KIND = {"root_port": "RP", "switch_upstream": "USP", "switch_downstream": "DSP",
-              "endpoint": "EP", "host_bridge": "host", "legacy_endpoint": "legacy EP",
-              "rciep": "RCiEP", "rcec": "RCEC", "pcie_pci_bridge": "PCIe-PCI",
-              "pci_pcie_bridge": "PCI-PCIe"}
-
-
-COLUMNS = ("BDF", "kind", "in", "out", "BME", "bus", "ACSCtl", "ARIFwd", "enum")
-SMALL_FABRIC = 64        # up to this many functions, every one is listed by default
-
-
-def report_rows(devs, show_all=False):
-    """The rows people see: on a big fabric only the functions Live Update touched (preserved,
-    on a preserved path, incoming now or before, or skipped), unless --all."""
-    small = len(devs) <= SMALL_FABRIC
-    for d in devs:
-        if not (show_all or small or d["incoming"] or d["outgoing"] or d["was_incoming"]
-                or not d["enumerated"]):
-            continue
-        inc = "yes" if d["incoming"] else ("was" if d["was_incoming"] else "")
-        out = str(d["outgoing_refcount"]) if d["outgoing"] else ""
-        bus = "" if d["secondary"] is None else f"{d['secondary']:02x}-{d['subordinate']:02x}"
-        acs = "" if d["acs_ctrl"] is None else f"{d['acs_ctrl']:#06x}" + \
-            ("*" if d["acs_inherited"] else "")
-        ari = "" if d["ari_forwarding"] is None else ("+" if d["ari_forwarding"] else "-") + \
-            ("*" if d["ari_inherited"] else "")
-        yield (d["bdf"] or f"({d.get('uid')})", SHORT_KIND.get(d["kind"], d["kind"]), inc, out,
-               "+" if d["bus_master"] else "-", bus, acs, ari,
-               "yes" if d["enumerated"] else "skipped")
-
-
-def render_report(rep: dict, name: str, *, show_all=False):
-    """Plain aligned columns, one device per line, never wrapped (grep-able in CI logs) and
-    linear in the number of rows: a rich Table measures every cell and took ~40 s for the
-    65,536 rows of ``--all`` on a full domain."""
-    import sys
-    from pcilu_cli.cli.context import console
-    con = console()
-    colour = con.is_terminal and not con.no_color
-    devs = rep["devices"]
-    rows = list(report_rows(devs, show_all))
-    head = f"{name}: generation {rep['generation']} ({rep['profile']})"
-    kho = rep.get("kho") or {}
-    if kho.get("status"):
-        head += f", hand-over: {kho['status']}"
-    out = [click.style(head, bold=True) if colour else head]
-    if rep.get("panic"):
-        line = f"Kernel panic - not syncing: {rep['panic']}"
-        out.append(click.style(line, fg="red", bold=True) if colour else line)
-    if rows:
-        # (this module's `enumerate` is the command, not the builtin)
-        widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        out.append(fmt.format(*COLUMNS).rstrip())
-        out.append("  ".join("-" * w for w in widths))
-        for r in rows:
-            line = fmt.format(*r).rstrip()
-            if colour and r[-1] == "skipped":
-                line = line[:-len("skipped")] + click.style("skipped", fg="red")
-            out.append(line)
-    hidden = len(devs) - len(rows)
-    if hidden:
-        out.append(f"{hidden} other functions not shown (neither preserved nor incoming; "
-                   "--all lists them)" if rows else
-                   f"no function is preserved, incoming or skipped; {hidden} functions not "
-                   "shown (--all lists them)")
-    if rows:
-        out.append("in: incoming now (yes) or before finish (was); out: outgoing refcount;")
-        out.append("*: inherited from the previous kernel; bus: secondary-subordinate")
-    if rep["messages"]:
-        out.append("kernel log:")
-        out.extend(f"  {ln}" for ln in rep["messages"])
-    sys.stdout.write("\n".join(out) + "\n")
-    sys.stdout.flush()
 
 
 # ---- export -----------------------------------------------------------------------------------
@@ -487,54 +413,10 @@ def export(state, outdir):
     Example:
       pcilu export gen1.elf -o gen1 && pcilu inspect gen1/flb/incoming/pci-v3.bin
     """
-    import json
-    import os
     from pcilu_cli.state import load
-    from pcilu_cli.state.store import atomic_write
-    m = load(state)
-    written = []
-
-    def put(rel, data: bytes):
-        path = os.path.join(outdir, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write(path, data)
-        written.append(rel)
-    from pcilu_cli.fabric.lspci import export_dump
-    put("lspci.txt", export_dump(m.fabric).encode())
-    if m.hout is not None:
-        _export_kho(put, m.mem, m.hout.root_pa, "kho")
-    root_in = (m.kho_in or {}).get("root_pa")
-    if root_in and m.mem.present(root_in, 8):
-        _export_kho(put, m.mem, root_in, "kho/in")
-    k = m.kernel
-    if k is not None:
-        out, inc = k.outgoing_blob(), k.incoming_blob()
-        if out is not None:
-            put(f"flb/{k.profile.pci_compatible}.bin", out)
-        if inc is not None:
-            put(f"flb/incoming/{k.profile.pci_compatible}.bin", inc)
-    doc = {"metadata": m.metadata(), "report": m.report()}
-    put("state.json", (json.dumps(doc, indent=1) + "\n").encode())
+    from pcilu_cli.state.export import write_export
+    written = write_export(load(state), outdir)
     notice(f"wrote {len(written)} files into {outdir}: {', '.join(written)}")
-
-
-def _export_kho(put, mem, root_pa, prefix):
-    from pcilu_cli.memory import fdt as fdtmod
-    size = int.from_bytes(mem.read(root_pa + 4, 4), "big")
-    root = mem.read(root_pa, min(size, 4096))
-    put(f"{prefix}/fdt", root)
-    try:
-        parsed = fdtmod.read_kho_root_fdt(root)
-    except BadInput:
-        return
-    for name, pa, blob_size in parsed.subtrees:
-        if not pa or not mem.present(pa, 8):
-            continue
-        n = blob_size
-        if n is None:      # gen A: an FDT, its own totalsize
-            n = int.from_bytes(mem.read(pa + 4, 4), "big")
-        if mem.present(pa, n):
-            put(f"{prefix}/sub_fdts/{name}", mem.read(pa, n))
 
 
 __all__ = ["init", "preserve", "unpreserve", "finish", "kexec", "enumerate", "export",

@@ -8,7 +8,6 @@
     k.finish(bdf) -> dict                                     void in the kernel
     k.freeze() -> dict                                        shutdown has begun
     k.kexec() -> Handover                                     freeze, BME, hand-over, next fabric
-    k.next_kernel(handover, profile=None, params=None) -> Kernel   boots N+1 from a Handover
     k.hot_remove(bdf) -> dict / k.rescan() -> dict
     k.is_incoming(bdf) / k.is_outgoing(bdf) / k.outgoing_blob() / k.incoming_blob()
     k.report() -> dict (design.md ``enumerate`` JSON) / k.to_state() / Kernel.from_state(fab, d)
@@ -16,9 +15,9 @@
     k.outgoing_entries() -> [(slot, domain, bdf, refcount)]    any layout
     k.incoming_freed_pages                                     PAs released by kho_restore_free
 
-Every profile of ``pcilu_cli.abi.profiles`` is simulated; ``next_kernel(profile=...)`` boots a
-kernel of another profile over the previous one's hand-over (the PCI FLB part of the
-``kho-luo-abi.md`` §6 policy; KHO/LUO compatibility is the Machine's HandoverIn).
+Every profile of ``pcilu_cli.abi.profiles`` is simulated; ``Kernel.boot(incoming=...)`` of a
+kernel of another profile over the previous one's hand-over applies the PCI FLB part of the
+``kho-luo-abi.md`` §6 policy (KHO/LUO compatibility is the Machine's HandoverIn).
 
 A preserve models userspace preserving the device's vfio-pci cdev file in a LUO session: LUO
 checks the token, takes the PCI FLB (the first file sizes and allocates ``struct pci_ser``),
@@ -36,8 +35,7 @@ from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 
 from . import liveupdate as lu
 from . import probe
-from .handover import (DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, InMemoryIncoming,
-                       SimpleAllocator)
+from .handover import DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, SimpleAllocator
 from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name, key_name
 from .luo import FileHandler, Flb, Luo, errno_name
 from .params import KernelParams, as_params
@@ -302,12 +300,6 @@ class Kernel:
         return Handover(sessions, out, nxt, self.generation + 1, self.profile.name,
                         self.log.lines(), pages)
 
-    def next_kernel(self, handover: Handover, profile=None, params=None, **kw) -> "Kernel":
-        return Kernel.boot(handover.fabric, profile=profile or self.profile,
-                           params=self.params if params is None else params,
-                           incoming=InMemoryIncoming.from_handover(handover),
-                           generation=handover.generation, **kw)
-
     # -- incoming --------------------------------------------------------------------------
     def finish(self, bdf) -> dict:
         """Finish the device's incoming LUO file (handler finish → pci_liveupdate_finish(),
@@ -516,7 +508,6 @@ class Kernel:
                 inc.ser.to_state() if hasattr(inc.ser, "to_state")
                 else {"pa": inc.ser.pa, "max_nr": inc.ser.max_nr, "blob": inc.ser.blob.hex()},
                 xa=[[k_, s] for k_, s in inc.xa.items()]),
-            "incoming_source": _source_state(self.luo.incoming),
             "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
             "incoming_freed_pages": self.incoming_freed_pages,
             "allocator": None if self._allocator is None else self._allocator.to_state(),
@@ -533,8 +524,6 @@ class Kernel:
 
     @classmethod
     def _from_state(cls, fabric, d, alloc_preserve, free_preserved, incoming):
-        if incoming is None and d.get("incoming_source") is not None:
-            incoming = _source_from_state(d["incoming_source"])
         k = cls(fabric, d["profile"], KernelParams.from_dict(d["params"]), incoming,
                 d["generation"], alloc_preserve, free_preserved)
         if k._allocator is not None and d.get("allocator") is not None:
@@ -595,20 +584,6 @@ class Kernel:
         k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
         k.had_incoming = d.get("had_incoming", False)
         return k
-
-
-def _source_state(src):
-    if isinstance(src, InMemoryIncoming):
-        return {"flbs": [[n, pa, c] for n, (pa, c) in src._flbs.items()],
-                "blocks": [[pa, b.hex()] for pa, b in src._blocks.items()],
-                "sessions": [[n, [list(f) for f in fs]] for n, fs in src.sessions]}
-    return None
-
-
-def _source_from_state(s):
-    return InMemoryIncoming({n: (pa, c) for n, pa, c in s["flbs"]},
-                            {pa: bytes.fromhex(h) for pa, h in s["blocks"]},
-                            [(n, [tuple(f) for f in fs]) for n, fs in s["sessions"]])
 
 
 def _kind(is_virtfn, hdr_type, pcie_type, fn) -> str:

@@ -128,8 +128,7 @@ class HandoverOut:
             raise
 
     def root_fdt(self) -> bytes:
-        size = int.from_bytes(self.mem.read(self.root_pa + 4, 4), "big")
-        return self.mem.read(self.root_pa, size)
+        return fdtmod.fdt_at(self.mem, self.root_pa)
 
     # ---- liveupdate_reboot() ----------------------------------------------------------------------
     def finalize(self, sessions, flbs) -> int:
@@ -476,8 +475,7 @@ def find_kho_root(mem: PhysMem) -> int | None:
                 if c[po:po + 4] == magic:
                     cand = pa + off + po
                     try:
-                        root = fdtmod.parse_fdt(mem.read(cand, min(
-                            PAGE_SIZE, int.from_bytes(mem.read(cand + 4, 4), "big"))))
+                        root = fdtmod.parse_fdt(fdtmod.fdt_at(mem, cand, limit=PAGE_SIZE))
                     except BadInput:
                         continue
                     if any(s.startswith("kho-v") for s in root.compatible()):
@@ -516,7 +514,7 @@ def read_handover(mem: PhysMem, root_pa: int | None = None, *, file=None,
     if not mem.present(root_pa, 40):
         raise BadInput(f"KHO root FDT {root_pa:#x} points outside memory", file=file,
                        field="root")
-    total = min(int.from_bytes(mem.read(root_pa + 4, 4), "big"), PAGE_SIZE)
+    total = min(fdtmod.fdt_totalsize(mem.read(root_pa, 8)), PAGE_SIZE)
     if not mem.present(root_pa, max(total, 40)):
         raise BadInput(f"KHO root FDT {root_pa:#x} is truncated in memory", file=file,
                        field="root")
