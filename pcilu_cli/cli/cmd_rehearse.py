@@ -43,7 +43,7 @@ def rehearse(ctx, scenarios, as_json, as_ktap, junit, keep, fail_fast, no_log):
     Examples:
       pcilu rehearse fixtures/scenarios/qemu-virtio-net.yaml
       pcilu rehearse fixtures/scenarios/ --junit report.xml --no-log
-      pcilu rehearse fixtures/scenarios/ --ktap | tools/testing/kunit/kunit.py parse
+      pcilu rehearse fixtures/scenarios/ --ktap > rehearse.ktap
       pcilu rehearse my.yaml --json | jq .first_failure
     """
     if as_json and as_ktap:
