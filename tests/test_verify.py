@@ -185,3 +185,29 @@ def test_bad_inputs_are_one_line_exit_3(tmp_path):
     run(["verify", gen1, log], exit_code=3)                 # a log alone has no devices
     run(["verify", gen1, gen1], exit_code=3)                # a prediction is not an actual
     run(["verify", dump, dump], exit_code=3)                # PREDICTED must be a state file
+
+
+def test_a_capture_says_which_driver_is_bound(tmp_path):
+    """A capture (here built from an `lspci -k`-style dump) names the bound drivers: Bus
+    Master switched on under a bound driver is unmodelled, on a function with no driver it is
+    a divergence."""
+    import pytest
+    capture = pytest.importorskip("pcilu_cli.fabric.capture")
+    gen1, dump, log = after_kexec(tmp_path)
+    text = set_command(dump.read_text(), OTHER, bus_master=True)
+    text = set_command(text, "0000:04:00.1", bus_master=True)
+    lines = []
+    for ln in text.splitlines():
+        lines.append(ln)
+        if ln.startswith(OTHER + " "):
+            lines.append("\tKernel driver in use: e1000e")
+    k = tmp_path / "lspci-k.txt"
+    k.write_text("\n".join(lines) + "\n")
+    data, _manifest = capture.build_from_lspci(k)
+    cap = tmp_path / "host.tar.gz"
+    cap.write_bytes(data)
+    doc = verify_json(gen1, cap, log, exit_code=6)
+    assert [(u["device"], u["field"]) for u in doc["unmodelled"]] == [(OTHER, "bus_master")]
+    assert "e1000e" in doc["unmodelled"][0]["reason"]
+    assert [(d["device"], d["field"]) for d in doc["divergences"]] == \
+        [("0000:04:00.1", "bus_master")]
