@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import click
 
-from pcilu_cli.abi.profiles import profile_names
+from pcilu_cli.cli.profile_param import PROFILE as PROFILE_CHOICE
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.selectors import (kernel_option, profile_from, resolve, selection_of,
+                                     selector_options)
 from pcilu_cli.errors import BadInput, KernelPanic
 
-PROFILE_CHOICE = click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 wait_option = click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True,
@@ -32,7 +33,7 @@ def _complete_bdf(ctx, param, incomplete):
         return []
 
 
-bdfs_argument = click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+bdfs_argument = click.argument("bdfs", metavar="[BDF...]", nargs=-1,
                                shell_complete=_complete_bdf)
 
 
@@ -61,10 +62,11 @@ def _echo_messages(lines):
               help="State file to write (generation 0).")
 @click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
               help="Kernel profile (default v6 = pci-v3).")
+@kernel_option
 @click.option("--cmdline", default="", help='Kernel command line, e.g. "pci=assign-busses '
               'pci=noari pci=config_acs=... liveupdate=off".')
 @json_option
-def init(fabric, output, profile, cmdline, as_json):
+def init(fabric, output, profile, kernel_image, cmdline, as_json):
     """Boot generation 0 on FABRIC and write its state file.
 
     FABRIC is a YAML fabric, an `lspci -xxxx` dump, a sysfs snapshot (directory or tar
@@ -76,6 +78,7 @@ def init(fabric, output, profile, cmdline, as_json):
       pcilu init dump.txt -o gen0.elf --cmdline "pci=assign-busses"
     """
     set_json_mode(as_json)
+    profile = profile_from(profile, kernel_image, notice=notice)
     from pcilu_cli import api
     from pcilu_cli.cli.cmd_fabric import _load as load_fabric
     fab = load_fabric(fabric)
@@ -99,17 +102,26 @@ def init(fabric, output, profile, cmdline, as_json):
 
 # ---- preserve / unpreserve / finish -----------------------------------------------------------
 
-def _mutate(state, bdfs, wait, action, as_json, kind, check=None):
-    """``action(machine, bdfs, check)`` (a method of the API's Machine) in one locked
-    transaction; ``check(result)`` runs inside it, so a warning that --strict turns into a
-    failure also leaves the state unchanged."""
+def _mutate(state, bdfs, wait, action, as_json, kind, check=None, sel=None, dry_run=False):
+    """``action(machine, bdfs, check)`` (a method of the API's Machine, pcilu_cli.api) on every
+    BDF (and every device the selectors pick) in one locked transaction; ``check(result)`` runs
+    inside it, so a warning that --strict turns into a failure also leaves the state unchanged.
+    ``dry_run``: the same on the loaded state, which is then dropped (nothing written, no lock
+    taken)."""
+    import contextlib
     from pcilu_cli.api.machine import Machine
-    from pcilu_cli.state import transaction
-    with transaction(state, wait=wait) as sim:
-        doc = action(Machine(sim, disposable=True), bdfs, check)
+    from pcilu_cli.state import load, transaction
+    ctx = contextlib.nullcontext(load(state)) if dry_run else transaction(state, wait=wait)
+    with ctx as sim:
+        if sel is not None:
+            bdfs = resolve(sim, bdfs, sel, kind)
+        results = action(Machine(sim, disposable=True), bdfs, check)["results"] if bdfs else []
     if as_json:
-        print_json({"kind": kind, "state": state, "results": doc["results"]})
-    return doc["results"]
+        doc = {"kind": kind, "state": state, "results": results}
+        if dry_run:
+            doc["dry_run"] = True
+        print_json(doc)
+    return results
 
 
 def _echo_paths(verb, results, with_session=False):
@@ -123,13 +135,16 @@ def _echo_paths(verb, results, with_session=False):
 @click.command()
 @click.argument("state")
 @bdfs_argument
-@click.option("-s", "--session", default=None,
-              help='LUO session that holds the device files (default "pcilu").')
+@selector_options
+@click.option("--session", default=None, metavar="NAME|auto",
+              help='LUO session that holds the device files (default "pcilu"; auto: '
+              "pcilu-1, pcilu-2, ... as LUO_FILE_MAX requires).")
 @click.option("--token", type=click.IntRange(0, 2**64 - 1), default=None,
               help="LUO file token (default: (domain << 16) | bdf).")
+@click.option("--dry-run", is_flag=True, help="Do it on a copy and report; write nothing.")
 @wait_option
 @json_option
-def preserve(state, bdfs, session, token, wait, as_json):
+def preserve(state, bdfs, session, token, dry_run, wait, as_json, **kw):
     """Preserve devices for the next kernel (their upstream bridges come along).
 
     Models userspace preserving each device's vfio-pci cdev in a LUO session: the first file
@@ -141,22 +156,35 @@ def preserve(state, bdfs, session, token, wait, as_json):
     Examples:
       pcilu preserve gen0.elf 0000:01:00.0
       pcilu preserve gen0.elf 6a:01.0 6f:01.0 --session vm42
+      pcilu preserve gen0.elf --driver vfio-pci --session auto --dry-run
     """
     set_json_mode(as_json)
-    res = _mutate(state, bdfs, wait,
-                  lambda m, b, c: m.preserve(*b, session=session, token=token, check=c),
-                  as_json, "preserve")
+    sel = selection_of(kw)
+
+    def act(m, b, c):
+        if session != "auto":
+            return m.preserve(*b, session=session, token=token, check=c)
+        from pcilu_cli.rehearsal.plan import next_auto_session
+        out = []
+        for x in b:
+            s = next_auto_session(m.sim.kernel)
+            out += m.preserve(x, session=s, token=token, check=c)["results"]
+        return {"kind": "preserve", "results": out}
+    res = _mutate(state, bdfs, wait, act, as_json, "preserve", sel=sel, dry_run=dry_run)
     if not as_json:
-        _echo_paths("preserved", res, with_session=True)
+        _echo_paths("would preserve" if dry_run else "preserved", res, with_session=True)
+        if dry_run:
+            notice(f"dry run: {state} is unchanged")
 
 
 @click.command()
 @click.argument("state")
 @bdfs_argument
-@click.option("-s", "--session", default=None, help="Session of the device file (default: any).")
+@selector_options
+@click.option("--session", default=None, help="Session of the device file (default: any).")
 @wait_option
 @json_option
-def unpreserve(state, bdfs, session, wait, as_json):
+def unpreserve(state, bdfs, session, wait, as_json, **kw):
     """Stop preserving devices (their bridges' refcounts drop).
 
     A BDF with no preserved file (e.g. a bridge that is only preserved for its children) is
@@ -179,8 +207,8 @@ def unpreserve(state, bdfs, session, wait, as_json):
                  "below it")
         elif r.get("direct"):
             notice(f"{r['bdf']}: no preserved file; called pci_liveupdate_unpreserve() directly")
-    res = _mutate(state, bdfs, wait, lambda m, b, c: m.unpreserve(*b, session=session, check=c), as_json,
-                  "unpreserve", check=check)
+    res = _mutate(state, bdfs, wait, lambda m, b, c: m.unpreserve(*b, session=session, check=c),
+                  as_json, "unpreserve", check=check, sel=selection_of(kw))
     if not as_json:
         _echo_paths("unpreserved", res)
 
@@ -188,9 +216,10 @@ def unpreserve(state, bdfs, session, wait, as_json):
 @click.command()
 @click.argument("state")
 @bdfs_argument
+@selector_options
 @wait_option
 @json_option
-def finish(state, bdfs, wait, as_json):
+def finish(state, bdfs, wait, as_json, **kw):
     """Finish incoming devices (the driver is done with them): refcounts drop up the path,
     and the incoming FLB is freed once every preserved device has finished.
 
@@ -204,7 +233,7 @@ def finish(state, bdfs, wait, as_json):
     """
     set_json_mode(as_json)
     res = _mutate(state, bdfs, wait, lambda m, b, c: m.finish(*b, check=c), as_json, "finish",
-                  check=lambda r: _warn_kernel_lines(r, "finish"))
+                  check=lambda r: _warn_kernel_lines(r, "finish"), sel=selection_of(kw))
     if not as_json:
         for r in res:
             verb = "finished" if r.get("file") else "finish (no incoming file):"
@@ -214,7 +243,8 @@ def finish(state, bdfs, wait, as_json):
 
 @click.command(name="hot-remove")
 @click.argument("state")
-@bdfs_argument
+@click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+                shell_complete=_complete_bdf)
 @wait_option
 @json_option
 def hot_remove(state, bdfs, wait, as_json):
@@ -266,6 +296,7 @@ def hot_add(state, wait, as_json):
               help="State file of the next generation.")
 @click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
               help="Profile of the NEXT kernel (default: the same as the running one).")
+@kernel_option
 @click.option("--cmdline", default=None,
               help="Command line of the next kernel (default: the running kernel's).")
 @click.option("--fabric", "fabric_path", default=None,
@@ -273,7 +304,7 @@ def hot_add(state, wait, as_json):
 @click.option("--flb", "flb_path", default=None,
               help="Boot from a raw struct pci_ser blob (e.g. taken from a real machine).")
 @json_option
-def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
+def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, as_json):
     """Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing devices),
     hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it.
 
@@ -286,8 +317,10 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
       pcilu kexec gen0.elf -o gen1.elf
       pcilu kexec gen0.elf -o gen1.elf --profile v9        # cross-profile upgrade
       pcilu kexec --fabric host.yaml --flb pci-v3.bin -o gen1.elf
+      pcilu kexec gen0.elf -o gen1.elf --kernel /boot/vmlinuz-new
     """
     set_json_mode(as_json)
+    profile = profile_from(profile, kernel_image, notice=notice)
     from pcilu_cli import api
     from pcilu_cli.api.machine import Machine
     if flb_path is not None or fabric_path is not None:
