@@ -18,8 +18,15 @@ from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 
 def load_fabric(path):
     """A Fabric from FABRIC as ``pcilu init`` accepts it; a Fabric object passes through."""
+    return load_fabric_and_state(path)[0]
+
+
+def load_fabric_and_state(path):
+    """(fabric, the state layer's Machine or None): YAML, lspci dump, sysfs snapshot or
+    capture, serialized fabric, or a state file (its fabric as that generation left it, and
+    the generation); ``-`` reads standard input; a Fabric object passes through."""
     if not isinstance(path, (str, bytes)) and not hasattr(path, "__fspath__"):
-        return path
+        return path, None
     from pcilu_cli.fabric import load_fabric as _load, load_fabric_bytes
     path = str(path)
     if path == "-":
@@ -27,8 +34,9 @@ def load_fabric(path):
         data, name = read_input("-"), "<stdin>"
         if data[:4] == b"\x7fELF":
             from pcilu_cli.state import Machine as Sim
-            return Sim.from_bytes(data, file=name).fabric
-        return load_fabric_bytes(data, name)
+            sim = Sim.from_bytes(data, file=name)
+            return sim.fabric, sim
+        return load_fabric_bytes(data, name), None
     try:
         with open(path, "rb") as f:
             head = f.read(4)
@@ -36,8 +44,9 @@ def load_fabric(path):
         head = b""            # a directory (sysfs snapshot) or missing: load_fabric says which
     if head == b"\x7fELF":
         from pcilu_cli.state import load
-        return load(path).fabric
-    return _load(path)
+        sim = load(path)
+        return sim.fabric, sim
+    return _load(path), None
 
 
 def check_bdf(sim, bdf: str) -> int:
