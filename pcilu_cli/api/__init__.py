@@ -56,11 +56,13 @@ def from_bytes(data: bytes, name: str = "<bytes>") -> "Machine":
 
 
 def boot_from_blob(fabric, blob: bytes, *, profile: str | None = None, cmdline: str = "",
-                   name: str | None = None) -> "Machine":
+                   name: str | None = None, flb_name: str | None = None,
+                   flb_count: int | None = None) -> "Machine":
     """Boot a kernel whose predecessor left ``blob`` (a raw ``struct pci_ser``) as its PCI FLB
     (``pcilu kexec --fabric F --flb BLOB``)."""
     from pcilu_cli.api.machine import boot_from_blob as _b
-    return _b(fabric, blob, profile=profile, cmdline=cmdline, name=name)
+    return _b(fabric, blob, profile=profile, cmdline=cmdline, name=name, flb_name=flb_name,
+              flb_count=flb_count)
 
 
 def load_fabric(path):

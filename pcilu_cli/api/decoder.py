@@ -37,6 +37,7 @@ def fdt_document(data: bytes, name: str) -> dict:
                 "preserved_memory_map": root.mem_map,
                 "subtrees": [{"name": n, "preserved_data": p, "blob_size": s}
                              for n, p, s in root.subtrees],
+                "posting": root.posting,
                 "note": "a root FDT alone holds only physical addresses; inspect a memory "
                         "image or state file to follow them", "warnings": []}
     if "luo-v1" in compat:
@@ -80,6 +81,9 @@ def examine(data: bytes, name: str, *, profile=None) -> Examined:
         raise BadInput("empty file: nothing to decode", file=name)
     why = None
     if profile is None:
+        from pcilu_cli.abi import pre_v6
+        if pre_v6.looks_like_pci_ser_u64(data):      # a layout from before v4: decode only
+            return Examined("pci_ser_u64", pre_v6.decode_pci_ser_u64(data, file=name))
         profile, why = detect_pci_profile(data)
         if profile == "v6" and why.startswith("no layout fits") and _is_text(data):
             raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "

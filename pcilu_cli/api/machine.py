@@ -208,12 +208,13 @@ def from_bytes(data: bytes, name: str = "<bytes>") -> Machine:
     return Machine(Sim.from_bytes(bytes(data), file=name))
 
 
-def boot_from_blob(fabric, blob: bytes, *, profile=None, cmdline="", name=None) -> Machine:
+def boot_from_blob(fabric, blob: bytes, *, profile=None, cmdline="", name=None,
+                   flb_name=None, flb_count=None) -> Machine:
     from pcilu_cli.state import Machine as Sim
     fab = load_fabric(fabric)
     try:
         sim = Sim.boot_from_blob(fab, bytes(blob), profile=profile, params=cmdline or "",
-                                 file=name)
+                                 file=name, flb_name=flb_name, flb_count=flb_count)
     except KernelPanic as exc:
         if getattr(exc, "machine", None) is not None:
             exc.machine = Machine(exc.machine)

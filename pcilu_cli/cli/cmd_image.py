@@ -90,6 +90,8 @@ def render(doc: dict, name: str) -> None:
     elif kind == "kho_root_fdt":
         con.print(f"[bold]{escape(name)}[/bold]: KHO root FDT "
                   f"({escape(', '.join(doc['kho_compatible']))})")
+        if doc.get("posting"):
+            con.print(f"  [yellow]{escape(doc['posting'])}[/yellow]")
         con.print(f"  preserved-memory-map = {_hx(doc['preserved_memory_map'])}")
         for s in doc["subtrees"]:
             size = "" if s["blob_size"] is None else f", blob-size {s['blob_size']}"

@@ -187,6 +187,11 @@ def inspect(file, profile, as_json, as_hex):
     elif ex.kind == "image":
         from pcilu_cli.cli import cmd_image
         cmd_image.render(doc, name)
+    elif ex.kind == "pci_ser_u64":
+        click.echo(f"{name}: struct pci_ser, {doc['posting']}: max_nr_devices "
+                   f"{doc['max_nr_devices']}, nr_devices {doc['nr_devices']}")
+        for d in doc["devices"]:
+            click.echo(f"  [{d['slot']}] {d['bdf']}")
     elif ex.kind == "luo_flb_page":
         from pcilu_cli.cli.context import console
         con = console()
