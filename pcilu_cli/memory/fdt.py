@@ -45,13 +45,29 @@ class FdtError(BadInput):
 
 # ---- writers -------------------------------------------------------------------------------------
 
+def _libfdt():
+    """pylibfdt, the kernel's own libfdt: the writers use it so that the bytes are the ones
+    the kernel's libfdt lays out. PyPI has no wheels of it (it builds with a C compiler and the
+    Python headers), so it is an optional dependency: without it reading still works (the
+    reader is pure Python) and writing an FDT (booting a generation, kexec) is refused with
+    one line saying what to install (exit 3), never an internal error."""
+    try:
+        import libfdt
+    except ImportError:
+        raise BadInput("writing KHO/LUO FDTs needs pylibfdt (the kernel's libfdt, so that the "
+                       "bytes match the kernel's): pip install 'pcilu[fdt]' (builds with a C "
+                       "compiler and the Python headers: apt install gcc python3-dev)",
+                       field="pylibfdt") from None
+    return libfdt
+
+
 def _u64(v: int) -> bytes:
     return _U64.pack(v)
 
 
 def kho_root_fdt_setup(compatible: str, mem_map_pa: int) -> bytes:
     """kho_out_fdt_setup(): the root before any subtree."""
-    import libfdt
+    libfdt = _libfdt()
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     sw.begin_node("")
@@ -66,7 +82,7 @@ def kho_add_subtree(root: bytes, name: str, pa: int, size: int | None, *, gen: s
 
     ``-EEXIST`` if the name exists; ``-ENOMEM`` if the root no longer fits in one page.
     """
-    import libfdt
+    libfdt = _libfdt()
     fdt = libfdt.Fdt(bytearray(root))
     try:
         fdt.resize(PAGE_SIZE)
@@ -96,7 +112,7 @@ def build_kho_root_fdt(compatible: str, mem_map_pa: int, subtrees, *, gen: str) 
 def build_luo_fdt(liveupdate_num: int, session_header_pa: int, flb_header_pa: int | None
                   ) -> bytes:
     """luo_fdt_setup() of gen A-C (``luo-v1``); ``flb_header_pa=None`` omits ``luo-flb``."""
-    import libfdt
+    libfdt = _libfdt()
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     sw.begin_node("")
@@ -290,6 +306,7 @@ class KhoRootFdt:
     subtrees: list          # [(name, pa, size or None)] in node order
     size: int
     gen: str                # KHO generation A..D (given, or detected from the compatible)
+    posting: str | None = None   # a layout outside the A..D table (kho-v2 with blob-size)
 
 
 def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoRootFdt:
@@ -306,12 +323,20 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoR
     check_compatible(root, kho_abi.KHO_FDT_COMPATIBLE[gen], file=file, what="KHO root FDT")
     mem_map = prop_u64(root, kho_abi.PROP_PRESERVED_MEMORY_MAP, file=file, what="KHO root FDT")
     subs = []
+    posting = None
     for child in root.children:
         pa = prop_u64(child, kho_abi.sub_tree_prop(gen), file=file, what="KHO root FDT")
-        size = (prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
-                if kho_abi.has_blob_size(gen) else None)
+        if kho_abi.has_blob_size(gen):
+            size = prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
+        elif gen == "B" and kho_abi.PROP_SUB_TREE_SIZE in child.props:
+            # a "kho-v2" tree that already has blob-size (pre_v6.POSTING_KHO_V2_BLOB_SIZE)
+            from pcilu_cli.abi.pre_v6 import POSTING_KHO_V2_BLOB_SIZE
+            size = prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
+            posting = POSTING_KHO_V2_BLOB_SIZE
+        else:
+            size = None
         subs.append((child.name, pa, size))
-    return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen)
+    return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen, posting)
 
 
 @dataclass
