@@ -61,7 +61,7 @@ def render_pci_ser(ser: pci.PciSer, file: str) -> None:
         while k < len(starts) and starts[k] < slot:
             free_row(starts[k])
             k += 1
-        off = f"{8 + 8 * slot:#x}" if ser.layout == FLEX else ""
+        off = f"{pci.entry_offset(slot):#x}" if ser.layout == FLEX else ""
         rows.append((str(slot), pci.format_bdf(dom, bdf), str(ref), off))
     for a in starts[k:]:
         free_row(a)
@@ -85,6 +85,7 @@ def hexdump_fields(data: bytes, ser: pci.PciSer | None = None, *, fields=None) -
     """An annotated hexdump: every field labelled at its offset."""
     lines = []
     if fields is None:
+        from pcilu_cli.abi.describe import pci_ser_fields
         fields = list(pci_ser_fields(ser))
     covered = 0
     for off, size, label in fields:
@@ -105,45 +106,6 @@ def hexdump_fields(data: bytes, ser: pci.PciSer | None = None, *, fields=None) -
 def _hexline(off: int, chunk: bytes, label: str) -> str:
     shown = chunk[:8].hex(" ") + (" …" if len(chunk) > 8 else "")
     return f"{off:08x}  {shown:<25}  {label}"
-
-
-def pci_ser_fields(ser: pci.PciSer):
-    if ser.layout == FLEX:
-        yield 0, 4, f"max_nr_devices = {ser.max_nr_devices}"
-        yield 4, 4, f"nr_devices = {ser.nr_devices}"
-        used = {e[0]: e for e in ser.entries}
-        run_start = None
-        for slot in range(ser.max_nr_devices):
-            e = used.get(slot)
-            base = 8 + 8 * slot
-            if e is None:
-                if run_start is None:
-                    run_start = slot
-                continue
-            if run_start is not None:
-                yield from _free_fields(run_start, slot - 1)
-                run_start = None
-            _, dom, bdf, ref = e
-            yield base, 4, f"devices[{slot}].domain = {dom:#x}"
-            yield base + 4, 2, f"devices[{slot}].bdf = {bdf:#06x} ({pci.format_bdf(dom, bdf)})"
-            name = "padding" if ser.profile.refcount == "padding" else "refcount"
-            yield base + 6, 2, f"devices[{slot}].{name} = {ref}"
-        if run_start is not None:
-            yield from _free_fields(run_start, ser.max_nr_devices - 1)
-    else:
-        off = 0
-        if ser.layout == VERSION:
-            yield 0, 4, f"version = {ser.version}"
-            off = 4
-        yield off, 4, f"nr_devices = {ser.nr_devices}"
-        yield off + 4, 8, f"devices = {ser.devices_pa:#x} (PA of the first kho_block)"
-
-
-def _free_fields(a: int, b: int):
-    if a == b:
-        yield 8 + 8 * a, 8, f"devices[{a}] free"
-    else:
-        yield 8 + 8 * a, 8 * (b - a + 1), f"devices[{a}..{b}] free ({b - a + 1} slots)"
 
 
 # ---- commands --------------------------------------------------------------------------------
