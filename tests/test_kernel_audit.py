@@ -282,7 +282,12 @@ def test_s1_5_domain_is_shifted_in_64_bits_so_no_collision():
     assert k.is_incoming("01:00.0")
 
 
-def test_s3_4_duplicate_frees_blob_sticky_and_warns_once():
+def test_s3_4_duplicate_is_retried_on_every_lookup_and_warns_once():
+    """liveupdate_flb_get_incoming() reruns luo_flb_retrieve_one() while no object is cached
+    (a failure is not remembered): every lookup — pci_liveupdate_setup_device() of each
+    function, pci_liveupdate_scan_bridge_begin() pass 0 of each bridge scan,
+    pci_liveupdate_finish() — calls pci_flb_retrieve() again, which kho_restore_free()s the
+    same blob each time; WARN_ONCE prints once."""
     fab = small_fabric("virtio")
     blob = struct.pack("<II", 3, 1) + entry(0, 0x100, 1) + bytes(8) + entry(0, 0x100, 1)
     inc = InMemoryIncoming.from_raw_blob(fab, blob, "pci-v3")
@@ -295,12 +300,19 @@ def test_s3_4_duplicate_frees_blob_sticky_and_warns_once():
     lu.pci_flb_retrieve = counting
     try:
         k = Kernel.boot(fab, incoming=inc)
+        at_boot = len(calls)
         k.rescan()
+        after_rescan = len(calls)
         lu.pci_liveupdate_finish(k, k.dev("01:00.0"))
     finally:
         lu.pci_flb_retrieve = orig
-    assert len(calls) == 1                            # never retried
-    assert k.incoming_freed and k.incoming_freed_pages == [inc.flb("pci-v3")[0]]
+    bridges = sum(1 for d in k.devices.values() if d.is_bridge)
+    assert at_boot == len(k.devices) + bridges        # one per setup_device, one per bridge
+    assert after_rescan == at_boot + bridges          # known devices: only the bridge scans
+    assert len(calls) == after_rescan + 1             # and the finish
+    assert k.incoming_free_calls == len(calls) > 1    # the same blob freed every time
+    assert k.incoming_freed_pages == [inc.flb("pci-v3")[0]]
+    assert "double free" in k.findings()[0] and f"{len(calls)} times" in k.findings()[0]
     lines = k.log.lines()
     assert lines.count("WARNING: Failed to retrieve incoming FLB data") == 1
     assert "No incoming FLB matched pci-v3" not in " ".join(lines)

@@ -256,7 +256,7 @@ def test_duplicate_entries_warn_and_nothing_is_incoming():
     k = Kernel.boot(fab, incoming=inc)
     assert k.log.lines().count("WARNING: Failed to retrieve incoming FLB data") == 1
     assert not any(d.incoming is not None for d in k.devices.values())
-    k.rescan()                               # sticky: no second retrieve, no second WARN
+    k.rescan()                               # retried (not cached), but WARN_ONCE
     assert k.log.lines().count("WARNING: Failed to retrieve incoming FLB data") == 1
 
 

@@ -15,7 +15,7 @@ import click
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.detect import (_folio_size, _is_text, _text_kind, detect_pci_profile,
                                    flb_page_to_json, looks_like_flb_page)
-from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile, profile_names
+from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
 
@@ -24,7 +24,8 @@ FDT_MAGIC = b"\xd0\x0d\xfe\xed"
 
 
 def _profile_choice():
-    return click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
+    from pcilu_cli.cli.profile_param import PROFILE
+    return PROFILE
 
 
 def read_input(path: str) -> bytes:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import click
 
-from pcilu_cli.abi.profiles import profile_names
+from pcilu_cli.cli.profile_param import PROFILE as PROFILE_CHOICE
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, KernelPanic
 
-PROFILE_CHOICE = click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 wait_option = click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True,

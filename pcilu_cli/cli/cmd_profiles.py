@@ -16,7 +16,7 @@ def profile_json(p) -> dict:
             "kho_compatible": p.kho_compatible, "luo_compatible": p.luo_compatible,
             "retrieve_failure": p.retrieve_failure, "bus_inherit": p.bus_inherit,
             "panic_on_unfinished": p.panic_on_unfinished, "default": p.name == DEFAULT_PROFILE,
-            "note": p.note}
+            "v6_patch": p.patch, "adds": p.adds, "note": p.note}
 
 
 @click.command()
@@ -48,7 +48,18 @@ def profiles(as_json, matrix, fabric_path):
     for r in rows:
         compat = r["pci_compatible"] + (f" v{r['pci_version']}" if r["pci_version"] else "")
         name = r["name"] + ("*" if r["default"] else "")
-        table.append((name, ", ".join(r["aliases"]), compat, r["pci_layout"],
+        table.append((name, ",".join(r["aliases"]), compat, r["pci_layout"],
                       f"{r['kho_compatible']} / {r['luo_compatible']}", r["series"]))
     lines = plain_table(("profile", "alias", "FLB name", "pci_ser", "KHO / LUO", "series"), table)
-    click.echo("\n".join(lines + ["* default profile"]))
+    lines.append("* default profile")
+    # one profile per patch of v6: what each patch switches on (bisect a rehearsal with them)
+    import textwrap
+    lines += ["", "What each v6 patch adds (profile v6-pNN = patches 01..NN):"]
+    for r in rows:
+        if not r["adds"]:
+            continue
+        first = f"  {r['name']:<7} {r['note']}"
+        lines += textwrap.wrap(first, 79, subsequent_indent=" " * 10)
+        lines += textwrap.wrap(r["adds"], 79, initial_indent=" " * 10,
+                               subsequent_indent=" " * 10)
+    click.echo("\n".join(lines))

@@ -107,6 +107,9 @@ class Kernel:
         self.root_buses: list[PciBus] = []
         self.incoming_freed = False
         self.incoming_freed_pages: list[int] = []   # PAs kho_restore_free()d (header first)
+        # how many times kho_restore_free() ran on the incoming struct pci_ser: more than once
+        # is the v6 double free of a failed retrieve (each lookup retries it; spec §3.4)
+        self.incoming_free_calls = 0
         self.had_incoming = False
         self._allocator = None
         if alloc_preserve is None:
@@ -116,7 +119,8 @@ class Kernel:
         self.free_preserved = free_preserved or (lambda pa: None)
         self._quirk_cache: dict[int, bool] = {}
         self.kpages = None          # pci_blocks.KernelPages, block eras only (created lazily)
-        self.luo = Luo(self.params.luo_enabled, incoming)
+        self.luo = Luo(self.params.luo_enabled, incoming,
+                       warn=lambda text: self.log.add(WARN, text))
         self.pci_flb = Flb(self.profile.pci_compatible, lu.PciFlbOps(self))
         self.vfio = FileHandler(VFIO_COMPATIBLE, _VfioOps(self))
         self.luo.register_file_handler(self.vfio)
@@ -457,7 +461,31 @@ class Kernel:
                 "ari_inherited": False, "enumerated": False})
         return {"generation": self.generation, "profile": self.profile.name,
                 "phase": self.phase, "panic": self.panic, "devices": devices,
+                "flb": self.flb_report(), "findings": self.findings(),
                 "messages": self.log.lines(debug=debug)}
+
+    def flb_report(self) -> dict:
+        """The PCI FLB as LUO holds it in this generation (incoming side)."""
+        f = self.pci_flb
+        return {"compatible": f.compatible, "registered": f in self.luo.flbs,
+                "incoming_refcount": f.in_count, "refcount_saturated": f.saturated,
+                "retrieved": f.retrieved, "finished": f.finished,
+                "retrieve_calls": f.retrieve_calls, "retrieve_failures": f.retrieve_failures,
+                "retrieve_error": errno_name(f.retrieve_err) if f.retrieve_err else None,
+                "blob_frees": self.incoming_free_calls,
+                "outgoing_files": f.out_count}
+
+    def findings(self) -> list:
+        """What this generation's kernel did that the real kernel gets wrong (one sentence
+        each, for ``enumerate`` and rehearsal reports)."""
+        out = []
+        n = self.incoming_free_calls
+        if n > 1:
+            out.append(f"double free: the incoming struct pci_ser was kho_restore_free()d "
+                       f"{n} times (pci_flb_retrieve() failed with "
+                       f"{errno_name(self.pci_flb.retrieve_err or -_errno.EBUSY)} and LUO "
+                       f"retried it on every lookup)")
+        return out
 
     def _dev_report(self, dev, ser):
         fn = dev.fn
@@ -510,6 +538,7 @@ class Kernel:
                 xa=[[k_, s] for k_, s in inc.xa.items()]),
             "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
             "incoming_freed_pages": self.incoming_freed_pages,
+            "incoming_free_calls": self.incoming_free_calls,
             "allocator": None if self._allocator is None else self._allocator.to_state(),
             "log": self.log.to_state(),
         }
@@ -582,6 +611,7 @@ class Kernel:
             k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in i["xa"]})
         k.incoming_freed = d.get("incoming_freed", False)
         k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
+        k.incoming_free_calls = d.get("incoming_free_calls", int(k.incoming_freed))
         k.had_incoming = d.get("had_incoming", False)
         return k
 

@@ -172,6 +172,8 @@ def pci_configure_ari(k, dev) -> None:
         return
     if lu.pci_liveupdate_configure_ari(k, bridge) == 0:
         return
+    # configured anew (the bridge finished, or never was incoming): nothing is inherited now
+    bridge.ari_inherited = False
     if k.params.noari:
         return
     if dev.fn.ari_cap is not None:

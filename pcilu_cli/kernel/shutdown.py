@@ -24,7 +24,8 @@ def _le_d3hot(fn) -> bool:
 def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> None:
     lu.pci_liveupdate_freeze(k, dev)
     # (pm_runtime_resume() and the driver's ->shutdown() are not modelled)
-    if kexec_in_progress and not lu.pci_liveupdate_is_outgoing(k, dev):
+    if kexec_in_progress and not (lu.keeps_bus_master(k)
+                                  and lu.pci_liveupdate_is_outgoing(k, dev)):
         cfg = dev.fn.cfg
         cmd = cfg.read(PCI_COMMAND, 2)
         # __pci_set_master() writes only on change, so a clear BME needs no power-state look

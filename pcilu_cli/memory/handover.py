@@ -496,7 +496,8 @@ def _pci_profile_for(name: str, luo_compat: str, mem: PhysMem, data_pa: int) -> 
         cands = [p for p in cands if p.pci_version == v] or cands[-1:]
     if len(cands) > 1:   # prefer the final revision (v6 over its patch-level intermediates)
         named = [p for p in cands if p.name in ("v6", "v7", "v9")]
-        cands = named or cands
+        # among the patch-level intermediates sharing a compat, the latest patch
+        cands = named or sorted(cands, key=lambda p: -p.patch)
     return cands[0] if cands else None
 
 
