@@ -47,7 +47,8 @@ _RC = field_codec(_pci.pci_dev_ser, "refcount")
 _NR = field_codec(_pci.pci_ser_flex_header, "nr_devices")
 _NR_OFF = _pci.nr_devices_offset(_profiles.FLEX)
 _RC_OFF = _pci.REFCOUNT_OFFSET
-_entry_off = _pci.entry_offset
+_DEV0 = _pci.FLEX_DEVICES_OFFSET           # devices[0]; entry i at _DEV0 + _ESZ * i
+_ESZ = _pci.PCI_DEV_SER_SIZE
 
 PCI_ACS_CTRL = 6
 
@@ -86,21 +87,21 @@ class PciSer:
         _NR.pack_into(self.blob, _NR_OFF, v & 0xFFFFFFFF)
 
     def refcount(self, i: int) -> int:
-        off = _entry_off(i) + _RC_OFF
+        off = _DEV0 + _ESZ * i + _RC_OFF
         if off + _RC.size > len(self.blob):
             return 0
         return _RC.unpack_from(self.blob, off)[0]
 
     def set_refcount(self, i: int, v: int) -> None:
-        off = _entry_off(i) + _RC_OFF
+        off = _DEV0 + _ESZ * i + _RC_OFF
         if off + _RC.size <= len(self.blob):
             _RC.pack_into(self.blob, off, v & 0xFFFF)
 
     def set_entry(self, i: int, domain: int, bdf: int, refcount: int) -> None:
-        ENTRY.pack_into(self.blob, _entry_off(i), domain, bdf, refcount)
+        ENTRY.pack_into(self.blob, _DEV0 + _ESZ * i, domain, bdf, refcount)
 
     def zero_entry(self, i: int) -> None:
-        off = _entry_off(i)
+        off = _DEV0 + _ESZ * i
         self.blob[off:off + ENTRY.size] = bytes(ENTRY.size)
 
     def entries(self):
