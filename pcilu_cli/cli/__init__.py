@@ -34,6 +34,9 @@ COMMANDS = {
     "rehearse": "cmd_rehearse:rehearse",
     "diff": "cmd_diff:diff",
     "generate": "cmd_generate:generate",
+    "capture": "cmd_capture:capture",
+    "kernel": "cmd_kernel_image:kernel",
+    "plan": "cmd_plan:plan",
 }
 
 EPILOG = """\b

@@ -131,6 +131,10 @@ def inspect(file, profile, as_json, as_hex):
       pcilu inspect gen1.elf     # the whole KHO -> LUO -> FLB -> pci_ser chain
     """
     set_json_mode(as_json)
+    from pcilu_cli.fabric.capture import is_capture
+    if file != "-" and is_capture(file):
+        from pcilu_cli.cli.cmd_capture import inspect_capture
+        return inspect_capture(file, as_json)
     data = read_input(file)
     name = "<stdin>" if file == "-" else file
     if data[:4] in (ELF_MAGIC, FDT_MAGIC):

@@ -12,6 +12,8 @@ import click
 
 from pcilu_cli.cli.profile_param import PROFILE as PROFILE_CHOICE
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.selectors import (kernel_option, profile_from, resolve, selection_of,
+                                     selector_options)
 from pcilu_cli.errors import BadInput, KernelPanic
 
 
@@ -31,7 +33,7 @@ def _complete_bdf(ctx, param, incomplete):
         return []
 
 
-bdfs_argument = click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+bdfs_argument = click.argument("bdfs", metavar="[BDF...]", nargs=-1,
                                shell_complete=_complete_bdf)
 
 
@@ -78,10 +80,11 @@ def _echo_messages(lines):
               help="State file to write (generation 0).")
 @click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
               help="Kernel profile (default v6 = pci-v3).")
+@kernel_option
 @click.option("--cmdline", default="", help='Kernel command line, e.g. "pci=assign-busses '
               'pci=noari pci=config_acs=... liveupdate=off".')
 @json_option
-def init(fabric, output, profile, cmdline, as_json):
+def init(fabric, output, profile, kernel_image, cmdline, as_json):
     """Boot generation 0 on FABRIC and write its state file.
 
     FABRIC is a YAML fabric, an `lspci -xxxx` dump, a sysfs snapshot (directory or tar
@@ -93,6 +96,7 @@ def init(fabric, output, profile, cmdline, as_json):
       pcilu init dump.txt -o gen0.elf --cmdline "pci=assign-busses"
     """
     set_json_mode(as_json)
+    profile = profile_from(profile, kernel_image, notice=notice)
     from pcilu_cli.cli.cmd_fabric import _load as load_fabric
     from pcilu_cli.state import Machine, save
     fab = load_fabric(fabric)
@@ -115,12 +119,18 @@ def init(fabric, output, profile, cmdline, as_json):
 
 # ---- preserve / unpreserve / finish -----------------------------------------------------------
 
-def _mutate(state, bdfs, wait, action, as_json, kind, check=None):
-    """Apply ``action`` to every BDF in one locked transaction; ``check(result)`` runs inside
-    it, so a warning that --strict turns into a failure also leaves the state unchanged."""
-    from pcilu_cli.state import transaction
+def _mutate(state, bdfs, wait, action, as_json, kind, check=None, sel=None, dry_run=False):
+    """Apply ``action`` to every BDF (and every device the selectors pick) in one locked
+    transaction; ``check(result)`` runs inside it, so a warning that --strict turns into a
+    failure also leaves the state unchanged. ``dry_run``: the same on the loaded state, which
+    is then dropped (nothing written, no lock taken)."""
+    import contextlib
+    from pcilu_cli.state import load, transaction
     results = []
-    with transaction(state, wait=wait) as m:
+    ctx = contextlib.nullcontext(load(state)) if dry_run else transaction(state, wait=wait)
+    with ctx as m:
+        if sel is not None:
+            bdfs = resolve(m, bdfs, sel, kind)
         for bdf in bdfs:
             _check_bdf(m, bdf)
             r = action(m, bdf)
@@ -128,7 +138,10 @@ def _mutate(state, bdfs, wait, action, as_json, kind, check=None):
                 check(r)
             results.append(r)
     if as_json:
-        print_json({"kind": kind, "state": state, "results": results})
+        doc = {"kind": kind, "state": state, "results": results}
+        if dry_run:
+            doc["dry_run"] = True
+        print_json(doc)
     return results
 
 
@@ -143,13 +156,16 @@ def _echo_paths(verb, results, with_session=False):
 @click.command()
 @click.argument("state")
 @bdfs_argument
-@click.option("-s", "--session", default=None,
-              help='LUO session that holds the device files (default "pcilu").')
+@selector_options
+@click.option("--session", default=None, metavar="NAME|auto",
+              help='LUO session that holds the device files (default "pcilu"; auto: '
+              "pcilu-1, pcilu-2, ... as LUO_FILE_MAX requires).")
 @click.option("--token", type=click.IntRange(0, 2**64 - 1), default=None,
               help="LUO file token (default: (domain << 16) | bdf).")
+@click.option("--dry-run", is_flag=True, help="Do it on a copy and report; write nothing.")
 @wait_option
 @json_option
-def preserve(state, bdfs, session, token, wait, as_json):
+def preserve(state, bdfs, session, token, dry_run, wait, as_json, **kw):
     """Preserve devices for the next kernel (their upstream bridges come along).
 
     Models userspace preserving each device's vfio-pci cdev in a LUO session: the first file
@@ -161,21 +177,32 @@ def preserve(state, bdfs, session, token, wait, as_json):
     Examples:
       pcilu preserve gen0.elf 0000:01:00.0
       pcilu preserve gen0.elf 6a:01.0 6f:01.0 --session vm42
+      pcilu preserve gen0.elf --driver vfio-pci --session auto --dry-run
     """
     set_json_mode(as_json)
-    res = _mutate(state, bdfs, wait,
-                  lambda m, b: m.preserve(b, session=session, token=token), as_json, "preserve")
+    sel = selection_of(kw)
+
+    def act(m, b):
+        s = session
+        if s == "auto":
+            from pcilu_cli.rehearsal.plan import next_auto_session
+            s = next_auto_session(m.kernel)
+        return m.preserve(b, session=s, token=token)
+    res = _mutate(state, bdfs, wait, act, as_json, "preserve", sel=sel, dry_run=dry_run)
     if not as_json:
-        _echo_paths("preserved", res, with_session=True)
+        _echo_paths("would preserve" if dry_run else "preserved", res, with_session=True)
+        if dry_run:
+            notice(f"dry run: {state} is unchanged")
 
 
 @click.command()
 @click.argument("state")
 @bdfs_argument
-@click.option("-s", "--session", default=None, help="Session of the device file (default: any).")
+@selector_options
+@click.option("--session", default=None, help="Session of the device file (default: any).")
 @wait_option
 @json_option
-def unpreserve(state, bdfs, session, wait, as_json):
+def unpreserve(state, bdfs, session, wait, as_json, **kw):
     """Stop preserving devices (their bridges' refcounts drop).
 
     A BDF with no preserved file (e.g. a bridge that is only preserved for its children) is
@@ -199,7 +226,7 @@ def unpreserve(state, bdfs, session, wait, as_json):
         elif r.get("direct"):
             notice(f"{r['bdf']}: no preserved file; called pci_liveupdate_unpreserve() directly")
     res = _mutate(state, bdfs, wait, lambda m, b: m.unpreserve(b, session=session), as_json,
-                  "unpreserve", check=check)
+                  "unpreserve", check=check, sel=selection_of(kw))
     if not as_json:
         _echo_paths("unpreserved", res)
 
@@ -207,9 +234,10 @@ def unpreserve(state, bdfs, session, wait, as_json):
 @click.command()
 @click.argument("state")
 @bdfs_argument
+@selector_options
 @wait_option
 @json_option
-def finish(state, bdfs, wait, as_json):
+def finish(state, bdfs, wait, as_json, **kw):
     """Finish incoming devices (the driver is done with them): refcounts drop up the path,
     and the incoming FLB is freed once every preserved device has finished.
 
@@ -223,7 +251,7 @@ def finish(state, bdfs, wait, as_json):
     """
     set_json_mode(as_json)
     res = _mutate(state, bdfs, wait, lambda m, b: m.finish(b), as_json, "finish",
-                  check=lambda r: _warn_kernel_lines(r, "finish"))
+                  check=lambda r: _warn_kernel_lines(r, "finish"), sel=selection_of(kw))
     if not as_json:
         for r in res:
             verb = "finished" if r.get("file") else "finish (no incoming file):"
@@ -233,7 +261,8 @@ def finish(state, bdfs, wait, as_json):
 
 @click.command(name="hot-remove")
 @click.argument("state")
-@bdfs_argument
+@click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+                shell_complete=_complete_bdf)
 @wait_option
 @json_option
 def hot_remove(state, bdfs, wait, as_json):
@@ -283,6 +312,7 @@ def hot_add(state, wait, as_json):
               help="State file of the next generation.")
 @click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
               help="Profile of the NEXT kernel (default: the same as the running one).")
+@kernel_option
 @click.option("--cmdline", default=None,
               help="Command line of the next kernel (default: the running kernel's).")
 @click.option("--fabric", "fabric_path", default=None,
@@ -290,7 +320,7 @@ def hot_add(state, wait, as_json):
 @click.option("--flb", "flb_path", default=None,
               help="Boot from a raw struct pci_ser blob (e.g. taken from a real machine).")
 @json_option
-def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
+def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, as_json):
     """Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing devices),
     hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it.
 
@@ -303,8 +333,10 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
       pcilu kexec gen0.elf -o gen1.elf
       pcilu kexec gen0.elf -o gen1.elf --profile v9        # cross-profile upgrade
       pcilu kexec --fabric host.yaml --flb pci-v3.bin -o gen1.elf
+      pcilu kexec gen0.elf -o gen1.elf --kernel /boot/vmlinuz-new
     """
     set_json_mode(as_json)
+    profile = profile_from(profile, kernel_image, notice=notice)
     from pcilu_cli.state import Machine, load, save
     if flb_path is not None or fabric_path is not None:
         if state is not None or flb_path is None or fabric_path is None:

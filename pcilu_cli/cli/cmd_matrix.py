@@ -116,8 +116,8 @@ def _short(cell: dict) -> str:
     return "[bold red]panic[/bold red]"
 
 
-def run_matrix(fabric_path, as_json: bool) -> None:
-    doc = profile_matrix(fabric_path)
+def run_matrix(fabric_path, as_json: bool, profiles=None) -> None:
+    doc = profile_matrix(fabric_path, profiles)
     if as_json:
         from pcilu_cli.cli.context import print_json
         print_json(doc)

@@ -26,7 +26,10 @@ def profile_json(p) -> dict:
                    "the outcome.")
 @click.option("--fabric", "fabric_path", default=None,
               help="Fabric for --matrix (default: the shipped QEMU virtio-net fabric).")
-def profiles(as_json, matrix, fabric_path):
+@click.option("--kernel", "kernels", multiple=True, metavar="IMAGE",
+              help="With --matrix: only the profiles of these kernel builds (repeat: e.g. "
+              "the running kernel and the new package).")
+def profiles(as_json, matrix, fabric_path, kernels):
     """List kernel profiles (ABI + behaviour of one series revision).
 
     \b
@@ -34,11 +37,18 @@ def profiles(as_json, matrix, fabric_path):
       pcilu profiles
       pcilu profiles --matrix            # v6 -> v9: what does the new kernel do?
       pcilu profiles --matrix --json | jq '.cells[] | select(.outcome=="panic")'
+      pcilu profiles --matrix --kernel /boot --kernel new-kernel.deb
     """
     set_json_mode(as_json)
+    if kernels and not matrix:
+        raise click.UsageError("--kernel goes with --matrix")
     if matrix:
         from pcilu_cli.cli import cmd_matrix
-        return cmd_matrix.run_matrix(fabric_path, as_json)
+        profs = None
+        if kernels:
+            from pcilu_cli.cli.selectors import profile_from
+            profs = list(dict.fromkeys(profile_from(None, k) for k in kernels))
+        return cmd_matrix.run_matrix(fabric_path, as_json, profiles=profs)
     rows = [profile_json(p) for p in PROFILES.values()]
     if as_json:
         print_json({"kind": "profiles", "default": DEFAULT_PROFILE, "profiles": rows})

@@ -60,6 +60,10 @@ def load_fabric(path) -> "model.Fabric":
         data = p.read_bytes()
     except OSError as e:
         raise BadInput(f"cannot read: {e.strerror or e}", file=str(path)) from None
+    from pcilu_cli.fabric.capture import is_capture
+    if is_capture(p):
+        from pcilu_cli.fabric.capture import load_capture
+        return load_capture(p)
     if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
         from pcilu_cli.fabric.sysfs import load_sysfs
         return load_sysfs(p)
