@@ -29,8 +29,9 @@ def looks_like_flb_page(data: bytes) -> bool:
     return bool(name) and all(0x20 < c < 0x7F for c in name)
 
 
-def detect_pci_profile(data: bytes) -> tuple[str, str]:
-    """Guess the ``pci_ser`` layout of a raw blob; returns (profile name, reason)."""
+def detect_pci_profile(data: bytes) -> tuple[str | None, str]:
+    """Guess the ``pci_ser`` layout of a raw blob; returns (profile name, reason), the name
+    ``None`` when no layout fits cleanly (the blob is then of no known format)."""
     n = len(data)
     if n >= pci.PCI_SER_FLEX.size:
         max_nr, nr = pci.PCI_SER_FLEX.unpack_from(data, 0)
@@ -54,7 +55,7 @@ def detect_pci_profile(data: bytes) -> tuple[str, str]:
         nr, pa = pci.PCI_SER_BLOCK.unpack_from(data, 0)
         if pa % PAGE == 0:
             return "v7", "v7 block layout (u32 nr_devices; u64 devices)"
-    return "v6", "no layout fits cleanly; decoding as pci-v3 (v6), the default"
+    return None, "no struct pci_ser layout fits cleanly"
 
 
 def _is_text(data: bytes) -> bool:

@@ -19,7 +19,7 @@ Kinds: ``elf`` (a pcilu state file or a memory dump), ``fdt``, ``pcilu_fabric``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pcilu_cli.abi import kho, luo
 from pcilu_cli.abi.fdt import FDT_MAGIC
@@ -36,7 +36,7 @@ class Format:
     kind: str
     title: str                               # what it is, in words
     readers: str                             # which commands read it
-    match: Callable[[bytes, str], str | None]
+    match: Callable[[bytes, str], str | tuple[str, dict] | None]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Identified:
     title: str
     detail: str
     readers: str
+    facts: dict = field(default_factory=dict)    # what the match found (e.g. "profile")
 
     def describe(self) -> str:
         """``a LUO FLB page (2 records)``: what the file looks like, for messages."""
@@ -86,12 +87,19 @@ def _pci_ser(data: bytes, _name: str) -> str | None:
     if not data:
         return None
     profile, why = detect_pci_profile(data)
-    return None if profile is None else f"{why}; profile {profile}"
+    return None if profile is None else (why, {"profile": profile})
 
 
 def _text(data: bytes, _name: str) -> str | None:
     from pcilu_cli.abi.detect import _is_text, _text_kind
-    return _text_kind(data) if data and _is_text(data) else None
+    if not data or not _is_text(data):
+        return None
+    if data[:4096].translate(None, _TEXT_CONTROLS) != data[:4096]:
+        return None                          # control characters: binary after all
+    return _text_kind(data)
+
+
+_TEXT_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 12, 13)) + b"\x7f"
 
 
 FORMATS: list[Format] = [
@@ -124,7 +132,10 @@ def identify(data: bytes, name: str = "") -> Identified:
     for f in FORMATS:
         detail = f.match(data, name)
         if detail is not None:
-            return Identified(f.kind, f.title, detail, f.readers)
+            facts = {}
+            if isinstance(detail, tuple):
+                detail, facts = detail
+            return Identified(f.kind, f.title, detail, f.readers, facts)
     if not data:
         return Identified(UNKNOWN, "an empty file", "", "")
     return Identified(UNKNOWN, f"{len(data)} bytes of no known format",

@@ -62,6 +62,16 @@ kho_kexec_metadata = Struct(               # __packed, 73 bytes
 KHO_KEXEC_METADATA_SIZE = kho_kexec_metadata.sizeof()   # 73
 KHO_KEXEC_METADATA = fast(kho_kexec_metadata)  # (version, previous_release bytes, kexec_count)
 
+
+def kexec_metadata_to_json(data: bytes, *, file=None) -> dict:
+    """The ``inspect`` document of a ``struct kho_kexec_metadata`` blob."""
+    from pcilu_cli.abi.codec import unpack_from
+    version, release, count = unpack_from(kho_kexec_metadata, data, file=file,
+                                          what="kho_kexec_metadata")
+    return {"kind": "kho_kexec_metadata", "version": version,
+            "previous_release": release.split(b"\0", 1)[0].decode("latin-1"),
+            "kexec_count": count, "size": len(data)}
+
 # ---- radix tree (gen B-D: kexec_handover.h; gen E: radix_tree.h "radix-v1") --------------------
 KHO_ORDER_0_LOG2 = 64 - PAGE_SHIFT         # 52
 KHO_TABLE_SIZE_LOG2 = 9                    # 512 u64 entries per node page

@@ -21,6 +21,7 @@ def _load(path):
     """A fabric from FABRIC as the commands accept it: YAML, lspci dump, sysfs snapshot,
     serialized fabric, or a pcilu state file (its fabric as that generation left it);
     ``-`` reads standard input."""
+    from pcilu_cli.abi.formats import identify
     from pcilu_cli.cli.context import warn
     from pcilu_cli.fabric import load_fabric, load_fabric_bytes
     if path == "-":
@@ -33,11 +34,11 @@ def _load(path):
         except OSError:
             head = b""        # a directory (sysfs snapshot) or missing: load_fabric says which
         data, name = None, path
-        if head == b"\x7fELF":
+        if identify(head).kind == "elf":
             from pcilu_cli.state import load
             return load(path).fabric
     if data is not None:
-        if data[:4] == b"\x7fELF":
+        if identify(data, name).kind == "elf":
             from pcilu_cli.state import Machine
             return Machine.from_bytes(data, file=name).fabric
         fab = load_fabric_bytes(data, name)

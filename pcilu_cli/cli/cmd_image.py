@@ -10,11 +10,9 @@ from __future__ import annotations
 from pcilu_cli.cli.context import print_json, warn
 from pcilu_cli.errors import BadInput, Diagnostic
 
-FDT_MAGIC = b"\xd0\x0d\xfe\xed"
-
-
 def inspect_image(data: bytes, name: str, *, profile=None, as_json=False, as_hex=False):
-    if data[:4] == FDT_MAGIC:
+    from pcilu_cli.abi.formats import identify
+    if identify(data, name).kind == "fdt":
         doc = fdt_document(data, name)
     else:
         doc = elf_document(data, name, profile=profile)

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """``pcilu inspect`` (decode any hand-over blob) and ``pcilu encode`` (build a blob from JSON).
 
-``inspect`` recognises what it is given by its first bytes: an ELF image (a pcilu state file or a
-real memory dump), a flattened device tree (a KHO root FDT or LUO FDT), a LUO FLB page, or a raw
-``struct pci_ser``. A raw ``pci_ser`` carries no compatible string, so without ``--profile`` the
-layout is detected from the bytes and the assumption is stated on stderr.
+``inspect`` asks the front door (``pcilu_cli.state.files``) what it is given: an ELF image (a
+pcilu state file or a real memory dump), a flattened device tree (a KHO root FDT or LUO FDT), a
+LUO FLB page, a ``struct kho_kexec_metadata``, or a raw ``struct pci_ser``. A raw ``pci_ser``
+carries no compatible string, so without ``--profile`` the layout is detected from the bytes
+and the assumption is stated on stderr; a file of no known format is refused (exit 3) unless
+``--profile`` forces a layout.
 """
 from __future__ import annotations
 
@@ -13,15 +15,10 @@ import json
 import click
 
 from pcilu_cli.abi import pci
-from pcilu_cli.abi.detect import (_folio_size, _is_text, _text_kind, detect_pci_profile,
-                                   flb_page_to_json, looks_like_flb_page)
+from pcilu_cli.abi.detect import _folio_size, _text_kind, flb_page_to_json
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
-
-ELF_MAGIC = b"\x7fELF"
-FDT_MAGIC = b"\xd0\x0d\xfe\xed"
-
 
 def _profile_choice():
     from pcilu_cli.cli.profile_param import PROFILE
@@ -109,6 +106,34 @@ def _hexline(off: int, chunk: bytes, label: str) -> str:
     return f"{off:08x}  {shown:<25}  {label}"
 
 
+def _show_flb_page(doc: dict, name: str, as_json: bool) -> None:
+    if as_json:
+        print_json(doc)
+        return
+    from pcilu_cli.cli.context import console
+    con = console()
+    con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
+              f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
+    for r in doc["flbs"]:
+        con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
+                  f"count {r['count']}")
+
+
+def _show_kexec_metadata(data: bytes, name: str, as_json: bool, as_hex: bool) -> None:
+    from pcilu_cli.abi.kho import kexec_metadata_to_json, kho_kexec_metadata
+    doc = kexec_metadata_to_json(data, file=name)
+    if as_json:
+        print_json(doc)
+    elif as_hex:
+        from pcilu_cli.abi.codec import fields
+        click.echo(hexdump_fields(data, fields=[(o, n, f"{p} = {doc[p]!r}")
+                                                for p, o, n in fields(kho_kexec_metadata)]))
+    else:
+        click.echo(f"{name}: struct kho_kexec_metadata (KHO kexec-metadata, {doc['size']} "
+                   f"bytes): version {doc['version']}, previous release "
+                   f"{doc['previous_release']!r}, kexec count {doc['kexec_count']}")
+
+
 # ---- commands --------------------------------------------------------------------------------
 
 @click.command()
@@ -135,34 +160,29 @@ def inspect(file, profile, as_json, as_hex):
     if file != "-" and is_capture(file):
         from pcilu_cli.cli.cmd_capture import inspect_capture
         return inspect_capture(file, as_json)
-    data = read_input(file)
-    name = "<stdin>" if file == "-" else file
-    if data[:4] in (ELF_MAGIC, FDT_MAGIC):
+    from pcilu_cli.state.files import identify_bytes, refuse
+    inp = identify_bytes(read_input(file), "<stdin>" if file == "-" else file)
+    data, name, kind = inp.data, inp.name, inp.kind
+    if kind in ("elf", "fdt"):
         from pcilu_cli.cli import cmd_image
         return cmd_image.inspect_image(data, name, profile=profile, as_json=as_json,
                                        as_hex=as_hex)
-    if profile is None and looks_like_flb_page(data):
-        doc = flb_page_to_json(data, name)
-        if as_json:
-            print_json(doc)
-        else:
-            from pcilu_cli.cli.context import console
-            con = console()
-            con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
-                      f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
-            for r in doc["flbs"]:
-                con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
-                          f"count {r['count']}")
-        return
     if not data:
         raise BadInput("empty file: nothing to decode", file=name)
+    if kind == "text":
+        raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "
+                       "inspect decodes pci_ser blobs, FLB pages, FDTs and ELF images",
+                       file=name)
     if profile is None:
-        profile, why = detect_pci_profile(data)
-        if profile == "v6" and why.startswith("no layout fits") and _is_text(data):
-            raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "
-                           "inspect decodes pci_ser blobs, FLB pages, FDTs and ELF images",
-                           file=name)
-        notice(f"{name}: no --profile given; {why}")
+        if kind == "luo_flb_page":
+            return _show_flb_page(flb_page_to_json(data, name), name, as_json)
+        if kind == "kho_kexec_metadata":
+            return _show_kexec_metadata(data, name, as_json, as_hex)
+        if kind != "pci_ser":
+            raise refuse(inp, "a hand-over blob inspect decodes",
+                         hint="--profile P decodes it as that profile's struct pci_ser")
+        profile = inp.ident.facts["profile"]
+        notice(f"{name}: no --profile given; {inp.ident.detail}, decoding as {profile}")
     with busy(f"decoding {len(data) // 8} entries", size=len(data) // 8, threshold=200000):
         ser = pci.decode_pci_ser(data, profile, file=name)
     for d in ser.diagnostics:
