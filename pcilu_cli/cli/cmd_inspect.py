@@ -16,6 +16,7 @@ import click
 
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.detect import _folio_size, _text_kind, flb_page_to_json
+from pcilu_cli.abi.detect import detect_pci_profile  # noqa: F401  (imported from here by bench/)
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
