@@ -13,7 +13,7 @@ older ``struct pci_ser`` layout; the decoders that turn each kind into objects l
 layer that owns them and are looked up by ``kind``.
 
 Kinds: ``elf`` (a pcilu state file or a memory dump), ``fdt``, ``pcilu_fabric``, ``tar``,
-``gzip``, ``luo_flb_page``, ``kho_kexec_metadata``, ``pci_ser``, ``text``; anything else is
+``gzip``, ``luo_flb_page``, ``kho_kexec_metadata``, ``pci_ser_u64``, ``pci_ser``, ``text``; anything else is
 :data:`UNKNOWN`.
 """
 from __future__ import annotations
@@ -90,6 +90,11 @@ def _pci_ser(data: bytes, _name: str) -> str | None:
     return None if profile is None else (why, {"profile": profile})
 
 
+def _pci_ser_u64(data: bytes, _name: str) -> str | None:
+    from pcilu_cli.abi.pre_v6 import looks_like_pci_ser_u64
+    return "" if looks_like_pci_ser_u64(data) else None
+
+
 def _text(data: bytes, _name: str) -> str | None:
     from pcilu_cli.abi.detect import _is_text, _text_kind
     if not data or not _is_text(data):
@@ -114,6 +119,8 @@ FORMATS: list[Format] = [
     Format("luo_flb_page", "a LUO FLB page", "inspect, diff", _flb_page),
     Format("kho_kexec_metadata", "a struct kho_kexec_metadata (KHO kexec-metadata)",
            "inspect", _kexec_metadata),
+    Format("pci_ser_u64", "a struct pci_ser of the pre-v4 posting (u64 header)", "inspect",
+           _pci_ser_u64),
     Format("pci_ser", "a struct pci_ser", "inspect, diff, kexec --flb", _pci_ser),
     Format("text", "a text file", "", _text),
 ]

@@ -179,6 +179,17 @@ def inspect(file, profile, as_json, as_hex):
             return _show_flb_page(flb_page_to_json(data, name), name, as_json)
         if kind == "kho_kexec_metadata":
             return _show_kexec_metadata(data, name, as_json, as_hex)
+        if kind == "pci_ser_u64":                    # a layout from before v4: decode only
+            from pcilu_cli.abi import pre_v6
+            doc = pre_v6.decode_pci_ser_u64(data, file=name)
+            if as_json:
+                print_json(doc)
+            else:
+                click.echo(f"{name}: struct pci_ser, {doc['posting']}: max_nr_devices "
+                           f"{doc['max_nr_devices']}, nr_devices {doc['nr_devices']}")
+                for d in doc["devices"]:
+                    click.echo(f"  [{d['slot']}] {d['bdf']}")
+            return
         if kind != "pci_ser":
             raise refuse(inp, "a hand-over blob inspect decodes",
                          hint="--profile P decodes it as that profile's struct pci_ser")
