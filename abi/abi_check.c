@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "pcilu_abi/fdt.h"
 #include "pcilu_abi/kexec_metadata.h"
 #include "pcilu_abi/kho.h"
 #include "pcilu_abi/kho_block.h"
@@ -145,6 +146,31 @@ static void print_layout(void)
 	FIELD(khoser_mem_chunk, hdr.order);
 	FIELD(khoser_mem_chunk, hdr.num_elms);
 	FIELD(khoser_mem_chunk, bitmaps);
+
+	STRUCT(kho_radix_node);
+	FIELD(kho_radix_node, table);
+
+	STRUCT(fdt_header);
+	FIELD(fdt_header, magic);
+	FIELD(fdt_header, totalsize);
+	FIELD(fdt_header, off_dt_struct);
+	FIELD(fdt_header, off_dt_strings);
+	FIELD(fdt_header, off_mem_rsvmap);
+	FIELD(fdt_header, version);
+	FIELD(fdt_header, last_comp_version);
+	FIELD(fdt_header, boot_cpuid_phys);
+	FIELD(fdt_header, size_dt_strings);
+	FIELD(fdt_header, size_dt_struct);
+
+	STRUCT(fdt_property);
+	FIELD(fdt_property, tag);
+	FIELD(fdt_property, len);
+	FIELD(fdt_property, nameoff);
+	FLEX_FIELD(fdt_property, data);
+
+	STRUCT(fdt_reserve_entry);
+	FIELD(fdt_reserve_entry, address);
+	FIELD(fdt_reserve_entry, size);
 
 	STRUCT(kho_vmalloc_hdr);
 	FIELD(kho_vmalloc_hdr, next);

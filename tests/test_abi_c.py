@@ -124,6 +124,10 @@ PY_TO_C = {
     ("pcilu_cli.abi.kho", "kho_vmalloc"): "kho_vmalloc",
     ("pcilu_cli.abi.kho", "kho_scratch"): "kho_scratch",
     ("pcilu_cli.abi.kho", "kho_data"): "kho_data",
+    ("pcilu_cli.abi.kho", "kho_radix_node"): "kho_radix_node",
+    ("pcilu_cli.abi.fdt", "fdt_header"): "fdt_header",
+    ("pcilu_cli.abi.fdt", "fdt_property"): "fdt_property",
+    ("pcilu_cli.abi.fdt", "fdt_reserve_entry"): "fdt_reserve_entry",
 }
 # C structs the Python side deliberately has no separate layout for.
 C_ONLY = {
@@ -131,7 +135,7 @@ C_ONLY = {
     "luo_file_set_ser": "pcilu_cli.abi.luo flattens it into luo_session_ser (files, count)",
 }
 LAYOUT_MODULES = ["pcilu_cli.abi.pci", "pcilu_cli.abi.luo", "pcilu_cli.abi.kho_block",
-                  "pcilu_cli.abi.kho"]
+                  "pcilu_cli.abi.kho", "pcilu_cli.abi.fdt"]
 
 
 def module_structs(modname):
@@ -191,12 +195,8 @@ def compare_layout(py: construct.Struct, c: dict, what: str):
 
 @pytest.mark.parametrize("modname,attr", sorted(PY_TO_C), ids=lambda x: str(x))
 def test_construct_layout_matches_c(modname, attr, c_layout):
-    try:
-        py = getattr(importlib.import_module(modname), attr, None)
-    except ModuleNotFoundError:
-        py = None
-    if py is None:
-        pytest.skip(f"{modname} has no {attr} yet (C side: struct {PY_TO_C[(modname, attr)]})")
+    py = getattr(importlib.import_module(modname), attr, None)
+    assert py is not None, f"{modname} lost {attr} (C side: struct {PY_TO_C[(modname, attr)]})"
     compare_layout(py, c_layout[PY_TO_C[(modname, attr)]], f"{modname}.{attr}")
 
 
@@ -212,17 +212,63 @@ def test_every_layout_has_a_twin(c_layout):
     assert not missing, f"Construct layouts with no C counterpart: {missing}"
 
 
-def test_bulk_codec_matches_c_pci_dev_ser(c_layout):
-    """PCI_DEV_SER (struct.iter_unpack, the hot path) has the C field sizes in C order."""
-    fields = c_layout["pci_dev_ser"]["fields"]
-    fmt = pci.PCI_DEV_SER.format.lstrip("<")
-    assert pci.PCI_DEV_SER.format.startswith("<")
-    assert len(fmt) == len(fields)
-    off = 0
-    for ch, name in zip(fmt, ["domain", "bdf", "refcount"]):
-        assert fields[name] == (off, struct.calcsize("<" + ch))
-        off += struct.calcsize("<" + ch)
-    assert pci.PCI_DEV_SER.size == c_layout["pci_dev_ser"]["size"]
+def _c_leaves(c: dict) -> list:
+    """(offset, size) of the C struct's leaf members in declaration order (no containers of
+    nested members, no flexible arrays)."""
+    names = list(c["fields"])
+    return [c["fields"][n] for n in names
+            if c["fields"][n][1] and not any(m.startswith(n + ".") for m in names)]
+
+
+def _codec_slots(codec: struct.Struct) -> list:
+    """(offset, size) of each member of a struct format ("48s", "Q", "512Q" = one member)."""
+    import re
+    order, body = codec.format[0], codec.format[1:]
+    out, off = [], 0
+    for count, code in re.findall(r"(\d*)([a-zA-Z?])", body):
+        size = struct.calcsize(order + (count or "") + code)
+        if code != "x":
+            out.append((off, size))
+        off += size
+    return out
+
+
+@pytest.mark.parametrize("modname,attr", sorted(PY_TO_C), ids=lambda x: str(x))
+def test_fast_codec_matches_c_and_construct(modname, attr, c_layout):
+    """The struct codec the hot paths use, derived from the declaration, puts every member
+    where gcc puts it, and reads the same values Construct reads from the same bytes."""
+    from pcilu_cli.abi.codec import fast
+    layout = getattr(importlib.import_module(modname), attr)
+    c = c_layout[PY_TO_C[(modname, attr)]]
+    codec = fast(layout)
+    assert codec.size == c["size"]
+    assert _codec_slots(codec) == _c_leaves(c), f"{attr}: codec {codec.format!r} vs C members"
+    rnd = random.Random(attr)
+    data = bytearray(rnd.randbytes(codec.size))
+    for sc in layout.subcons:                # printable bytes where Construct wants ASCII
+        if isinstance(sc.subcon, construct.StringEncoded):
+            off = next(o for p, o, _ in walk_struct(layout) if p == sc.name)
+            data[off:off + sc.sizeof()] = b"a" * sc.sizeof()
+    values = codec.unpack(bytes(data))
+    parsed = layout.parse(bytes(data))
+
+    def leaves(container, lay):
+        for sc in lay.subcons:
+            v = container[sc.name]
+            inner = sc.subcon
+            if isinstance(inner, construct.Struct):
+                yield from leaves(v, inner)
+            elif isinstance(inner, construct.Array) and isinstance(inner.subcon,
+                                                                   construct.FormatField):
+                yield from v
+            elif isinstance(inner, construct.FormatField):
+                yield v
+            else:
+                yield None                   # a byte string: compared by position above
+    got = [v for v in values]
+    want = list(leaves(parsed, layout))
+    assert len(got) == len(want)
+    assert all(w is None or g == w for g, w in zip(got, want)), f"{attr}: values differ"
 
 
 def test_static_asserts_hold_in_both(c_layout):

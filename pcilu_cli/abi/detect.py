@@ -3,13 +3,13 @@
 compatible string), and the LUO FLB page as a document. Pure: bytes in, answers out."""
 from __future__ import annotations
 
-import struct
-
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.kho import PAGE_SIZE as PAGE
 from pcilu_cli.abi.kho import get_order
+from pcilu_cli.abi.codec import parse
 from pcilu_cli.abi.luo import (
-    LIVEUPDATE_FLB_COMPAT_LENGTH, LUO_FLB_MAX, LUO_FLB_PGCNT, luo_flb_header_ser, luo_flb_ser_raw,
+    LIVEUPDATE_FLB_COMPAT_LENGTH, LUO_FLB_HEADER, LUO_FLB_MAX, LUO_FLB_PGCNT, luo_flb_header_ser,
+    luo_flb_ser_raw,
 )
 from pcilu_cli.errors import BadInput
 
@@ -21,7 +21,7 @@ def looks_like_flb_page(data: bytes) -> bool:
     """A LUO FLB page: header {pgcnt = 1, count <= 63} then printable NUL-padded names."""
     if len(data) < _FLB_HDR_SIZE:
         return False
-    pgcnt, count = struct.unpack_from("<QQ", data, 0)
+    pgcnt, count = LUO_FLB_HEADER.unpack_from(data, 0)
     if pgcnt != LUO_FLB_PGCNT or not 0 < count <= LUO_FLB_MAX or \
             len(data) < _FLB_HDR_SIZE + _FLB_ENT_SIZE:
         return False
@@ -29,30 +29,33 @@ def looks_like_flb_page(data: bytes) -> bool:
     return bool(name) and all(0x20 < c < 0x7F for c in name)
 
 
-def detect_pci_profile(data: bytes) -> tuple[str, str]:
-    """Guess the ``pci_ser`` layout of a raw blob; returns (profile name, reason)."""
+def detect_pci_profile(data: bytes) -> tuple[str | None, str]:
+    """Guess the ``pci_ser`` layout of a raw blob; returns (profile name, reason), the name
+    ``None`` when no layout fits cleanly (the blob is then of no known format)."""
     n = len(data)
-    if n >= 8:
-        max_nr, nr = struct.unpack_from("<II", data, 0)
+    if n >= pci.PCI_SER_FLEX.size:
+        max_nr, nr = pci.PCI_SER_FLEX.unpack_from(data, 0)
         need = pci.flex_size(max_nr)
         if need <= n and (n == need or n == _folio_size(need) or n % PAGE == 0):
-            refs = _refcounts(memoryview(data)[8:need])
+            refs = _refcounts(memoryview(data)[pci.FLEX_DEVICES_OFFSET:need])
             if sum(1 for r in refs if r) == nr:
                 if any(r > 1 for r in refs):
                     return "v6", "flex layout with path refcounts > 1 (pci-v3)"
                 return "v6", ("flex layout (max_nr_devices/nr_devices agree with the entries); "
                               "pci-v1/pci-v2/pci-v3 cannot be told apart from the bytes, "
                               "assumed pci-v3 (v6)")
-    if n >= 16:
-        version, nr, pa = struct.unpack_from("<IIQ", data, 0)
-        if version in (1, 2) and pa % PAGE == 0 and not any(data[16:]):
+    vsize = pci.PCI_SER_VERSION.size
+    if n >= vsize:
+        version, nr, pa = pci.PCI_SER_VERSION.unpack_from(data, 0)
+        if version in (1, 2) and pa % PAGE == 0 and not any(data[vsize:]):
             prof = "v8" if version == 1 else "v9"
             return prof, f"version-field layout, version {version}"
-    if n == 12 or (n >= 12 and not any(data[12:])):
-        nr, pa = struct.unpack_from("<IQ", data, 0)
+    bsize = pci.PCI_SER_BLOCK.size
+    if n == bsize or (n >= bsize and not any(data[bsize:])):
+        nr, pa = pci.PCI_SER_BLOCK.unpack_from(data, 0)
         if pa % PAGE == 0:
             return "v7", "v7 block layout (u32 nr_devices; u64 devices)"
-    return "v6", "no layout fits cleanly; decoding as pci-v3 (v6), the default"
+    return None, "no struct pci_ser layout fits cleanly"
 
 
 def _is_text(data: bytes) -> bool:
@@ -86,9 +89,11 @@ def _refcounts(body: memoryview):
     """Every entry's refcount (the last u16 of each 8-byte pci_dev_ser), without decoding the
     rest: a strided view on little-endian hosts, iter_unpack elsewhere."""
     import sys
-    if sys.byteorder == "little" and len(body) % 8 == 0:
-        return body.cast("H")[3::4]
-    return [r for _d, _b, r in pci.PCI_DEV_SER.iter_unpack(body[:len(body) // 8 * 8])]
+    size = pci.PCI_DEV_SER_SIZE
+    if sys.byteorder == "little" and len(body) % size == 0 and size % 2 == 0:
+        per = size // 2                     # u16 words per entry; refcount is one of them
+        return body.cast("H")[pci.REFCOUNT_OFFSET // 2::per]
+    return [r for _d, _b, r in pci.PCI_DEV_SER.iter_unpack(body[:len(body) // size * size])]
 
 
 def _folio_size(size: int) -> int:
@@ -97,14 +102,14 @@ def _folio_size(size: int) -> int:
 
 
 def flb_page_to_json(data: bytes, file) -> dict:
-    hdr = luo_flb_header_ser.parse(data[:_FLB_HDR_SIZE])
+    hdr = parse(luo_flb_header_ser, data, file=file, what="luo_flb_header_ser")
     recs = []
     for i in range(hdr.count):
         off = _FLB_HDR_SIZE + _FLB_ENT_SIZE * i
         if off + _FLB_ENT_SIZE > len(data):
             raise BadInput(f"FLB page header counts {hdr.count} entries but entry {i} is "
                            "truncated", file=file, offset=off, field=f"luo_flb_ser[{i}]")
-        r = luo_flb_ser_raw.parse(data[off:off + _FLB_ENT_SIZE])
+        r = parse(luo_flb_ser_raw, data, off, file=file, what=f"luo_flb_ser[{i}]")
         name = r.name.split(b"\0", 1)[0].decode("ascii", "replace")
         recs.append({"index": i, "name": name, "data": r.data, "count": r.count})
     return {"kind": "luo_flb_page", "pgcnt": hdr.pgcnt, "count": hdr.count, "flbs": recs}

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from construct import Array, Int16ul, Int32ul, Int64ul, PaddedString, Struct
 
+from pcilu_cli.abi import fdt as _fdt
+from pcilu_cli.abi.codec import fast
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 MAX_PAGE_ORDER = 10                       # MAX_PAGE_ORDER on x86_64 / arm64 4K pages
@@ -57,6 +60,17 @@ kho_kexec_metadata = Struct(               # __packed, 73 bytes
     "kexec_count" / Int32ul,
 )
 KHO_KEXEC_METADATA_SIZE = kho_kexec_metadata.sizeof()   # 73
+KHO_KEXEC_METADATA = fast(kho_kexec_metadata)  # (version, previous_release bytes, kexec_count)
+
+
+def kexec_metadata_to_json(data: bytes, *, file=None) -> dict:
+    """The ``inspect`` document of a ``struct kho_kexec_metadata`` blob."""
+    from pcilu_cli.abi.codec import unpack_from
+    version, release, count = unpack_from(kho_kexec_metadata, data, file=file,
+                                          what="kho_kexec_metadata")
+    return {"kind": "kho_kexec_metadata", "version": version,
+            "previous_release": release.split(b"\0", 1)[0].decode("latin-1"),
+            "kexec_count": count, "size": len(data)}
 
 # ---- radix tree (gen B-D: kexec_handover.h; gen E: radix_tree.h "radix-v1") --------------------
 KHO_ORDER_0_LOG2 = 64 - PAGE_SHIFT         # 52
@@ -65,6 +79,11 @@ KHO_BITMAP_SIZE_LOG2 = PAGE_SHIFT + 3      # 15: 32768 bits per leaf page
 KHO_TREE_MAX_DEPTH = 6                     # root = level 5 ... leaf = level 0
 KHO_TABLE_ENTRIES = 1 << KHO_TABLE_SIZE_LOG2
 KHO_BITMAP_BITS = 1 << KHO_BITMAP_SIZE_LOG2
+
+kho_radix_node = Struct(                   # one page: a table of PAs of the next level, 0 = empty
+    "table" / Array(KHO_TABLE_ENTRIES, Int64ul),
+)
+KHO_RADIX_NODE = fast(kho_radix_node)      # the 512 entries of one node
 
 
 def radix_key(pa: int, order: int) -> int:
@@ -111,6 +130,8 @@ khoser_mem_chunk = Struct(
     "bitmaps" / Array(KHOSER_BITMAP_SIZE, khoser_mem_bitmap_ptr),
 )
 assert khoser_mem_chunk.sizeof() == PAGE_SIZE
+KHOSER_MEM_CHUNK_HDR = fast(khoser_mem_chunk_hdr)      # (next, order, num_elms)
+KHOSER_MEM_BITMAP_PTR = fast(khoser_mem_bitmap_ptr)    # (phys_start, bitmap)
 
 # ---- vmalloc preservation (vmalloc.h) -----------------------------------------------------------
 KHO_VMALLOC_ALLOC = 0x0001
@@ -135,5 +156,5 @@ kho_data = Struct(                         # x86 setup_data payload, packed, 32 
 kho_scratch = Struct("addr" / Int64ul, "size" / Int64ul)   # 16 bytes
 
 # ---- libfdt magic (the page scan of real dumps, the FDT header check) ----------------------------
-FDT_MAGIC = 0xD00DFEED
-FDT_MAGIC_BYTES = b"\xd0\x0d\xfe\xed"
+FDT_MAGIC = _fdt.FDT_MAGIC
+FDT_MAGIC_BYTES = FDT_MAGIC.to_bytes(4, "big")

@@ -8,6 +8,8 @@ array and the FLB page share the same record layouts. (``kho-luo-abi.md`` §2.)
 """
 from construct import Bytes, Int64ul, PaddedString, Struct
 
+from pcilu_cli.abi.codec import fast
+
 LUO_KHO_ENTRY_NAME = "LUO"
 LIVEUPDATE_HNDL_COMPAT_LENGTH = 48
 LIVEUPDATE_FLB_COMPAT_LENGTH = 48
@@ -78,3 +80,11 @@ LUO_SESSION_PGCNT = 16                     # contiguous session area (gen A-C)
 LUO_SESSION_MAX = (LUO_SESSION_PGCNT * 4096 - 8) // 80   # 819
 LUO_FILE_PGCNT = 2                         # contiguous file array per session (gen A-C)
 LUO_FILE_MAX = LUO_FILE_PGCNT * 4096 // 64  # 128
+
+# ---- fast codecs (struct speed), derived from the declarations above ----------------------------
+LUO_FLB_HEADER = fast(luo_flb_header_ser)        # (pgcnt, count)
+LUO_FLB_SER = fast(luo_flb_ser_raw)              # (name bytes, data, count)
+LUO_SER = fast(luo_ser)                          # (compatible, liveupdate_num, sessions, flbs)
+LUO_SESSION_SER = fast(luo_session_ser)          # (name bytes, files, count)
+LUO_FILE_SER = fast(luo_file_ser)                # (compatible bytes, data, token)
+LUO_SESSION_HEADER = fast(luo_session_header_ser)  # (count,)

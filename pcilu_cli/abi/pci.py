@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from construct import Int16ul, Int32ul, Int64ul, Struct
 
+from pcilu_cli.abi.codec import fast, offsetof
 from pcilu_cli.abi.profiles import BLOCK, FLEX, PADDING, VERSION, Profile, get_profile
 from pcilu_cli.errors import BadInput, Diagnostic
 
@@ -70,9 +71,16 @@ pci_ser_u64_header = Struct(           # pre-v4: followed by devices[max_nr_devi
     "nr_devices" / Int64ul,
 )
 
-PCI_DEV_SER = struct.Struct("<IHH")    # the bulk codec of one pci_dev_ser (same bytes as above)
+
+# The fast codecs (struct speed for the hot paths), derived from the declarations above.
+PCI_DEV_SER = fast(pci_dev_ser)        # (domain, bdf, refcount): the bulk codec
 PCI_DEV_SER_SIZE = PCI_DEV_SER.size    # 8
-assert PCI_DEV_SER_SIZE == pci_dev_ser.sizeof() == pci_dev_ser_v1.sizeof()
+assert fast(pci_dev_ser_v1).format == PCI_DEV_SER.format   # padding sits where refcount does
+REFCOUNT_OFFSET = offsetof(pci_dev_ser, "refcount")        # 6
+PCI_SER_FLEX = fast(pci_ser_flex_header)     # (max_nr_devices, nr_devices)
+PCI_SER_BLOCK = fast(pci_ser_block)          # (nr_devices, devices)
+PCI_SER_VERSION = fast(pci_ser_version)      # (version, nr_devices, devices)
+FLEX_DEVICES_OFFSET = PCI_SER_FLEX.size      # devices[] follows the header: 8
 
 # A blob larger than this is refused before anything is allocated for it.
 MAX_BLOB_BYTES = 1 << 31
@@ -90,9 +98,31 @@ def entry_layout(profile: Profile | str) -> Struct:
     return pci_dev_ser_v1 if get_profile(profile).refcount == PADDING else pci_dev_ser
 
 
+def header_codec(profile: Profile | str) -> struct.Struct:
+    """The fast codec of the profile's ``struct pci_ser`` header."""
+    p = get_profile(profile)
+    return {FLEX: PCI_SER_FLEX, BLOCK: PCI_SER_BLOCK, VERSION: PCI_SER_VERSION}[p.pci_layout]
+
+
+def nr_devices_offset(layout: str) -> int:
+    """offsetof(struct pci_ser, nr_devices) in the ``flex``/``block``/``version`` layout."""
+    return offsetof({FLEX: pci_ser_flex_header, BLOCK: pci_ser_block,
+                     VERSION: pci_ser_version}[layout], "nr_devices")
+
+
+def devices_pa_offset(layout: str) -> int:
+    """offsetof(struct pci_ser, devices) of the block eras (a u64 PA)."""
+    return offsetof({BLOCK: pci_ser_block, VERSION: pci_ser_version}[layout], "devices")
+
+
+def entry_offset(slot: int) -> int:
+    """Byte offset of ``devices[slot]`` in a flex-era blob."""
+    return FLEX_DEVICES_OFFSET + PCI_DEV_SER_SIZE * slot
+
+
 def flex_size(max_nr_devices: int) -> int:
     """struct_size(ser, devices, max_nr_devices)."""
-    return pci_ser_flex_header.sizeof() + PCI_DEV_SER_SIZE * max_nr_devices
+    return FLEX_DEVICES_OFFSET + PCI_DEV_SER_SIZE * max_nr_devices
 
 
 def format_bdf(domain: int, bdf: int) -> str:
@@ -125,10 +155,6 @@ class PciSer:
         return self.profile.pci_compatible
 
 
-def _u32(data: bytes, off: int) -> int:
-    return int.from_bytes(data[off:off + 4], "little")
-
-
 def decode_entries(body: bytes | memoryview, base_slot: int = 0) -> list:
     """Bulk-decode a pci_dev_ser array; returns in-use entries as (slot, domain, bdf, refcount)."""
     return [(i, d, b, r) for i, (d, b, r) in enumerate(PCI_DEV_SER.iter_unpack(body), base_slot)
@@ -159,8 +185,7 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
                        field="pci_ser")
     diags: list[Diagnostic] = []
     if p.pci_layout == FLEX:
-        max_nr = _u32(data, 0)
-        nr = _u32(data, 4)
+        max_nr, nr = PCI_SER_FLEX.unpack_from(data, 0)
         need = flex_size(max_nr)
         if need > n:
             full = (n - hsize) // PCI_DEV_SER_SIZE
@@ -175,9 +200,9 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
                                     field="tail", kernel_accepts=True))
     else:
         if p.pci_layout == VERSION:
-            version, nr, devices_pa = struct.unpack_from("<IIQ", data, 0)
+            version, nr, devices_pa = PCI_SER_VERSION.unpack_from(data, 0)
         else:
-            nr, devices_pa = struct.unpack_from("<IQ", data, 0)
+            nr, devices_pa = PCI_SER_BLOCK.unpack_from(data, 0)
             version = None
         ser = PciSer(p, p.pci_layout, nr, version=version, devices_pa=devices_pa, size=hsize,
                      file_size=n)
@@ -197,8 +222,7 @@ def _check_consistency(ser: PciSer, diags: list, file) -> None:
     if ser.profile.refcount == PADDING:
         return  # pci-v1 of patch 01: the last u16 is padding, nothing to count
     in_use = len(ser.entries)
-    hsize = header_layout(ser.profile).sizeof()
-    nr_off = 4 if ser.layout in (FLEX, VERSION) else 0
+    nr_off = nr_devices_offset(ser.layout)
     if ser.layout == FLEX or ser.entries or not ser.devices_pa:
         if in_use != ser.nr_devices:
             diags.append(Diagnostic(f"nr_devices is {ser.nr_devices} but {in_use} entries are "
@@ -209,7 +233,7 @@ def _check_consistency(ser: PciSer, diags: list, file) -> None:
     for slot, dom, bdf, _ref in ser.entries:
         key = xa_key(dom, bdf)
         if key in seen:
-            off = hsize + PCI_DEV_SER_SIZE * slot if ser.layout == FLEX else None
+            off = entry_offset(slot) if ser.layout == FLEX else None
             diags.append(Diagnostic(
                 f"duplicate entry {format_bdf(dom, bdf)} in slots {seen[key]} and {slot}: "
                 "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
@@ -239,18 +263,18 @@ def encode_pci_ser(profile: Profile | str, entries, *, max_nr_devices: int | Non
         if max_nr_devices is None:
             max_nr_devices = max((e[0] for e in entries), default=-1) + 1
         body = bytearray(flex_size(max_nr_devices))
-        struct.pack_into("<II", body, 0, max_nr_devices, nr_devices)
+        PCI_SER_FLEX.pack_into(body, 0, max_nr_devices, nr_devices)
         for slot, dom, bdf, ref in entries:
             if not 0 <= slot < max_nr_devices:
                 raise BadInput(f"slot {slot} outside devices[{max_nr_devices}]",
                                field=f"devices[{slot}]")
-            PCI_DEV_SER.pack_into(body, 8 + 8 * slot, dom, bdf, ref)
+            PCI_DEV_SER.pack_into(body, entry_offset(slot), dom, bdf, ref)
         out = bytes(body)
     elif p.pci_layout == BLOCK:
-        out = struct.pack("<IQ", nr_devices, devices_pa)
+        out = PCI_SER_BLOCK.pack(nr_devices, devices_pa)
     else:
-        out = struct.pack("<IIQ", p.pci_version if version is None else version, nr_devices,
-                          devices_pa)
+        out = PCI_SER_VERSION.pack(p.pci_version if version is None else version, nr_devices,
+                                   devices_pa)
     if size is not None:
         if size < len(out):
             raise BadInput(f"size {size} is smaller than the layout ({len(out)} bytes)",

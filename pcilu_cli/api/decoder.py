@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from pcilu_cli.errors import BadInput, Diagnostic
 
-ELF_MAGIC = b"\x7fELF"
-FDT_MAGIC = b"\xd0\x0d\xfe\xed"
 
 
 @dataclass
@@ -64,32 +62,43 @@ def elf_document(data: bytes, name: str, *, profile=None) -> dict:
 
 def examine(data: bytes, name: str, *, profile=None) -> Examined:
     """Decode ``data`` (named ``name`` in messages). Raises BadInput (exit 3) for input the
-    kernel would refuse; warnings the kernel would only log are in ``.warnings``."""
+    kernel would refuse, and for a file of no format ``inspect`` decodes (saying what it looks
+    like) unless ``profile`` forces a ``struct pci_ser`` layout; warnings the kernel would
+    only log are in ``.warnings``. What the file is comes from the one format table
+    (:mod:`pcilu_cli.abi.formats`)."""
     from pcilu_cli.abi import pci
-    from pcilu_cli.abi.detect import (_is_text, _text_kind, detect_pci_profile,
-                                       flb_page_to_json, looks_like_flb_page)
-    if data[:4] in (ELF_MAGIC, FDT_MAGIC):
-        doc = fdt_document(data, name) if data[:4] == FDT_MAGIC else \
+    from pcilu_cli.abi.detect import _text_kind, flb_page_to_json
+    from pcilu_cli.state.files import identify_bytes, refuse
+    inp = identify_bytes(data, name)
+    kind = inp.kind
+    if kind in ("elf", "fdt"):
+        doc = fdt_document(data, name) if kind == "fdt" else \
             elf_document(data, name, profile=profile)
         warns = [Diagnostic(w["message"], file=name, field=w.get("field"),
                             kernel_accepts=w.get("kernel_accepts"))
                  for w in doc.get("warnings", [])]
         return Examined("image", doc, warnings=warns)
-    if profile is None and looks_like_flb_page(data):
-        return Examined("luo_flb_page", flb_page_to_json(data, name))
     if not data:
         raise BadInput("empty file: nothing to decode", file=name)
+    if kind == "text":
+        raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "
+                       "inspect decodes pci_ser blobs, FLB pages, FDTs and ELF images",
+                       file=name)
     why = None
     if profile is None:
-        from pcilu_cli.abi import pre_v6
-        if pre_v6.looks_like_pci_ser_u64(data):      # a layout from before v4: decode only
+        if kind == "luo_flb_page":
+            return Examined("luo_flb_page", flb_page_to_json(data, name))
+        if kind == "kho_kexec_metadata":
+            from pcilu_cli.abi.kho import kexec_metadata_to_json
+            return Examined("kho_kexec_metadata", kexec_metadata_to_json(data, file=name))
+        if kind == "pci_ser_u64":                    # a layout from before v4: decode only
+            from pcilu_cli.abi import pre_v6
             return Examined("pci_ser_u64", pre_v6.decode_pci_ser_u64(data, file=name))
-        profile, why = detect_pci_profile(data)
-        if profile == "v6" and why.startswith("no layout fits") and _is_text(data):
-            raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "
-                           "inspect decodes pci_ser blobs, FLB pages, FDTs and ELF images",
-                           file=name)
-        why = f"{name}: no --profile given; {why}"
+        if kind != "pci_ser":
+            raise refuse(inp, "a hand-over blob inspect decodes",
+                         hint="--profile P decodes it as that profile's struct pci_ser")
+        profile = inp.ident.facts["profile"]
+        why = f"{name}: no --profile given; {inp.ident.detail}, decoding as {profile}"
     ser = pci.decode_pci_ser(data, profile, file=name)
     for d in ser.diagnostics:
         if not d.kernel_accepts:

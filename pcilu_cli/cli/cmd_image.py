@@ -10,9 +10,6 @@ from __future__ import annotations
 from pcilu_cli.cli.context import print_json, warn
 from pcilu_cli.errors import BadInput
 
-FDT_MAGIC = b"\xd0\x0d\xfe\xed"
-
-
 def inspect_image(data: bytes, name: str, *, profile=None, as_json=False, as_hex=False):
     from pcilu_cli.api.decoder import examine
     ex = examine(data, name, profile=profile)

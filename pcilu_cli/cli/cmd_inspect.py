@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """``pcilu inspect`` (decode any hand-over blob) and ``pcilu encode`` (build a blob from JSON).
 
-``inspect`` recognises what it is given by its first bytes: an ELF image (a pcilu state file or a
-real memory dump), a flattened device tree (a KHO root FDT or LUO FDT), a LUO FLB page, or a raw
-``struct pci_ser``. A raw ``pci_ser`` carries no compatible string, so without ``--profile`` the
-layout is detected from the bytes and the assumption is stated on stderr.
+``inspect`` asks the front door (``pcilu_cli.state.files``) what it is given: an ELF image (a
+pcilu state file or a real memory dump), a flattened device tree (a KHO root FDT or LUO FDT), a
+LUO FLB page, a ``struct kho_kexec_metadata``, or a raw ``struct pci_ser``. A raw ``pci_ser``
+carries no compatible string, so without ``--profile`` the layout is detected from the bytes
+and the assumption is stated on stderr; a file of no known format is refused (exit 3) unless
+``--profile`` forces a layout.
 """
 from __future__ import annotations
 
@@ -17,10 +19,6 @@ from pcilu_cli.abi.detect import _folio_size
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
-
-ELF_MAGIC = b"\x7fELF"
-FDT_MAGIC = b"\xd0\x0d\xfe\xed"
-
 
 def _profile_choice():
     from pcilu_cli.cli.profile_param import PROFILE
@@ -61,7 +59,7 @@ def render_pci_ser(ser: pci.PciSer, file: str) -> None:
         while k < len(starts) and starts[k] < slot:
             free_row(starts[k])
             k += 1
-        off = f"{8 + 8 * slot:#x}" if ser.layout == FLEX else ""
+        off = f"{pci.entry_offset(slot):#x}" if ser.layout == FLEX else ""
         rows.append((str(slot), pci.format_bdf(dom, bdf), str(ref), off))
     for a in starts[k:]:
         free_row(a)
@@ -85,6 +83,7 @@ def hexdump_fields(data: bytes, ser: pci.PciSer | None = None, *, fields=None) -
     """An annotated hexdump: every field labelled at its offset."""
     lines = []
     if fields is None:
+        from pcilu_cli.abi.describe import pci_ser_fields
         fields = list(pci_ser_fields(ser))
     covered = 0
     for off, size, label in fields:
@@ -107,43 +106,32 @@ def _hexline(off: int, chunk: bytes, label: str) -> str:
     return f"{off:08x}  {shown:<25}  {label}"
 
 
-def pci_ser_fields(ser: pci.PciSer):
-    if ser.layout == FLEX:
-        yield 0, 4, f"max_nr_devices = {ser.max_nr_devices}"
-        yield 4, 4, f"nr_devices = {ser.nr_devices}"
-        used = {e[0]: e for e in ser.entries}
-        run_start = None
-        for slot in range(ser.max_nr_devices):
-            e = used.get(slot)
-            base = 8 + 8 * slot
-            if e is None:
-                if run_start is None:
-                    run_start = slot
-                continue
-            if run_start is not None:
-                yield from _free_fields(run_start, slot - 1)
-                run_start = None
-            _, dom, bdf, ref = e
-            yield base, 4, f"devices[{slot}].domain = {dom:#x}"
-            yield base + 4, 2, f"devices[{slot}].bdf = {bdf:#06x} ({pci.format_bdf(dom, bdf)})"
-            name = "padding" if ser.profile.refcount == "padding" else "refcount"
-            yield base + 6, 2, f"devices[{slot}].{name} = {ref}"
-        if run_start is not None:
-            yield from _free_fields(run_start, ser.max_nr_devices - 1)
-    else:
-        off = 0
-        if ser.layout == VERSION:
-            yield 0, 4, f"version = {ser.version}"
-            off = 4
-        yield off, 4, f"nr_devices = {ser.nr_devices}"
-        yield off + 4, 8, f"devices = {ser.devices_pa:#x} (PA of the first kho_block)"
+def _show_flb_page(doc: dict, name: str, as_json: bool) -> None:
+    if as_json:
+        print_json(doc)
+        return
+    from pcilu_cli.cli.context import console
+    con = console()
+    con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
+              f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
+    for r in doc["flbs"]:
+        con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
+                  f"count {r['count']}")
 
 
-def _free_fields(a: int, b: int):
-    if a == b:
-        yield 8 + 8 * a, 8, f"devices[{a}] free"
+def _show_kexec_metadata(data: bytes, name: str, as_json: bool, as_hex: bool) -> None:
+    from pcilu_cli.abi.kho import kexec_metadata_to_json, kho_kexec_metadata
+    doc = kexec_metadata_to_json(data, file=name)
+    if as_json:
+        print_json(doc)
+    elif as_hex:
+        from pcilu_cli.abi.codec import fields
+        click.echo(hexdump_fields(data, fields=[(o, n, f"{p} = {doc[p]!r}")
+                                                for p, o, n in fields(kho_kexec_metadata)]))
     else:
-        yield 8 + 8 * a, 8 * (b - a + 1), f"devices[{a}..{b}] free ({b - a + 1} slots)"
+        click.echo(f"{name}: struct kho_kexec_metadata (KHO kexec-metadata, {doc['size']} "
+                   f"bytes): version {doc['version']}, previous release "
+                   f"{doc['previous_release']!r}, kexec count {doc['kexec_count']}")
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -187,19 +175,15 @@ def inspect(file, profile, as_json, as_hex):
     elif ex.kind == "image":
         from pcilu_cli.cli import cmd_image
         cmd_image.render(doc, name)
+    elif ex.kind == "kho_kexec_metadata":
+        _show_kexec_metadata(data, name, False, as_hex)
     elif ex.kind == "pci_ser_u64":
         click.echo(f"{name}: struct pci_ser, {doc['posting']}: max_nr_devices "
                    f"{doc['max_nr_devices']}, nr_devices {doc['nr_devices']}")
         for d in doc["devices"]:
             click.echo(f"  [{d['slot']}] {d['bdf']}")
     elif ex.kind == "luo_flb_page":
-        from pcilu_cli.cli.context import console
-        con = console()
-        con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
-                  f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
-        for r in doc["flbs"]:
-            con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
-                      f"count {r['count']}")
+        _show_flb_page(doc, name, False)
     elif as_hex:
         click.echo(hexdump_fields(data, ex.ser))
     else:

@@ -337,9 +337,8 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
             raise click.BadParameter("must be 1..47 bytes (luo_flb_ser.name is char[48])",
                                      param_hint="--flb-name")
         from pcilu_cli.cli.cmd_fabric import _load as load_fabric
-        from pcilu_cli.state.store import read_input
         fab = load_fabric(fabric_path)
-        blob = read_input(flb_path)
+        blob = _read_flb_blob(flb_path)
         _check_flb_blob(blob, profile, flb_path)
         try:
             nxt = api.boot_from_blob(fab, blob, profile=profile, cmdline=cmdline or "",
@@ -371,6 +370,19 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
         inc = sum(1 for d in rep["devices"] if d["incoming"])
         click.echo(f"{output}: generation {rep['generation']} ({rep['profile']}), "
                    f"hand-over {rep['kho']['status']}, {inc} incoming devices")
+
+
+def _read_flb_blob(path: str) -> bytes:
+    """``kexec --flb``: the blob the previous kernel left. The kernel boots whatever bytes it
+    is given (a blob that is no ``struct pci_ser`` only warns, see :func:`_check_flb_blob`),
+    but an ELF image (a pcilu state file or a dump) holds a whole hand-over, not a blob: it is
+    refused before anything boots."""
+    from pcilu_cli.state.files import open_input, refuse
+    inp = open_input(path)
+    if inp.kind == "elf":
+        raise refuse(inp, "a raw struct pci_ser blob",
+                     hint="a pcilu state file kexecs with `pcilu kexec STATE -o NEXT`")
+    return inp.data
 
 
 def _check_flb_blob(blob: bytes, profile, file: str) -> None:

@@ -113,7 +113,8 @@ def _text_lines(f, name: str):
 
 def load_fabric_bytes(data: bytes, name: str, *, suffix: str = "") -> "model.Fabric":
     """A fabric from the bytes of a YAML file, an lspci dump or a serialized fabric."""
-    if data.startswith(b"PCILUFAB"):
+    from pcilu_cli.abi.formats import identify
+    if identify(data[:8], name).kind == "pcilu_fabric":
         from pcilu_cli.fabric.model import Fabric
         try:
             return Fabric.from_bytes(data)

@@ -24,7 +24,7 @@ API:
 """
 from __future__ import annotations
 
-import struct
+from pcilu_cli.abi.codec import scalar
 
 # Register offsets / ids used across the fabric package (kernel names from pci_regs.h).
 PCI_VENDOR_ID = 0x00
@@ -70,8 +70,8 @@ BUS_EPOCH = [0]
 # back unchanged only while this has not moved (state save reuses the unchanged fabric note).
 CONFIG_EPOCH = [0]
 _CAP_CACHE: dict = {}
-_U16 = struct.Struct("<H")
-_U32 = struct.Struct("<I")
+_U16 = scalar("<H")           # config space is little-endian (PCI Local Bus Spec.)
+_U32 = scalar("<I")
 _U16_FROM = _U16.unpack_from
 _U32_FROM = _U32.unpack_from
 

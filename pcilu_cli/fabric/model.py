@@ -413,7 +413,7 @@ class RootBus:
 _REC = struct.Struct("<iHBBHBBI")  # parent, root, devfn, flags, vf_index, delta, pad, blob
 _SIZE_CODES = {64: 0, 128: 1, 256: 2, 4096: 3}
 _SIZES = {v: k for k, v in _SIZE_CODES.items()}
-_MAGIC = b"PCILUFAB"
+from pcilu_cli.abi.formats import FABRIC_MAGIC as _MAGIC  # noqa: E402  (the one table)
 
 
 class Fabric:

@@ -19,11 +19,11 @@ compatible, ``count`` = number of files of :func:`raw_blob_sessions`.
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.kho import get_order  # noqa: F401  (re-exported: one definition)
-
-import struct
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from pcilu_cli.abi import pci
+from pcilu_cli.abi.kho import get_order  # noqa: F401  (re-exported: one definition)
 
 VFIO_COMPATIBLE = "vfio-pci-v1"
 DEFAULT_SESSION = "pcilu"
@@ -62,17 +62,15 @@ def raw_blob_sessions(fabric, blob: bytes, handler: str = VFIO_COMPATIBLE) -> li
     one session :data:`DEFAULT_SESSION` with one file per in-use entry whose device (by the
     fabric's routing at boot) is not a bridge; empty when there is none (our choice)."""
     files = []
-    if len(blob) >= 8:
-        max_nr = struct.unpack_from("<I", blob, 0)[0]
-        body = blob[8:8 + 8 * max_nr]
-        body = body[:len(body) // 8 * 8]
-        for domain, bdf, rc in struct.iter_unpack("<IHH", body):
-            if not rc:
-                continue
+    if len(blob) >= pci.PCI_SER_FLEX.size:
+        max_nr, _nr = pci.PCI_SER_FLEX.unpack_from(blob, 0)
+        body = memoryview(blob)[pci.FLEX_DEVICES_OFFSET:pci.flex_size(max_nr)]
+        body = body[:len(body) // pci.PCI_DEV_SER_SIZE * pci.PCI_DEV_SER_SIZE]
+        for _slot, domain, bdf, _rc in pci.decode_entries(body):
             fn = fabric.route(domain, bdf >> 8, bdf & 0xFF)
             if fn is not None and fn.is_bridge:
                 continue
-            files.append((handler, 0, (domain << 16) | bdf))
+            files.append((handler, 0, pci.xa_key(domain, bdf)))
     return [(DEFAULT_SESSION, files)] if files else []
 
 

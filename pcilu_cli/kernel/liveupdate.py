@@ -29,10 +29,11 @@ Profile differences, each a named predicate below on the profile's fields:
 from __future__ import annotations
 
 import errno as _e
-import struct
 
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
+from pcilu_cli.abi import pci as _pci
 from pcilu_cli.abi import profiles as _profiles
+from pcilu_cli.abi.codec import field_codec
 
 from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR, key_name
 from .luo import FlbError
@@ -40,16 +41,21 @@ from .luo import FlbError
 EINVAL, EBUSY, ENOSPC, ENOENT, EOPNOTSUPP, ENODATA, ENOMEM = (
     -_e.EINVAL, -_e.EBUSY, -_e.ENOSPC, -_e.ENOENT, -_e.EOPNOTSUPP, -_e.ENODATA, -_e.ENOMEM)
 
-HDR = struct.Struct("<II")         # struct pci_ser (flex era) header
-ENTRY = struct.Struct("<IHH")      # struct pci_dev_ser
-_RC = struct.Struct("<H")
+HDR = _pci.PCI_SER_FLEX            # struct pci_ser (flex era) header: max_nr_devices, nr_devices
+ENTRY = _pci.PCI_DEV_SER           # struct pci_dev_ser: domain, bdf, refcount
+_RC = field_codec(_pci.pci_dev_ser, "refcount")
+_NR = field_codec(_pci.pci_ser_flex_header, "nr_devices")
+_NR_OFF = _pci.nr_devices_offset(_profiles.FLEX)
+_RC_OFF = _pci.REFCOUNT_OFFSET
+_DEV0 = _pci.FLEX_DEVICES_OFFSET           # devices[0]; entry i at _DEV0 + _ESZ * i
+_ESZ = _pci.PCI_DEV_SER_SIZE
 
 PCI_ACS_CTRL = 6
 
 
 def pci_ser_size(max_nr_devices: int) -> int:
     # struct_size_t(struct pci_ser, devices, max_nr_devices)
-    return HDR.size + ENTRY.size * max_nr_devices
+    return _pci.flex_size(max_nr_devices)
 
 
 class PciSer:
@@ -64,7 +70,7 @@ class PciSer:
     def __init__(self, pa: int, blob: bytearray):
         self.pa = pa
         self.blob = blob
-        self.max_nr = HDR.unpack_from(blob, 0)[0] if len(blob) >= 8 else 0
+        self.max_nr = HDR.unpack_from(blob, 0)[0] if len(blob) >= HDR.size else 0
 
     @classmethod
     def new(cls, pa: int, max_nr: int) -> "PciSer":
@@ -78,29 +84,30 @@ class PciSer:
 
     @nr_devices.setter
     def nr_devices(self, v: int) -> None:
-        struct.pack_into("<I", self.blob, 4, v & 0xFFFFFFFF)
+        _NR.pack_into(self.blob, _NR_OFF, v & 0xFFFFFFFF)
 
     def refcount(self, i: int) -> int:
-        off = 8 + 8 * i + 6
-        if off + 2 > len(self.blob):
+        off = _DEV0 + _ESZ * i + _RC_OFF
+        if off + _RC.size > len(self.blob):
             return 0
         return _RC.unpack_from(self.blob, off)[0]
 
     def set_refcount(self, i: int, v: int) -> None:
-        off = 8 + 8 * i + 6
-        if off + 2 <= len(self.blob):
+        off = _DEV0 + _ESZ * i + _RC_OFF
+        if off + _RC.size <= len(self.blob):
             _RC.pack_into(self.blob, off, v & 0xFFFF)
 
     def set_entry(self, i: int, domain: int, bdf: int, refcount: int) -> None:
-        ENTRY.pack_into(self.blob, 8 + 8 * i, domain, bdf, refcount)
+        ENTRY.pack_into(self.blob, _DEV0 + _ESZ * i, domain, bdf, refcount)
 
     def zero_entry(self, i: int) -> None:
-        off = 8 + 8 * i
-        self.blob[off:off + 8] = b"\0" * 8
+        off = _DEV0 + _ESZ * i
+        self.blob[off:off + ENTRY.size] = bytes(ENTRY.size)
 
     def entries(self):
         """(slot, domain, bdf, refcount) of in-use entries, in slot order."""
-        body = memoryview(self.blob)[8:8 + 8 * ((len(self.blob) - 8) // 8)]
+        body = memoryview(self.blob)[HDR.size:HDR.size + ENTRY.size * (
+            (len(self.blob) - HDR.size) // ENTRY.size)]
         return [(i, d, b, r) for i, (d, b, r) in enumerate(ENTRY.iter_unpack(body)) if r]
 
     def claim_slot(self) -> int:
@@ -237,10 +244,10 @@ def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
     if _blocks(k):
         return _pci_flb_retrieve_blocks(k, data)
     src = k.luo.incoming
-    hdr = bytes(src.read(data, 8)).ljust(8, b"\0")
+    hdr = bytes(src.read(data, HDR.size)).ljust(HDR.size, b"\0")
     max_nr, _nr = HDR.unpack(hdr)
-    body = bytes(src.read(data + 8, 8 * max_nr))
-    body = body[:len(body) // 8 * 8]
+    body = bytes(src.read(data + HDR.size, ENTRY.size * max_nr))
+    body = body[:len(body) // ENTRY.size * ENTRY.size]
     xa = {}
     for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(body)):
         if not rc or not _tracks_incoming(k):  # pci-v1: padding; the xarray is patch 03
@@ -264,16 +271,17 @@ def _pci_flb_retrieve_blocks(k, data: int) -> PciFlbIncoming:
     from .pci_blocks import ENTRY_SIZE, PciSerBlocksIn, SourceMem
     src = k.luo.incoming
     version_era = _version_era(k)
-    hsize = 16 if version_era else 12
+    codec = _pci.PCI_SER_VERSION if version_era else _pci.PCI_SER_BLOCK
+    hsize = codec.size
     hdr = bytearray(bytes(src.read(data, hsize)).ljust(hsize, b"\0"))
     if version_era:
-        version, _nr, head = struct.unpack("<IIQ", hdr)
+        version, _nr, head = codec.unpack(hdr)
         if version != k.profile.pci_version:
             raise KernelPanic(f"Incoming PCI FLB version (v{version}) is incompatible with "
                               f"this kernel (v{k.profile.pci_version})")
     else:
         version = None
-        _nr, head = struct.unpack("<IQ", hdr)
+        _nr, head = codec.unpack(hdr)
     mem = SourceMem(src)
     try:
         rs = kho_block_set_restore(mem, head, ENTRY_SIZE, what="PCI devices")

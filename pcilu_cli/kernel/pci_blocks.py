@@ -21,8 +21,8 @@ The outgoing kernel keeps the bytes of its header page and blocks itself, in a p
 """
 from __future__ import annotations
 
-import struct
-
+from pcilu_cli.abi import pci as _pci
+from pcilu_cli.abi.codec import field_codec
 from pcilu_cli.abi.kho_block import KHO_BLOCK_HEADER_SIZE, KHO_BLOCK_SIZE
 from pcilu_cli.errors import BadInput, KernelRefusal
 from pcilu_cli.memory.blocks import KhoBlockSet
@@ -30,11 +30,14 @@ from pcilu_cli.memory.physmem import PhysMem
 
 from .handover import get_order
 
-ENTRY = struct.Struct("<IHH")          # struct pci_dev_ser
+ENTRY = _pci.PCI_DEV_SER               # struct pci_dev_ser
 ENTRY_SIZE = ENTRY.size                # 8
-_RC = struct.Struct("<H")
-HDR_BLOCK = struct.Struct("<IQ")       # v7: nr_devices, devices (packed, 12 bytes)
-HDR_VERSION = struct.Struct("<IIQ")    # later: version, nr_devices, devices (16 bytes)
+_RC = field_codec(_pci.pci_dev_ser, "refcount")
+_RC_OFF = _pci.REFCOUNT_OFFSET
+HDR_BLOCK = _pci.PCI_SER_BLOCK         # v7: nr_devices, devices (packed, 12 bytes)
+HDR_VERSION = _pci.PCI_SER_VERSION     # later: version, nr_devices, devices (16 bytes)
+_NR = field_codec(_pci.pci_ser_block, "nr_devices")
+_DEVICES = field_codec(_pci.pci_ser_block, "devices")
 PAGE = 4096
 
 
@@ -83,32 +86,33 @@ class _Entries:
     # header (``blob`` is the 12/16 header bytes)
     @property
     def _nr_off(self) -> int:
-        return 4 if self.version is not None else 0
+        return _pci.nr_devices_offset(_pci.VERSION if self.version is not None else _pci.BLOCK)
 
     @property
     def _devices_off(self) -> int:
-        return 8 if self.version is not None else 4
+        return _pci.devices_pa_offset(_pci.VERSION if self.version is not None
+                                      else _pci.BLOCK)
 
     @property
     def nr_devices(self) -> int:
-        return struct.unpack_from("<I", self.blob, self._nr_off)[0]
+        return _NR.unpack_from(self.blob, self._nr_off)[0]
 
     @nr_devices.setter
     def nr_devices(self, v: int) -> None:
-        struct.pack_into("<I", self.blob, self._nr_off, v & 0xFFFFFFFF)
+        _NR.pack_into(self.blob, self._nr_off, v & 0xFFFFFFFF)
 
     @property
     def devices_pa(self) -> int:
-        return struct.unpack_from("<Q", self.blob, self._devices_off)[0]
+        return _DEVICES.unpack_from(self.blob, self._devices_off)[0]
 
     def refcount(self, i: int) -> int:
         if not 0 <= i < self._nslots():
             return 0
-        return _RC.unpack(self._read(self._entry_pa(i) + 6, 2))[0]
+        return _RC.unpack(self._read(self._entry_pa(i) + _RC_OFF, _RC.size))[0]
 
     def set_refcount(self, i: int, v: int) -> None:
         if 0 <= i < self._nslots():
-            self._write(self._entry_pa(i) + 6, _RC.pack(v & 0xFFFF))
+            self._write(self._entry_pa(i) + _RC_OFF, _RC.pack(v & 0xFFFF))
 
     def entries(self):
         """(slot, domain, bdf, refcount) of in-use entries, in slot order."""
@@ -152,7 +156,7 @@ class PciSerBlocks(_Entries):
         return self.set.capacity()
 
     def _sync_head(self) -> None:
-        struct.pack_into("<Q", self.blob, self._devices_off, self.set.head_pa)
+        _DEVICES.pack_into(self.blob, self._devices_off, self.set.head_pa)
 
     def claim_slot(self) -> int:
         """First zeroed slot of the chain; grows it by a block when all are in use.

@@ -18,21 +18,28 @@ error number the kernel would print).
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
+from pcilu_cli.abi import fdt as fdt_abi
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
+from pcilu_cli.abi.codec import scalar
 from pcilu_cli.errors import BadInput, KernelRefusal
 
 PAGE_SIZE = kho_abi.PAGE_SIZE
-FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
+FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = (
+    fdt_abi.FDT_BEGIN_NODE, fdt_abi.FDT_END_NODE, fdt_abi.FDT_PROP, fdt_abi.FDT_NOP,
+    fdt_abi.FDT_END)
 # libfdt error numbers (returned negated)
 FDT_ERR_NOTFOUND, FDT_ERR_EXISTS, FDT_ERR_NOSPACE = 1, 2, 3
 FDT_ERR_TRUNCATED, FDT_ERR_BADMAGIC, FDT_ERR_BADVERSION, FDT_ERR_BADSTRUCTURE = 8, 9, 10, 11
 FDT_ERR_BADLAYOUT = 12
 MAX_DEPTH = 64
-_U64 = struct.Struct("<Q")
+_U64 = scalar("<Q")        # KHO's u64 properties: 8 raw little-endian bytes, not FDT cells
+_HEADER = fdt_abi.FDT_HEADER
+_HEADER_SIZE = fdt_abi.FDT_HEADER_SIZE
+_PROPERTY = fdt_abi.FDT_PROPERTY
+_TOKEN = fdt_abi.FDT_TOKEN
 
 
 class FdtError(BadInput):
@@ -156,17 +163,17 @@ class FdtNode:
 
 def fdt_check_header(data: bytes) -> int:
     """0 or the negative libfdt error ``fdt_check_header()`` would return."""
-    if len(data) < 40:
+    if len(data) < _HEADER_SIZE:
         return -FDT_ERR_TRUNCATED
     (magic, total, off_struct, off_strings, off_rsv, version, last_comp, _cpu, size_strings,
-     size_struct) = struct.unpack_from(">10I", data, 0)
+     size_struct) = _HEADER.unpack_from(data, 0)
     if magic != kho_abi.FDT_MAGIC:
         return -FDT_ERR_BADMAGIC
     if version < 17 or last_comp > 17:
         return -FDT_ERR_BADVERSION
-    if total > len(data) or total < 40:
+    if total > len(data) or total < _HEADER_SIZE:
         return -FDT_ERR_TRUNCATED
-    hdr = 40
+    hdr = _HEADER_SIZE
     if not (hdr <= off_rsv <= total and hdr <= off_struct <= total
             and off_struct + size_struct <= total and hdr <= off_strings <= total
             and off_strings + size_strings <= total):
@@ -179,7 +186,8 @@ def fdt_check_header(data: bytes) -> int:
 def fdt_totalsize(header: bytes) -> int:
     """``fdt_totalsize()``: the big-endian ``totalsize`` word of an FDT header (0 when the
     header is cut short)."""
-    return int.from_bytes(header[4:8], "big") if len(header) >= 8 else 0
+    off = fdt_abi.FDT_TOTALSIZE_OFFSET
+    return int.from_bytes(header[off:off + 4], "big") if len(header) >= off + 4 else 0
 
 
 def fdt_at(mem, pa: int, *, limit: int | None = None) -> bytes:
@@ -201,7 +209,7 @@ def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
         raise FdtError(f"{what}: {names.get(err, 'bad header')} (libfdt {err})", fdt_err=err,
                        file=file, offset=0, field="fdt_header")
     (_m, total, off_struct, off_strings, _rsv, _v, _lc, _c, size_strings,
-     size_struct) = struct.unpack_from(">10I", data, 0)
+     size_struct) = _HEADER.unpack_from(data, 0)
     strings = data[off_strings:off_strings + size_strings]
     end = off_struct + size_struct
     pos = off_struct
@@ -214,7 +222,7 @@ def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
         nonlocal pos
         if pos + 4 > end:
             bad("structure block ends without FDT_END", pos, "structure")
-        t = struct.unpack_from(">I", data, pos)[0]
+        t = _TOKEN.unpack_from(data, pos)[0]
         pos += 4
         return t
 
@@ -256,8 +264,8 @@ def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
                 bad("property outside any node", at, "structure")
             if pos + 8 > end:
                 bad("truncated property header", pos, stack[-1].path)
-            ln, nameoff = struct.unpack_from(">II", data, pos)
-            pos += 8
+            _tag, ln, nameoff = _PROPERTY.unpack_from(data, at)
+            pos = at + _PROPERTY.size
             if pos + ln > end:
                 bad(f"property value of {ln} bytes runs past the structure block", pos,
                     stack[-1].path)

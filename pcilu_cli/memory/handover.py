@@ -27,11 +27,11 @@ Choices (UNCONFIRMED in the spec, ours):
 from __future__ import annotations
 
 import bisect
-import struct
 from typing import NamedTuple
 
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
+from pcilu_cli.abi.codec import offsetof, scalar
 from pcilu_cli.abi.profiles import FLEX, VERSION, Profile, get_profile, profiles_for_compatible
 from pcilu_cli.errors import BadInput, Diagnostic, KernelPanic, KernelRefusal
 from pcilu_cli.memory import fdt as fdtmod
@@ -39,12 +39,15 @@ from pcilu_cli.memory.blocks import BlockSetCorrupt, KhoBlockSet, kho_block_set_
 from pcilu_cli.memory.kho import KhoAllocator, decode_bitmap_chunks, decode_radix_tree
 from pcilu_cli.memory.physmem import PAGE_SIZE, PhysMem
 
-_FLB_HDR = struct.Struct("<QQ")
-_FLB_ENT = struct.Struct("<48sQQ")
-_SESSION = struct.Struct("<64sQQ")
-_FILE = struct.Struct("<48sQQ")
-_LUO_SER = struct.Struct("<8sQQQ")
-_META = struct.Struct("<I65sI")
+_FLB_HDR = luo_abi.LUO_FLB_HEADER
+_FLB_ENT = luo_abi.LUO_FLB_SER
+_SESSION = luo_abi.LUO_SESSION_SER
+_SESSION_HDR = luo_abi.LUO_SESSION_HEADER
+_FILE = luo_abi.LUO_FILE_SER
+_LUO_SER = luo_abi.LUO_SER
+_META = kho_abi.KHO_KEXEC_METADATA
+_U64 = scalar("<Q")                     # a KHO u64 FDT property (raw little-endian)
+_SESSIONS_PA_OFF = offsetof(luo_abi.luo_ser, "sessions_pa")
 
 
 def _cstr(raw: bytes) -> str:
@@ -80,7 +83,7 @@ class HandoverOut:
         if kho_abi.has_blob_size(self.gen):       # gen C+: kexec-metadata
             self.metadata_pa = alloc.alloc_preserve(kho_abi.KHO_KEXEC_METADATA_SIZE)
             mem.write(self.metadata_pa, _META.pack(
-                kho_abi.KHO_KEXEC_METADATA_VERSION, _name_bytes(release, 65, "release"),
+                kho_abi.KHO_KEXEC_METADATA_VERSION, _name_bytes(release, kho_abi.NEW_UTS_LEN + 1, "release"),
                 kexec_count))
             self.add_subtree(kho_abi.KHO_METADATA_NODE_NAME, self.metadata_pa,
                              kho_abi.KHO_KEXEC_METADATA_SIZE)
@@ -158,7 +161,7 @@ class HandoverOut:
         if len(sessions) > luo_abi.LUO_SESSION_MAX:
             raise KernelRefusal("ENOSPC", f"{len(sessions)} sessions exceed LUO_SESSION_MAX "
                                 f"({luo_abi.LUO_SESSION_MAX})")
-        out = [struct.pack("<Q", len(sessions))]
+        out = [_SESSION_HDR.pack(len(sessions))]
         for name, files in sessions:
             if len(files) > luo_abi.LUO_FILE_MAX:
                 raise KernelRefusal("ENOSPC", f"session {name!r}: {len(files)} files exceed "
@@ -183,7 +186,7 @@ class HandoverOut:
                                          len(files)))
         sset.serialize(entries)
         self.session_set = sset
-        self.mem.write_u64(self.luo_pa + 16, sset.head_pa)
+        self.mem.write_u64(self.luo_pa + _SESSIONS_PA_OFF, sset.head_pa)
 
     def _serialize_flbs(self, flbs) -> None:
         live = [f for f in flbs if f[2] > 0]
@@ -291,7 +294,7 @@ class HandoverIn:
                        f"{code}")
             return False
         v = root.props.get(kho_abi.PROP_PRESERVED_MEMORY_MAP)
-        mem_map = struct.unpack("<Q", v[0])[0] if v is not None and len(v[0]) == 8 else 0
+        mem_map = _U64.unpack(v[0])[0] if v is not None and len(v[0]) == 8 else 0
         if not mem_map:
             self._warn(f"KHO: setup: handover FDT ({pa:#x}) has no preserved memory map")
             return False
@@ -307,8 +310,8 @@ class HandoverIn:
             pv = child.props.get(kho_abi.sub_tree_prop(self.gen))
             sv = child.props.get(kho_abi.PROP_SUB_TREE_SIZE)
             self.subtrees[child.name] = (
-                struct.unpack("<Q", pv[0])[0] if pv is not None and len(pv[0]) == 8 else None,
-                struct.unpack("<Q", sv[0])[0] if sv is not None and len(sv[0]) == 8 else None)
+                _U64.unpack(pv[0])[0] if pv is not None and len(pv[0]) == 8 else None,
+                _U64.unpack(sv[0])[0] if sv is not None and len(sv[0]) == 8 else None)
         self._warn("KHO: found kexec handover data.")
         if kho_abi.has_blob_size(self.gen):
             self._read_metadata()
@@ -380,9 +383,9 @@ class HandoverIn:
         if self.flbs_pa:
             if not self.mem.present(self.flbs_pa, PAGE_SIZE):
                 self._luo_fail("EINVAL", f"FLB page {self.flbs_pa:#x} is not in memory")
-            _pg, count = _FLB_HDR.unpack(self.mem.read(self.flbs_pa, 16))
+            _pg, count = _FLB_HDR.unpack(self.mem.read(self.flbs_pa, _FLB_HDR.size))
             count = min(count, luo_abi.LUO_FLB_MAX)   # entries past the page are not memory
-            raw = self.mem.read(self.flbs_pa + 16, count * _FLB_ENT.size)
+            raw = self.mem.read(self.flbs_pa + _FLB_HDR.size, count * _FLB_ENT.size)
             self.flb_records = [FlbRecord(_cstr(n), d, c) for n, d, c in _FLB_ENT.iter_unpack(raw)]
         self.luo_status = "incoming"
         self._warn(f"LUO: Retrieved live update data, liveupdate number: {self.liveupdate_num}")
@@ -417,7 +420,8 @@ class HandoverIn:
             if count > luo_abi.LUO_SESSION_MAX:
                 raise BadInput(f"session count {count} > {luo_abi.LUO_SESSION_MAX}",
                                field="luo_session_header.count")
-            raw = self.mem.read(self.session_header_pa + 8, count * _SESSION.size)
+            raw = self.mem.read(self.session_header_pa + _SESSION_HDR.size,
+                                count * _SESSION.size)
             for name, files_pa, nfiles in _SESSION.iter_unpack(raw):
                 if nfiles > luo_abi.LUO_FILE_MAX:
                     raise BadInput(f"session {_cstr(name)!r} file count {nfiles} > "
@@ -583,14 +587,16 @@ def _read_luo(mem, pa, size, need, preserved, file) -> dict:
         out = {"compatible": luo_abi.LUO_FDT_COMPATIBLE, "liveupdate_num": lf.liveupdate_num,
                "session_header_pa": lf.session_header_pa, "flbs_pa": lf.flb_header_pa}
         if lf.session_header_pa:
-            count = int.from_bytes(need(lf.session_header_pa, 8, "luo-session-header"), "little")
+            count, = _SESSION_HDR.unpack(need(lf.session_header_pa, _SESSION_HDR.size,
+                                              "luo-session-header"))
             if count > luo_abi.LUO_SESSION_MAX:
                 raise BadInput(f"luo-session-header {lf.session_header_pa:#x}: count {count} > "
                                f"LUO_SESSION_MAX ({luo_abi.LUO_SESSION_MAX})", file=file,
                                field="luo_session_header_ser.count")
-            preserved(lf.session_header_pa, 8 + _SESSION.size * count, "LUO session area")
-            raw = need(lf.session_header_pa + 8, count * _SESSION.size, "luo-session-header") \
-                if count else b""
+            preserved(lf.session_header_pa, _SESSION_HDR.size + _SESSION.size * count,
+                      "LUO session area")
+            raw = need(lf.session_header_pa + _SESSION_HDR.size, count * _SESSION.size,
+                       "luo-session-header") if count else b""
             for name, files_pa, n in _SESSION.iter_unpack(raw):
                 what = f"session {_cstr(name)!r} files"
                 if n > luo_abi.LUO_FILE_MAX:
@@ -632,7 +638,7 @@ def _read_luo(mem, pa, size, need, preserved, file) -> dict:
                        for name, fpa, fraw in sessions]
     flbs = []
     if flbs_pa:
-        pg, count = _FLB_HDR.unpack(need(flbs_pa, 16, "FLB page"))
+        pg, count = _FLB_HDR.unpack(need(flbs_pa, _FLB_HDR.size, "FLB page"))
         preserved(flbs_pa, PAGE_SIZE, "FLB page")
         if count > luo_abi.LUO_FLB_MAX:
             raise BadInput(f"FLB page {flbs_pa:#x}: count {count} > LUO_FLB_MAX "

@@ -29,10 +29,10 @@ Readers (:func:`decode_radix_tree`, :func:`decode_bitmap_chunks`) validate every
 """
 from __future__ import annotations
 
-import struct
-
+from pcilu_cli.abi.codec import offsetof
 from pcilu_cli.abi.kho import (
-    KHO_ORDER_0_LOG2, KHO_TABLE_ENTRIES, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
+    KHO_RADIX_NODE, KHOSER_MEM_BITMAP_PTR, KHOSER_MEM_CHUNK_HDR, khoser_mem_chunk,
+    KHO_ORDER_0_LOG2, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
     MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, get_order, radix_decode_key,
     radix_indices, radix_key, radix_key_from_indices,
 )
@@ -45,7 +45,7 @@ TRACKER_BASE = 0x10_0000_0000
 TRACKER_SIZE = 4 << 30
 MAX_DECODED_BLOCKS = 1 << 22       # a tracker claiming more blocks than this is corrupt
 
-_TABLE = struct.Struct(f"<{KHO_TABLE_ENTRIES}Q")
+_TABLE = KHO_RADIX_NODE
 
 
 class PageRegion:
@@ -189,8 +189,10 @@ def decode_radix_tree(mem: PhysMem, root_pa: int, *, file=None,
 
 # ---- gen A: per-order bitmap chunks --------------------------------------------------------------
 
-_CHUNK_HDR = struct.Struct("<QII")
-_BITMAP_PTR = struct.Struct("<QQ")
+_CHUNK_HDR = KHOSER_MEM_CHUNK_HDR
+_BITMAP_PTR = KHOSER_MEM_BITMAP_PTR
+_BITMAPS_OFF = offsetof(khoser_mem_chunk, "bitmaps")          # 16
+_NUM_ELMS_OFF = offsetof(khoser_mem_chunk, "hdr.num_elms")    # 12
 
 
 def encode_bitmap_chunks(mem: PhysMem, blocks, get_zeroed_page) -> int:
@@ -222,9 +224,10 @@ def encode_bitmap_chunks(mem: PhysMem, blocks, get_zeroed_page) -> int:
                 v |= 1 << b
             mem.write(bitmap, v.to_bytes(PAGE_SIZE, "little"))
             phys_start = (xa_index * PRESERVE_BITS) << (order + PAGE_SHIFT)
-            mem.write(chunk + 16 + 16 * nelm, _BITMAP_PTR.pack(phys_start, bitmap))
+            mem.write(chunk + _BITMAPS_OFF + _BITMAP_PTR.size * nelm,
+                      _BITMAP_PTR.pack(phys_start, bitmap))
             nelm += 1
-            mem.write_u32(chunk + 12, nelm)
+            mem.write_u32(chunk + _NUM_ELMS_OFF, nelm)
     return first
 
 
@@ -241,12 +244,13 @@ def decode_bitmap_chunks(mem: PhysMem, first_pa: int, *, file=None,
             raise BadInput(f"{where}: chunk list loops", file=file, field=where)
         seen.add(pa)
         pages.append(pa)
-        nxt, order, nelm = _CHUNK_HDR.unpack(mem.read(pa, 16, file=file))
+        nxt, order, nelm = _CHUNK_HDR.unpack(mem.read(pa, _CHUNK_HDR.size, file=file))
         if order > KHO_ORDER_0_LOG2 or nelm > KHOSER_BITMAP_SIZE:
             raise BadInput(f"{where}: order {order} / num_elms {nelm} out of range",
                            file=file, field=where)
         for i in range(nelm):
-            start, bm = _BITMAP_PTR.unpack(mem.read(pa + 16 + 16 * i, 16, file=file))
+            start, bm = _BITMAP_PTR.unpack(mem.read(pa + _BITMAPS_OFF + _BITMAP_PTR.size * i,
+                                                    _BITMAP_PTR.size, file=file))
             if bm & (PAGE_SIZE - 1) or not mem.present(bm, PAGE_SIZE) or bm in seen:
                 raise BadInput(f"{where} bitmaps[{i}] -> {bm:#x} is not a usable page",
                                file=file, field=f"{where} bitmaps[{i}]")

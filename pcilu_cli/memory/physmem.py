@@ -16,7 +16,7 @@ field says so: all sizes come from the caller, and ``read`` refuses ranges over 
 from __future__ import annotations
 
 import bisect
-import struct
+from pcilu_cli.abi.codec import scalar
 
 from pcilu_cli.errors import BadInput
 
@@ -25,7 +25,7 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = PAGE_SIZE - 1
 MAX_READ = 1 << 30            # one read never returns more than 1 GiB
 _ZERO_PAGE = bytes(PAGE_SIZE)
-_U64 = struct.Struct("<Q")
+_U64 = scalar("<Q")
 
 
 class PhysMem:

@@ -24,22 +24,25 @@ GEN_FIELDS = ("generation", "profile", "phase", "panic")
 
 def load_side(path: str, profile=None) -> tuple[str, dict]:
     """("state", enumerate report) | ("pci_ser", inspect JSON) | ("luo_flb_page", JSON)."""
-    from pcilu_cli.state.store import read_input
-    data = read_input(path)
-    name = "<stdin>" if path == "-" else path
-    if data[:4] == b"\x7fELF":
+    from pcilu_cli.state.files import open_input, refuse
+    inp = open_input(path)
+    data, name = inp.data, inp.name
+    if inp.kind == "elf":
         from pcilu_cli.state import Machine
         m = Machine.from_bytes(data, file=name)
         return "state", m.report()
-    from pcilu_cli.abi.detect import _is_text, _text_kind, detect_pci_profile, \
-        flb_page_to_json, looks_like_flb_page
-    if data and _is_text(data):
+    if inp.kind == "text":
+        from pcilu_cli.abi.detect import _text_kind
         raise BadInput(f"a text file ({_text_kind(data)}), not a state file or hand-over blob",
                        file=name)
-    if profile is None and looks_like_flb_page(data):
+    if profile is None and inp.kind == "luo_flb_page":
+        from pcilu_cli.abi.detect import flb_page_to_json
         return "luo_flb_page", flb_page_to_json(data, name)
+    if profile is None and inp.kind != "pci_ser":
+        raise refuse(inp, "a state file, struct pci_ser or LUO FLB page `diff` compares",
+                     hint="--profile P compares it as that profile's struct pci_ser")
     from pcilu_cli.abi import pci
-    prof = profile or detect_pci_profile(data)[0]
+    prof = profile or inp.ident.facts["profile"]
     ser = pci.decode_pci_ser(data, prof, file=name)
     for d in ser.diagnostics:
         if not d.kernel_accepts:

@@ -405,8 +405,10 @@ class Machine:
     @no_gc
     def from_bytes(cls, data: bytes, *, file=None) -> "Machine":
         from pcilu_cli.memory import elfcore
-        if data[:4] != b"\x7fELF":
-            raise BadInput("not a pcilu state file (no ELF header); create one with "
+        from pcilu_cli.abi.formats import identify
+        ident = identify(data, file or "")
+        if ident.kind != "elf":
+            raise BadInput(f"not a pcilu state file: {ident.describe()}; create one with "
                            "`pcilu init`", file=file, offset=0, field="e_ident")
         mem, notes = elfcore.read_elf_core(data, file=file)
         return cls.from_parts(mem, elfcore.pcilu_notes(notes), file=file)

@@ -30,6 +30,12 @@ struct khoser_mem_chunk {
 	struct khoser_mem_bitmap_ptr bitmaps[KHOSER_BITMAP_SIZE];
 };
 
+/* ---- radix tree of preserved memory (gen B+): one page per node ---- */
+struct kho_radix_node {
+	u64 table[512];		/* PAs of the next level's pages, 0 = empty */
+};
+_Static_assert(sizeof(struct kho_radix_node) == PCILU_PAGE_SIZE, "a radix node is one page");
+
 /* ---- vmalloc preservation (vmalloc.h) ---- */
 struct kho_vmalloc_hdr {
 	u64 next;		/* PA of the next chunk */

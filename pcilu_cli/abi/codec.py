@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Fast codecs derived from the Construct declarations, and the one decode choke point.
+
+The Construct layouts in this package are the single written form of every hand-over struct
+(and the C check holds them against gcc). Hot paths need :mod:`struct` speed, so instead of
+writing a format string by hand, a module asks for the codec of a declaration:
+
+    fast(layout) -> struct.Struct        one record, fields flattened in declaration order
+                                          (nested structs inline, arrays of numbers
+                                          expanded, byte strings as ``Ns``, padding as ``Nx``)
+    offsetof(layout, "a.b") -> int       byte offset of a (nested) field
+    fields(layout) -> [(path, off, size)] every field, nested ones included
+    field_codec(layout, "f") -> struct.Struct   the codec of one numeric field
+    scalar("<I") -> struct.Struct        a lone little-/big-endian number (not a layout)
+
+    parse(layout, data, offset=0, *, file=None, what=None) -> Container
+    unpack_from(layout, data, offset=0, *, file=None, what=None) -> tuple
+
+:func:`parse` and :func:`unpack_from` are where short data and Construct errors become
+:class:`~pcilu_cli.errors.BadInput` naming the file, the byte offset and the struct (as
+pyelftools' ``struct_parse`` does for ELF): no decoder lets a ``struct.error`` or a
+``StreamError`` out.
+"""
+from __future__ import annotations
+
+import struct
+
+import construct as cs
+
+from pcilu_cli.errors import BadInput
+
+_CODECS: dict[int, tuple[cs.Construct, struct.Struct]] = {}
+_SCALARS: dict[str, struct.Struct] = {}
+
+
+def _inner(sc):
+    return sc.subcon if isinstance(sc, cs.Renamed) else sc
+
+
+def _endian(fmt: str) -> str:
+    return fmt[0] if fmt[0] in "<>=!@" else "="
+
+
+def _items(layout) -> list[tuple[str, str]]:
+    """(byte order, struct code) of every leaf, declaration order."""
+    out = []
+    for sc in layout.subcons:
+        inner = _inner(sc)
+        if isinstance(inner, cs.FormatField):
+            out.append((_endian(inner.fmtstr), inner.fmtstr.lstrip("<>=!@")))
+        elif isinstance(inner, cs.Struct):
+            out.extend(_items(inner))
+        elif isinstance(inner, cs.Array) and isinstance(inner.subcon, cs.FormatField):
+            f = inner.subcon.fmtstr
+            out.append((_endian(f), f"{inner.count}{f.lstrip('<>=!@')}"))
+        elif isinstance(inner, cs.Padded) and isinstance(inner.subcon, type(cs.Pass)):
+            out.append(("", f"{inner.sizeof()}x"))
+        else:                                   # Bytes, PaddedString, arrays of structs ...
+            out.append(("", f"{inner.sizeof()}s"))
+    return out
+
+
+def fast(layout: cs.Construct) -> struct.Struct:
+    """The :class:`struct.Struct` with exactly the bytes of ``layout`` (cached)."""
+    hit = _CODECS.get(id(layout))
+    if hit is not None and hit[0] is layout:
+        return hit[1]
+    items = _items(layout)
+    orders = {o for o, _c in items if o}
+    if len(orders) > 1:
+        raise TypeError(f"layout mixes byte orders {sorted(orders)}")
+    order = orders.pop() if orders else "<"
+    codec = struct.Struct(order + "".join(c for _o, c in items))
+    if codec.size != layout.sizeof():
+        raise TypeError(f"codec of {codec.format!r} is {codec.size} bytes, the layout "
+                        f"{layout.sizeof()}")
+    _CODECS[id(layout)] = (layout, codec)
+    return codec
+
+
+def scalar(fmt: str) -> struct.Struct:
+    """A codec of one number (``"<Q"``, ``">I"``): register widths, FDT cells."""
+    s = _SCALARS.get(fmt)
+    if s is None:
+        s = _SCALARS[fmt] = struct.Struct(fmt)
+    return s
+
+
+def field_codec(layout, field: str) -> struct.Struct:
+    """The codec of one numeric (top-level) field, to read or patch it in place at
+    :func:`offsetof`."""
+    for sc in layout.subcons:
+        if sc.name == field:
+            inner = _inner(sc)
+            if not isinstance(inner, cs.FormatField):
+                raise TypeError(f"field {field!r} is not a number")
+            return scalar(inner.fmtstr)
+    raise KeyError(f"no field {field!r} in the layout")
+
+
+def fields(layout, base: int = 0, prefix: str = "") -> list[tuple[str, int, int]]:
+    """``(path, offset, size)`` of every field, nested ones as ``outer.inner``."""
+    out = []
+    off = base
+    for sc in layout.subcons:
+        size = sc.sizeof()
+        path = prefix + (sc.name or f"<unnamed@{off}>")
+        out.append((path, off, size))
+        inner = _inner(sc)
+        if isinstance(inner, cs.Struct):
+            out.extend(fields(inner, off, path + "."))
+        off += size
+    return out
+
+
+def offsetof(layout, field: str) -> int:
+    """offsetof(): the byte offset of ``field`` (``"hdr.count"`` for nested ones)."""
+    for path, off, _size in fields(layout):
+        if path == field:
+            return off
+    raise KeyError(f"no field {field!r} in the layout")
+
+
+def _name(layout, what) -> str:
+    return what or getattr(layout, "name", None) or "struct"
+
+
+def unpack_from(layout, data, offset: int = 0, *, file=None, what: str | None = None) -> tuple:
+    """The fast codec's ``unpack_from``; data too short for the struct is :class:`BadInput`."""
+    codec = fast(layout)
+    if offset < 0 or len(data) - offset < codec.size:
+        have = max(0, len(data) - offset)
+        raise BadInput(f"truncated {_name(layout, what)}: {have} bytes, need {codec.size}",
+                       file=file, offset=offset, field=_name(layout, what))
+    return codec.unpack_from(data, offset)
+
+
+def parse(layout, data, offset: int = 0, *, file=None, what: str | None = None):
+    """``layout.parse`` at ``offset``; short data and every Construct error are
+    :class:`BadInput` naming the file, offset and the field path Construct reports."""
+    size = layout.sizeof()
+    if offset < 0 or len(data) - offset < size:
+        have = max(0, len(data) - offset)
+        raise BadInput(f"truncated {_name(layout, what)}: {have} bytes, need {size}",
+                       file=file, offset=offset, field=_name(layout, what))
+    try:
+        return layout.parse(bytes(data[offset:offset + size]))
+    except cs.ConstructError as e:
+        path = getattr(e, "path", None) or ""
+        raise BadInput(f"bad {_name(layout, what)}: {e}", file=file, offset=offset,
+                       field=f"{_name(layout, what)}{path and ' ' + path}") from None

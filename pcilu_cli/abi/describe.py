@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Field descriptions of decoded hand-over structs for the annotated hex view (as
+pyelftools' ``describe_*`` helpers do for ELF): ``(offset, size, label)`` per field, every
+offset taken from the layout declarations.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pcilu_cli.abi import pci
+from pcilu_cli.abi.codec import fields
+from pcilu_cli.abi.profiles import FLEX, PADDING, VERSION
+
+
+def pci_ser_fields(ser: pci.PciSer) -> Iterator[tuple[int, int, str]]:
+    """The fields of a decoded ``struct pci_ser``: header, then each in-use entry field by
+    field and each run of free slots as one row (flex era)."""
+    hdr = {n: (o, s) for n, o, s in fields(pci.header_layout(ser.profile))}
+    if ser.layout == FLEX:
+        yield (*hdr["max_nr_devices"], f"max_nr_devices = {ser.max_nr_devices}")
+        yield (*hdr["nr_devices"], f"nr_devices = {ser.nr_devices}")
+        ent = {n: (o, s) for n, o, s in fields(pci.entry_layout(ser.profile))}
+        last = "padding" if ser.profile.refcount == PADDING else "refcount"
+        used = {e[0]: e for e in ser.entries}
+        run_start = None
+        for slot in range(ser.max_nr_devices):
+            e = used.get(slot)
+            if e is None:
+                if run_start is None:
+                    run_start = slot
+                continue
+            if run_start is not None:
+                yield free_slots_field(run_start, slot - 1)
+                run_start = None
+            _, dom, bdf, ref = e
+            base = pci.entry_offset(slot)
+            o, s = ent["domain"]
+            yield base + o, s, f"devices[{slot}].domain = {dom:#x}"
+            o, s = ent["bdf"]
+            yield base + o, s, f"devices[{slot}].bdf = {bdf:#06x} ({pci.format_bdf(dom, bdf)})"
+            o, s = ent[last]
+            yield base + o, s, f"devices[{slot}].{last} = {ref}"
+        if run_start is not None:
+            yield free_slots_field(run_start, ser.max_nr_devices - 1)
+    else:
+        if ser.layout == VERSION:
+            yield (*hdr["version"], f"version = {ser.version}")
+        yield (*hdr["nr_devices"], f"nr_devices = {ser.nr_devices}")
+        yield (*hdr["devices"], f"devices = {ser.devices_pa:#x} (PA of the first kho_block)")
+
+
+def free_slots_field(a: int, b: int) -> tuple[int, int, str]:
+    """One row for the free flex-era slots ``a..b``."""
+    size = pci.PCI_DEV_SER_SIZE
+    if a == b:
+        return pci.entry_offset(a), size, f"devices[{a}] free"
+    return pci.entry_offset(a), size * (b - a + 1), f"devices[{a}..{b}] free ({b - a + 1} slots)"
