@@ -55,13 +55,13 @@ def load_fabric(path) -> "model.Fabric":
     if p.is_dir():
         from pcilu_cli.fabric.sysfs import load_sysfs
         return load_sysfs(p)
+    if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
+        from pcilu_cli.fabric.sysfs import load_sysfs
+        return load_sysfs(p)         # read member by member, not whole
     try:
         data = p.read_bytes()
     except OSError as e:
         raise BadInput(f"cannot read: {e.strerror or e}", file=str(path)) from None
-    if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
-        from pcilu_cli.fabric.sysfs import load_sysfs
-        return load_sysfs(p)
     return load_fabric_bytes(data, str(path), suffix=p.suffix)
 
 
