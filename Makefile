@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # pcilu — developer entry points. `make setup` is what the README's first command runs.
 PY      ?= python3
 VENV    ?= .venv
@@ -8,9 +9,9 @@ FUZZ_SECONDS ?= 600
 APT_PKGS := pciutils device-tree-compiler binutils gcc make
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tools venv demo test test-fast abi-check bench fuzz lint clean
+.PHONY: setup tools venv kernels demo test test-fast abi-check bench fuzz lint clean
 
-setup: tools venv                      ## install tools and a virtualenv with pcilu in it
+setup: tools venv kernels              ## install tools and a virtualenv with pcilu in it
 
 tools:                                 ## Debian packages the tests compare against (lspci, dtc, readelf, gcc)
 	@missing=""; \
@@ -23,6 +24,17 @@ tools:                                 ## Debian packages the tests compare agai
 	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "warning: please install$$missing (tests that need them are skipped)"; fi; \
 	fi
+
+KERNEL_CACHE ?= .cache/kernels
+kernels:                               ## a real Debian kernel package for `pcilu kernel` tests (skipped when apt cannot fetch it)
+	@mkdir -p $(KERNEL_CACHE); \
+	if ls $(KERNEL_CACHE)/linux-image-*.deb >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then echo "kernels: no apt-get; the real-kernel tests will skip"; exit 0; fi; \
+	dep=$$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends:/{print $$2; exit}'); \
+	if [ -z "$$dep" ]; then echo "kernels: linux-image-cloud-amd64 unknown to apt; the real-kernel tests will skip"; exit 0; fi; \
+	cd $(KERNEL_CACHE) && { timeout 600 apt-get download -qq "$$dep-unsigned" 2>/dev/null || \
+	  timeout 600 apt-get download -qq "$$dep" 2>/dev/null || \
+	  echo "kernels: could not download $$dep; the real-kernel tests will skip"; }
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml

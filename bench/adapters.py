@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The Python API the scale benchmarks drive, found at run time.
 
 The kernel, state and synth layers are written in parallel with this suite; each probe below

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Target 1 — decode: ``pcilu inspect --json`` of a 1,000,000-entry ``struct pci_ser`` within 3x
 a plain ``struct.iter_unpack`` program that prints the same JSON (bench/decode_baseline.py).
 

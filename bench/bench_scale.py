@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Targets 2 (scale), 4 (state files) and 5 (memory) on fabrics made by ``pcilu generate``.
 
 2. The cycle ``init`` + ``preserve`` 1,000 endpoints + ``kexec`` + ``enumerate`` on 65,536

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Target 3 — start-up: ``pcilu inspect --json`` of a small blob within 1.5x the wall time of
 ``python -c "import click, construct"`` (the floor every click + construct CLI pays).
 

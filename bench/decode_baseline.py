@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The baseline of target 1: the plainest Python program that turns a flex-era ``struct pci_ser``
 blob into the same JSON document ``pcilu inspect --json`` prints.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Child process of target 1: the in-process pieces of ``inspect --json`` against the baseline.
 
 ``python decode_inproc.py BLOB REPEATS`` prints one JSON document with the median seconds of each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Shared helpers of the benchmark suite: timing, child processes with their peak RSS, the
 result rows and the machine description.
 

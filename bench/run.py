@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """pcilu's benchmark suite (``make bench``): prints a table of every figure beside its target
 with PASS / MISS / SKIP, and writes the same as JSON to ``bench/results/latest.json``.
 

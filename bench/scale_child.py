@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Child process of targets 2, 4 and 5: one rehearsal cycle on a generated fabric, timed.
 
 ``python scale_child.py FABRIC N_PRESERVE [--state DIR] [--no-gc]`` prints one JSON document:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Child process of target 4: load one state file in a fresh interpreter, timed.
 
 ``python state_load_child.py STATE`` prints {"import": s, "load": s}: ``import`` is the cost of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: kho_block chains (a raw page image) through kho_block_set_restore().
 
 Corpus: fixtures/fuzz-corpus/blocks/ (regenerate with fuzz/make_corpus.py). Run through

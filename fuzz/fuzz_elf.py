@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: ELF64 core images (state files, QEMU dumps, vmcores) through read_elf_core().
 
 Corpus: fixtures/fuzz-corpus/elf/ (regenerate with fuzz/make_corpus.py). Run through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: `pcilu encode` JSON specs (the documents `inspect --json` prints).
 
 Corpus: fixtures/fuzz-corpus/encode/ (regenerate with fuzz/make_corpus.py). Run through

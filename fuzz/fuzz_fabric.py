@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: YAML fabrics and lspci dumps through `pcilu fabric show --json`.
 
 Corpus: fixtures/fuzz-corpus/fabric/ (regenerate with fuzz/make_corpus.py). Run through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: KHO root FDTs and LUO FDTs through read_kho_root_fdt() / read_luo_fdt().
 
 Corpus: fixtures/fuzz-corpus/fdt/ (regenerate with fuzz/make_corpus.py). Run through

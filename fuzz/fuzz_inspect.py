@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: `pcilu inspect --json` on arbitrary bytes: auto-detection reaches every decoder
 (ELF images, root FDTs, FLB pages, pci_ser of each layout).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: `struct pci_ser` of every profile through `pcilu inspect --profile P --json`
 and the --hex rendering.
 

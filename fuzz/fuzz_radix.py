@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: the KHO radix-tree memory tracker (a raw page image) through decode_radix_tree().
 
 Corpus: fixtures/fuzz-corpus/radix/ (regenerate with fuzz/make_corpus.py). Run through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """atheris harness: pcilu state files (ELF core images) through `inspect` and `enumerate`.
 
 Corpus: fixtures/fuzz-corpus/state/ (regenerate with fuzz/make_corpus.py). Run through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Shared body of the atheris harnesses: run one fuzz input through a set of fuzz targets.
 
 Usage from a harness file::

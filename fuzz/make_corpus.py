@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Regenerate fixtures/fuzz-corpus/<harness>/ from the project's own encoders and fixtures.
 
 Each file is one valid seed input (named after its seed label). Seeds whose encoder has not

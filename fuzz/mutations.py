@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Structure-aware mutations of a valid input: the operators the fuzz suite applies to seeds.
 
 Each operator is a pure function of the input and explicit parameters, so a failing case is

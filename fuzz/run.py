@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`make fuzz`: run every atheris harness for a share of FUZZ_SECONDS and report crashes.
 
     python fuzz/run.py --seconds 600            # all harnesses, time split evenly

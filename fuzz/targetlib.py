@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The fuzz targets: which decoder, reached through which pcilu command, seeded with what.
 
 Shared by the bounded hypothesis suite (``tests/test_fuzz_decoders.py``), the atheris harnesses

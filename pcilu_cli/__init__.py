@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """pcilu — rehearse Linux PCI Live Update (the v6 "PCI: liveupdate" series on KHO/LUO) and
 decode its hand-over data without rebooting a machine.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One exception hierarchy for pcilu; the CLI turns each class into a message and an exit code.
 
 Exit codes (the design's contract, relied on by users' scripts):

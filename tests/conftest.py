@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Shared test set-up: the repository root on sys.path (for tests.pcilu_run) and the location
 of the real data in ../shared (cloned beside the repository in CI)."""
 import os

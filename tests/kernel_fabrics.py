@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Small fabrics the kernel scenarios share (built with the fabric builder, not YAML)."""
 from pcilu_cli.fabric.build import FabricBuilder
 

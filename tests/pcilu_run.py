@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Run the pcilu CLI in-process, the way a shell would, and state the expected exit code.
 
 Like black's ``invokeBlack``: every CLI test says which exit code it expects, and the helper

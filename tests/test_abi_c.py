@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The ABI contract between pcilu's Construct layouts and a C transcription compiled by gcc.
 
 gcc, not pcilu, decides every size and offset here (abi/include/pcilu_abi/*.h,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Property tests for every hand-over layout: what pcilu builds, it parses back to the same
 value and rebuilds to the same bytes; what it is given at random, it decodes or refuses with
 BadInput, never anything else.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`make bench` must keep working: a smoke run with small sizes (timings are not checked —
 targets are measured by the benchmark itself, never by tests)."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Generations through the command line: init → preserve → kexec → enumerate → finish, checked
 against independent tools (lspci -F on the export, the abi/ C reader on the exported blob)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`inspect` of whole images: a memory dump with the KHO root somewhere in it, and the broken
 images a real machine can leave (truncated, cyclic block chains, dangling pointers)."""
 import struct

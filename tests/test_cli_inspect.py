@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`pcilu inspect` / `pcilu encode` on raw struct pci_ser blobs: people, scripts and bad input."""
 import json
 import struct

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The command-line contract as a CI script relies on it (README "Exit codes", "JSON output").
 
 Every reporting command with ``--json`` prints exactly one JSON document with a "kind" on stdout

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`pcilu diff`: identical inputs have no changes, a kexec shows the hand-over, raw pci_ser
 blobs compare entry by entry, mixed inputs are bad input, --exit-code turns a difference
 into exit 6."""

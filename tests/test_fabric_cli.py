@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`pcilu fabric show/export` as people and scripts use them."""
 from __future__ import annotations
 

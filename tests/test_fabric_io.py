@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Fabric files: real lspci dumps and sysfs snapshots in, `lspci -F`-readable dumps out, YAML
 fixtures round-tripped, and bad input reported as one line with file:line (exit 3)."""
 from __future__ import annotations

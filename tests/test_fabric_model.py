@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The fabric as hardware: config space, routing by live bus registers, resets, VFs, copies."""
 from __future__ import annotations
 

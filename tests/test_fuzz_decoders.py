@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Bounded fuzz suite: mutated valid inputs through every decoder, via the CLI (issue 8, part 1).
 
 For each target of ``fuzz/targetlib.py`` (a pcilu command plus seeds built by the project's own

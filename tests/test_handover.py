@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The hand-over image: outgoing writer, incoming boot policy, inspect walk, golden bytes.
 
 Golden files (fixtures/golden/kho/) are regenerated with PCILU_REGEN_GOLDEN=1; the tests check

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Audit of the simulated v6 kernel against pci-liveupdate-v6.md, rule by rule.
 
 Each test names the spec section it pins (``pci-liveupdate-v6.md`` unless said otherwise;
@@ -12,7 +13,8 @@ import pytest
 
 from pcilu_cli.errors import KernelRefusal
 from pcilu_cli.fabric.build import FabricBuilder, small_fabric
-from pcilu_cli.kernel import InMemoryIncoming, Kernel
+from pcilu_cli.kernel import Kernel
+from tests.inmemory_kexec import InMemoryIncoming, next_kernel
 from pcilu_cli.kernel import acs as kacs
 from pcilu_cli.kernel import liveupdate as lu
 from pcilu_cli.kernel import shutdown as kshutdown
@@ -53,7 +55,7 @@ def two_ep_next_kernel(**knobs):
     k = Kernel.boot(switch_fabric(**knobs))
     k.preserve(EP0)
     k.preserve(EP1)
-    return k, k.next_kernel(k.kexec())
+    return k, next_kernel(k, k.kexec())
 
 
 # == §4.1 pci_liveupdate_preserve(): order of checks and errnos ===============================
@@ -111,7 +113,7 @@ def test_s4_1_bridge_without_child_bus_is_ebusy_like_an_endpoint():
     skipped for lack of bus numbers has no child bus); no message."""
     k0 = Kernel.boot(switch_fabric(dsp1={"reset_on_kexec": True}))
     k0.preserve(EP0)
-    k = k0.next_kernel(k0.kexec())
+    k = next_kernel(k0, k0.kexec())
     dsp1 = k.dev(DSP1)
     assert dsp1.subordinate is None
     k.preserve(EP0)                                   # outgoing blob exists
@@ -261,7 +263,7 @@ def test_s3_6_unfinished_bridge_keeps_the_flb_alive():
     k.preserve(EP1)
     h = k.kexec()
     h.fabric.by_uid(EP1).knobs = {"power_state": "D3cold"}   # EP1 does not answer
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     assert EP1 not in {d.name for d in k1.devices.values()}
     k1.finish(EP0)
     _s, f = k1.luo.find_incoming_file(0x0400)         # file of a device that is not there
@@ -280,7 +282,12 @@ def test_s1_5_domain_is_shifted_in_64_bits_so_no_collision():
     assert k.is_incoming("01:00.0")
 
 
-def test_s3_4_duplicate_frees_blob_sticky_and_warns_once():
+def test_s3_4_duplicate_is_retried_on_every_lookup_and_warns_once():
+    """liveupdate_flb_get_incoming() reruns luo_flb_retrieve_one() while no object is cached
+    (a failure is not remembered): every lookup — pci_liveupdate_setup_device() of each
+    function, pci_liveupdate_scan_bridge_begin() pass 0 of each bridge scan,
+    pci_liveupdate_finish() — calls pci_flb_retrieve() again, which kho_restore_free()s the
+    same blob each time; WARN_ONCE prints once."""
     fab = small_fabric("virtio")
     blob = struct.pack("<II", 3, 1) + entry(0, 0x100, 1) + bytes(8) + entry(0, 0x100, 1)
     inc = InMemoryIncoming.from_raw_blob(fab, blob, "pci-v3")
@@ -293,12 +300,19 @@ def test_s3_4_duplicate_frees_blob_sticky_and_warns_once():
     lu.pci_flb_retrieve = counting
     try:
         k = Kernel.boot(fab, incoming=inc)
+        at_boot = len(calls)
         k.rescan()
+        after_rescan = len(calls)
         lu.pci_liveupdate_finish(k, k.dev("01:00.0"))
     finally:
         lu.pci_flb_retrieve = orig
-    assert len(calls) == 1                            # never retried
-    assert k.incoming_freed and k.incoming_freed_pages == [inc.flb("pci-v3")[0]]
+    bridges = sum(1 for d in k.devices.values() if d.is_bridge)
+    assert at_boot == len(k.devices) + bridges        # one per setup_device, one per bridge
+    assert after_rescan == at_boot + bridges          # known devices: only the bridge scans
+    assert len(calls) == after_rescan + 1             # and the finish
+    assert k.incoming_free_calls == len(calls) > 1    # the same blob freed every time
+    assert k.incoming_freed_pages == [inc.flb("pci-v3")[0]]
+    assert "double free" in k.findings()[0] and f"{len(calls)} times" in k.findings()[0]
     lines = k.log.lines()
     assert lines.count("WARNING: Failed to retrieve incoming FLB data") == 1
     assert "No incoming FLB matched pci-v3" not in " ".join(lines)
@@ -384,7 +398,7 @@ def test_s4_4_unknown_header_type_finishes_a_just_marked_incoming_device():
     k.preserve(EP0)
     h = k.kexec()
     h.fabric.by_uid(EP0).cfg.write(0x0E, 1, 0x03)
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     lines = k1.log.lines()
     i = lines.index(f"pci {EP0}: Device was preserved by previous kernel across Live Update")
     assert lines[i + 1:i + 4] == [
@@ -485,7 +499,7 @@ def test_s6_2_insane_bridge_is_cleared_at_pass_0_and_skipped_at_pass_1():
     h = k.kexec()
     dsp1 = h.fabric.by_uid(DSP1)
     dsp1.cfg.write(0x18, 4, 0x40030502)               # latency 0x40, sub 03 < sec 05
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     lines = k1.log.lines()
     i = lines.index(f"pci {DSP1}: bridge configuration invalid ([bus 05-03]), reconfiguring")
     assert f"pci {DSP1}: Cannot reconfigure bridge during Live Update, skipping" in lines[i:]
@@ -502,7 +516,7 @@ def test_s6_2_primary_hard_wired_to_zero():
     k.preserve(EP0)
     h = k.kexec()
     h.fabric.by_uid(DSP0).cfg.write(0x18, 1, 0)       # primary reads 0 on bus 2
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     assert f"pci {DSP0}: Primary bus is hard wired to 0" in k1.log.lines()
     assert k1.is_incoming(EP0)                         # treated as sane and inherited
 
@@ -534,7 +548,7 @@ def test_s7_3_whole_acs_ctrl_captured_and_reimposed_after_finish():
     h = k.kexec()
     h.fabric.by_uid("0000:00:01.0").acs_ctrl = 0x6A     # as found after kexec: EC|DT|CR|TB
     h.fabric.by_uid("0000:00:02.0").acs_ctrl = 0x6A
-    k1 = k.next_kernel(h, params="pci=noats,disable_acs_redir=0000:00:01.0")
+    k1 = next_kernel(k, h, params="pci=noats,disable_acs_redir=0000:00:01.0")
     rp, sib = k1.dev("00:01.0"), k1.dev("00:02.0")
     assert rp.acs_ctrl == 0x6A and rp.fn.acs_ctrl == 0x6A        # verbatim, no policy
     # the non-preserved sibling gets the normal path (+SV|RR|CR|UF|TB)
@@ -549,7 +563,7 @@ def test_s7_3_whole_acs_ctrl_captured_and_reimposed_after_finish():
 def test_s7_3_was_preserved_device_that_now_needs_a_quirk():
     k = Kernel.boot(acs_fabric())
     k.preserve("01:00.0")
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     rp = k1.dev("00:01.0")
     k1._quirk_cache[rp.key] = True
     start = len(k1.log)
@@ -563,7 +577,7 @@ def test_s7_3_was_preserved_device_that_now_needs_a_quirk():
 def test_s7_3_init_acs_only_for_incoming_devices():
     k = Kernel.boot(acs_fabric())
     k.preserve("01:00.0")
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     assert k1.dev("00:01.0").acs_ctrl != 0
     assert k1.dev("00:02.0").acs_ctrl == 0 and not k1.dev("00:02.0").was_preserved
 
@@ -583,7 +597,7 @@ def test_s8_incoming_bridge_keeps_hardware_ari_bit_regardless_of_child():
     k.preserve("01:00.0")
     h = k.kexec()
     # the child lost its ARI capability view: normal logic would clear the bit
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     rp = k1.dev("00:01.0")
     assert rp.ari_enabled and rp.fn.ari_forwarding
     # bit lost during kexec: ari_enabled follows hardware (False), even with an ARI child
@@ -591,7 +605,7 @@ def test_s8_incoming_bridge_keeps_hardware_ari_bit_regardless_of_child():
     k2.preserve("01:00.0")
     h2 = k2.kexec()
     h2.fabric.by_uid("0000:00:01.0").ari_forwarding = False
-    k3 = k2.next_kernel(h2)
+    k3 = next_kernel(k2, h2)
     assert not k3.dev("00:01.0").ari_enabled and not k3.dev("00:01.0").fn.ari_forwarding
 
 
@@ -601,7 +615,7 @@ def test_s8_ari_keyed_on_incoming_not_was_preserved():
     k.preserve("01:00.0")
     h = k.kexec()
     h.fabric.by_uid("0000:00:01.0").ari_forwarding = True
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     rp = k1.dev("00:01.0")
     assert rp.ari_enabled                              # inherited, child has no ARI cap
     k1.finish("01:00.0")

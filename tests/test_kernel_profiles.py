@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Scenario tests of the later kernel profiles (pci-liveupdate-v6.md §1.3, §12, §13;
 kho-luo-abi.md §3, §4, §6): one test per behaviour difference, bytes checked against
 struct.pack-built expectations, block chains walked with kho_block_set_restore()."""
@@ -12,6 +13,7 @@ from pcilu_cli.abi.profiles import PROFILES, get_profile
 from pcilu_cli.errors import KernelPanic, KernelRefusal
 from pcilu_cli.fabric.build import small_fabric
 from pcilu_cli.kernel import Kernel, SimpleAllocator
+from tests.inmemory_kexec import next_kernel
 from pcilu_cli.kernel.pci_blocks import KernelPages, PciSerBlocks
 from pcilu_cli.memory.blocks import kho_block_set_restore
 from tests.kernel_fabrics import switch_fabric
@@ -116,7 +118,7 @@ def test_block_chain_grows_past_510_entries_and_shrinks_back():
 @pytest.mark.parametrize("profile", ["v7", "v8"])
 def test_block_era_hand_over_and_finish(profile):
     k = both_endpoints(profile)
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     inc = {d.name for d in k1.devices.values() if d.incoming is not None}
     assert inc == {EP3, EP4, "0000:02:00.0", "0000:02:01.0", "0000:01:00.0", "0000:00:01.0"}
     k1.finish(EP3)
@@ -168,7 +170,7 @@ def corrupt_handover(profile, how):
 def test_v7_retrieve_failure_panics(how, err):
     k, h = corrupt_handover("v7", how)
     with pytest.raises(KernelPanic) as ei:
-        k.next_kernel(h)
+        next_kernel(k, h)
     assert ei.value.panic_message == "Failed to retrieve incoming FLB data (%d)" % err
     assert ei.value.kernel.phase == "panicked"
 
@@ -181,7 +183,7 @@ def test_v6_retrieve_failure_only_warns():
     blob = bytearray(blob)
     blob[16:24] = blob[8:16]                  # duplicate entry
     h.flbs[0] = (name, pa, count, bytes(blob))
-    k1 = k.next_kernel(h)
+    k1 = next_kernel(k, h)
     assert k1.panic is None
     assert "WARNING: Failed to retrieve incoming FLB data" in k1.log.lines()
     assert not any(d.incoming is not None for d in k1.devices.values())
@@ -196,14 +198,14 @@ def test_v6_retrieve_failure_only_warns():
 def test_version_era_retrieve_panics_with_its_own_messages(how, message):
     k, h = corrupt_handover("v8", how)
     with pytest.raises(KernelPanic) as ei:
-        k.next_kernel(h)
+        next_kernel(k, h)
     assert ei.value.panic_message == message
 
 
 def test_version_mismatch_between_v8_and_v9_panics():
     k = both_endpoints("v8")
     with pytest.raises(KernelPanic) as ei:
-        k.next_kernel(k.kexec(), profile="v9")
+        next_kernel(k, k.kexec(), profile="v9")
     assert ei.value.panic_message == ("Incoming PCI FLB version (v1) is incompatible with "
                                       "this kernel (v2)")
 
@@ -213,7 +215,7 @@ def test_flb_reference_per_device_only_before_the_version_era():
     counts = {}
     for profile in ("v6", "v7", "v8"):
         k = both_endpoints(profile)
-        k1 = k.next_kernel(k.kexec())
+        k1 = next_kernel(k, k.kexec())
         counts[profile] = k1.pci_flb.in_count
     # 2 files; v6/v7 add one reference per incoming pci_dev (6 of them), later kernels none
     assert counts == {"v6": 2 + 6, "v7": 2 + 6, "v8": 2}
@@ -224,7 +226,7 @@ def test_unfinished_devices_panic_in_pci_flb_finish(profile):
     # DSP1 loses its bus numbers at kexec: EP4 is never enumerated, so its driver never
     # calls pci_liveupdate_finish(); finishing the LUO file still drops the FLB reference
     k = both_endpoints(profile, dsp1={"reset_on_kexec": True})
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     assert EP4 not in {d.name for d in k1.devices.values()}
     k1.finish(EP3)
     _name, f = k1.luo.find_incoming_file(0x0400)
@@ -239,7 +241,7 @@ def test_unfinished_devices_panic_in_pci_flb_finish(profile):
 
 def test_v7_leaks_unfinished_devices_without_panic():
     k = both_endpoints("v7", dsp1={"reset_on_kexec": True})
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     k1.finish(EP3)
     _name, f = k1.luo.find_incoming_file(0x0400)
     k1.luo.finish_file(f)
@@ -251,7 +253,7 @@ def test_unpreserved_reset_bridge_gets_new_numbers_in_the_version_era():
     for profile, skipped in (("v6", True), ("v7", True), ("v8", False)):
         k = Kernel.boot(switch_fabric(dsp1={"reset_on_kexec": True}), profile=profile)
         k.preserve(EP3)
-        k1 = k.next_kernel(k.kexec())
+        k1 = next_kernel(k, k.kexec())
         lines = k1.log.lines()
         msg = "pci 0000:02:01.0: Cannot reconfigure bridge during Live Update, skipping"
         assert (msg in lines) is skipped, profile
@@ -260,7 +262,7 @@ def test_unpreserved_reset_bridge_gets_new_numbers_in_the_version_era():
 
 def test_preserved_bridge_that_lost_its_numbers_blocks_its_siblings():
     k = both_endpoints("v8", dsp1={"reset_on_kexec": True})
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     assert ("pci 0000:02:01.0: Not assigning bus numbers, preserved bridge 0000:02:01.0 lost "
             "its bus number configuration") in k1.log.lines()
     assert k1.dev("02:01.0").subordinate is None
@@ -272,7 +274,7 @@ def test_bus_numbers_stay_inherited_after_finish_in_the_version_era():
     for profile in ("v6", "v7", "v8"):
         k = Kernel.boot(switch_fabric(), profile=profile)
         k.preserve(EP3)
-        k1 = k.next_kernel(k.kexec())
+        k1 = next_kernel(k, k.kexec())
         rp = k1.dev("00:01.0")
         before = lu.pci_liveupdate_scan_bridge_begin(k1, rp.bus, rp, 0)
         k1.finish(EP3)
@@ -315,7 +317,7 @@ def test_cleanup_of_outgoing_device(profile, unpreserves):
 def test_cleanup_of_incoming_device(profile, finishes, puts):
     k = Kernel.boot(switch_fabric(), profile=profile)
     k.preserve(EP3)
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     before = k1.pci_flb.in_count
     rp_rc = k1.pci_flb.in_obj.ser.refcount(k1.dev("00:01.0").incoming)
     r = k1.hot_remove(EP3)
@@ -334,7 +336,7 @@ def test_v6_p01_tracks_no_devices():
     r = k.preserve(EP3)                       # the file is preserved, the blob allocated
     assert r["messages"] == []
     assert k.outgoing_blob() == struct.pack("<II", 7, 0) + bytes(8 * 7)
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     assert not any(d.incoming is not None for d in k1.devices.values())
 
 
@@ -344,7 +346,11 @@ def test_v6_p02_preserves_the_endpoint_only_with_in_use_refcount():
     k.preserve(EP4)
     assert k.outgoing_blob() == (struct.pack("<II", 7, 2) + entry(0, B_EP3, 1)
                                  + entry(0, B_EP4, 1) + bytes(8 * 5))
-    k1 = k.next_kernel(k.kexec())
+    h = k.kexec()
+    # patch 02 has no pci_liveupdate_setup_device() (patch 03 adds incoming tracking)
+    k1 = next_kernel(k, h)
+    assert not any(d.incoming is not None for d in k1.devices.values())
+    k1 = next_kernel(k, h, profile="v6-p03")
     assert {d.name for d in k1.devices.values() if d.incoming is not None} == {EP3, EP4}
 
 

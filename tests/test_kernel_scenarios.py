@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Scenario tests of the simulated v6 kernel: a small fabric, a sequence of operations, the
 expected state, bytes and kernel messages (pci-liveupdate-v6.md sections cited per test)."""
 from __future__ import annotations
@@ -9,7 +10,8 @@ import pytest
 
 from pcilu_cli.errors import KernelRefusal
 from pcilu_cli.fabric.build import FabricBuilder, small_fabric
-from pcilu_cli.kernel import InMemoryIncoming, Kernel, parse_cmdline
+from pcilu_cli.kernel import Kernel, parse_cmdline
+from tests.inmemory_kexec import InMemoryIncoming, next_kernel
 from tests.kernel_fabrics import switch_fabric
 
 
@@ -182,7 +184,7 @@ def test_assign_busses_renumbers_without_live_update():
 def test_bus_numbers_inherited_despite_assign_busses():
     k = Kernel.boot(renumber_fabric())
     k.preserve("05:00.0")
-    k1 = k.next_kernel(k.kexec(), params="pci=assign-busses")
+    k1 = next_kernel(k, k.kexec(), params="pci=assign-busses")
     d = devs(k1)
     assert d["0000:05:00.0"]["incoming"] and d["0000:00:01.0"]["secondary"] == 5
     assert d["0000:00:02.0"]["secondary"] == 1          # every bridge inherits (global)
@@ -191,7 +193,7 @@ def test_bus_numbers_inherited_despite_assign_busses():
 def test_reset_bridge_is_skipped_and_hides_its_subtree():
     k = Kernel.boot(switch_fabric(dsp1={"reset_on_kexec": True}))
     k.preserve("03:00.0")
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     lines = k1.log.lines()
     assert "pci 0000:02:01.0: bridge configuration invalid ([bus 00-00]), reconfiguring" in lines
     assert "pci 0000:02:01.0: Cannot reconfigure bridge during Live Update, skipping" in lines
@@ -211,7 +213,7 @@ def test_acs_inherited_despite_config_acs():
     assert "pci 0000:00:01.0: Configured ACS to 0x0000" in fresh.log.lines()
     k = Kernel.boot(small_fabric("virtio"))
     k.preserve("01:00.0")
-    k1 = k.next_kernel(k.kexec(), params=cmd)
+    k1 = next_kernel(k, k.kexec(), params=cmd)
     rp = devs(k1)["0000:00:01.0"]
     assert rp["acs_ctrl"] == 0x1D and rp["acs_inherited"]
     k1.finish("01:00.0")                     # inheritance outlives finish (was_preserved)
@@ -224,7 +226,7 @@ def test_ari_inherited_despite_noari():
     k = Kernel.boot(small_fabric("sriov"))
     assert devs(k)["0000:00:01.0"]["ari_forwarding"] is True
     k.preserve("01:00.0")
-    k1 = k.next_kernel(k.kexec(), params="pci=noari")
+    k1 = next_kernel(k, k.kexec(), params="pci=noari")
     rp = devs(k1)["0000:00:01.0"]
     assert rp["ari_forwarding"] is True and rp["ari_inherited"] is True
 
@@ -233,7 +235,7 @@ def test_finish_walks_up_and_flb_freed_last():
     k = Kernel.boot(switch_fabric())
     k.preserve("03:00.0")
     k.preserve("04:00.0")
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     assert sum(d.incoming is not None for d in k1.devices.values()) == 6
     r = k1.finish("03:00.0")
     assert r["messages"] == [
@@ -254,7 +256,7 @@ def test_duplicate_entries_warn_and_nothing_is_incoming():
     k = Kernel.boot(fab, incoming=inc)
     assert k.log.lines().count("WARNING: Failed to retrieve incoming FLB data") == 1
     assert not any(d.incoming is not None for d in k.devices.values())
-    k.rescan()                               # sticky: no second retrieve, no second WARN
+    k.rescan()                               # retried (not cached), but WARN_ONCE
     assert k.log.lines().count("WARNING: Failed to retrieve incoming FLB data") == 1
 
 
@@ -280,7 +282,7 @@ def test_hot_remove_and_re_add_section_5_5():
     k = Kernel.boot(switch_fabric())
     k.preserve("03:00.0")
     k.preserve("04:00.0")
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     k1.finish("03:00.0")
     r = k1.hot_remove("03:00.0")
     assert not any(m.startswith("WARNING") for m in r["messages"])
@@ -298,8 +300,8 @@ def test_hot_remove_and_re_add_section_5_5():
 def test_v6_does_not_panic_on_unfinished_devices():
     k = Kernel.boot(switch_fabric())
     k.preserve("03:00.0")
-    k1 = k.next_kernel(k.kexec())
-    k2 = k1.next_kernel(k1.kexec())          # nothing finished, nothing preserved again
+    k1 = next_kernel(k, k.kexec())
+    k2 = next_kernel(k1, k1.kexec())          # nothing finished, nothing preserved again
     assert k2.panic is None and k2.phase == "running"
     assert not k1.pci_flb.finished
 
@@ -317,9 +319,11 @@ def test_unpreserve_bridge_directly_is_allowed_and_reported():
 def test_state_round_trip_continues_identically():
     k = Kernel.boot(switch_fabric())
     k.preserve("03:00.0")
-    k1 = k.next_kernel(k.kexec())
+    k1 = next_kernel(k, k.kexec())
     st = json.loads(json.dumps(k1.to_state()))
-    k2 = Kernel.from_state(k1.fabric, st)
+    # the incoming hand-over is the Machine's to keep (in memory); the kernel's own state
+    # only holds what it made of it
+    k2 = Kernel.from_state(k1.fabric, st, incoming=k1.luo.incoming)
     assert k2.report() == k1.report()
     k1.finish("03:00.0")
     k2.finish("03:00.0")

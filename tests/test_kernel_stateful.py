@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Stateful property test: random preserve / unpreserve / kexec / finish sequences against a
 tiny reference model written from the spec (pci-liveupdate-v6.md §4.1–§4.3, §5.2), on the
 switch fabric (RP → USP → two DSPs → two NVMe) through the Machine, i.e. with real memory.

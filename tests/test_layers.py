@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The architecture's one rule, checked: imports flow up the layer list, never down
 (abi → memory/fabric → kernel → state → rehearsal → cli)."""
 import ast

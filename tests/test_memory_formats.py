@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """ELF core container, FDT writer/reader and kho_block sets, checked against independent tools."""
 import shutil
 import struct

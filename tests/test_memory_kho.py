@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """PhysMem, the kho_alloc_preserve() allocator and the preserved-memory trackers."""
 import struct
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The README's first screen is a promise: its commands must work as written."""
 import os
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Rehearsal scenarios: every shipped scenario passes; wrong expectations fail with exit 6 and
 name the step and the expectation; JUnit output is valid and counts right; invalid scenario
 files exit 3 with file:line."""

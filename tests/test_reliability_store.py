@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """State-file storage under concurrency and crashes, with real processes (issue 8, part 2/3).
 
 Scenarios: 16 pcilu-like processes doing locked read-modify-write on one file must all land;

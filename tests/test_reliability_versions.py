@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """--strict for CI, and state files written by another pcilu (issue 8, parts 3 and 4).
 
 Scenarios: a blob the kernel would accept but that is inconsistent gives a warning and exit 0,

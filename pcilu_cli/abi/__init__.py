@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Construct layouts of the hand-over ABI, one module per kernel header they mirror.
 
 Pure: bytes in, containers out. Nothing here imports a higher layer.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Telling hand-over blobs apart by their bytes (a raw ``struct pci_ser`` carries no
 compatible string), and the LUO FLB page as a document. Pure: bytes in, answers out."""
 from __future__ import annotations

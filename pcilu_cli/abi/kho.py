@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``include/linux/kho/abi/*.h``: the KHO hand-over layouts and constants (``kho-luo-abi.md`` §1).
 
     kexec_handover.h   root FDT compatible strings and property names, radix-tree constants

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``include/linux/kho/abi/block.h``: the header of one ``kho_block`` (one page, linked by PA).
 
 Entry ``i`` of a block lives at ``block_pa + 16 + i * entry_size``; a block holds

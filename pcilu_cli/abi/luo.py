@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``include/linux/kho/abi/luo.h``: the LUO records, in every generation a profile may use.
 
 Gen D (``luo-v5``): ``struct luo_ser`` (raw, 32 bytes) → session ``kho_block`` chain

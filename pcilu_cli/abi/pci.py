@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``include/linux/kho/abi/pci.h``: ``struct pci_ser`` and ``struct pci_dev_ser`` in every layout
 the series has had (``pci-liveupdate-v6.md`` §1, §13; ``kho-luo-abi.md`` §4).
 

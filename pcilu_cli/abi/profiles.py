@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Profiles: one kernel's Live Update ABI and behaviour, by name.
 
 A profile fixes every choice a parser or the simulated kernel has to make: the KHO root FDT
@@ -46,6 +47,11 @@ class Profile:
     pr_fmt: str = "PCI: liveupdate: "
     aliases: tuple = field(default=())
     note: str = ""
+    # the last patch of the v6 series whose behaviour this kernel has (1..12); later series
+    # (v7, the version-field era) carry every v6 behaviour, so 12
+    patch: int = 12
+    adds: str = ""               # what that patch adds (``pcilu profiles``)
+    matrix: bool = True          # part of ``profiles --matrix`` by default
 
     @property
     def luo_is_fdt(self) -> bool:
@@ -68,12 +74,42 @@ def _add(p: Profile) -> None:
     PROFILES[p.name] = p
 
 
-_add(Profile("v6-p01", "v6 patch 01", "pci-v1", FLEX, PADDING, None, **_GEN_C, **_V6,
-             aliases=("pci-v1",), note="v6 patch 01: u16 padding, no refcount"))
-_add(Profile("v6-p02", "v6 patches 02-05", "pci-v2", FLEX, IN_USE, None, **_GEN_C, **_V6,
-             aliases=("pci-v2",), note="refcount 1 = in use; no bridge auto-preserve"))
-_add(Profile("v6", "v6 final (patches 06-12)", "pci-v3", FLEX, PATH, None, **_GEN_C, **_V6,
-             aliases=("pci-v3",), note="the series pcilu is built around (default)"))
+# One profile per patch of v6 (cover letter, spec §0.1), each behaviour switched on by the
+# patch that introduced it (spec §17, settled from the patch mails); ``v6`` is patch 12.
+_P = [
+    # patch, compat, refcount meaning, series text, adds
+    (1, "pci-v1", PADDING, "Set up FLB handler for the PCI core",
+     "struct pci_ser FLB (preserve/unpreserve/retrieve/finish), register_flb; u16 padding"),
+    (2, "pci-v2", IN_USE, "Track outgoing preserved PCI devices",
+     "pci_liveupdate_preserve/unpreserve of one device (no bridges), padding -> refcount"),
+    (3, "pci-v2", IN_USE, "Track incoming preserved PCI devices",
+     "xarray of incoming devices, setup_device, finish (refcount != 1 WARNs corrupted), "
+     "is_incoming; every incoming device holds an FLB reference"),
+    (4, "pci-v2", IN_USE, "Document driver binding responsibilities", "documentation only"),
+    (5, "pci-v2", IN_USE, "Keep bus numbers constant during Live Update",
+     "scan_bridge_begin/end: bus numbers inherited while incoming devices are unfinished"),
+    (6, "pci-v3", PATH, "Auto-preserve upstream bridges across Live Update",
+     "path walk to the root port, bridge refcounts, rollback; compat pci-v3"),
+    (7, "pci-v3", PATH, "Refactor matching logic for pci_dev_acs_ops",
+     "no functional change"),
+    (8, "pci-v3", PATH, "Inherit ACS flags in incoming preserved devices",
+     "ACS Control inherited (was_preserved); ACS-quirk devices refused"),
+    (9, "pci-v3", PATH, "Inherit ARI Forwarding Enable on preserved bridges",
+     "ARI Forwarding Enable inherited on incoming bridges"),
+    (10, "pci-v3", PATH, "Freeze preservation status during shutdown",
+     "frozen: preserve/unpreserve refused once shutdown began"),
+    (11, "pci-v3", PATH, "Do not disable bus mastering on preserved devices during kexec",
+     "Bus Master kept at kexec on outgoing devices; pci_liveupdate_is_outgoing()"),
+]
+for _n, _compat, _rc, _subject, _adds in _P:
+    _add(Profile(f"v6-p{_n:02d}", f"v6 patch {_n:02d}", _compat, FLEX, _rc, None,
+                 **_GEN_C, **_V6, patch=_n, adds=_adds,
+                 aliases={1: ("pci-v1",), 5: ("pci-v2",)}.get(_n, ()),
+                 matrix=_n in (1, 2), note=_subject))
+_add(Profile("v6", "v6 final (patch 12)", "pci-v3", FLEX,
+             PATH, None, **_GEN_C, **_V6, aliases=("pci-v3", "v6-p12"), patch=12,
+             adds="documentation only: the whole series, the default profile",
+             note="Documentation: PCI: Add documentation for Live Update"))
 _add(Profile("v7", "v7 final", "pci-v2", BLOCK, PATH, None, **_GEN_D,
              retrieve_failure="panic", bus_inherit="unfinished", hold_flb_ref_per_device=True,
              panic_on_unfinished=False,
@@ -108,6 +144,11 @@ def get_profile(name: "str | Profile | None") -> Profile:
 
 def profile_names() -> list[str]:
     return list(PROFILES)
+
+
+def matrix_profiles() -> list[str]:
+    """The profiles ``profiles --matrix`` crosses by default (one per layout/behaviour era)."""
+    return [n for n, p in PROFILES.items() if p.matrix]
 
 
 def profiles_for_compatible(compatible: str) -> list[Profile]:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The command line: a click group whose subcommands are imported only when invoked.
 
 Keeping subcommand modules (and rich, and the kernel model) out of start-up is what keeps
@@ -33,6 +34,9 @@ COMMANDS = {
     "rehearse": "cmd_rehearse:rehearse",
     "diff": "cmd_diff:diff",
     "generate": "cmd_generate:generate",
+    "capture": "cmd_capture:capture",
+    "kernel": "cmd_kernel_image:kernel",
+    "plan": "cmd_plan:plan",
 }
 
 EPILOG = """\b

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu diff A B``: what changed between two generations or two hand-over blobs.
 
 Exit status (our choice, documented in --help and docs/scenarios.md): 0 whether or not the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from pcilu_cli.abi.profiles import profile_names
+from pcilu_cli.cli.profile_param import PROFILE
 from pcilu_cli.cli.context import print_json, set_json_mode
 from pcilu_cli.errors import ExitCode
 
@@ -17,8 +18,7 @@ from pcilu_cli.errors import ExitCode
 @click.command()
 @click.argument("a")
 @click.argument("b")
-@click.option("-p", "--profile", type=click.Choice(profile_names() + ["pci-v1", "pci-v2",
-                                                                      "pci-v3"]),
+@click.option("-p", "--profile", type=PROFILE,
               default=None, help="Layout of raw pci_ser blobs (default: detect).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--exit-code", is_flag=True, help="Exit 6 when A and B differ.")

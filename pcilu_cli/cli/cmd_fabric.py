@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """`pcilu fabric ...`: look at a fabric (YAML, lspci dump, sysfs snapshot, serialized fabric).
 
     pcilu fabric show FABRIC [--json]     lspci -tv-like tree with live-update facts

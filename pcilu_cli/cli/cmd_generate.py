@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu generate``: write a synthetic fabric of N functions, for benchmarks and for users who
 want to rehearse at the scale of a real host or fleet (a full PCI domain is 65,536 functions).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu inspect`` for images: a KHO root FDT / LUO FDT, an ELF memory dump, a pcilu state file.
 
 The walk itself is :func:`pcilu_cli.memory.handover.read_handover` (every link validated); this

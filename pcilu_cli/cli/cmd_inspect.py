@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu inspect`` (decode any hand-over blob) and ``pcilu encode`` (build a blob from JSON).
 
 ``inspect`` recognises what it is given by its first bytes: an ELF image (a pcilu state file or a
@@ -14,7 +15,7 @@ import click
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.detect import (_folio_size, _is_text, _text_kind, detect_pci_profile,
                                    flb_page_to_json, looks_like_flb_page)
-from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile, profile_names
+from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
 
@@ -23,7 +24,8 @@ FDT_MAGIC = b"\xd0\x0d\xfe\xed"
 
 
 def _profile_choice():
-    return click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
+    from pcilu_cli.cli.profile_param import PROFILE
+    return PROFILE
 
 
 def read_input(path: str) -> bytes:
@@ -167,6 +169,10 @@ def inspect(file, profile, as_json, as_hex):
       pcilu inspect gen1.elf     # the whole KHO -> LUO -> FLB -> pci_ser chain
     """
     set_json_mode(as_json)
+    from pcilu_cli.fabric.capture import is_capture
+    if file != "-" and is_capture(file):
+        from pcilu_cli.cli.cmd_capture import inspect_capture
+        return inspect_capture(file, as_json)
     data = read_input(file)
     name = "<stdin>" if file == "-" else file
     if data[:4] in (ELF_MAGIC, FDT_MAGIC):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The generation commands: ``init``, ``preserve``, ``unpreserve``, ``finish``, ``kexec``,
 ``enumerate``, ``hot-remove``, ``hot-add`` and ``export`` over a state file.
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import click
 
-from pcilu_cli.abi.profiles import profile_names
+from pcilu_cli.cli.profile_param import PROFILE as PROFILE_CHOICE
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.selectors import (kernel_option, profile_from, resolve, selection_of,
+                                     selector_options)
 from pcilu_cli.errors import BadInput, KernelPanic
 
-PROFILE_CHOICE = click.Choice(profile_names() + ["pci-v1", "pci-v2", "pci-v3"])
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 wait_option = click.option("--wait", type=click.FloatRange(0), default=30.0, show_default=True,
@@ -31,7 +33,7 @@ def _complete_bdf(ctx, param, incomplete):
         return []
 
 
-bdfs_argument = click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+bdfs_argument = click.argument("bdfs", metavar="[BDF...]", nargs=-1,
                                shell_complete=_complete_bdf)
 
 
@@ -78,10 +80,11 @@ def _echo_messages(lines):
               help="State file to write (generation 0).")
 @click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
               help="Kernel profile (default v6 = pci-v3).")
+@kernel_option
 @click.option("--cmdline", default="", help='Kernel command line, e.g. "pci=assign-busses '
               'pci=noari pci=config_acs=... liveupdate=off".')
 @json_option
-def init(fabric, output, profile, cmdline, as_json):
+def init(fabric, output, profile, kernel_image, cmdline, as_json):
     """Boot generation 0 on FABRIC and write its state file.
 
     FABRIC is a YAML fabric, an `lspci -xxxx` dump, a sysfs snapshot (directory or tar
@@ -93,6 +96,7 @@ def init(fabric, output, profile, cmdline, as_json):
       pcilu init dump.txt -o gen0.elf --cmdline "pci=assign-busses"
     """
     set_json_mode(as_json)
+    profile = profile_from(profile, kernel_image, notice=notice)
     from pcilu_cli.cli.cmd_fabric import _load as load_fabric
     from pcilu_cli.state import Machine, save
     fab = load_fabric(fabric)
@@ -115,12 +119,18 @@ def init(fabric, output, profile, cmdline, as_json):
 
 # ---- preserve / unpreserve / finish -----------------------------------------------------------
 
-def _mutate(state, bdfs, wait, action, as_json, kind, check=None):
-    """Apply ``action`` to every BDF in one locked transaction; ``check(result)`` runs inside
-    it, so a warning that --strict turns into a failure also leaves the state unchanged."""
-    from pcilu_cli.state import transaction
+def _mutate(state, bdfs, wait, action, as_json, kind, check=None, sel=None, dry_run=False):
+    """Apply ``action`` to every BDF (and every device the selectors pick) in one locked
+    transaction; ``check(result)`` runs inside it, so a warning that --strict turns into a
+    failure also leaves the state unchanged. ``dry_run``: the same on the loaded state, which
+    is then dropped (nothing written, no lock taken)."""
+    import contextlib
+    from pcilu_cli.state import load, transaction
     results = []
-    with transaction(state, wait=wait) as m:
+    ctx = contextlib.nullcontext(load(state)) if dry_run else transaction(state, wait=wait)
+    with ctx as m:
+        if sel is not None:
+            bdfs = resolve(m, bdfs, sel, kind)
         for bdf in bdfs:
             _check_bdf(m, bdf)
             r = action(m, bdf)
@@ -128,7 +138,10 @@ def _mutate(state, bdfs, wait, action, as_json, kind, check=None):
                 check(r)
             results.append(r)
     if as_json:
-        print_json({"kind": kind, "state": state, "results": results})
+        doc = {"kind": kind, "state": state, "results": results}
+        if dry_run:
+            doc["dry_run"] = True
+        print_json(doc)
     return results
 
 
@@ -143,13 +156,16 @@ def _echo_paths(verb, results, with_session=False):
 @click.command()
 @click.argument("state")
 @bdfs_argument
-@click.option("-s", "--session", default=None,
-              help='LUO session that holds the device files (default "pcilu").')
+@selector_options
+@click.option("--session", default=None, metavar="NAME|auto",
+              help='LUO session that holds the device files (default "pcilu"; auto: '
+              "pcilu-1, pcilu-2, ... as LUO_FILE_MAX requires).")
 @click.option("--token", type=click.IntRange(0, 2**64 - 1), default=None,
               help="LUO file token (default: (domain << 16) | bdf).")
+@click.option("--dry-run", is_flag=True, help="Do it on a copy and report; write nothing.")
 @wait_option
 @json_option
-def preserve(state, bdfs, session, token, wait, as_json):
+def preserve(state, bdfs, session, token, dry_run, wait, as_json, **kw):
     """Preserve devices for the next kernel (their upstream bridges come along).
 
     Models userspace preserving each device's vfio-pci cdev in a LUO session: the first file
@@ -161,21 +177,32 @@ def preserve(state, bdfs, session, token, wait, as_json):
     Examples:
       pcilu preserve gen0.elf 0000:01:00.0
       pcilu preserve gen0.elf 6a:01.0 6f:01.0 --session vm42
+      pcilu preserve gen0.elf --driver vfio-pci --session auto --dry-run
     """
     set_json_mode(as_json)
-    res = _mutate(state, bdfs, wait,
-                  lambda m, b: m.preserve(b, session=session, token=token), as_json, "preserve")
+    sel = selection_of(kw)
+
+    def act(m, b):
+        s = session
+        if s == "auto":
+            from pcilu_cli.rehearsal.plan import next_auto_session
+            s = next_auto_session(m.kernel)
+        return m.preserve(b, session=s, token=token)
+    res = _mutate(state, bdfs, wait, act, as_json, "preserve", sel=sel, dry_run=dry_run)
     if not as_json:
-        _echo_paths("preserved", res, with_session=True)
+        _echo_paths("would preserve" if dry_run else "preserved", res, with_session=True)
+        if dry_run:
+            notice(f"dry run: {state} is unchanged")
 
 
 @click.command()
 @click.argument("state")
 @bdfs_argument
-@click.option("-s", "--session", default=None, help="Session of the device file (default: any).")
+@selector_options
+@click.option("--session", default=None, help="Session of the device file (default: any).")
 @wait_option
 @json_option
-def unpreserve(state, bdfs, session, wait, as_json):
+def unpreserve(state, bdfs, session, wait, as_json, **kw):
     """Stop preserving devices (their bridges' refcounts drop).
 
     A BDF with no preserved file (e.g. a bridge that is only preserved for its children) is
@@ -199,7 +226,7 @@ def unpreserve(state, bdfs, session, wait, as_json):
         elif r.get("direct"):
             notice(f"{r['bdf']}: no preserved file; called pci_liveupdate_unpreserve() directly")
     res = _mutate(state, bdfs, wait, lambda m, b: m.unpreserve(b, session=session), as_json,
-                  "unpreserve", check=check)
+                  "unpreserve", check=check, sel=selection_of(kw))
     if not as_json:
         _echo_paths("unpreserved", res)
 
@@ -207,9 +234,10 @@ def unpreserve(state, bdfs, session, wait, as_json):
 @click.command()
 @click.argument("state")
 @bdfs_argument
+@selector_options
 @wait_option
 @json_option
-def finish(state, bdfs, wait, as_json):
+def finish(state, bdfs, wait, as_json, **kw):
     """Finish incoming devices (the driver is done with them): refcounts drop up the path,
     and the incoming FLB is freed once every preserved device has finished.
 
@@ -223,7 +251,7 @@ def finish(state, bdfs, wait, as_json):
     """
     set_json_mode(as_json)
     res = _mutate(state, bdfs, wait, lambda m, b: m.finish(b), as_json, "finish",
-                  check=lambda r: _warn_kernel_lines(r, "finish"))
+                  check=lambda r: _warn_kernel_lines(r, "finish"), sel=selection_of(kw))
     if not as_json:
         for r in res:
             verb = "finished" if r.get("file") else "finish (no incoming file):"
@@ -233,7 +261,8 @@ def finish(state, bdfs, wait, as_json):
 
 @click.command(name="hot-remove")
 @click.argument("state")
-@bdfs_argument
+@click.argument("bdfs", metavar="BDF...", nargs=-1, required=True,
+                shell_complete=_complete_bdf)
 @wait_option
 @json_option
 def hot_remove(state, bdfs, wait, as_json):
@@ -283,6 +312,7 @@ def hot_add(state, wait, as_json):
               help="State file of the next generation.")
 @click.option("-p", "--profile", type=PROFILE_CHOICE, default=None,
               help="Profile of the NEXT kernel (default: the same as the running one).")
+@kernel_option
 @click.option("--cmdline", default=None,
               help="Command line of the next kernel (default: the running kernel's).")
 @click.option("--fabric", "fabric_path", default=None,
@@ -290,7 +320,7 @@ def hot_add(state, wait, as_json):
 @click.option("--flb", "flb_path", default=None,
               help="Boot from a raw struct pci_ser blob (e.g. taken from a real machine).")
 @json_option
-def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
+def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, as_json):
     """Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing devices),
     hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it.
 
@@ -303,8 +333,10 @@ def kexec(state, output, profile, cmdline, fabric_path, flb_path, as_json):
       pcilu kexec gen0.elf -o gen1.elf
       pcilu kexec gen0.elf -o gen1.elf --profile v9        # cross-profile upgrade
       pcilu kexec --fabric host.yaml --flb pci-v3.bin -o gen1.elf
+      pcilu kexec gen0.elf -o gen1.elf --kernel /boot/vmlinuz-new
     """
     set_json_mode(as_json)
+    profile = profile_from(profile, kernel_image, notice=notice)
     from pcilu_cli.state import Machine, load, save
     if flb_path is not None or fabric_path is not None:
         if state is not None or flb_path is None or fabric_path is None:
@@ -396,86 +428,12 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
     if as_json:
         print_json(rep)
     else:
+        from pcilu_cli.cli.render_enumerate import render_report
         render_report(rep, state, show_all=show_all)
     if rep.get("panic"):
         # the report (with its "panic") is the one JSON document; the error goes to stderr only
         set_json_mode(False)
         raise KernelPanic(rep["panic"])
-
-
-SHORT_KIND = {"root_port": "RP", "switch_upstream": "USP", "switch_downstream": "DSP",
-              "endpoint": "EP", "host_bridge": "host", "legacy_endpoint": "legacy EP",
-              "rciep": "RCiEP", "rcec": "RCEC", "pcie_pci_bridge": "PCIe-PCI",
-              "pci_pcie_bridge": "PCI-PCIe"}
-
-
-COLUMNS = ("BDF", "kind", "in", "out", "BME", "bus", "ACSCtl", "ARIFwd", "enum")
-SMALL_FABRIC = 64        # up to this many functions, every one is listed by default
-
-
-def report_rows(devs, show_all=False):
-    """The rows people see: on a big fabric only the functions Live Update touched (preserved,
-    on a preserved path, incoming now or before, or skipped), unless --all."""
-    small = len(devs) <= SMALL_FABRIC
-    for d in devs:
-        if not (show_all or small or d["incoming"] or d["outgoing"] or d["was_incoming"]
-                or not d["enumerated"]):
-            continue
-        inc = "yes" if d["incoming"] else ("was" if d["was_incoming"] else "")
-        out = str(d["outgoing_refcount"]) if d["outgoing"] else ""
-        bus = "" if d["secondary"] is None else f"{d['secondary']:02x}-{d['subordinate']:02x}"
-        acs = "" if d["acs_ctrl"] is None else f"{d['acs_ctrl']:#06x}" + \
-            ("*" if d["acs_inherited"] else "")
-        ari = "" if d["ari_forwarding"] is None else ("+" if d["ari_forwarding"] else "-") + \
-            ("*" if d["ari_inherited"] else "")
-        yield (d["bdf"] or f"({d.get('uid')})", SHORT_KIND.get(d["kind"], d["kind"]), inc, out,
-               "+" if d["bus_master"] else "-", bus, acs, ari,
-               "yes" if d["enumerated"] else "skipped")
-
-
-def render_report(rep: dict, name: str, *, show_all=False):
-    """Plain aligned columns, one device per line, never wrapped (grep-able in CI logs) and
-    linear in the number of rows: a rich Table measures every cell and took ~40 s for the
-    65,536 rows of ``--all`` on a full domain."""
-    import sys
-    from pcilu_cli.cli.context import console
-    con = console()
-    colour = con.is_terminal and not con.no_color
-    devs = rep["devices"]
-    rows = list(report_rows(devs, show_all))
-    head = f"{name}: generation {rep['generation']} ({rep['profile']})"
-    kho = rep.get("kho") or {}
-    if kho.get("status"):
-        head += f", hand-over: {kho['status']}"
-    out = [click.style(head, bold=True) if colour else head]
-    if rep.get("panic"):
-        line = f"Kernel panic - not syncing: {rep['panic']}"
-        out.append(click.style(line, fg="red", bold=True) if colour else line)
-    if rows:
-        # (this module's `enumerate` is the command, not the builtin)
-        widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        out.append(fmt.format(*COLUMNS).rstrip())
-        out.append("  ".join("-" * w for w in widths))
-        for r in rows:
-            line = fmt.format(*r).rstrip()
-            if colour and r[-1] == "skipped":
-                line = line[:-len("skipped")] + click.style("skipped", fg="red")
-            out.append(line)
-    hidden = len(devs) - len(rows)
-    if hidden:
-        out.append(f"{hidden} other functions not shown (neither preserved nor incoming; "
-                   "--all lists them)" if rows else
-                   f"no function is preserved, incoming or skipped; {hidden} functions not "
-                   "shown (--all lists them)")
-    if rows:
-        out.append("in: incoming now (yes) or before finish (was); out: outgoing refcount;")
-        out.append("*: inherited from the previous kernel; bus: secondary-subordinate")
-    if rep["messages"]:
-        out.append("kernel log:")
-        out.extend(f"  {ln}" for ln in rep["messages"])
-    sys.stdout.write("\n".join(out) + "\n")
-    sys.stdout.flush()
 
 
 # ---- export -----------------------------------------------------------------------------------
@@ -503,54 +461,10 @@ def export(state, outdir):
     Example:
       pcilu export gen1.elf -o gen1 && pcilu inspect gen1/flb/incoming/pci-v3.bin
     """
-    import json
-    import os
     from pcilu_cli.state import load
-    from pcilu_cli.state.store import atomic_write
-    m = load(state)
-    written = []
-
-    def put(rel, data: bytes):
-        path = os.path.join(outdir, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write(path, data)
-        written.append(rel)
-    from pcilu_cli.fabric.lspci import export_dump
-    put("lspci.txt", export_dump(m.fabric).encode())
-    if m.hout is not None:
-        _export_kho(put, m.mem, m.hout.root_pa, "kho")
-    root_in = (m.kho_in or {}).get("root_pa")
-    if root_in and m.mem.present(root_in, 8):
-        _export_kho(put, m.mem, root_in, "kho/in")
-    k = m.kernel
-    if k is not None:
-        out, inc = k.outgoing_blob(), k.incoming_blob()
-        if out is not None:
-            put(f"flb/{k.profile.pci_compatible}.bin", out)
-        if inc is not None:
-            put(f"flb/incoming/{k.profile.pci_compatible}.bin", inc)
-    doc = {"metadata": m.metadata(), "report": m.report()}
-    put("state.json", (json.dumps(doc, indent=1) + "\n").encode())
+    from pcilu_cli.state.export import write_export
+    written = write_export(load(state), outdir)
     notice(f"wrote {len(written)} files into {outdir}: {', '.join(written)}")
-
-
-def _export_kho(put, mem, root_pa, prefix):
-    from pcilu_cli.memory import fdt as fdtmod
-    size = int.from_bytes(mem.read(root_pa + 4, 4), "big")
-    root = mem.read(root_pa, min(size, 4096))
-    put(f"{prefix}/fdt", root)
-    try:
-        parsed = fdtmod.read_kho_root_fdt(root)
-    except BadInput:
-        return
-    for name, pa, blob_size in parsed.subtrees:
-        if not pa or not mem.present(pa, 8):
-            continue
-        n = blob_size
-        if n is None:      # gen A: an FDT, its own totalsize
-            n = int.from_bytes(mem.read(pa + 4, 4), "big")
-        if mem.present(pa, n):
-            put(f"{prefix}/sub_fdts/{name}", mem.read(pa, n))
 
 
 __all__ = ["init", "preserve", "unpreserve", "finish", "kexec", "enumerate", "export",

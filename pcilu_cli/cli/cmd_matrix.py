@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu profiles --matrix``: kexec a sample fabric from every profile into every profile.
 
 For each ``(from, to)`` pair: boot the fabric with ``from``, preserve its endpoint(s), kexec
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pcilu_cli.abi.profiles import PROFILES, Profile, get_profile
+from pcilu_cli.abi.profiles import Profile, get_profile, matrix_profiles
 from pcilu_cli.errors import KernelPanic, KernelRefusal
 
 DEFAULT_FABRIC = Path(__file__).resolve().parents[2] / "fixtures" / "fabrics" / \
@@ -51,7 +52,9 @@ def _reason(a: Profile, b: Profile, outcome: str, incoming: list, panic: str | N
         return f"FLB name {a.pci_compatible!r} != {b.pci_compatible!r}"
     if not incoming:
         return f"FLB {b.pci_compatible!r} matched; {b.name} tracks no devices" \
-            if b.refcount == "padding" else f"FLB {b.pci_compatible!r} matched, no device"
+            if b.refcount == "padding" else (
+                f"FLB {b.pci_compatible!r} matched; {b.name} has no incoming tracking (patch 03)"
+                if b.patch < 3 else f"FLB {b.pci_compatible!r} matched, no device")
     return f"same ABI ({b.pci_compatible}" + (f" v{b.pci_version}" if b.pci_version else "") + \
         f"): {len(incoming)} device(s) incoming"
 
@@ -92,7 +95,7 @@ def matrix_cell(load, a: Profile, b: Profile) -> dict:
 def profile_matrix(fabric_path=None, profiles=None) -> dict:
     from pcilu_cli.fabric import load_fabric
     path = str(fabric_path or DEFAULT_FABRIC)
-    profs = [get_profile(p) for p in (profiles or list(PROFILES))]
+    profs = [get_profile(p) for p in (profiles or matrix_profiles())]
     first = load_fabric(path)          # BadInput (exit 3) before any kernel runs
 
     def load():
@@ -113,8 +116,8 @@ def _short(cell: dict) -> str:
     return "[bold red]panic[/bold red]"
 
 
-def run_matrix(fabric_path, as_json: bool) -> None:
-    doc = profile_matrix(fabric_path)
+def run_matrix(fabric_path, as_json: bool, profiles=None) -> None:
+    doc = profile_matrix(fabric_path, profiles)
     if as_json:
         from pcilu_cli.cli.context import print_json
         print_json(doc)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu profiles``: the kernel profiles pcilu knows, and (``--matrix``) what happens when a
 kernel of one profile kexecs into a kernel of another."""
 from __future__ import annotations
@@ -15,7 +16,7 @@ def profile_json(p) -> dict:
             "kho_compatible": p.kho_compatible, "luo_compatible": p.luo_compatible,
             "retrieve_failure": p.retrieve_failure, "bus_inherit": p.bus_inherit,
             "panic_on_unfinished": p.panic_on_unfinished, "default": p.name == DEFAULT_PROFILE,
-            "note": p.note}
+            "v6_patch": p.patch, "adds": p.adds, "note": p.note}
 
 
 @click.command()
@@ -25,7 +26,10 @@ def profile_json(p) -> dict:
                    "the outcome.")
 @click.option("--fabric", "fabric_path", default=None,
               help="Fabric for --matrix (default: the shipped QEMU virtio-net fabric).")
-def profiles(as_json, matrix, fabric_path):
+@click.option("--kernel", "kernels", multiple=True, metavar="IMAGE",
+              help="With --matrix: only the profiles of these kernel builds (repeat: e.g. "
+              "the running kernel and the new package).")
+def profiles(as_json, matrix, fabric_path, kernels):
     """List kernel profiles (ABI + behaviour of one series revision).
 
     \b
@@ -33,11 +37,18 @@ def profiles(as_json, matrix, fabric_path):
       pcilu profiles
       pcilu profiles --matrix            # v6 -> v9: what does the new kernel do?
       pcilu profiles --matrix --json | jq '.cells[] | select(.outcome=="panic")'
+      pcilu profiles --matrix --kernel /boot --kernel new-kernel.deb
     """
     set_json_mode(as_json)
+    if kernels and not matrix:
+        raise click.UsageError("--kernel goes with --matrix")
     if matrix:
         from pcilu_cli.cli import cmd_matrix
-        return cmd_matrix.run_matrix(fabric_path, as_json)
+        profs = None
+        if kernels:
+            from pcilu_cli.cli.selectors import profile_from
+            profs = list(dict.fromkeys(profile_from(None, k) for k in kernels))
+        return cmd_matrix.run_matrix(fabric_path, as_json, profiles=profs)
     rows = [profile_json(p) for p in PROFILES.values()]
     if as_json:
         print_json({"kind": "profiles", "default": DEFAULT_PROFILE, "profiles": rows})
@@ -47,7 +58,18 @@ def profiles(as_json, matrix, fabric_path):
     for r in rows:
         compat = r["pci_compatible"] + (f" v{r['pci_version']}" if r["pci_version"] else "")
         name = r["name"] + ("*" if r["default"] else "")
-        table.append((name, ", ".join(r["aliases"]), compat, r["pci_layout"],
+        table.append((name, ",".join(r["aliases"]), compat, r["pci_layout"],
                       f"{r['kho_compatible']} / {r['luo_compatible']}", r["series"]))
     lines = plain_table(("profile", "alias", "FLB name", "pci_ser", "KHO / LUO", "series"), table)
-    click.echo("\n".join(lines + ["* default profile"]))
+    lines.append("* default profile")
+    # one profile per patch of v6: what each patch switches on (bisect a rehearsal with them)
+    import textwrap
+    lines += ["", "What each v6 patch adds (profile v6-pNN = patches 01..NN):"]
+    for r in rows:
+        if not r["adds"]:
+            continue
+        first = f"  {r['name']:<7} {r['note']}"
+        lines += textwrap.wrap(first, 79, subsequent_indent=" " * 10)
+        lines += textwrap.wrap(r["adds"], 79, initial_indent=" " * 10,
+                               subsequent_indent=" " * 10)
+    click.echo("\n".join(lines))

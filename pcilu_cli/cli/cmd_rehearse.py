@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pcilu rehearse``: run scenario files (fabric + kernel + steps + expectations) in memory.
 
 Exit 0 when every expectation holds, 6 when one does not (the message names the step and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Per-invocation settings and the output helpers every command shares.
 
 Results go to stdout, diagnostics to stderr. In ``--json`` mode stdout carries exactly one JSON

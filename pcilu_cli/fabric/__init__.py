@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The PCI fabric: config space per function, the physical topology, and its file formats.
 
 Entry points:
@@ -55,6 +56,10 @@ def load_fabric(path) -> "model.Fabric":
     if p.is_dir():
         from pcilu_cli.fabric.sysfs import load_sysfs
         return load_sysfs(p)
+    from pcilu_cli.fabric.capture import is_capture
+    if is_capture(p):
+        from pcilu_cli.fabric.capture import load_capture
+        return load_capture(p)
     if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
         from pcilu_cli.fabric.sysfs import load_sysfs
         return load_sysfs(p)         # read member by member, not whole

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Building fabrics: config-space synthesis from a few facts, and firmware-style bus numbering.
 
 What it models: the state firmware leaves a machine in before Linux boots — every function's

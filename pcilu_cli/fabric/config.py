@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One PCI function's configuration space, stored sparsely.
 
 Models the register file a config cycle reaches: 64 bytes (what an unprivileged sysfs read

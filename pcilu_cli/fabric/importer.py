@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Turn a flat list of (address, raw config bytes) into a physical fabric, as enumeration would.
 
 Shared by the lspci-dump and sysfs importers.  The parent of a function on bus B in domain D is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Construct layouts of the config-space structures the fabric model decodes and synthesizes.
 
 Field names follow the kernel's pci_regs.h where it has one.  Used to build config space for

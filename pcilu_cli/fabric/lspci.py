@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """lspci hex dumps (`lspci -x`, `-xxx`, `-xxxx`, with or without `-D`/`-vvv`): import/export.
 
 Import follows the rules of pciutils' lib/dump.c (what `lspci -F FILE` reads), but stricter:

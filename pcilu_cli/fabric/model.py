@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The PCI fabric as hardware: a physical tree of functions whose bus numbers live in registers.
 
 A function's bus number is not stored anywhere: it is whatever its upstream bridge's Secondary

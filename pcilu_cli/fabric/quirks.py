@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Which devices the kernel handles with a device-specific ACS quirk (pci_dev_acs_ops).
 
 Models the matching of the two Intel entries of pci_dev_acs_ops in drivers/pci/quirks.c:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Presentation of a fabric: JSON facts for scripts and an `lspci -tv`-like tree for people.
 
 Reusable by later commands (state files): pass any Fabric.  rich is imported only inside

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Synthetic fabrics for benchmarks: many realistic trees, built fast and sparsely.
 
 Shape per domain: root bus 00 → root ports (device 1..31, functions 0..7) → a switch

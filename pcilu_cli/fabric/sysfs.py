@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Import a sysfs snapshot: `<root>/sys/bus/pci/devices/*/config` (pci-fabric.md §4).
 
 Accepts a live or copied root (a directory holding ``sys/bus/pci/devices``, or one level

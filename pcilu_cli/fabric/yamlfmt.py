@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The hand-written YAML fabric format (docs/fabric-format.md): load with validation, and dump.
 
 Nodes are keyed by BDF and linked by ``parent`` (pci-fabric.md §5).  Every error is a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The simulated kernel of one generation (``pcilu_cli.kernel``).
 
 Modules, one per kernel file they mirror:
@@ -12,12 +13,12 @@ Modules, one per kernel file they mirror:
     acs.py         pci_enable_acs() with pci=config_acs= / disable_acs_redir=
     shutdown.py    pci_device_shutdown(): freeze, Bus Master Enable on kexec
     params.py      kernel command line → KernelParams
-    handover.py    Handover, InMemoryIncoming, SimpleAllocator
+    handover.py    Handover, the Incoming protocol, SimpleAllocator
     log.py         the kernel log
 """
 from .generation import Kernel
-from .handover import Handover, InMemoryIncoming, SimpleAllocator, VFIO_COMPATIBLE
+from .handover import VFIO_COMPATIBLE, Handover, Incoming, SimpleAllocator
 from .params import KernelParams, parse_cmdline
 
-__all__ = ["Kernel", "Handover", "InMemoryIncoming", "SimpleAllocator", "VFIO_COMPATIBLE",
+__all__ = ["Kernel", "Handover", "Incoming", "SimpleAllocator", "VFIO_COMPATIBLE",
            "KernelParams", "parse_cmdline"]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pci_enable_acs()`` of ``drivers/pci/pci.c`` with the v6 liveupdate short-circuit.
 
 Normal path: if an IOMMU requested ACS and no device quirk handled it, enable SV|RR|CR|UF (TB

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One booted kernel (a *generation*) over a fabric: the API the state file and CLI build on.
 
     k = Kernel.boot(fabric, profile="v6", params="pci=assign-busses", incoming=None,
@@ -7,7 +8,6 @@
     k.finish(bdf) -> dict                                     void in the kernel
     k.freeze() -> dict                                        shutdown has begun
     k.kexec() -> Handover                                     freeze, BME, hand-over, next fabric
-    k.next_kernel(handover, profile=None, params=None) -> Kernel   boots N+1 from a Handover
     k.hot_remove(bdf) -> dict / k.rescan() -> dict
     k.is_incoming(bdf) / k.is_outgoing(bdf) / k.outgoing_blob() / k.incoming_blob()
     k.report() -> dict (design.md ``enumerate`` JSON) / k.to_state() / Kernel.from_state(fab, d)
@@ -15,9 +15,9 @@
     k.outgoing_entries() -> [(slot, domain, bdf, refcount)]    any layout
     k.incoming_freed_pages                                     PAs released by kho_restore_free
 
-Every profile of ``pcilu_cli.abi.profiles`` is simulated; ``next_kernel(profile=...)`` boots a
-kernel of another profile over the previous one's hand-over (the PCI FLB part of the
-``kho-luo-abi.md`` §6 policy; KHO/LUO compatibility is the Machine's HandoverIn).
+Every profile of ``pcilu_cli.abi.profiles`` is simulated; ``Kernel.boot(incoming=...)`` of a
+kernel of another profile over the previous one's hand-over applies the PCI FLB part of the
+``kho-luo-abi.md`` §6 policy (KHO/LUO compatibility is the Machine's HandoverIn).
 
 A preserve models userspace preserving the device's vfio-pci cdev file in a LUO session: LUO
 checks the token, takes the PCI FLB (the first file sizes and allocates ``struct pci_ser``),
@@ -35,8 +35,7 @@ from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 
 from . import liveupdate as lu
 from . import probe
-from .handover import (DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, InMemoryIncoming,
-                       SimpleAllocator)
+from .handover import DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, SimpleAllocator
 from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name, key_name
 from .luo import FileHandler, Flb, Luo, errno_name
 from .params import KernelParams, as_params
@@ -108,6 +107,9 @@ class Kernel:
         self.root_buses: list[PciBus] = []
         self.incoming_freed = False
         self.incoming_freed_pages: list[int] = []   # PAs kho_restore_free()d (header first)
+        # how many times kho_restore_free() ran on the incoming struct pci_ser: more than once
+        # is the v6 double free of a failed retrieve (each lookup retries it; spec §3.4)
+        self.incoming_free_calls = 0
         self.had_incoming = False
         self._allocator = None
         if alloc_preserve is None:
@@ -117,7 +119,8 @@ class Kernel:
         self.free_preserved = free_preserved or (lambda pa: None)
         self._quirk_cache: dict[int, bool] = {}
         self.kpages = None          # pci_blocks.KernelPages, block eras only (created lazily)
-        self.luo = Luo(self.params.luo_enabled, incoming)
+        self.luo = Luo(self.params.luo_enabled, incoming,
+                       warn=lambda text: self.log.add(WARN, text))
         self.pci_flb = Flb(self.profile.pci_compatible, lu.PciFlbOps(self))
         self.vfio = FileHandler(VFIO_COMPATIBLE, _VfioOps(self))
         self.luo.register_file_handler(self.vfio)
@@ -301,12 +304,6 @@ class Kernel:
         return Handover(sessions, out, nxt, self.generation + 1, self.profile.name,
                         self.log.lines(), pages)
 
-    def next_kernel(self, handover: Handover, profile=None, params=None, **kw) -> "Kernel":
-        return Kernel.boot(handover.fabric, profile=profile or self.profile,
-                           params=self.params if params is None else params,
-                           incoming=InMemoryIncoming.from_handover(handover),
-                           generation=handover.generation, **kw)
-
     # -- incoming --------------------------------------------------------------------------
     def finish(self, bdf) -> dict:
         """Finish the device's incoming LUO file (handler finish → pci_liveupdate_finish(),
@@ -464,7 +461,31 @@ class Kernel:
                 "ari_inherited": False, "enumerated": False})
         return {"generation": self.generation, "profile": self.profile.name,
                 "phase": self.phase, "panic": self.panic, "devices": devices,
+                "flb": self.flb_report(), "findings": self.findings(),
                 "messages": self.log.lines(debug=debug)}
+
+    def flb_report(self) -> dict:
+        """The PCI FLB as LUO holds it in this generation (incoming side)."""
+        f = self.pci_flb
+        return {"compatible": f.compatible, "registered": f in self.luo.flbs,
+                "incoming_refcount": f.in_count, "refcount_saturated": f.saturated,
+                "retrieved": f.retrieved, "finished": f.finished,
+                "retrieve_calls": f.retrieve_calls, "retrieve_failures": f.retrieve_failures,
+                "retrieve_error": errno_name(f.retrieve_err) if f.retrieve_err else None,
+                "blob_frees": self.incoming_free_calls,
+                "outgoing_files": f.out_count}
+
+    def findings(self) -> list:
+        """What this generation's kernel did that the real kernel gets wrong (one sentence
+        each, for ``enumerate`` and rehearsal reports)."""
+        out = []
+        n = self.incoming_free_calls
+        if n > 1:
+            out.append(f"double free: the incoming struct pci_ser was kho_restore_free()d "
+                       f"{n} times (pci_flb_retrieve() failed with "
+                       f"{errno_name(self.pci_flb.retrieve_err or -_errno.EBUSY)} and LUO "
+                       f"retried it on every lookup)")
+        return out
 
     def _dev_report(self, dev, ser):
         fn = dev.fn
@@ -515,9 +536,9 @@ class Kernel:
                 inc.ser.to_state() if hasattr(inc.ser, "to_state")
                 else {"pa": inc.ser.pa, "max_nr": inc.ser.max_nr, "blob": inc.ser.blob.hex()},
                 xa=[[k_, s] for k_, s in inc.xa.items()]),
-            "incoming_source": _source_state(self.luo.incoming),
             "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
             "incoming_freed_pages": self.incoming_freed_pages,
+            "incoming_free_calls": self.incoming_free_calls,
             "allocator": None if self._allocator is None else self._allocator.to_state(),
             "log": self.log.to_state(),
         }
@@ -532,8 +553,6 @@ class Kernel:
 
     @classmethod
     def _from_state(cls, fabric, d, alloc_preserve, free_preserved, incoming):
-        if incoming is None and d.get("incoming_source") is not None:
-            incoming = _source_from_state(d["incoming_source"])
         k = cls(fabric, d["profile"], KernelParams.from_dict(d["params"]), incoming,
                 d["generation"], alloc_preserve, free_preserved)
         if k._allocator is not None and d.get("allocator") is not None:
@@ -592,22 +611,9 @@ class Kernel:
             k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in i["xa"]})
         k.incoming_freed = d.get("incoming_freed", False)
         k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
+        k.incoming_free_calls = d.get("incoming_free_calls", int(k.incoming_freed))
         k.had_incoming = d.get("had_incoming", False)
         return k
-
-
-def _source_state(src):
-    if isinstance(src, InMemoryIncoming):
-        return {"flbs": [[n, pa, c] for n, (pa, c) in src._flbs.items()],
-                "blocks": [[pa, b.hex()] for pa, b in src._blocks.items()],
-                "sessions": [[n, [list(f) for f in fs]] for n, fs in src.sessions]}
-    return None
-
-
-def _source_from_state(s):
-    return InMemoryIncoming({n: (pa, c) for n, pa, c in s["flbs"]},
-                            {pa: bytes.fromhex(h) for pa, h in s["blocks"]},
-                            [(n, [tuple(f) for f in fs]) for n, fs in s["sessions"]])
 
 
 def _kind(is_virtfn, hdr_type, pcie_type, fn) -> str:

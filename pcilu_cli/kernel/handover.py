@@ -1,12 +1,12 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What one kernel hands the next, independent of the image format.
 
 * :class:`Handover` — returned by ``Kernel.kexec()``: LUO sessions (creation order, files as
   ``(compatible, data, token)``), FLB records ``(name, data_pa, count, blob_bytes)`` in
   registration order with ``count > 0``, and the next generation's fabric.
-* :class:`InMemoryIncoming` — the ``incoming`` source the next kernel reads:
-  ``flb(name) -> (data_pa, count) | None`` (exact strcmp), ``read(pa, n) -> bytes`` (may return
-  fewer bytes than asked when ``n`` runs past preserved memory: the rest reads as zero),
-  ``sessions``. The memory engineer's ``HandoverIn`` offers the same three members.
+* :class:`Incoming` — the protocol of the ``incoming`` source the next kernel reads
+  (``flb``, ``read``, ``sessions``); the state layer's memory-backed source implements it.
+* :func:`raw_blob_sessions` — the sessions implied by a raw ``struct pci_ser``.
 * :class:`SimpleAllocator` — the default deterministic stand-in for ``kho_alloc_preserve()``:
   zeroed ``2^order`` pages, naturally aligned, lowest free address from 0x1_0000_0000.
 
@@ -15,8 +15,7 @@ Our conventions (the VFIO payload is not in the spec): the file handler compatib
 same device in one session carries a sequence number in bits 48..63).
 
 Booting from a raw blob (``kexec --fabric F --flb BLOB``): the FLB is named by the profile's
-compatible, ``count`` = number of in-use entries whose device (by the fabric's routing at boot)
-is not a bridge, and one session ``"pcilu"`` holds one file per such entry.
+compatible, ``count`` = number of files of :func:`raw_blob_sessions`.
 """
 from __future__ import annotations
 
@@ -24,13 +23,12 @@ from pcilu_cli.abi.kho import get_order  # noqa: F401  (re-exported: one definit
 
 import struct
 from dataclasses import dataclass, field
+from typing import Protocol
 
 VFIO_COMPATIBLE = "vfio-pci-v1"
 DEFAULT_SESSION = "pcilu"
 RAW_BLOB_PA = 0x1_0000_0000
 PAGE = 4096
-
-
 
 
 @dataclass
@@ -44,55 +42,36 @@ class Handover:
     pages: list = field(default_factory=list)   # [(pa, bytes)] PCI FLB pages (block eras)
 
 
-class InMemoryIncoming:
-    def __init__(self, flbs: dict | None = None, blocks: dict | None = None,
-                 sessions: list | None = None):
-        self._flbs = dict(flbs or {})           # name -> (data_pa, count)
-        self._blocks = dict(blocks or {})       # pa -> bytes
-        self.sessions = list(sessions or [])
+class Incoming(Protocol):
+    """What a booting kernel reads of the previous kernel's hand-over (LUO's view after
+    ``luo_early_startup()``): the FLB record of a name (exact strcmp) as ``(data_pa, count)``,
+    the bytes at a preserved physical address (``phys_to_virt``; fewer than asked past the
+    preserved memory), and the sessions ``[(name, [(compatible, data, token)])]``."""
 
-    def flb(self, name: str):
-        return self._flbs.get(name)
+    sessions: list
 
-    def read(self, pa: int, n: int) -> bytes:
-        for base, data in self._blocks.items():
-            if base <= pa < base + max(len(data), PAGE << get_order(len(data))):
-                off = pa - base
-                chunk = data[off:off + n]
-                # the rest of the preserved folio reads as zero
-                room = (PAGE << get_order(len(data))) - off
-                return bytes(chunk) + b"\0" * max(0, min(n, room) - len(chunk))
-        return b""
+    def flb(self, name: str) -> tuple[int, int] | None: ...
 
-    @classmethod
-    def from_handover(cls, h: Handover) -> "InMemoryIncoming":
-        flbs, blocks = {}, {}
-        for pa, data in h.pages:
-            blocks[pa] = bytes(data)
-        for name, pa, count, blob in h.flbs:
-            flbs[name] = (pa, count)
-            if blob or pa not in blocks:
-                blocks[pa] = bytes(blob)
-        return cls(flbs, blocks, h.sessions)
+    def read(self, pa: int, n: int) -> bytes: ...
 
-    @classmethod
-    def from_raw_blob(cls, fabric, blob: bytes, compatible: str, pa: int = RAW_BLOB_PA,
-                      handler: str = VFIO_COMPATIBLE) -> "InMemoryIncoming":
-        files = []
-        if len(blob) >= 8:
-            max_nr = struct.unpack_from("<I", blob, 0)[0]
-            body = blob[8:8 + 8 * max_nr]
-            body = body[:len(body) // 8 * 8]
-            for domain, bdf, rc in struct.iter_unpack("<IHH", body):
-                if not rc:
-                    continue
-                fn = fabric.route(domain, bdf >> 8, bdf & 0xFF)
-                if fn is not None and fn.is_bridge:
-                    continue
-                key = (domain << 16) | bdf
-                files.append((handler, 0, key))
-        sessions = [(DEFAULT_SESSION, files)] if files else []
-        return cls({compatible: (pa, len(files))}, {pa: bytes(blob)}, sessions)
+
+def raw_blob_sessions(fabric, blob: bytes, handler: str = VFIO_COMPATIBLE) -> list:
+    """The LUO sessions a raw ``struct pci_ser`` implies (``kexec --fabric F --flb BLOB``):
+    one session :data:`DEFAULT_SESSION` with one file per in-use entry whose device (by the
+    fabric's routing at boot) is not a bridge; empty when there is none (our choice)."""
+    files = []
+    if len(blob) >= 8:
+        max_nr = struct.unpack_from("<I", blob, 0)[0]
+        body = blob[8:8 + 8 * max_nr]
+        body = body[:len(body) // 8 * 8]
+        for domain, bdf, rc in struct.iter_unpack("<IHH", body):
+            if not rc:
+                continue
+            fn = fabric.route(domain, bdf >> 8, bdf & 0xFF)
+            if fn is not None and fn.is_bridge:
+                continue
+            files.append((handler, 0, (domain << 16) | bdf))
+    return [(DEFAULT_SESSION, files)] if files else []
 
 
 class SimpleAllocator:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``drivers/pci/liveupdate.c``: the PCI core's Live Update logic, final v6 plus the named
 differences of the other profiles (``pci-liveupdate-v6.md`` §1.3, §12, §13).
 
@@ -15,9 +16,12 @@ the same accessors (``nr_devices``, ``refcount``, ``set_entry``, ``claim_slot``.
 
 Profile differences, each a named predicate below on the profile's fields:
 
-* :func:`_tracks_devices` -- ``refcount == PADDING`` (v6 patch 01, ``pci-v1``): only the FLB
-  exists; ``pci_liveupdate_preserve()`` and the incoming tracking arrive in patches 02/03.
-* :func:`_auto_preserves_bridges` -- ``refcount == PATH`` (v6 patch 06 onwards).
+* :func:`_has` -- the v6 patch that introduced a behaviour (``Profile.patch``; spec §0.1,
+  §17): outgoing tracking 02, incoming tracking 03, bus numbers 05, bridge auto-preserve 06,
+  ACS inheritance and the ACS-quirk refusal 08, ARI inheritance 09, freeze 10, Bus Master
+  kept at kexec 11. Every later series carries all of them (``patch`` 12).
+* :func:`_tracks_devices` -- patch 02 (``pci-v1`` of patch 01 is the FLB alone).
+* :func:`_auto_preserves_bridges` -- patch 06 (``refcount == PATH``).
 * :func:`_blocks` -- ``pci_layout`` BLOCK/VERSION: kho_block chain instead of a flex array.
 * :func:`_version_era` -- ``pci_layout == VERSION``: retrieve panics itself, refusals logged,
   cleanup_device only WARNs, bus numbers may be assigned next to healthy preserved bridges.
@@ -160,14 +164,24 @@ class PciFlbOps:
 
 
 # -- profile predicates (one per difference; spec §1.3 / §13) ----------------------------------
+def _has(k, patch: int) -> bool:
+    """Does this kernel carry the behaviour v6 patch ``patch`` introduced?"""
+    return k.profile.patch >= patch
+
+
 def _tracks_devices(k) -> bool:
-    # v6 patch 01 ("pci-v1", u16 padding): the FLB only; device tracking starts in patch 02/03
-    return k.profile.refcount != _profiles.PADDING
+    # v6 patch 01 ("pci-v1", u16 padding): the FLB only; outgoing tracking starts in patch 02
+    return _has(k, 2) and k.profile.refcount != _profiles.PADDING
+
+
+def _tracks_incoming(k) -> bool:
+    # patch 03: the xarray of incoming devices, pci_liveupdate_setup_device()/finish()
+    return _has(k, 3) and _tracks_devices(k)
 
 
 def _auto_preserves_bridges(k) -> bool:
     # patch 06 onwards: refcount = preserved devices at or below, bridges auto-preserved
-    return k.profile.refcount == _profiles.PATH
+    return _has(k, 6) and k.profile.refcount == _profiles.PATH
 
 
 def _blocks(k) -> bool:
@@ -229,7 +243,7 @@ def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
     body = body[:len(body) // 8 * 8]
     xa = {}
     for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(body)):
-        if not rc or not _tracks_devices(k):   # pci-v1: the last u16 is padding
+        if not rc or not _tracks_incoming(k):  # pci-v1: padding; the xarray is patch 03
             continue
         key = (domain << 16) | bdf           # pci_ser_xa_key(): 64-bit shift (v6 fix)
         if key in xa:                        # xa_insert() -> -EBUSY
@@ -292,6 +306,7 @@ def _kho_restore_free(k, pa, blocks=()):
     kho_block_set destroy of its device blocks): ``k.incoming_freed_pages`` lists them so the
     Machine can release every one."""
     k.incoming_freed = True
+    k.incoming_free_calls += 1                # a second call frees the same pages again
     k.incoming_freed_pages = [pa] + [b for b in blocks if b != pa]
 
 
@@ -330,6 +345,8 @@ def pci_liveupdate_flb_get_incoming(k):
 
 
 def pci_liveupdate_flb_put_incoming(k):
+    # liveupdate_flb_put_incoming(): its WARNs (refcount_t underflow, a failed retry) are
+    # logged through the Luo's warn hook
     k.luo.liveupdate_flb_put_incoming(k.pci_flb)
 
 
@@ -349,6 +366,14 @@ def _path(k, dev):
 
 
 def pci_liveupdate_preserve_device(k, ser: PciSer, d) -> int:
+    if not _auto_preserves_bridges(k):
+        # patches 02-05: one device, no refcount arithmetic; any second preserve is -EBUSY
+        if d.outgoing is not None:
+            return EBUSY
+        if d.frozen:                          # (patch 10 is later: never set here)
+            _dev(k, WARNING, d, "Cannot preserve device after it is frozen!")
+            return EINVAL
+        return _claim(k, ser, d)
     if d.frozen:
         _dev(k, WARNING, d, "Cannot preserve device after it is frozen!")
         return EINVAL
@@ -363,9 +388,13 @@ def pci_liveupdate_preserve_device(k, ser: PciSer, d) -> int:
             return EBUSY                      # endpoints may not be preserved twice (v6: silent)
         ser.set_refcount(d.outgoing, rc + 1)
         return 0
-    if pci_need_dev_specific_enable_acs(k, d):
+    if _has(k, 8) and pci_need_dev_specific_enable_acs(k, d):
         _dev(k, WARNING, d, "Refusing to preserve device that relies on ACS quirks")
         return EINVAL
+    return _claim(k, ser, d)
+
+
+def _claim(k, ser, d) -> int:
     idx = ser.claim_slot()                    # v6: §4.3 search; block eras: first fit / grow
     if idx < 0:
         return idx
@@ -377,6 +406,16 @@ def pci_liveupdate_preserve_device(k, ser: PciSer, d) -> int:
 
 
 def pci_liveupdate_unpreserve_device(k, ser: PciSer, d) -> int:
+    if not _auto_preserves_bridges(k):
+        # patches 02-05: a preserved device is simply released (no refcount check)
+        if d.frozen:
+            _dev(k, WARNING, d, "Cannot unpreserve device after it is frozen!")
+            return EINVAL
+        if d.outgoing is None:
+            _dev(k, WARNING, d, "Cannot unpreserve device that is not preserved")
+            return EINVAL
+        _release(k, ser, d)
+        return 0
     if d.frozen:
         _dev(k, WARNING, d, "Cannot unpreserve device after it is frozen!")
         return EINVAL
@@ -391,12 +430,16 @@ def pci_liveupdate_unpreserve_device(k, ser: PciSer, d) -> int:
     ser.set_refcount(d.outgoing, rc)
     if rc:
         return 0
+    _release(k, ser, d)
+    return 0
+
+
+def _release(k, ser, d) -> None:
     _dev(k, INFO, d, "Device will no longer be preserved across next Live Update")
     ser.nr_devices = ser.nr_devices - 1
     ser.zero_entry(d.outgoing)
     ser.release_slot(d.outgoing)              # block eras: shrink the chain when possible
     d.outgoing = None
-    return 0
 
 
 def pci_liveupdate_preserve(k, dev) -> int:
@@ -437,7 +480,7 @@ def pci_liveupdate_unpreserve(k, dev) -> None:
 
 # -- incoming tracking (patches 03, 06) ------------------------------------------------------
 def pci_liveupdate_setup_device(k, dev) -> None:
-    if not _tracks_devices(k):
+    if not _tracks_incoming(k):
         return                                # incoming tracking arrives in patch 03
     inc = pci_liveupdate_flb_get_incoming(k)
     if inc is None:
@@ -448,21 +491,41 @@ def pci_liveupdate_setup_device(k, dev) -> None:
         return
     _dev(k, INFO, dev, "Device was preserved by previous kernel across Live Update")
     dev.incoming = slot
-    dev.was_preserved = True
+    dev.was_preserved = _has(k, 8)            # the was_preserved flag comes with patch 08
     dev.was_incoming = True
     if not k.profile.hold_flb_ref_per_device:
         pci_liveupdate_flb_put_incoming(k)
     # else: keep the reference until the device's incoming refcount reaches 0
 
 
+def _finish_device_p03(k, ser, d) -> None:
+    """pci_liveupdate_finish_device() of patches 03-05: one device, and its entry must hold
+    exactly 1 (anything else is "corrupted"; the device stays incoming)."""
+    if d.incoming is None:
+        _dev(k, WARNING, d, "Cannot finish preserving an unpreserved device")
+        return
+    if ser.refcount(d.incoming) != 1:
+        _dev(k, WARN, d, "Preserved device has a corrupted refcount!")
+        return
+    ser.set_refcount(d.incoming, 0)
+    _dev(k, INFO, d, "Device is finished participating in Live Update")
+    d.incoming = None
+    ser.nr_devices = ser.nr_devices - 1
+    pci_liveupdate_flb_put_incoming(k)         # the reference held since setup
+
+
 def pci_liveupdate_finish(k, dev) -> None:
-    if not _tracks_devices(k):
+    if not _tracks_incoming(k):
         return
     inc = pci_liveupdate_flb_get_incoming(k)
     if inc is None:
         _dev(k, WARNING, dev, "Cannot finish preserving device without incoming FLB")
         return
     ser = inc.ser
+    if not _auto_preserves_bridges(k):
+        _finish_device_p03(k, ser, dev)
+        pci_liveupdate_flb_put_incoming(k)
+        return
     for d in _path(k, dev):
         if d.incoming is None:
             _dev(k, WARNING, d, "Cannot finish preserving an unpreserved device")
@@ -505,8 +568,8 @@ def pci_liveupdate_cleanup_device(k, dev) -> None:
 
 # -- bus numbers (patch 05) ------------------------------------------------------------------
 def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
-    if not _tracks_devices(k):
-        return False                          # patch 05 comes later
+    if not _has(k, 5) or not _tracks_incoming(k):
+        return False                          # bus-number inheritance is patch 05
     if pass_:
         return dev.inherit_buses
     parent = bus.self
@@ -554,12 +617,14 @@ def pci_liveupdate_scan_bridge_end(k, dev, pass_: int) -> None:
 
 # -- ACS (patch 08) and ARI (patch 09) -------------------------------------------------------
 def pci_liveupdate_init_acs(k, dev) -> None:
+    if not _has(k, 8):
+        return                                # ACS inheritance is patch 08
     if dev.acs_cap and dev.incoming is not None:
         dev.acs_ctrl = k.cfg_read(dev, dev.acs_cap + PCI_ACS_CTRL, 2)
 
 
 def pci_liveupdate_enable_acs(k, dev) -> int:
-    if not dev.was_preserved:
+    if not _has(k, 8) or not dev.was_preserved:
         return EINVAL
     if pci_need_dev_specific_enable_acs(k, dev):
         _dev(k, WARNING, dev, "Device-specific quirk required to enable ACS!")
@@ -573,8 +638,8 @@ def pci_liveupdate_enable_acs(k, dev) -> int:
 
 
 def pci_liveupdate_configure_ari(k, bridge) -> int:
-    if bridge.incoming is None:
-        return EINVAL
+    if not _has(k, 9) or bridge.incoming is None:
+        return EINVAL                         # ARI inheritance is patch 09
     bridge.ari_enabled = bool(bridge.fn.ari_forwarding)
     bridge.ari_inherited = True
     return 0
@@ -582,7 +647,14 @@ def pci_liveupdate_configure_ari(k, bridge) -> int:
 
 # -- freeze / shutdown (patches 10, 11) ------------------------------------------------------
 def pci_liveupdate_freeze(k, dev) -> None:
-    dev.frozen = True
+    if _has(k, 10):                           # patch 10
+        dev.frozen = True
+
+
+def keeps_bus_master(k) -> bool:
+    """Patch 11: pci_device_shutdown() asks pci_liveupdate_is_outgoing() before clearing
+    Bus Master Enable at kexec; before it every device loses BME."""
+    return _has(k, 11)
 
 
 def pci_liveupdate_is_outgoing(k, dev) -> bool:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The kernel log of one generation (``printk`` as the PCI core uses it).
 
 Entries are ``(level, text)``. ``text`` is the line the kernel prints: ``pr_*`` lines carry the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """LUO (Live Update Orchestrator) as the PCI core sees it: sessions, files, FLB refcounts.
 
 Models ``kernel/liveupdate/luo_session.c``, ``luo_file.c`` and ``luo_flb.c`` of the liveupdate
@@ -7,10 +8,16 @@ Models ``kernel/liveupdate/luo_session.c``, ``luo_file.c`` and ``luo_flb.c`` of 
   ``preserve`` before the handler's own ``preserve``; each further file bumps the count; the
   last unpreserved file calls the FLB's ``unpreserve`` after the handler's ``unpreserve``.
   A failing handler ``preserve`` drops the FLB reference it took (spec: UNCONFIRMED, expected).
-* incoming: the first ``liveupdate_flb_get_incoming()`` looks the record up by exact name, sets
-  the refcount to the record's ``count``, calls ``retrieve``; every successful get takes a
-  reference; the last put calls ``finish``. A failed retrieve is sticky (simulator choice, spec
-  §3.4: later gets return the same error without a second retrieve).
+* incoming: ``liveupdate_flb_get_incoming()`` runs ``luo_flb_retrieve_one()`` whenever no
+  object is cached: it looks the record up by exact name, (re)loads the refcount from the
+  record's ``count`` and calls ``retrieve``. A failed retrieve is NOT remembered (spec §3.4,
+  settled from the series' tree): every later lookup searches, reloads and retrieves again,
+  so each failure runs the FLB's error path again (the PCI FLB ``kho_restore_free()``s the
+  same blob again). Every successful get takes a reference. ``liveupdate_flb_put_incoming()``
+  finishes when the count drops to exactly 0; if nothing was retrieved it retries first and,
+  on error, WARNs and returns without ``finish()`` (the FLB stays unfinished). A put on a
+  count that was never loaded (a file finished before any lookup) underflows the
+  ``refcount_t``: it WARNs and finishes nothing.
 
 The FLB ``ops`` object must provide ``preserve() -> (obj, data)``, ``unpreserve(obj)``,
 ``retrieve(data) -> obj`` (raising :class:`FlbError` with a negative errno) and ``finish(obj)``.
@@ -53,19 +60,26 @@ class Flb:
         self.in_data = 0
         self.in_obj = None
         self.retrieved = False
-        self.retrieve_err = 0      # sticky negative errno of a failed retrieve
+        self.retrieve_err = 0      # errno of the last failed retrieve (not cached by LUO)
+        self.retrieve_calls = 0    # how many times ops.retrieve() ran
+        self.retrieve_failures = 0  # how many of them failed
+        self.saturated = False     # refcount_t underflowed (saturated) -- see put_incoming
         self.finished = False
 
     def state(self) -> dict:
         return {"compatible": self.compatible, "out_count": self.out_count,
                 "out_data": self.out_data, "in_count": self.in_count, "in_data": self.in_data,
                 "retrieved": self.retrieved, "retrieve_err": self.retrieve_err,
+                "retrieve_calls": self.retrieve_calls,
+                "retrieve_failures": self.retrieve_failures, "saturated": self.saturated,
                 "finished": self.finished}
 
     def load(self, d: dict) -> None:
         for k in ("out_count", "out_data", "in_count", "in_data", "retrieved", "retrieve_err",
                   "finished"):
             setattr(self, k, d[k])
+        for k in ("retrieve_calls", "retrieve_failures", "saturated"):
+            setattr(self, k, d.get(k, getattr(self, k)))
 
 
 class FileHandler:
@@ -101,8 +115,9 @@ class LuoFile:
 class Luo:
     """One generation's LUO. ``enabled`` is ``liveupdate=on`` with KHO on."""
 
-    def __init__(self, enabled: bool, incoming=None):
+    def __init__(self, enabled: bool, incoming=None, warn=None):
         self.enabled = enabled
+        self.warn = warn            # how a WARN reaches the kernel log (text -> None)
         self.incoming = incoming if enabled else None  # source of incoming FLBs / sessions
         self.handlers: dict[str, FileHandler] = {}
         self.flbs: list[Flb] = []                      # registration order
@@ -123,18 +138,21 @@ class Luo:
         return 0
 
     def liveupdate_register_flb(self, fh: FileHandler, flb: Flb) -> int:
+        """liveupdate_register_flb(): -EOPNOTSUPP (LUO off), -EINVAL (handler not
+        registered), -EEXIST (already linked to this handler); then, for an FLB registered
+        for the first time, the LUO_FLB_MAX check (-ENOSPC) comes before the duplicate
+        compatible check (-EEXIST)."""
         if not self.enabled:
             return EOPNOTSUPP
-        if fh.compatible not in self.handlers:
+        if self.handlers.get(fh.compatible) is not fh:
             return EINVAL
         if flb in fh.flbs:
             return EEXIST
-        known = next((f for f in self.flbs if f.compatible == flb.compatible), None)
-        if known is not None and known is not flb:
-            return EEXIST
-        if known is None:
+        if not any(f is flb for f in self.flbs):        # first registration of this FLB
             if len(self.flbs) >= LUO_FLB_MAX:
                 return -_e.ENOSPC
+            if any(f.compatible == flb.compatible for f in self.flbs):
+                return EEXIST
             self.flbs.append(flb)
         fh.flbs.append(flb)
         return 0
@@ -211,44 +229,63 @@ class Luo:
         return None, None
 
     # -- incoming -------------------------------------------------------------------------
+    def luo_flb_retrieve_one(self, flb: Flb) -> int:
+        """luo_flb_retrieve_one(): keeps no error state, so a failure is retried next time."""
+        if flb.finished:
+            return ENODATA
+        if flb.retrieved:
+            return 0
+        if self.incoming is None:                     # no incoming FLB header
+            return ENODATA
+        rec = self.incoming.flb(flb.compatible)
+        if rec is None:
+            return ENOENT
+        # refcount_set() from the record: reloaded on every attempt
+        flb.in_data, flb.in_count = rec[0], rec[1]
+        flb.saturated = False
+        flb.retrieve_calls += 1
+        try:
+            flb.in_obj = flb.ops.retrieve(flb.in_data)
+        except FlbError as exc:
+            flb.retrieve_err = exc.err
+            flb.retrieve_failures += 1
+            return exc.err
+        flb.retrieved = True
+        flb.retrieve_err = 0
+        return 0
+
     def liveupdate_flb_get_incoming(self, flb: Flb):
         if not self.enabled:
             return EOPNOTSUPP, None
-        if flb.finished or self.incoming is None:
-            return ENODATA, None
-        if not flb.retrieved:
-            if flb.retrieve_err:
-                return flb.retrieve_err, None
-            rec = self.incoming.flb(flb.compatible)
-            if rec is None:
-                return ENOENT, None
-            flb.in_data, flb.in_count = rec[0], rec[1]
-            try:
-                flb.in_obj = flb.ops.retrieve(flb.in_data)
-            except FlbError as exc:
-                flb.retrieve_err = exc.err
-                return exc.err, None
-            flb.retrieved = True
-        flb.in_count += 1
+        if flb.in_obj is None:
+            err = self.luo_flb_retrieve_one(flb)
+            if err:
+                return err, None
+        flb.in_count += 1                              # refcount_inc()
         return 0, flb.in_obj
 
-    def liveupdate_flb_put_incoming(self, flb: Flb) -> None:
+    def liveupdate_flb_put_incoming(self, flb: Flb, log=None) -> None:
+        """refcount_dec_and_test(); at exactly 0: retrieve first if nobody did (WARN_ON and
+        return on error, the FLB stays unfinished), then finish()."""
+        if flb.in_count <= 0 or flb.saturated:
+            # refcount_t underflow: saturates and WARNs, never reaches "0 -> finish"
+            flb.saturated = True
+            if log is not None:
+                log("refcount_t: underflow; use-after-free.")
+            return
         flb.in_count -= 1
-        if flb.in_count <= 0 and not flb.finished:
-            self._flb_finish(flb)
-
-    def _flb_finish(self, flb: Flb) -> None:
-        if not flb.retrieved and not flb.retrieve_err and self.incoming is not None:
-            rec = self.incoming.flb(flb.compatible)
-            if rec is not None:
-                try:
-                    flb.in_obj = flb.ops.retrieve(rec[0])
-                    flb.retrieved = True
-                except FlbError as exc:
-                    flb.retrieve_err = exc.err
-        if flb.retrieved:
-            flb.ops.finish(flb.in_obj)
+        if flb.in_count:
+            return
+        if not flb.retrieved:
+            err = self.luo_flb_retrieve_one(flb)
+            if err:
+                if log is not None:
+                    log(f"kernel/liveupdate/luo_flb.c: liveupdate_flb_put_incoming(): "
+                        f"WARN_ON(err) ({err})")
+                return
+        flb.ops.finish(flb.in_obj)
         flb.in_obj = None
+        flb.in_data = 0
         flb.finished = True
 
     def find_incoming_file(self, key: int):
@@ -266,17 +303,9 @@ class Luo:
         if fh is None:
             return
         fh.ops.finish(f)
-        for flb in fh.flbs:
-            if not flb.finished and flb.retrieved:
-                self.liveupdate_flb_put_incoming(flb)
-            elif not flb.finished:
-                # nobody retrieved yet: LUO still counts the file down from the record's count
-                rec = self.incoming.flb(flb.compatible) if self.incoming is not None else None
-                if rec is None:
-                    continue
-                if not flb.in_count:
-                    flb.in_data, flb.in_count = rec[0], rec[1]
-                self.liveupdate_flb_put_incoming(flb)
+        # luo_flb_file_finish(): one put per linked FLB, in reverse registration order
+        for flb in reversed(fh.flbs):
+            self.liveupdate_flb_put_incoming(flb)
 
     # -- hand-over ------------------------------------------------------------------------
     def serialize(self):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Kernel command-line parameters that change what a generation's PCI core does.
 
 Parsed like the kernel parses them: whitespace-separated ``name=value`` words, the ``pci=``

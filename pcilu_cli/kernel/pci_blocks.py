@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``struct pci_ser`` of the block eras (v7 and the version-field era) as the kernel holds it.
 
 v7 (``"pci-v2"``): ``struct pci_ser { u32 nr_devices; u64 devices; } __packed`` (12 bytes);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``struct pci_dev`` / ``struct pci_bus``: what the simulated kernel knows about each function.
 
 Only the fields the Live Update paths use. ``key`` is the kernel's xarray key

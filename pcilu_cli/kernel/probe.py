@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``drivers/pci/probe.c`` (+ the bits of ``pci.c``/``iov.c`` enumeration runs): discovery by
 config cycles through the fabric's routing, the two-pass bridge scan with the v6 bus-number
 hooks, pci_configure_ari(), pci_acs_init(), and VF creation.
@@ -171,6 +172,8 @@ def pci_configure_ari(k, dev) -> None:
         return
     if lu.pci_liveupdate_configure_ari(k, bridge) == 0:
         return
+    # configured anew (the bridge finished, or never was incoming): nothing is inherited now
+    bridge.ari_inherited = False
     if k.params.noari:
         return
     if dev.fn.ari_cap is not None:

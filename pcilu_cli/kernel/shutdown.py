@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``pci_device_shutdown()`` (``drivers/pci/pci-driver.c``) with v6 patches 10 and 11.
 
 Every device is frozen first; on kexec, Bus Master Enable is cleared unless the device is
@@ -23,7 +24,8 @@ def _le_d3hot(fn) -> bool:
 def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> None:
     lu.pci_liveupdate_freeze(k, dev)
     # (pm_runtime_resume() and the driver's ->shutdown() are not modelled)
-    if kexec_in_progress and not lu.pci_liveupdate_is_outgoing(k, dev):
+    if kexec_in_progress and not (lu.keeps_bus_master(k)
+                                  and lu.pci_liveupdate_is_outgoing(k, dev)):
         cfg = dev.fn.cfg
         cmd = cfg.read(PCI_COMMAND, 2)
         # __pci_set_master() writes only on change, so a clear BME needs no power-state look

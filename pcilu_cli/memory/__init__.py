@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Physical memory and the KHO hand-over image (layer 2: imports only ``abi`` and ``errors``).
 
     physmem.py   sparse physical memory (PhysMem)

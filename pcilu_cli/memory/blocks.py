@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """``kho_block_set``: chains of one-page blocks of fixed-size entries (``kernel/liveupdate/kho_block.c``).
 
 Block format (``pcilu_cli.abi.kho_block``): a 16-byte header ``{u64 next; u64 count;}`` then

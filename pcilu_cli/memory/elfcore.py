@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The ELF64 core container: pcilu's state file, and the reader for real memory dumps.
 
 Our file (``design.md`` "The state file"): ``ET_CORE``, ``EM_X86_64``, little-endian; the first

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The KHO root FDT and LUO's own FDT (``luo-v1``): writers and a validating reader.
 
 Writers use pylibfdt the way the kernel uses libfdt, so the bytes match:
@@ -165,6 +166,19 @@ def fdt_check_header(data: bytes) -> int:
     return 0
 
 
+def fdt_totalsize(header: bytes) -> int:
+    """``fdt_totalsize()``: the big-endian ``totalsize`` word of an FDT header (0 when the
+    header is cut short)."""
+    return int.from_bytes(header[4:8], "big") if len(header) >= 8 else 0
+
+
+def fdt_at(mem, pa: int, *, limit: int | None = None) -> bytes:
+    """The FDT blob at ``pa`` of a memory (anything with ``read(pa, n)``), as long as its
+    header's ``totalsize`` says, capped at ``limit`` bytes."""
+    size = fdt_totalsize(mem.read(pa, 8))
+    return mem.read(pa, size if limit is None else min(size, limit))
+
+
 def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
     """Parse and validate a flattened device tree; returns the root node."""
     data = bytes(data)
@@ -304,8 +318,7 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoR
         size = (prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
                 if kho_abi.has_blob_size(gen) else None)
         subs.append((child.name, pa, size))
-    total = struct.unpack_from(">I", data, 4)[0]
-    return KhoRootFdt(compat, mem_map, subs, total, gen)
+    return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen)
 
 
 @dataclass

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The KHO + LUO hand-over image: what the outgoing kernel leaves, what the incoming one sees.
 
 * :class:`HandoverOut` -- ``kho_init()`` + ``luo_late_startup()`` at boot (root FDT page,
@@ -127,8 +128,7 @@ class HandoverOut:
             raise
 
     def root_fdt(self) -> bytes:
-        size = int.from_bytes(self.mem.read(self.root_pa + 4, 4), "big")
-        return self.mem.read(self.root_pa, size)
+        return fdtmod.fdt_at(self.mem, self.root_pa)
 
     # ---- liveupdate_reboot() ----------------------------------------------------------------------
     def finalize(self, sessions, flbs) -> int:
@@ -475,8 +475,7 @@ def find_kho_root(mem: PhysMem) -> int | None:
                 if c[po:po + 4] == magic:
                     cand = pa + off + po
                     try:
-                        root = fdtmod.parse_fdt(mem.read(cand, min(
-                            PAGE_SIZE, int.from_bytes(mem.read(cand + 4, 4), "big"))))
+                        root = fdtmod.parse_fdt(fdtmod.fdt_at(mem, cand, limit=PAGE_SIZE))
                     except BadInput:
                         continue
                     if any(s.startswith("kho-v") for s in root.compatible()):
@@ -493,7 +492,8 @@ def _pci_profile_for(name: str, luo_compat: str, mem: PhysMem, data_pa: int) -> 
         cands = [p for p in cands if p.pci_version == v] or cands[-1:]
     if len(cands) > 1:   # prefer the final revision (v6 over its patch-level intermediates)
         named = [p for p in cands if p.name in ("v6", "v7", "v9")]
-        cands = named or cands
+        # among the patch-level intermediates sharing a compat, the latest patch
+        cands = named or sorted(cands, key=lambda p: -p.patch)
     return cands[0] if cands else None
 
 
@@ -515,7 +515,7 @@ def read_handover(mem: PhysMem, root_pa: int | None = None, *, file=None,
     if not mem.present(root_pa, 40):
         raise BadInput(f"KHO root FDT {root_pa:#x} points outside memory", file=file,
                        field="root")
-    total = min(int.from_bytes(mem.read(root_pa + 4, 4), "big"), PAGE_SIZE)
+    total = min(fdtmod.fdt_totalsize(mem.read(root_pa, 8)), PAGE_SIZE)
     if not mem.present(root_pa, max(total, 40)):
         raise BadInput(f"KHO root FDT {root_pa:#x} is truncated in memory", file=file,
                        field="root")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The KHO allocator and preserved-memory trackers (``kernel/liveupdate/kexec_handover.c``).
 
 :class:`KhoAllocator` mirrors ``kho_alloc_preserve()``: every object is a zero-filled folio of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Sparse physical memory: what a machine's RAM holds at the moment of a kexec.
 
 Models the pages a hand-over lives in (``kho-luo-abi.md`` §7: "a set of physical pages"). Two

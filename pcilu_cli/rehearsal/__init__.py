@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Rehearsals: scenario files that drive generations in memory and check expectations.
 
 Sits above ``pcilu_cli.state`` (it drives :class:`~pcilu_cli.state.Machine`) and below the CLI.

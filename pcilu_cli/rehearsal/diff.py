@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """What changed between two generations (state files) or two hand-over blobs.
 
 State files are compared device by device, keyed by the fabric's name for each function (so a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The expectation engine: does one expectation hold after one step?
 
 ``check(exp, ctx)`` returns ``None`` when it holds, else the sentence a CI log should show:

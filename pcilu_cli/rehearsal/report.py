@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Views of a :class:`RunResult`: the ``--json`` document, JUnit XML, and the human report.
 
 JSON (``{"kind": "rehearsal", ...}``) and JUnit are built from plain data; rich is imported

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Run a scenario in memory: boot generation 0, apply each step, check its expectations.
 
 Nothing touches the disk unless ``keep`` names a directory, where each generation's state file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The scenario file: a fabric, a kernel, and steps with expectations — parsed and validated.
 
 Format reference: docs/scenarios.md. Everything that can be checked before running is checked
@@ -15,7 +16,8 @@ from pcilu_cli.errors import BadInput, PcIluError
 from pcilu_cli.rehearsal.yamlmarks import LList, LMap, line_of, parse
 
 FORMAT_KEY = "pcilu_scenario"
-TOP_KEYS = {FORMAT_KEY, "name", "description", "fabric", "profile", "cmdline", "steps"}
+TOP_KEYS = {FORMAT_KEY, "name", "description", "fabric", "profile", "kernel", "cmdline",
+            "steps"}
 STEP_META = {"name", "expect", "note"}
 # action -> does it run in the simulated kernel (so it may be refused / may panic)?
 ACTIONS = {
@@ -163,6 +165,7 @@ def load_scenario(path) -> Scenario:
 
 def load_scenario_text(text: str, file: str = "<string>", *, base_dir=".") -> Scenario:
     v = _V(file)
+    v.base_dir = base_dir
     doc = parse(text, file)
     if not isinstance(doc, dict):
         v.err(f"a scenario must be a YAML mapping starting with '{FORMAT_KEY}: 1'", doc)
@@ -172,7 +175,7 @@ def load_scenario_text(text: str, file: str = "<string>", *, base_dir=".") -> Sc
               f"{doc.get(FORMAT_KEY)!r})", doc, FORMAT_KEY, FORMAT_KEY)
     name = v.str_(doc.get("name", Path(file).stem), "name", doc, "name")
     desc = v.str_(doc.get("description"), "description", doc, "description", allow_none=True)
-    profile = _profile(v, doc.get("profile"), doc, "profile") or "v6"
+    profile = _profile_or_kernel(v, doc) or "v6"
     cmdline = v.str_(doc.get("cmdline", ""), "cmdline", doc, "cmdline", allow_none=True) or ""
     if "fabric" not in doc:
         v.err("missing 'fabric' (a path relative to this file, or an inline fabric mapping)",
@@ -195,6 +198,21 @@ def _profile(v, value, obj, key):
         return get_profile(value).name
     except PcIluError as e:
         v.err(e.message, obj, key, "profile")
+
+
+def _profile_or_kernel(v, obj):
+    """``profile: P`` or ``kernel: IMAGE`` (a kernel build, path relative to the scenario:
+    its profile as `pcilu kernel` finds it)."""
+    if obj.get("profile") is not None and obj.get("kernel") is not None:
+        v.err("give 'profile' or 'kernel', not both", obj, "kernel", "kernel")
+    if obj.get("kernel") is None:
+        return _profile(v, obj.get("profile"), obj, "profile")
+    image = v.str_(obj["kernel"], "kernel", obj, "kernel")
+    from pcilu_cli.abi.kernel_image import profile_for
+    try:
+        return profile_for(Path(getattr(v, "base_dir", ".")) / image)[0]
+    except PcIluError as e:
+        v.err(f"kernel {image}: {e.one_line()}", obj, "kernel", "kernel")
 
 
 def _load_fabric(v, doc, text, base_dir):
@@ -322,8 +340,8 @@ def _action_args(v, action, a, s, key, known, index) -> dict:
     if action == "kexec":
         if a is None or a is True:
             return {"profile": None, "cmdline": None}
-        v.keys(a, {"profile", "cmdline"}, w, s, key)
-        return {"profile": _profile(v, a.get("profile"), a, "profile"),
+        v.keys(a, {"profile", "kernel", "cmdline"}, w, s, key)
+        return {"profile": _profile_or_kernel(v, a),
                 "cmdline": v.str_(a.get("cmdline"), "cmdline", a, "cmdline", True)}
     if action == "power":
         if not isinstance(a, dict) or not a:

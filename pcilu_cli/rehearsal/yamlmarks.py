@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """YAML with line numbers: mappings and lists that remember where each key and item was.
 
 A scenario file is validated after parsing, and every complaint has to name ``file:line``

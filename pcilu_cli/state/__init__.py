@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The generation state file: load, validate, save (atomic, locked), and its ``inspect`` view.
 
 ``load(path)`` / ``save(machine, path)`` for one-shot reads and ``-o`` outputs;

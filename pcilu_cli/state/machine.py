@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """One generation of a simulated host — fabric, kernel, physical memory — and its state file.
 
 A :class:`Machine` is what the CLI loads, changes and saves, and what ``rehearse`` drives in
@@ -157,7 +158,7 @@ class Machine:
         """Boot a kernel whose previous kernel left ``blob`` (a raw ``struct pci_ser`` taken
         from a real machine) as the PCI FLB data; the PCI FLB record is named by this
         profile's compatible and counts one file per preserved endpoint (our choice)."""
-        from pcilu_cli.kernel.handover import RAW_BLOB_PA, InMemoryIncoming, get_order
+        from pcilu_cli.kernel.handover import RAW_BLOB_PA, get_order, raw_blob_sessions
         from pcilu_cli.memory.physmem import PhysMem
         m = cls()
         m.generation, m.profile, m.fabric = generation, get_profile(profile), fabric
@@ -168,11 +169,12 @@ class Machine:
                            field="profile")
         if len(blob) > (64 << 20):
             raise BadInput(f"{len(blob)} bytes is too large for a struct pci_ser", file=file)
-        src = InMemoryIncoming.from_raw_blob(fabric, blob, m.profile.pci_compatible)
+        sessions = raw_blob_sessions(fabric, blob)
+        count = sum(len(files) for _name, files in sessions)
         m.mem = PhysMem()
         m.mem.write(RAW_BLOB_PA, blob)
-        (name, (data, count)), = src._flbs.items()
-        m.incoming = MemIncoming(m.mem, [(name, data, count)], src.sessions)
+        m.incoming = MemIncoming(m.mem, [(m.profile.pci_compatible, RAW_BLOB_PA, count)],
+                                 sessions)
         m.kho_in = {"status": "raw-blob", "root_pa": 0, "messages": [],
                     "blob_pa": RAW_BLOB_PA}
         m._boot_kernel(params, incoming=m.incoming, liveupdate_num=2,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Crash-safe, concurrency-safe storage of one state file (the bytes; the format is the lead's).
 
 What it models: the guarantees a CI job needs when many ``pcilu preserve`` runs edit one
