@@ -29,23 +29,42 @@ def _load(path):
     else:
         try:
             with open(path, "rb") as f:
-                head = f.read(4)
+                head = f.read(4096)
         except OSError:
             head = b""        # a directory (sysfs snapshot) or missing: load_fabric says which
         data, name = None, path
-        if head == b"\x7fELF":
+        if head[:4] == b"\x7fELF":
             from pcilu_cli.state import load
             return load(path).fabric
+        _refuse_non_fabric(head, path)
     if data is not None:
         if data[:4] == b"\x7fELF":
             from pcilu_cli.state import Machine
             return Machine.from_bytes(data, file=name).fabric
+        _refuse_non_fabric(data[:4096], name)
         fab = load_fabric_bytes(data, name)
     else:
         fab = load_fabric(path)
     for d in fab.diagnostics:
         warn(d)
     return fab
+
+
+def _refuse_non_fabric(head: bytes, name) -> None:
+    """A scenario or a binary blob given where a fabric is expected: say what it is."""
+    if not head:
+        return
+    from pcilu_cli.abi.filekind import describe
+    what = describe(head)
+    if what.startswith("a rehearsal scenario"):
+        from pcilu_cli.errors import BadInput
+        raise BadInput("this is a rehearsal scenario, not a fabric: run it with "
+                       f"`pcilu rehearse {name}` (its `fabric:` names the fabric)", file=name)
+    if what.startswith(("binary data", "a flattened device tree")):
+        from pcilu_cli.errors import BadInput
+        raise BadInput(f"this is {what}, not a fabric (a YAML fabric, `lspci -xxxx` dump, "
+                       "sysfs snapshot, capture or serialized fabric); `pcilu inspect` "
+                       "decodes blobs", file=name)
 
 
 @fabric.command("show")
@@ -70,7 +89,8 @@ def show(fabric_file, as_json):
         from pcilu_cli.fabric.render import fabric_to_json
         print_json(fabric_to_json(fab))
         return 0
-    title = f"fabric {fab.name} ({len(fab)} functions)"
+    from pcilu_cli.cli.context import plural
+    title = f"fabric {fab.name} ({plural(len(fab), 'function')})"
     if len(fab) > PLAIN_TREE_ABOVE:
         import sys
         from pcilu_cli.fabric.render import tree_lines

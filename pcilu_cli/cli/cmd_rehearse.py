@@ -43,6 +43,7 @@ def rehearse(ctx, scenarios, as_json, junit, keep, fail_fast, no_log):
     set_json_mode(as_json)
     from pcilu_cli.rehearsal import load_scenario, run
     from pcilu_cli.rehearsal import report
+    from pcilu_cli.abi.untrusted import file_component
     if "-" in scenarios:
         # a scenario names its fabric relative to its own file, so stdin has no place to
         # resolve it from
@@ -52,7 +53,9 @@ def rehearse(ctx, scenarios, as_json, junit, keep, fail_fast, no_log):
     loaded = [load_scenario(p) for p in scenarios]      # all files valid before any runs
     results = []
     for i, sc in enumerate(loaded):
-        k = keep if keep is None or len(loaded) == 1 else f"{keep}/{i:02d}-{sc.name}"
+        # the scenario's name comes from its file: one safe file-name component
+        k = keep if keep is None or len(loaded) == 1 else \
+            f"{keep}/{i:02d}-{file_component(sc.name)}"
         res = run(sc, keep=k, fail_fast=fail_fast)
         results.append(res)
         if not as_json:
