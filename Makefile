@@ -13,9 +13,9 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: tools venv kernels              ## install tools and a virtualenv with pcilu in it
 
-tools:                                 ## Debian packages the tests compare against (lspci, dtc, readelf, gcc)
+tools:                                 ## Debian packages the tests compare against (lspci, dtc, readelf, gcc, dot, chromium)
 	@missing=""; \
-	for t in lspci:pciutils dtc:device-tree-compiler fdtdump:device-tree-compiler readelf:binutils gcc:gcc; do \
+	for t in lspci:pciutils dtc:device-tree-compiler fdtdump:device-tree-compiler readelf:binutils gcc:gcc dot:graphviz chromium:chromium; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	$(PY) -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \

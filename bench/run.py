@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lib import BENCH_DIR, FAIL, SKIP, Row, machine_info  # noqa: E402
 
-SECTIONS = ("decode", "startup", "scale")
+SECTIONS = ("decode", "startup", "scale", "hostile")
 
 
 def _section(name):
@@ -41,6 +41,8 @@ def _section(name):
         import bench_decode as m
     elif name == "startup":
         import bench_startup as m
+    elif name == "hostile":
+        import bench_hostile as m
     else:
         import bench_scale as m
     return m

@@ -14,7 +14,7 @@ from pathlib import Path
 # what each series' kernel carries (kho-luo-abi.md §0/§4/§6, pci-liveupdate-v6.md §1.3)
 SERIES = {
     "v6-p01": {"kho": "kho-v3", "luo": "luo-v1", "pci": "pci-v1", "version": None},
-    "v6-p02": {"kho": "kho-v3", "luo": "luo-v1", "pci": "pci-v2", "version": None},
+    "v6-p05": {"kho": "kho-v3", "luo": "luo-v1", "pci": "pci-v2", "version": None},
     "v6": {"kho": "kho-v3", "luo": "luo-v1", "pci": "pci-v3", "version": None},
     "v7": {"kho": "kho-v4", "luo": "luo-v5", "pci": "pci-v2", "version": None},
     "v8": {"kho": "kho-v4", "luo": "luo-v5", "pci": None, "version": 1},

@@ -73,6 +73,15 @@ def test_an_unknown_abi_names_what_it_found_and_the_nearest_profile(tmp_path):
     assert "pci_flb=pci-v4" in doc["reason"] and "nearest profile v6" in doc["reason"]
 
 
+def test_patch_levels_sharing_an_abi_are_named(tmp_path):
+    img = tmp_path / "vmlinux"
+    img.write_bytes(kb.vmlinux("7.0.0", "kho-v3", "luo-v1", "pci-v2"))
+    doc = kernel_json(img)
+    # the per-patch v6 profiles 02..05 all carry "pci-v2": the one aliased pci-v2 is taken
+    assert doc["profile"] == "v6-p05"
+    assert "v6-p02" in doc["reason"] and "cannot be told apart" in doc["reason"]
+
+
 def test_the_version_era_without_headers_assumes_the_latest_and_says_so(tmp_path):
     img = tmp_path / "vmlinux"
     img.write_bytes(kb.for_profile("v8"))

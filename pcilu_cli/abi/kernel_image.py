@@ -589,9 +589,18 @@ def _profile_match(abi: dict):
     best = max(scores)[0]
     nearest = [n for s, n in scores if s == best][-1]
     if exact:
-        # several exact matches only in the version era without a known version: the latest
-        return exact[-1], nearest, len(exact) > 1
-    return None, nearest, False
+        return _representative(exact, abi), nearest, exact
+    return None, nearest, []
+
+
+def _representative(exact: list, abi: dict):
+    """Several profiles speak the same strings (the per-patch v6 profiles share their FLB
+    name; v8/v9 differ only in PCI_LUO_FLB_VERSION): the one that carries the compatible as
+    its alias (pci-v2 -> v6-p05, pci-v3 -> v6), else the latest."""
+    for p in exact:
+        if abi["pci_flb"] in p.aliases:
+            return p
+    return exact[-1]
 
 
 def _verdict(f: _Facts, doc: dict) -> None:
@@ -633,16 +642,20 @@ def _verdict(f: _Facts, doc: dict) -> None:
             doc["reason"] = ("this kernel cannot take part in a Live Update: no KHO/LUO/PCI "
                              "FLB compatible strings in the image")
         return
-    exact, nearest, ambiguous = _profile_match(abi)
+    exact, nearest, same = _profile_match(abi)
     doc["nearest_profile"] = nearest
     doc["live_update_capable"] = all(c[k] is not False for k in OPTIONS)
     if exact is not None:
         doc["profile"] = exact.name
         doc["reason"] = f"speaks the {exact.name} ABI ({exact.series})"
-        if ambiguous:
+        others = [p.name for p in same if p is not exact]
+        if others and exact.pci_version is not None and abi["pci_version"] is None:
             doc["reason"] += (": PCI_LUO_FLB_VERSION is a constant in code, not in the image; "
                               f"assumed {exact.pci_version}, the latest (a directory with the "
                               "kernel headers settles it)")
+        elif others:
+            doc["reason"] += (f"; {', '.join(others)} carry the same strings (patch levels "
+                              "of one revision cannot be told apart from an image)")
         return
     shown = ", ".join(f"{k}={v}" for k, v in found.items())
     doc["reason"] = f"unknown ABI: {shown}, nearest profile {nearest}"

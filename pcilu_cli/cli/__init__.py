@@ -34,6 +34,7 @@ COMMANDS = {
     "rehearse": "cmd_rehearse:rehearse",
     "diff": "cmd_diff:diff",
     "generate": "cmd_generate:generate",
+    "report": "cmd_report:report",
     "capture": "cmd_capture:capture",
     "kernel": "cmd_kernel_image:kernel",
     "plan": "cmd_plan:plan",

@@ -436,7 +436,9 @@ def _check_flb_blob(blob: bytes, profile, file: str) -> None:
 @click.option("--debug", is_flag=True, help="Include pr_debug/pci_dbg lines in the log (the "
               "kernel records them only with dyndbg on its command line, e.g. "
               "--cmdline 'dyndbg=+p').")
-def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's word
+@click.option("--tree", is_flag=True, help="Draw the fabric as a tree with the Live Update "
+              "path marked ([out=N] [in] [finished] [BM-lost] [SKIPPED] ...).")
+def enumerate(state, as_json, show_all, debug, tree):  # noqa: A001 - the kernel's word
     """What this generation's enumeration did, per device: incoming / outgoing, Bus Master,
     bus numbers, ACS control and ARI Forwarding (and whether inherited), enumerated or
     skipped — and the kernel log lines. Exits 5 if the generation panicked.
@@ -445,9 +447,14 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
     (preserved, on a preserved path, incoming, skipped) are listed; --all lists every one.
     --json always carries every function.
 
+    --tree draws the fabric as a tree instead, each function followed by its marks
+    (outgoing refcount, incoming, finished, lost Bus Master, skipped bridge, not enumerated);
+    the same rule picks what is drawn (touched functions and the path above them).
+
     \b
     Examples:
       pcilu enumerate gen1.elf
+      pcilu enumerate gen1.elf --tree
       pcilu enumerate gen1.elf --json | jq '.devices[] | select(.incoming) | .bdf'
     """
     set_json_mode(as_json)
@@ -456,6 +463,8 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
     rep = m.report(debug=debug)
     if as_json:
         print_json(rep)
+    elif tree:
+        _render_tree(m, rep, state, show_all)
     else:
         from pcilu_cli.cli.render_enumerate import render_report
         render_report(rep, state, show_all=show_all)
@@ -463,6 +472,38 @@ def enumerate(state, as_json, show_all, debug):  # noqa: A001 - the kernel's wor
         # the report (with its "panic") is the one JSON document; the error goes to stderr only
         set_json_mode(False)
         raise KernelPanic(rep["panic"])
+
+
+def _render_tree(m, rep, state, show_all):
+    """``enumerate --tree``: the fabric tree with this generation's marks, then the log."""
+    from pcilu_cli.cli.cmd_fabric import print_marked_tree, touched_with_ancestors
+    from pcilu_cli.cli.pathmarks import generation_marks
+    from pcilu_cli.cli.render_enumerate import SMALL_FABRIC
+    fab = m.fabric
+    gmarks = generation_marks(rep)
+    keep = None
+    if not show_all and len(fab) > SMALL_FABRIC:
+        # as the table: what Live Update touched; a lost Bus Master alone is every function
+        # that was not outgoing, so it does not count
+        keep = touched_with_ancestors(fab, [u for u, mk in gmarks.items()
+                                            if any(k != "bm_lost" for k in mk)])
+    head = f"{state}: generation {rep['generation']} ({rep['profile']})"
+    if (rep.get("kho") or {}).get("status"):
+        head += f", hand-over: {rep['kho']['status']}"
+    print_marked_tree(fab, gmarks, head, keep=keep)
+    lines = []
+    if keep is not None:
+        hidden = len(fab) - len(keep)
+        if hidden:
+            lines.append(f"{hidden} other functions not shown (not preserved, incoming or "
+                         "skipped; --all draws them)")
+    if rep.get("panic"):
+        lines.append(f"Kernel panic - not syncing: {rep['panic']}")
+    if rep["messages"]:
+        lines.append("kernel log:")
+        lines.extend(f"  {ln}" for ln in rep["messages"])
+    for ln in lines:
+        click.echo(ln)
 
 
 # ---- export -----------------------------------------------------------------------------------

@@ -9,8 +9,13 @@ API:
     fabric_to_json(fabric) -> dict            {"kind": "fabric", "name", "source", "platform",
                                               "roots", "functions": [...], "diagnostics"}
     function_label(fabric, fn) -> str         one line of facts for people
-    render_tree(fabric, title=None)           a rich Tree (print with a Console)
-    tree_lines(fabric, title=None)            the same tree as plain indented lines
+    render_tree(fabric, title=None, marks=None)   a rich Tree (print with a Console)
+    tree_lines(fabric, title=None, marks=None, paint=None)   the same tree as plain lines
+
+``marks`` is ``{uid: [(word, style)]}``: words appended to a function's line in brackets
+(``[out=2] [in]``), drawn in ``style`` (a rich style name) on a terminal; ``paint(word,
+style)`` colours them for the plain tree. The words come from the CLI (which knows the
+generation's kernel); this layer only draws them.
 """
 from __future__ import annotations
 
@@ -113,38 +118,71 @@ def function_label(fabric, fn) -> str:
     return " ".join(parts)
 
 
-def render_tree(fabric, title: str | None = None):
+def _marked_text(fabric, fn, marks):
+    from rich.text import Text
+    t = Text(function_label(fabric, fn))
+    for word, style in (marks or {}).get(fn.uid, ()):
+        t.append(" ")
+        t.append(f"[{word}]", style=style)
+    return t
+
+
+def render_tree(fabric, title: str | None = None, marks: dict | None = None,
+                keep: set | None = None):
+    """``keep``: if given, only functions whose uid is in it are drawn (with what is below
+    them, filtered the same way); root buses with nothing kept are left out."""
     from rich.markup import escape
     from rich.tree import Tree
     tree = Tree(escape(title or f"fabric {fabric.name}"))
 
     def add(node, fn):
-        sub = node.add(escape(function_label(fabric, fn)))
+        sub = node.add(_marked_text(fabric, fn, marks))
         for vf in fn.virtfns or ():
-            sub.add(escape(function_label(fabric, vf)))
+            if keep is None or vf.uid in keep:
+                sub.add(_marked_text(fabric, vf, marks))
         for devfn in sorted(fn.downstream):
-            add(sub, fn.downstream[devfn])
+            if keep is None or fn.downstream[devfn].uid in keep:
+                add(sub, fn.downstream[devfn])
 
     for r in fabric.roots:
+        fns = [r.functions[d] for d in sorted(r.functions)
+               if keep is None or r.functions[d].uid in keep]
+        if keep is not None and not fns:
+            continue
         rn = tree.add(escape(f"[{format_bdf(r.domain, r.number, 0)[:-5]}]"))
-        for devfn in sorted(r.functions):
-            add(rn, r.functions[devfn])
+        for fn in fns:
+            add(rn, fn)
     return tree
 
 
-def tree_lines(fabric, title: str | None = None):
+def tree_lines(fabric, title: str | None = None, marks: dict | None = None, paint=None,
+               keep: set | None = None):
     """The same tree as :func:`render_tree`, as plain indented lines (for large fabrics, where
     laying out a rich Tree of hundreds of thousands of nodes takes seconds)."""
     yield title or f"fabric {fabric.name}"
+    marks = marks or {}
+
+    def line(fn, depth):
+        s = "  " * depth + function_label(fabric, fn)
+        for word, style in marks.get(fn.uid, ()):
+            w = f"[{word}]"
+            s += " " + (paint(w, style) if paint else w)
+        return s
 
     def walk(fn, depth):
-        yield "  " * depth + function_label(fabric, fn)
+        yield line(fn, depth)
         for vf in fn.virtfns or ():
-            yield "  " * (depth + 1) + function_label(fabric, vf)
+            if keep is None or vf.uid in keep:
+                yield line(vf, depth + 1)
         for devfn in sorted(fn.downstream):
-            yield from walk(fn.downstream[devfn], depth + 1)
+            if keep is None or fn.downstream[devfn].uid in keep:
+                yield from walk(fn.downstream[devfn], depth + 1)
 
     for r in fabric.roots:
+        fns = [r.functions[d] for d in sorted(r.functions)
+               if keep is None or r.functions[d].uid in keep]
+        if keep is not None and not fns:
+            continue
         yield f"  [{format_bdf(r.domain, r.number, 0)[:-5]}]"
-        for devfn in sorted(r.functions):
-            yield from walk(r.functions[devfn], 2)
+        for fn in fns:
+            yield from walk(fn, 2)

@@ -289,7 +289,7 @@ class Kernel:
         """liveupdate_reboot() then device_shutdown() on kexec; returns the hand-over."""
         self._check_running()
         sessions, flbs = self.luo.serialize() if self.luo.enabled else ([], [])
-        device_shutdown(self, kexec_in_progress=True)
+        cleared = device_shutdown(self, kexec_in_progress=True)
         self.phase = "frozen"
         out, pages = [], []
         for name, data, count in flbs:
@@ -302,7 +302,7 @@ class Kernel:
             if fn.knob("reset_on_kexec"):
                 nxt.reset_function(fn)
         return Handover(sessions, out, nxt, self.generation + 1, self.profile.name,
-                        self.log.lines(), pages)
+                        self.log.lines(), pages, bus_master_cleared=cleared)
 
     # -- incoming --------------------------------------------------------------------------
     def finish(self, bdf) -> dict:

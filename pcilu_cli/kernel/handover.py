@@ -40,6 +40,8 @@ class Handover:
     profile: str = "v6"
     messages: list = field(default_factory=list)
     pages: list = field(default_factory=list)   # [(pa, bytes)] PCI FLB pages (block eras)
+    # [(name, uid)] of the devices device_shutdown() cleared Bus Master Enable on
+    bus_master_cleared: list = field(default_factory=list)
 
 
 class Incoming(Protocol):

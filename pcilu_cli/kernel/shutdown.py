@@ -21,7 +21,9 @@ def _le_d3hot(fn) -> bool:
     return st is None or st in _LE_D3HOT
 
 
-def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> None:
+def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> bool:
+    """Returns whether Bus Master Enable was cleared (a fact the next generation reports:
+    ``bus_master_cleared``; the kernel itself logs nothing here)."""
     lu.pci_liveupdate_freeze(k, dev)
     # (pm_runtime_resume() and the driver's ->shutdown() are not modelled)
     if kexec_in_progress and not (lu.keeps_bus_master(k)
@@ -31,6 +33,8 @@ def pci_device_shutdown(k, dev, kexec_in_progress: bool) -> None:
         # __pci_set_master() writes only on change, so a clear BME needs no power-state look
         if cmd & PCI_COMMAND_MASTER and _le_d3hot(dev.fn):
             pci_clear_master(k, dev, cmd)
+            return True
+    return False
 
 
 def pci_clear_master(k, dev, cmd=None) -> None:
@@ -42,6 +46,12 @@ def pci_clear_master(k, dev, cmd=None) -> None:
         cfg.write(PCI_COMMAND, 2, new)
 
 
-def device_shutdown(k, kexec_in_progress: bool) -> None:
+def device_shutdown(k, kexec_in_progress: bool) -> list:
+    """Shut every device down; returns ``[(name, uid)]`` of the devices whose Bus Master
+    Enable this shutdown cleared, in registration order."""
+    cleared = []
     for dev in reversed(list(k.devices.values())):
-        pci_device_shutdown(k, dev, kexec_in_progress)
+        if pci_device_shutdown(k, dev, kexec_in_progress):
+            cleared.append((dev.name, dev.fn.uid))
+    cleared.reverse()
+    return cleared

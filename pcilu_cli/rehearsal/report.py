@@ -32,7 +32,7 @@ def to_json(res) -> dict:
 def _step_json(s) -> dict:
     st = s.step
     return {"index": st.index, "action": st.action, "title": st.name or st.title,
-            "line": st.line, "note": st.note, "status": s.status, "result": s.result,
+            "bdf": st.args.get("bdf"), "line": st.line, "note": st.note, "status": s.status, "result": s.result,
             "errno": s.errno, "message": s.message, "error": s.error,
             "generation": s.generation, "profile": s.profile, "messages": s.lines,
             "expectations": [{"kind": c.expectation.kind, "expected": c.expectation.text,

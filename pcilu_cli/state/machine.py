@@ -127,6 +127,10 @@ class Machine:
         self.phase = "running"
         self.panic: str | None = None
         self.boot_messages: list[str] = []
+        # [(bdf, uid)]: devices whose Bus Master Enable the previous kernel's shutdown cleared
+        # at the kexec into this generation (reported as ``bus_master_cleared``; stored as the
+        # uid alone where the two are the same — on a big host that is most functions)
+        self.bus_master_cleared: list = []
 
     @property
     def mem(self):
@@ -259,6 +263,7 @@ class Machine:
                 rep["panic"], rep["phase"] = self.panic, self.phase
         rep["messages"] = self.boot_messages + rep["messages"]
         rep["kho"] = {k: v for k, v in self.kho_in.items() if k != "messages"}
+        rep["bus_master_cleared"] = [{"bdf": b, "uid": u} for b, u in self.bus_master_cleared]
         return {"kind": "enumerate", **rep}
 
     # ---- memory consistency --------------------------------------------------------------------
@@ -313,6 +318,7 @@ class Machine:
 
         nxt = Machine()
         nxt.generation, nxt.profile, nxt.fabric = self.generation + 1, nxt_profile, h.fabric
+        nxt.bus_master_cleared = h.bus_master_cleared
         if nxt_params.kho:
             try:
                 hin = HandoverIn.boot(nxt_profile, self.mem, root,
@@ -357,6 +363,8 @@ class Machine:
                 "kho_out": _hout_state(self.hout),
                 "allocator": None if self.alloc is None else self.alloc.to_state(),
                 "boot_messages": self.boot_messages,
+                "bus_master_cleared": [u if b == u else [b, u]
+                                       for b, u in self.bus_master_cleared],
                 "fabric": {"name": getattr(self.fabric, "name", None),
                            "functions": len(self.fabric) if self.fabric is not None else 0}}
 
@@ -398,6 +406,8 @@ class Machine:
             m.phase, m.panic = meta["phase"], meta.get("panic")
             m.kho_in = meta.get("kho_in") or {}
             m.boot_messages = list(meta.get("boot_messages") or [])
+            m.bus_master_cleared = [(x, x) if isinstance(x, str) else (str(x[0]), str(x[1]))
+                                    for x in meta.get("bus_master_cleared") or []]
             m.mem = mem
             from pcilu_cli.memory.kho import KhoAllocator
             if meta.get("allocator") is not None:
