@@ -21,21 +21,12 @@ import pytest
 
 from tests import hostile_files as H
 from tests.conftest import ROOT
-from tests.pcilu_run import run
+from tests.pcilu_run import child_env, run
 
 QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
 NIC = "0000:01:00.0"
 MiB = 1 << 20
 CEILING = 1 << 31              # address space of the child: a runaway is stopped, not the host
-
-
-def child_env(**extra) -> dict:
-    """The environment of a child pcilu: this checkout's package first, whatever the cwd."""
-    env = {**os.environ, **extra}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
-                                         env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    env.pop("PCILU_DEBUG", None)
-    return env
 
 
 def budget(size: int) -> int:

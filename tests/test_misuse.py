@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.pcilu_run import run
+from tests.pcilu_run import child_env, run
 
 FAB = ROOT / "fixtures/fabrics"
 QEMU = FAB / "qemu-virtio-net.yaml"
@@ -128,14 +128,6 @@ def test_kexec_onto_its_own_state_is_refused(gen0, tmp_path):
 
 
 # ---- 11: output to a pipe is not wrapped; aliases; Ctrl-C; panics; what the file is; plurals --
-
-def child_env(**extra) -> dict:
-    """The environment of a child pcilu: this checkout's package first, whatever the cwd."""
-    env = {**os.environ, **extra}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
-                                         env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
 
 def _pipe(args):
     env = {k: v for k, v in child_env().items() if k not in ("COLUMNS", "LINES")}

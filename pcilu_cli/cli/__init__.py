@@ -200,7 +200,7 @@ def _quiet_stdout() -> None:
 
 
 def _run(args) -> int:
-    from pcilu_cli.cli.context import current_settings, emit_error
+    from pcilu_cli.cli.context import emit_error
     try:
         rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
