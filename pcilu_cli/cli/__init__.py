@@ -181,12 +181,13 @@ def _usage_json(args, err, code) -> None:
 
 
 def _json_if_asked(args) -> None:
-    """An error raised before the command switched JSON mode on (Ctrl-C while loading, a
-    bad file found by an option callback) still gets the one JSON document --json promises."""
+    """Ctrl-C before the command switched JSON mode on (while loading) still gets the one
+    JSON document --json promises (and never a second one)."""
     from pcilu_cli.cli.context import current_settings
     words = args[:args.index("--")] if "--" in args else args
-    if "--json" in words:
-        current_settings().json_mode = True
+    s = current_settings()
+    if "--json" in words and not s.json_printed:
+        s.json_mode = True
 
 
 def _quiet_stdout() -> None:
@@ -206,7 +207,9 @@ def _run(args) -> int:
         code = rv if isinstance(rv, int) else 0
     except PcIluError as e:
         code = e.exit_code
-        _json_if_asked(args)
+        from pcilu_cli.errors import Interrupted
+        if isinstance(e, Interrupted):
+            _json_if_asked(args)
         try:
             emit_error(e)
         except BrokenPipeError:      # `pcilu ... --json | head -c 10` on a failure

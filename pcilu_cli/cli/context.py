@@ -24,6 +24,7 @@ class Settings:
     color: str = "auto"
     traceback: bool = False
     json_mode: bool = False
+    json_printed: bool = False       # the one --json document has gone out
     warnings: list = field(default_factory=list)
 
 
@@ -78,6 +79,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def print_json(obj) -> None:
+    current_settings().json_printed = True
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":")))
     sys.stdout.write("\n")
     sys.stdout.flush()
