@@ -69,6 +69,16 @@ static void print_layout(void)
 	FIELD(pci_ser_flex_v1, nr_devices);
 	FLEX_FIELD(pci_ser_flex_v1, devices);
 
+	STRUCT(pci_dev_ser_v3);
+	FIELD(pci_dev_ser_v3, domain);
+	FIELD(pci_dev_ser_v3, bdf);
+	FIELD(pci_dev_ser_v3, reserved);
+
+	STRUCT(pci_ser_u64);
+	FIELD(pci_ser_u64, max_nr_devices);
+	FIELD(pci_ser_u64, nr_devices);
+	FLEX_FIELD(pci_ser_u64, devices);
+
 	STRUCT(pci_ser_v7);
 	FIELD(pci_ser_v7, nr_devices);
 	FIELD(pci_ser_v7, devices);

@@ -105,6 +105,8 @@ PY_TO_C = {
     ("pcilu_cli.abi.pci", "pci_ser_flex_header"): "pci_ser_flex",
     ("pcilu_cli.abi.pci", "pci_ser_block"): "pci_ser_v7",
     ("pcilu_cli.abi.pci", "pci_ser_version"): "pci_ser_version",
+    ("pcilu_cli.abi.pci", "pci_dev_ser_reserved"): "pci_dev_ser_v3",     # pre-v4 posting
+    ("pcilu_cli.abi.pci", "pci_ser_u64_header"): "pci_ser_u64",          # pre-v4 posting
     ("pcilu_cli.abi.kho_block", "kho_block_header_ser"): "kho_block_header_ser",
     ("pcilu_cli.abi.luo", "luo_flb_header_ser"): "luo_flb_header_ser",
     ("pcilu_cli.abi.luo", "luo_flb_ser"): "luo_flb_ser",

@@ -56,6 +56,20 @@ pci_ser_version = Struct(              # version-field era: 16 bytes
     "devices" / Int64ul,
 )
 
+# Layouts real trees carry from before v6 (decode only; no kernel profile speaks them):
+# the v3 posting (PATCH v3 02/24, 23 Mar 2026) had a u64 header and entries "sorted ascending
+# by domain and bdf" with a u16 reserved where v6 has the refcount. See abi/pre_v6.py.
+pci_dev_ser_reserved = Struct(         # pre-v4: the last u16 is reserved
+    "domain" / Int32ul,
+    "bdf" / Int16ul,
+    "reserved" / Int16ul,
+)
+
+pci_ser_u64_header = Struct(           # pre-v4: followed by devices[max_nr_devices]
+    "max_nr_devices" / Int64ul,
+    "nr_devices" / Int64ul,
+)
+
 PCI_DEV_SER = struct.Struct("<IHH")    # the bulk codec of one pci_dev_ser (same bytes as above)
 PCI_DEV_SER_SIZE = PCI_DEV_SER.size    # 8
 assert PCI_DEV_SER_SIZE == pci_dev_ser.sizeof() == pci_dev_ser_v1.sizeof()

@@ -38,6 +38,7 @@ def fdt_document(data: bytes, name: str) -> dict:
                 "preserved_memory_map": root.mem_map,
                 "subtrees": [{"name": n, "preserved_data": p, "blob_size": s}
                              for n, p, s in root.subtrees],
+                "posting": root.posting,
                 "note": "a root FDT alone holds only physical addresses; inspect a memory "
                         "image or state file to follow them", "warnings": []}
     if "luo-v1" in compat:
@@ -128,6 +129,8 @@ def render(doc: dict, name: str) -> None:
     elif kind == "kho_root_fdt":
         con.print(f"[bold]{escape(name)}[/bold]: KHO root FDT "
                   f"({escape(', '.join(doc['kho_compatible']))})")
+        if doc.get("posting"):
+            con.print(f"  [yellow]{escape(doc['posting'])}[/yellow]")
         con.print(f"  preserved-memory-map = {_hx(doc['preserved_memory_map'])}")
         for s in doc["subtrees"]:
             size = "" if s["blob_size"] is None else f", blob-size {s['blob_size']}"

@@ -195,6 +195,17 @@ def inspect(file, profile, as_json, as_hex):
     if not data:
         raise BadInput("empty file: nothing to decode", file=name)
     if profile is None:
+        from pcilu_cli.abi import pre_v6
+        if pre_v6.looks_like_pci_ser_u64(data):      # a layout from before v4: decode only
+            doc = pre_v6.decode_pci_ser_u64(data, file=name)
+            if as_json:
+                print_json(doc)
+            else:
+                click.echo(f"{name}: struct pci_ser, {doc['posting']}: max_nr_devices "
+                           f"{doc['max_nr_devices']}, nr_devices {doc['nr_devices']}")
+                for d in doc["devices"]:
+                    click.echo(f"  [{d['slot']}] {d['bdf']}")
+            return
         profile, why = detect_pci_profile(data)
         if profile == "v6" and why.startswith("no layout fits") and _is_text(data):
             raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "

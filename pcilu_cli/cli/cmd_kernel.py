@@ -319,8 +319,14 @@ def hot_add(state, wait, as_json):
               help="With --flb: the fabric to boot on (instead of a STATE).")
 @click.option("--flb", "flb_path", default=None,
               help="Boot from a raw struct pci_ser blob (e.g. taken from a real machine).")
+@click.option("--flb-name", default=None, metavar="NAME",
+              help="With --flb: the luo_flb_ser name (default: the profile's compatible).")
+@click.option("--flb-count", default=None, type=click.IntRange(0, 2**63 - 1),
+              metavar="N", help="With --flb: the record's file count (default: one per "
+              "preserved endpoint).")
 @json_option
-def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, as_json):
+def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, flb_name,
+          flb_count, as_json):
     """Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing devices),
     hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it.
 
@@ -333,6 +339,7 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
       pcilu kexec gen0.elf -o gen1.elf
       pcilu kexec gen0.elf -o gen1.elf --profile v9        # cross-profile upgrade
       pcilu kexec --fabric host.yaml --flb pci-v3.bin -o gen1.elf
+      pcilu kexec --fabric host.yaml --flb b.bin --flb-count 0 -o g1.elf
       pcilu kexec gen0.elf -o gen1.elf --kernel /boot/vmlinuz-new
     """
     set_json_mode(as_json)
@@ -341,6 +348,9 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
     if flb_path is not None or fabric_path is not None:
         if state is not None or flb_path is None or fabric_path is None:
             raise click.UsageError("use either STATE, or --fabric F --flb BLOB")
+        if flb_name is not None and not 0 < len(flb_name.encode()) < 48:
+            raise click.BadParameter("must be 1..47 bytes (luo_flb_ser.name is char[48])",
+                                     param_hint="--flb-name")
         from pcilu_cli.cli.cmd_fabric import _load as load_fabric
         from pcilu_cli.state.store import read_input
         fab = load_fabric(fabric_path)
@@ -348,7 +358,8 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
         _check_flb_blob(blob, profile, flb_path)
         try:
             nxt = Machine.boot_from_blob(fab, blob, profile=profile, params=cmdline or "",
-                                         file=flb_path)
+                                         file=flb_path, flb_name=flb_name,
+                                         flb_count=flb_count)
         except KernelPanic as exc:
             save(exc.machine, output)
             _say_written_panicked(exc, output)
@@ -356,6 +367,8 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
     else:
         if state is None:
             raise click.UsageError("missing STATE (or --fabric F --flb BLOB)")
+        if flb_name is not None or flb_count is not None:
+            raise click.UsageError("--flb-name/--flb-count go with --fabric F --flb BLOB")
         _refuse_same_file(state, output)
         m = load(state)
         try:

@@ -79,6 +79,10 @@ def render_report(rep: dict, name: str, *, show_all=False):
     if rows:
         out.append("in: incoming now (yes) or before finish (was); out: outgoing refcount;")
         out.append("*: inherited from the previous kernel; bus: secondary-subordinate")
+    for f in rep.get("findings") or ():
+        # what the real kernel gets wrong here (e.g. the v6 double free of a failed retrieve)
+        line = f"finding: {f}"
+        out.append(click.style(line, fg="yellow", bold=True) if colour else line)
     if rep["messages"]:
         out.append("kernel log:")
         out.extend(f"  {ln}" for ln in rep["messages"])

@@ -63,6 +63,8 @@ class _VfioOps:
         self.k = k
 
     def preserve(self, f) -> int:
+        if f.key == -1:                      # faults.NO_DEVICE_KEY: a file with no device
+            return 0
         dev = self.k.devices.get(f.key)
         if dev is None:
             return -_errno.ENODEV
@@ -70,12 +72,14 @@ class _VfioOps:
 
     def unpreserve(self, f) -> None:
         dev = self.k.devices.get(f.key)
-        if dev is not None:
+        # a driver that forgets pci_liveupdate_unpreserve() (faults.set_driver_fault)
+        if dev is not None and self.k.driver_faults.get(f.key) != "unpreserve":
             lu.pci_liveupdate_unpreserve(self.k, dev)
 
     def finish(self, f) -> None:
         dev = self.k.devices.get(f.key)
-        if dev is not None:
+        # ... or pci_liveupdate_finish(): the file finishes, the device does not
+        if dev is not None and self.k.driver_faults.get(f.key) != "finish":
             lu.pci_liveupdate_finish(self.k, dev)
 
 
@@ -110,6 +114,7 @@ class Kernel:
         # how many times kho_restore_free() ran on the incoming struct pci_ser: more than once
         # is the v6 double free of a failed retrieve (each lookup retries it; spec §3.4)
         self.incoming_free_calls = 0
+        self.driver_faults: dict[int, str] = {}     # device key -> callback it forgets
         self.had_incoming = False
         self._allocator = None
         if alloc_preserve is None:
@@ -429,6 +434,13 @@ class Kernel:
         inc = self.pci_flb.in_obj
         return [] if inc is None else inc.ser.pages()
 
+    def pci_ser_obj(self, which: str):
+        """The outgoing or incoming ``struct pci_ser`` object this kernel holds, or None."""
+        if which == "outgoing":
+            return self.pci_flb.out_obj
+        inc = self.pci_flb.in_obj
+        return None if inc is None else inc.ser
+
     def outgoing_entries(self) -> list:
         """(slot, domain, bdf, refcount) of the outgoing in-use entries, any layout."""
         ser = self.pci_flb.out_obj
@@ -539,6 +551,7 @@ class Kernel:
             "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
             "incoming_freed_pages": self.incoming_freed_pages,
             "incoming_free_calls": self.incoming_free_calls,
+            "driver_faults": [[k_, v] for k_, v in self.driver_faults.items()],
             "allocator": None if self._allocator is None else self._allocator.to_state(),
             "log": self.log.to_state(),
         }
@@ -612,6 +625,7 @@ class Kernel:
         k.incoming_freed = d.get("incoming_freed", False)
         k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
         k.incoming_free_calls = d.get("incoming_free_calls", int(k.incoming_freed))
+        k.driver_faults = {a: b for a, b in d.get("driver_faults", [])}
         k.had_incoming = d.get("had_incoming", False)
         return k
 

@@ -406,22 +406,16 @@ def _claim(k, ser, d) -> int:
 
 
 def pci_liveupdate_unpreserve_device(k, ser: PciSer, d) -> int:
-    if not _auto_preserves_bridges(k):
-        # patches 02-05: a preserved device is simply released (no refcount check)
-        if d.frozen:
-            _dev(k, WARNING, d, "Cannot unpreserve device after it is frozen!")
-            return EINVAL
-        if d.outgoing is None:
-            _dev(k, WARNING, d, "Cannot unpreserve device that is not preserved")
-            return EINVAL
-        _release(k, ser, d)
-        return 0
-    if d.frozen:
+    if d.frozen:                              # (never set before patch 10)
         _dev(k, WARNING, d, "Cannot unpreserve device after it is frozen!")
         return EINVAL
     if d.outgoing is None:
         _dev(k, WARNING, d, "Cannot unpreserve device that is not preserved")
         return EINVAL
+    if not _auto_preserves_bridges(k):
+        # patches 02-05: a preserved device is simply released (no refcount check)
+        _release(k, ser, d)
+        return 0
     rc = ser.refcount(d.outgoing)
     if rc == 0:
         _dev(k, WARN, d, "Preserved device has a 0 refcount!")
@@ -459,8 +453,11 @@ def pci_liveupdate_preserve(k, dev) -> int:
     for d in _path(k, dev):
         err = pci_liveupdate_preserve_device(k, ser, d)
         if err:
-            for x in done:                   # rollback: dev .. below X, once each
-                pci_liveupdate_unpreserve_device(k, ser, x)
+            # rollback: __pci_liveupdate_unpreserve_path(start, X) -- dev up to below X, and
+            # it stops at the first device whose unpreserve fails (ancestors stay elevated)
+            for x in done:
+                if pci_liveupdate_unpreserve_device(k, ser, x):
+                    break
             return err
         done.append(d)
     return 0

@@ -7,7 +7,8 @@ Models ``kernel/liveupdate/luo_session.c``, ``luo_file.c`` and ``luo_flb.c`` of 
 * outgoing: the first preserved file of a handler linked to an FLB calls the FLB's
   ``preserve`` before the handler's own ``preserve``; each further file bumps the count; the
   last unpreserved file calls the FLB's ``unpreserve`` after the handler's ``unpreserve``.
-  A failing handler ``preserve`` drops the FLB reference it took (spec: UNCONFIRMED, expected).
+  A failing handler ``preserve`` drops the FLB reference it took (spec §3.1, settled:
+  ``luo_preserve_file()`` calls ``luo_flb_file_unpreserve()`` on its error path).
 * incoming: ``liveupdate_flb_get_incoming()`` runs ``luo_flb_retrieve_one()`` whenever no
   object is cached: it looks the record up by exact name, (re)loads the refcount from the
   record's ``count`` and calls ``retrieve``. A failed retrieve is NOT remembered (spec §3.4,
@@ -267,6 +268,7 @@ class Luo:
     def liveupdate_flb_put_incoming(self, flb: Flb, log=None) -> None:
         """refcount_dec_and_test(); at exactly 0: retrieve first if nobody did (WARN_ON and
         return on error, the FLB stays unfinished), then finish()."""
+        log = log or self.warn
         if flb.in_count <= 0 or flb.saturated:
             # refcount_t underflow: saturates and WARNs, never reaches "0 -> finish"
             flb.saturated = True

@@ -274,9 +274,13 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
             child = k.buses.get((bus.domain, mx + 1))
             if child is None:
                 child = pci_add_new_bus(k, bus, dev, mx + 1)
-                child.start, child.end = mx + 1, bus.end
             elif dev.subordinate is None:
                 dev.subordinate = child
+            # pci_add_new_bus() -> pci_alloc_child_bus(): the new bus spans [busnr, 0xff]
+            # while it is scanned (the bridge forwards every bus number above it), so
+            # devices already behind the bridge answer in this same scan; the subordinate is
+            # trimmed to the highest bus found afterwards (pci_bus_update_busn_res_end())
+            child.start, child.end = mx + 1, 0xFF
             mx += 1
             if available_buses:
                 available_buses -= 1

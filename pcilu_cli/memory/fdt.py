@@ -297,6 +297,7 @@ class KhoRootFdt:
     subtrees: list          # [(name, pa, size or None)] in node order
     size: int
     gen: str                # KHO generation A..D (given, or detected from the compatible)
+    posting: str | None = None   # a layout outside the A..D table (kho-v2 with blob-size)
 
 
 def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoRootFdt:
@@ -313,12 +314,20 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoR
     check_compatible(root, kho_abi.KHO_FDT_COMPATIBLE[gen], file=file, what="KHO root FDT")
     mem_map = prop_u64(root, kho_abi.PROP_PRESERVED_MEMORY_MAP, file=file, what="KHO root FDT")
     subs = []
+    posting = None
     for child in root.children:
         pa = prop_u64(child, kho_abi.sub_tree_prop(gen), file=file, what="KHO root FDT")
-        size = (prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
-                if kho_abi.has_blob_size(gen) else None)
+        if kho_abi.has_blob_size(gen):
+            size = prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
+        elif gen == "B" and kho_abi.PROP_SUB_TREE_SIZE in child.props:
+            # a "kho-v2" tree that already has blob-size (pre_v6.POSTING_KHO_V2_BLOB_SIZE)
+            from pcilu_cli.abi.pre_v6 import POSTING_KHO_V2_BLOB_SIZE
+            size = prop_u64(child, kho_abi.PROP_SUB_TREE_SIZE, file=file, what="KHO root FDT")
+            posting = POSTING_KHO_V2_BLOB_SIZE
+        else:
+            size = None
         subs.append((child.name, pa, size))
-    return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen)
+    return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen, posting)
 
 
 @dataclass

@@ -360,14 +360,17 @@ class KhoAllocator:
         self.ram.free(pa, order)
         self.mem.discard(pa, PAGE_SIZE << order)
 
-    def restore_free(self, pa: int) -> None:
-        """kho_restore_free(): the incoming kernel releases a block the previous one preserved."""
+    def restore_free(self, pa: int, keep_contents: bool = False) -> None:
+        """kho_restore_free(): the incoming kernel releases a block the previous one preserved.
+        ``keep_contents``: the freed pages still hold their bytes (nothing reused them yet),
+        so a buggy second read sees the same data, as on real hardware."""
         order = self.incoming.pop(pa, None)
         if order is None:
             raise KernelRefusal("EINVAL", f"{pa:#x} is not an incoming preserved block")
         if self.ram.contains(pa):
             self.ram.free(pa, order)
-        self.mem.discard(pa, PAGE_SIZE << order)
+        if not keep_contents:
+            self.mem.discard(pa, PAGE_SIZE << order)
 
     def is_preserved(self, pa: int) -> bool:
         return pa in self.preserved

@@ -20,6 +20,7 @@ class StepContext:
     kernel_message: str | None = None
     step_lines: list = field(default_factory=list)
     gen_lines: list = field(default_factory=list)
+    value: object = None                 # what a query step returned (is-outgoing)
     report: dict | None = None           # after the step
     prev: dict | None = None             # before the step (for kexec: the previous generation)
     machine: object = None
@@ -110,6 +111,9 @@ def check(exp, ctx: StepContext) -> str | None:
         return f"{want}, but there are {len(rows)}" + (f" ({names})" if rows else "")
     if k == "pci-ser":
         return _check_pci_ser(exp, ctx, want)
+    if k in ("flb", "finding", "no-finding", "returns"):
+        from pcilu_cli.rehearsal import faults
+        return faults.check(exp, ctx, want, _matches)
     if k == "buses-unchanged" and exp.arg == "all":
         bad = []
         for d in (rep or {}).get("devices", []):

@@ -25,8 +25,19 @@ def to_json(res) -> dict:
         "first_failure": fails[0] if fails else None, "failures": fails,
         "seconds": round(res.seconds, 6),
         "generations": res.generations,
+        "findings": findings(res),
         "steps": [_step_json(s) for s in res.steps],
     }
+
+
+def findings(res) -> list:
+    """What the simulated kernels did that the real kernel gets wrong (e.g. the v6 double
+    free of a failed retrieve): the last word of each generation, in generation order."""
+    last = {}
+    for s in res.steps:
+        if s.status != "skipped":
+            last[s.generation] = s.findings
+    return [f"generation {g}: {f}" for g, fs in last.items() for f in fs]
 
 
 def _step_json(s) -> dict:
@@ -35,6 +46,7 @@ def _step_json(s) -> dict:
             "bdf": st.args.get("bdf"), "line": st.line, "note": st.note, "status": s.status, "result": s.result,
             "errno": s.errno, "message": s.message, "error": s.error,
             "generation": s.generation, "profile": s.profile, "messages": s.lines,
+            "findings": s.findings,
             "expectations": [{"kind": c.expectation.kind, "expected": c.expectation.text,
                               "line": c.expectation.line, "ok": c.ok,
                               "message": c.message} for c in s.checks],
@@ -107,6 +119,7 @@ def render(res, con, *, show_log: bool = True) -> None:
     mark = {"passed": "[green]PASS[/green]", "failed": "[red]FAIL[/red]",
             "error": "[red]FAIL[/red]", "skipped": "[yellow]SKIP[/yellow]"}
     gen = None
+    said = []
     for s in res.steps:
         if s.generation != gen and s.status != "skipped":
             gen = s.generation
@@ -130,6 +143,10 @@ def render(res, con, *, show_log: bool = True) -> None:
             else:
                 con.print(f"     [red]no {escape(c.message)}[/red]  [dim]line "
                           f"{c.expectation.line}[/dim]", soft_wrap=True)
+        if s.findings != said:
+            for f in s.findings:
+                con.print(f"     [yellow]finding: {escape(f)}[/yellow]", soft_wrap=True)
+            said = s.findings
         if show_log and s.lines:
             for ln in s.lines:
                 con.print(f"       [dim]{escape(ln)}[/dim]", soft_wrap=True)

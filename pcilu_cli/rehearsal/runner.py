@@ -36,6 +36,7 @@ class StepResult:
     profile: str = ""
     lines: list = field(default_factory=list)
     checks: list = field(default_factory=list)
+    findings: list = field(default_factory=list)   # the report's findings after the step
     seconds: float = 0.0
 
     @property
@@ -95,7 +96,11 @@ class Rehearsal:
         sc = self.sc
         results = []
         try:
-            m = Machine.boot(sc.fabric.copy(), profile=sc.profile, params=sc.cmdline)
+            if sc.start is not None:        # generation 0 booted from a raw struct pci_ser
+                from pcilu_cli.rehearsal import faults
+                m = faults.boot(sc)
+            else:
+                m = Machine.boot(sc.fabric.copy(), profile=sc.profile, params=sc.cmdline)
         except KernelPanic as exc:          # generation 0 itself panics: nothing can run
             m = exc.machine
             for st in sc.steps:
@@ -176,7 +181,7 @@ class Rehearsal:
         ctx.machine = nxt
         r = StepResult(st, result=ctx.result, errno=ctx.errno, message=ctx.message,
                        generation=nxt.generation, profile=nxt.profile.name,
-                       lines=ctx.step_lines)
+                       lines=ctx.step_lines, findings=list(ctx.report.get("findings") or ()))
         kinds = {e.kind for e in st.expect}
         if ctx.result == "refused" and "refused" not in kinds:
             r.error = (f"refused: {ctx.message}"
@@ -219,6 +224,10 @@ class Rehearsal:
                 self._fn(m, b, st).power_state = state
         elif act == "kexec":
             return self._kexec(m, a)
+        else:
+            from pcilu_cli.rehearsal import faults
+            if act in faults.ACTIONS:
+                faults.apply(m, st, ctx)
         return m
 
     def _fn(self, m, bdf, st):

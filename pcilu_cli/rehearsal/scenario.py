@@ -13,17 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pcilu_cli.errors import BadInput, PcIluError
+from pcilu_cli.rehearsal import faults
 from pcilu_cli.rehearsal.yamlmarks import LList, LMap, line_of, parse
 
 FORMAT_KEY = "pcilu_scenario"
 TOP_KEYS = {FORMAT_KEY, "name", "description", "fabric", "profile", "kernel", "cmdline",
-            "steps"}
+            "steps", "flb"}     # flb: generation 0 boots from a raw struct pci_ser (faults.py)
 STEP_META = {"name", "expect", "note"}
 # action -> does it run in the simulated kernel (so it may be refused / may panic)?
 ACTIONS = {
     "preserve": True, "unpreserve": True, "finish": True, "hot-remove": True,
     "rescan": True, "hot-add": True, "kexec": True,
     "reset": False, "reset-on-kexec": False, "power": False, "check": False,
+    **{a: True for a in faults.ACTIONS},       # faults and driver behaviour (faults.py)
 }
 POWER_STATES = ("D0", "D1", "D2", "D3hot", "D3cold")
 LOG_SCOPES = ("step", "generation")
@@ -66,6 +68,8 @@ class Step:
             return "reset-on-kexec " + " ".join(a["bdfs"])
         if self.action == "power":
             return "power " + " ".join(f"{b}={s}" for b, s in a["states"].items())
+        if self.action in faults.ACTIONS:
+            return faults.title(self.action, a)
         return self.action
 
     @property
@@ -84,6 +88,7 @@ class Scenario:
     profile: str
     cmdline: str
     steps: list
+    start: dict | None = None           # top-level ``flb``: boot generation 0 from a raw blob
 
 
 # ---- validation helpers ---------------------------------------------------------------------
@@ -186,7 +191,9 @@ def load_scenario_text(text: str, file: str = "<string>", *, base_dir=".") -> Sc
         v.err("'steps' must be a non-empty list", doc, "steps", "steps")
     known = _KnownBdfs(fabric)
     steps = [_step(v, i + 1, s, steps_raw, i, known) for i, s in enumerate(steps_raw)]
-    return Scenario(file, name, desc, fabric, ref, profile, cmdline, steps)
+    start = None if doc.get("flb") is None else \
+        faults.parse_start(v, doc["flb"], doc, base_dir)
+    return Scenario(file, name, desc, fabric, ref, profile, cmdline, steps, start)
 
 
 def _profile(v, value, obj, key):
@@ -315,6 +322,8 @@ def _where(index, action):
 
 def _action_args(v, action, a, s, key, known, index) -> dict:
     w = _where(index, action)
+    if action in faults.ACTIONS:
+        return faults.parse(v, action, a, s, key, known, index, _known)
     if action in ("preserve", "unpreserve"):
         if isinstance(a, dict):
             allowed = {"bdf", "session", "token"} if action == "preserve" else {"bdf", "session"}
@@ -392,7 +401,7 @@ _BDF_INT = {"refcount": (0, 0xFFFF), "acs-ctrl": (0, 0xFFFF)}
 _BDF_BOOL = {"ari-forwarding"}
 EXPECTATIONS = sorted(_BDF_LIST | set(_BDF_INT) | _BDF_BOOL |
                       {"buses", "refused", "panic", "log", "no-log", "pci-ser", "handover",
-                       "count", "phase"})
+                       "count", "phase"} | faults.EXPECT_KINDS)
 
 
 def _expectations(v, item, container, ckey, step, known) -> list:
@@ -418,6 +427,8 @@ def _expectations(v, item, container, ckey, step, known) -> list:
     def E(a, text):
         return Expectation(kind, a, line, text)
 
+    if kind in faults.EXPECT_KINDS:
+        return faults.parse_expectation(v, kind, arg, item, ew, step, E, _matcher)
     if kind in _BDF_LIST:
         if kind == "buses-unchanged" and arg == "all":
             return [E("all", "bus numbers of every bridge unchanged")]

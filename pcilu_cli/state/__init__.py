@@ -101,11 +101,7 @@ def pci_ser_json(kernel, which: str, *, file=None) -> dict | None:
     handed to ``decode_pci_ser`` as ``entries_from`` (slot = index along the chain).
     """
     from pcilu_cli.abi import pci
-    if which == "outgoing":
-        ser = kernel.pci_flb.out_obj
-    else:
-        inc = kernel.pci_flb.in_obj
-        ser = None if inc is None else inc.ser
+    ser = kernel.pci_ser_obj(which)
     if ser is None:
         return None
     entries_from = None

@@ -158,10 +158,11 @@ class Machine:
     @classmethod
     @no_gc
     def boot_from_blob(cls, fabric, blob: bytes, *, profile=None, params=None,
-                       generation=1, file=None) -> "Machine":
+                       generation=1, file=None, flb_name=None, flb_count=None) -> "Machine":
         """Boot a kernel whose previous kernel left ``blob`` (a raw ``struct pci_ser`` taken
         from a real machine) as the PCI FLB data; the PCI FLB record is named by this
-        profile's compatible and counts one file per preserved endpoint (our choice)."""
+        profile's compatible and counts one file per preserved endpoint (our choice), unless
+        ``flb_name``/``flb_count`` say otherwise (a crafted luo_flb_ser record)."""
         from pcilu_cli.kernel.handover import RAW_BLOB_PA, get_order, raw_blob_sessions
         from pcilu_cli.memory.physmem import PhysMem
         m = cls()
@@ -174,11 +175,12 @@ class Machine:
         if len(blob) > (64 << 20):
             raise BadInput(f"{len(blob)} bytes is too large for a struct pci_ser", file=file)
         sessions = raw_blob_sessions(fabric, blob)
-        count = sum(len(files) for _name, files in sessions)
+        count = sum(len(files) for _name, files in sessions) if flb_count is None \
+            else flb_count
+        name = m.profile.pci_compatible if flb_name is None else flb_name
         m.mem = PhysMem()
         m.mem.write(RAW_BLOB_PA, blob)
-        m.incoming = MemIncoming(m.mem, [(m.profile.pci_compatible, RAW_BLOB_PA, count)],
-                                 sessions)
+        m.incoming = MemIncoming(m.mem, [(name, RAW_BLOB_PA, count)], sessions)
         m.kho_in = {"status": "raw-blob", "root_pa": 0, "messages": [],
                     "blob_pa": RAW_BLOB_PA}
         m._boot_kernel(params, incoming=m.incoming, liveupdate_num=2,
@@ -235,6 +237,11 @@ class Machine:
         if self.kernel is None:
             raise BadInput("this generation has no running kernel")
 
+    def kernel_op(self, fn, *a, **kw) -> dict:
+        """Run ``fn(kernel, *a, **kw)`` (a :mod:`pcilu_cli.kernel.faults` function) like the
+        other operations: panics recorded, memory synchronised afterwards."""
+        return self._op(lambda: fn(self.kernel, *a, **kw))
+
     def preserve(self, bdf, session=None, token=None) -> dict:
         from pcilu_cli.kernel.handover import DEFAULT_SESSION
         return self._op(self.kernel.preserve, bdf, session=session or DEFAULT_SESSION,
@@ -256,7 +263,8 @@ class Machine:
     def report(self, *, debug=False) -> dict:
         if self.kernel is None:
             rep = {"generation": self.generation, "profile": self.profile.name,
-                   "phase": self.phase, "panic": self.panic, "devices": [], "messages": []}
+                   "phase": self.phase, "panic": self.panic, "devices": [], "flb": None,
+                   "findings": [], "messages": []}
         else:
             rep = self.kernel.report(debug=debug)
             if self.panic and not rep.get("panic"):
@@ -292,9 +300,13 @@ class Machine:
         if k is None:
             return
         if k.incoming_freed and self.incoming is not None:
+            # a failed retrieve freed the blob but LUO will retrieve again (v6: every lookup
+            # retries): the freed pages keep their bytes, so the retry reads what the real
+            # kernel reads and frees them again (counted in the kernel's findings)
+            keep = not k.pci_flb.retrieved and not k.pci_flb.finished
             for name, (data, _c) in list(self.incoming._flbs.items()):
-                if name == k.profile.pci_compatible and data in self.alloc.incoming:
-                    self.alloc.restore_free(data)
+                if name == k.pci_flb.compatible and data in self.alloc.incoming:
+                    self.alloc.restore_free(data, keep_contents=keep)
             # block eras: the device blocks of the incoming chain go too
             for pa in getattr(k, "incoming_freed_pages", ()):
                 if pa in self.alloc.incoming:

@@ -74,6 +74,28 @@ struct pci_ser_version {
 } __packed;
 
 /*
+ * Before v4 (the v3 posting, PATCH v3 02/24, 23 Mar 2026): a u64 header, entries sorted
+ * ascending by domain and bdf, and a reserved u16 where v6 keeps the refcount. pcilu decodes
+ * these (abi/pre_v6.py) but no profile writes them.
+ */
+struct pci_dev_ser_v3 {
+	u32 domain;
+	u16 bdf;
+	u16 reserved;		/* naturally aligns the entry */
+} __packed;
+
+struct pci_ser_u64 {
+	u64 max_nr_devices;
+	u64 nr_devices;
+	struct pci_dev_ser_v3 devices[];	/* sorted by (domain, bdf) */
+} __packed;
+
+_Static_assert(sizeof(struct pci_ser_u64) == 16, "pre-v4 pci_ser header is 16 bytes");
+_Static_assert(sizeof(struct pci_dev_ser_v3) == 8, "pre-v4 pci_dev_ser is 8 bytes");
+_Static_assert(offsetof(struct pci_ser_u64, devices) % sizeof(unsigned long) == 0,
+	       "pre-v4 pci_ser.devices must be naturally aligned");
+
+/*
  * The two static_asserts of the v6 header: with an 8-byte header and 8-byte elements every
  * element stays naturally aligned on 64-bit (the author wants this to fail on 32-bit).
  */

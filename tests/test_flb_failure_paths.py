@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""LUO's FLB failure paths as the published ``kernel/liveupdate/luo_flb.c`` (the refcounted
+``next`` branch v6 depends on) and v6's ``drivers/pci/liveupdate.c`` have them. Each test
+names the kernel function its expectation comes from."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from pcilu_cli.kernel import Kernel, faults
+from pcilu_cli.kernel import liveupdate as lu
+from pcilu_cli.kernel.luo import LUO_FLB_MAX, FileHandler, Flb, Luo
+from tests.inmemory_kexec import InMemoryIncoming, next_kernel
+from tests.kernel_fabrics import switch_fabric
+from tests.pcilu_run import run
+
+EP3, EP4, DSP0, USP, RP = "0000:03:00.0", "0000:04:00.0", "0000:02:00.0", "0000:01:00.0", \
+    "0000:00:01.0"
+
+
+QEMU = str(Path(__file__).resolve().parents[1] / "fixtures" / "fabrics" / "qemu-virtio-net.yaml")
+
+
+def entry(domain, bdf, rc):
+    return struct.pack("<IHH", domain, bdf, rc)
+
+
+def dup_blob():
+    # EP 03:00.0 twice: xa_insert() fails with -EBUSY in pci_flb_retrieve()
+    return struct.pack("<II", 3, 2) + entry(0, 0x300, 1) + entry(0, 0x300, 1) + bytes(8)
+
+
+def test_failed_retrieve_reloads_the_count_from_the_record_every_time():
+    # luo_flb_retrieve_one(): refcount_set(incoming.count, record count) before ops->retrieve,
+    # and nothing remembers the failure, so each liveupdate_flb_get_incoming() starts over
+    fab = switch_fabric()
+    k = Kernel.boot(fab, incoming=InMemoryIncoming.from_raw_blob(fab, dup_blob(), "pci-v3"))
+    f = k.pci_flb
+    assert not f.retrieved and f.retrieve_failures == f.retrieve_calls > 1
+    record_count = k.luo.incoming.flb("pci-v3")[1]
+    f.in_count = 99                                 # whatever was left ...
+    before = f.retrieve_calls
+    lu.pci_liveupdate_flb_get_incoming(k)
+    assert f.in_count == record_count               # ... the next lookup reloads it
+    assert f.retrieve_calls == before + 1
+    assert k.incoming_free_calls == f.retrieve_calls   # pci_flb_retrieve(): kho_restore_free()
+
+
+def test_last_put_after_failed_retrieve_retries_warns_and_does_not_finish():
+    # liveupdate_flb_put_incoming(): refcount_dec_and_test() reaches 0, nothing retrieved ->
+    # luo_flb_retrieve_one() again; WARN_ON(err) and return before ops->finish()
+    fab = switch_fabric()
+    k = Kernel.boot(fab, incoming=InMemoryIncoming.from_raw_blob(fab, dup_blob(), "pci-v3"))
+    f = k.pci_flb
+    f.in_count = 1
+    calls = f.retrieve_calls
+    lu.pci_liveupdate_flb_put_incoming(k)
+    assert f.retrieve_calls == calls + 1 and not f.finished
+    assert any("liveupdate_flb_put_incoming(): WARN_ON(err)" in ln for ln in k.log.lines())
+    k.rescan()                                      # later lookups retry again
+    assert f.retrieve_calls > calls + 1 and not f.finished
+
+
+def test_a_file_finished_before_any_lookup_counts_from_zero_and_finishes_nothing():
+    # Patch 02 has no pci_liveupdate_setup_device(): nobody calls
+    # liveupdate_flb_get_incoming(), so the count was never loaded; luo_flb_file_finish() ->
+    # liveupdate_flb_put_incoming() underflows the refcount_t (it saturates with a WARN) and
+    # never reaches the 0 -> finish() transition
+    k = Kernel.boot(switch_fabric(), profile="v6-p02")
+    k.preserve(EP3)
+    k1 = next_kernel(k, k.kexec())
+    f = k1.pci_flb
+    assert f.in_count == 0 and f.retrieve_calls == 0
+    k1.finish(EP3)
+    assert f.saturated and not f.finished and f.retrieve_calls == 0
+    assert "WARNING: refcount_t: underflow; use-after-free." in k1.log.lines()
+
+
+def test_the_count_finishes_at_exactly_zero():
+    # liveupdate_flb_put_incoming(): finish() only when refcount_dec_and_test() hits 0
+    k = Kernel.boot(switch_fabric())
+    k.preserve(EP3)
+    k.preserve(EP4)
+    k1 = next_kernel(k, k.kexec())
+    f = k1.pci_flb
+    k1.finish(EP3)
+    assert f.in_count > 0 and not f.finished
+    k1.finish(EP4)
+    assert f.in_count == 0 and f.finished
+    assert k1.report()["flb"]["finished"] and k1.incoming_free_calls == 1
+
+
+def _corrupted():
+    k = Kernel.boot(switch_fabric())
+    k.preserve(EP3)                                 # EP3, DSP0, USP, RP at refcount 1
+    faults.corrupt(k, "outgoing", "refcount", 0xFFFF, bdf=DSP0)   # +1 wraps the u16 to 0
+    faults.corrupt(k, "outgoing", "refcount", 0, bdf=RP)          # preserve-again fails here
+    return k, k.pci_flb.out_obj
+
+
+def test_rollback_undoes_the_path_below_the_failing_device():
+    # pci_liveupdate_preserve_path(): on failure at X, __pci_liveupdate_unpreserve_path(start,
+    # X) undoes start .. below X
+    k, ser = _corrupted()
+    usp = ser.refcount(k.dev(USP).outgoing)
+    assert lu.pci_liveupdate_preserve(k, k.dev(EP4)) == lu.EINVAL    # EP4, DSP1, USP, RP fails
+    assert f"WARNING: pci {RP}: Preserved device with 0 refcount!" in k.log.lines()
+    assert k.dev(EP4).outgoing is None and k.dev("0000:02:01.0").outgoing is None
+    assert ser.refcount(k.dev(USP).outgoing) == usp
+
+
+def test_rollback_of_a_path_stops_at_the_first_failing_unpreserve():
+    # __pci_liveupdate_unpreserve_path() returns at the first pci_liveupdate_unpreserve_device()
+    # that fails: DSP0 (wrapped to 0) is met first, so USP keeps the increment it got
+    k, ser = _corrupted()
+    usp = ser.refcount(k.dev(USP).outgoing)
+    assert lu.pci_liveupdate_preserve(k, k.dev(DSP0)) == lu.EINVAL   # DSP0, USP, RP fails
+    assert f"WARNING: pci {DSP0}: Preserved device has a 0 refcount!" in k.log.lines()
+    assert ser.refcount(k.dev(USP).outgoing) == usp + 1
+
+
+def test_register_flb_checks_the_table_before_the_duplicate_name():
+    # liveupdate_register_flb(): for an FLB not yet registered, LUO_FLB_MAX (-ENOSPC) is
+    # tested before the unique-compatible walk (-EEXIST)
+    luo = Luo(True)
+    fh = FileHandler("h", None)
+    assert luo.register_file_handler(fh) == 0
+    assert luo.liveupdate_register_flb(fh, Flb("pci-v3", None)) == 0
+    assert luo.liveupdate_register_flb(fh, Flb("pci-v3", None)) == -17       # EEXIST
+    for i in range(LUO_FLB_MAX - 1):
+        assert luo.liveupdate_register_flb(fh, Flb(f"x{i}", None)) == 0
+    assert len(luo.flbs) == LUO_FLB_MAX == 63       # (4096 - 16) / 64 (luo_flb.c)
+    assert luo.liveupdate_register_flb(fh, Flb("pci-v3", None)) == -28       # ENOSPC
+    assert Luo(False).liveupdate_register_flb(fh, Flb("y", None)) == -95     # EOPNOTSUPP
+
+
+def boot_blob(tmp_path, entries, *opts):
+    """kexec --fabric QEMU --flb BLOB OPTS -o g1.elf; returns (g1.elf, enumerate --json)."""
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(struct.pack("<II", 3, 2) + b"".join(entry(0, b, 1) for b in entries)
+                     + bytes(8))
+    out = tmp_path / "g1.elf"
+    run(["kexec", "--fabric", QEMU, "--flb", blob, *opts, "-o", out])
+    return out, json.loads(run(["enumerate", out, "--json"]).stdout)
+
+
+def test_enumerate_json_reports_the_double_free_and_the_flb(tmp_path):
+    # pci_flb_retrieve() error path: kho_restore_free(ser) on every failed attempt
+    out, doc = boot_blob(tmp_path, [0x100, 0x100], "--flb-count", "1")
+    flb = doc["flb"]
+    assert flb["retrieved"] is False and flb["finished"] is False
+    assert flb["blob_frees"] == flb["retrieve_failures"] > 1
+    assert flb["incoming_refcount"] == 1            # the record's count, reloaded
+    assert any("double free" in f and f"{flb['blob_frees']} times" in f
+               for f in doc["findings"])
+    text = run(["enumerate", str(out)]).stdout
+    assert "finding: double free" in text
+
+
+def test_flb_name_option_names_the_record(tmp_path):
+    # luo_flb_retrieve_one(): records are matched by strcmp() of the name
+    out, doc = boot_blob(tmp_path, [0x100, 0x8], "--flb-name", "pci-v2")
+    assert not any(d["incoming"] for d in doc["devices"])
+    assert "PCI: liveupdate: No incoming FLB matched pci-v3" in doc["messages"]
+    r = run(["kexec", "--fabric", QEMU, "--flb", tmp_path / "blob.bin",
+             "--flb-name", "x" * 48, "-o", out], exit_code=2)
+    assert "--flb-name" in r.stderr
