@@ -178,3 +178,19 @@ def test_a_truncated_capture_is_one_line_exit_3(tmp_path):
     bad.write_bytes(data[:len(data) // 2])
     r = run(["plan", bad, "--all"], exit_code=3)
     assert str(bad) in r.stderr
+
+
+def test_a_scenario_rehearses_on_a_capture(tmp_path):
+    sc = tmp_path / "s.yaml"
+    sc.write_text(f"""pcilu_scenario: 1
+fabric: {CAPTURES / 'lspci-tree-asus-p6t6.tar.gz'}
+steps:
+  - preserve: 0000:04:00.0
+  - kexec:
+    expect:
+      - incoming: 0000:04:00.0
+      - not-outgoing: [0000:04:00.0]
+""")
+    r = run(["rehearse", sc, "--json"], exit_code=None)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert r.json()["kind"] == "rehearsal"

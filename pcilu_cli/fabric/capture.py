@@ -467,21 +467,6 @@ def read_manifest(path) -> dict:
     return man
 
 
-def member_text(path, name: str, limit: int = TEXT_MAX) -> str | None:
-    """One text member of a capture (``host/config``, ``host/log``...), or None."""
-    try:
-        with tarfile.open(path, "r:gz") as tf:
-            for m in tf:
-                if m.name == name and m.isfile():
-                    if m.size > limit:
-                        raise BadInput(f"{m.size} bytes (at most {limit})", file=str(path),
-                                       field=name)
-                    return tf.extractfile(m).read().decode("utf-8", "replace")
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise BadInput(f"cannot read capture: {e}", file=str(path)) from None
-    return None
-
-
 def drivers_of(manifest: dict) -> dict[str, str]:
     """BDF -> bound driver name (only bound functions)."""
     return {bdf: f["driver"] for bdf, f in sorted(manifest["devices"].items())
