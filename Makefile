@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 600
 APT_PKGS := pciutils device-tree-compiler binutils gcc make
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tools venv kernels demo test test-fast abi-check bench fuzz lint clean
+.PHONY: setup tools venv kernels demo test test-fast abi-check bench fuzz lint man clean
 
 setup: tools venv kernels              ## install tools and a virtualenv with pcilu in it
 
@@ -62,6 +62,9 @@ bench: venv                            ## benchmarks: prints a table, writes ben
 fuzz: venv                             ## long atheris run (FUZZ_SECONDS, default 600)
 	$(BIN)/pip install -q 'atheris>=2.3,<4'
 	$(PYTHON) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+man: venv                              ## man pages from the click commands into build/man/
+	$(PYTHON) -m pcilu_cli.cli.manpage build/man
 
 lint: venv
 	$(PYTHON) -m compileall -q pcilu_cli tests >/dev/null

@@ -27,7 +27,7 @@ def main(argv):
     t0 = time.perf_counter()
     from pcilu_cli.abi import pci
     from pcilu_cli.abi.profiles import get_profile
-    from pcilu_cli.cli.cmd_inspect import detect_pci_profile
+    from pcilu_cli.abi.detect import detect_pci_profile
     t_import = time.perf_counter() - t0
     t0 = time.perf_counter()
     data = Path(blob).read_bytes()

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The architecture's one rule, checked: imports flow up the layer list, never down
-(abi → memory/fabric → kernel → state → rehearsal → cli)."""
+(abi → memory/fabric → kernel → state → rehearsal → api → cli; `pcilu` = api)."""
 import ast
 from pathlib import Path
 
@@ -15,7 +15,9 @@ ALLOWED = {
     "kernel": {"errors", "abi", "memory", "fabric"},
     "state": {"errors", "abi", "memory", "fabric", "kernel"},
     "rehearsal": {"errors", "abi", "memory", "fabric", "kernel", "state"},
-    "cli": {"errors", "abi", "memory", "fabric", "kernel", "state", "rehearsal", ""},
+    # the Python API (`import pcilu` is its public name): above rehearsal, below the CLI
+    "api": {"errors", "abi", "memory", "fabric", "kernel", "state", "rehearsal", ""},
+    "cli": {"errors", "abi", "memory", "fabric", "kernel", "state", "rehearsal", "api", ""},
 }
 
 
@@ -45,4 +47,14 @@ def test_no_layer_imports_a_higher_one():
                 if target == "" and layer != "cli":     # `import pcilu_cli` for __version__
                     continue
                 bad.append(f"{f.relative_to(ROOT)}:{line} ({layer}) imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+
+def test_only_the_public_name_imports_the_api_package():
+    """``pcilu`` re-exports ``pcilu_cli.api``; nothing inside pcilu_cli imports ``pcilu``
+    (the command line must work where only pcilu_cli is importable)."""
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in sorted(PKG.rglob("*.py")) for mod, line in _imports(f)
+           if mod == "pcilu" or mod.startswith("pcilu.")]
     assert not bad, "\n".join(bad)

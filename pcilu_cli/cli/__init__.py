@@ -38,6 +38,8 @@ COMMANDS = {
     "capture": "cmd_capture:capture",
     "kernel": "cmd_kernel_image:kernel",
     "plan": "cmd_plan:plan",
+    "examples": "cmd_examples:examples",
+    "verify": "cmd_verify:verify",
 }
 
 EPILOG = """\b

@@ -27,32 +27,19 @@ def _load(path):
 def _load_with_machine(path):
     """(fabric, the state's Machine or None): a state file also brings its generation, whose
     Live Update path ``fabric show`` marks."""
+    from pcilu_cli.api.machine import load_fabric_and_state
     from pcilu_cli.cli.context import warn
-    from pcilu_cli.fabric import load_fabric, load_fabric_bytes
-    if path == "-":
-        from pcilu_cli.state.store import read_input
-        data, name = read_input("-"), "<stdin>"
-    else:
+    if path != "-":
         try:
             with open(path, "rb") as f:
                 head = f.read(4096)
         except OSError:
-            head = b""        # a directory (sysfs snapshot) or missing: load_fabric says which
-        data, name = None, path
-        if head[:4] == b"\x7fELF":
-            from pcilu_cli.state import load
-            m = load(path)
-            return m.fabric, m
-        _refuse_non_fabric(head, path)
-    if data is not None:
-        if data[:4] == b"\x7fELF":
-            from pcilu_cli.state import Machine
-            m = Machine.from_bytes(data, file=name)
-            return m.fabric, m
-        _refuse_non_fabric(data[:4096], name)
-        fab = load_fabric_bytes(data, name)
-    else:
-        fab = load_fabric(path)
+            head = b""
+        if head[:4] != b"\x7fELF":
+            _refuse_non_fabric(head, path)
+    fab, m = load_fabric_and_state(path)
+    if m is not None:
+        return fab, m
     for d in fab.diagnostics:
         warn(d)
     return fab, None

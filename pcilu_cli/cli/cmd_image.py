@@ -8,59 +8,20 @@ module only chooses where to start and renders the chain for people (a rich tree
 from __future__ import annotations
 
 from pcilu_cli.cli.context import print_json, warn
-from pcilu_cli.errors import BadInput, Diagnostic
+from pcilu_cli.errors import BadInput
 
 FDT_MAGIC = b"\xd0\x0d\xfe\xed"
 
 
 def inspect_image(data: bytes, name: str, *, profile=None, as_json=False, as_hex=False):
-    if data[:4] == FDT_MAGIC:
-        doc = fdt_document(data, name)
-    else:
-        doc = elf_document(data, name, profile=profile)
-    for w in doc.get("warnings", []):
-        warn(Diagnostic(w["message"], file=name, field=w.get("field"),
-                        kernel_accepts=w.get("kernel_accepts")))
+    from pcilu_cli.api.decoder import examine
+    ex = examine(data, name, profile=profile)
+    for w in ex.warnings:
+        warn(w)
     if as_json:
-        print_json(doc)
+        print_json(ex.doc)
     else:
-        render(doc, name)
-
-
-def fdt_document(data: bytes, name: str) -> dict:
-    """A standalone FDT: the debugfs ``kho/fdt`` (root), or a LUO FDT from ``sub_fdts/LUO``."""
-    from pcilu_cli.memory import fdt as fdtmod
-    node = fdtmod.parse_fdt(data, file=name)
-    compat = node.compatible()
-    if any(c.startswith("kho-v") for c in compat):
-        root = fdtmod.read_kho_root_fdt(data, file=name)
-        return {"kind": "kho_root_fdt", "kho_compatible": root.compatible,
-                "preserved_memory_map": root.mem_map,
-                "subtrees": [{"name": n, "preserved_data": p, "blob_size": s}
-                             for n, p, s in root.subtrees],
-                "posting": root.posting,
-                "note": "a root FDT alone holds only physical addresses; inspect a memory "
-                        "image or state file to follow them", "warnings": []}
-    if "luo-v1" in compat:
-        lf = fdtmod.read_luo_fdt(data, file=name)
-        return {"kind": "luo_fdt", "compatible": "luo-v1", "liveupdate_num": lf.liveupdate_num,
-                "session_header_pa": lf.session_header_pa, "flbs_pa": lf.flb_header_pa,
-                "warnings": []}
-    return {"kind": "fdt", "compatible": compat, "tree": fdtmod.fdt_to_dict(node),
-            "warnings": []}
-
-
-def elf_document(data: bytes, name: str, *, profile=None) -> dict:
-    from pcilu_cli.memory.elfcore import pcilu_notes, read_elf_core
-    from pcilu_cli.memory.handover import read_handover
-    mem, notes = read_elf_core(data, file=name)
-    mine = pcilu_notes(notes)
-    if mine:
-        from pcilu_cli.state import inspect_state
-        return inspect_state(mem, mine, name, profile=profile)
-    doc = read_handover(mem, None, file=name, profile=profile)
-    doc["source"] = "memory dump"
-    return doc
+        render(ex.doc, name)
 
 
 # ---- people --------------------------------------------------------------------------------

@@ -13,8 +13,7 @@ import json
 import click
 
 from pcilu_cli.abi import pci
-from pcilu_cli.abi.detect import (_folio_size, _is_text, _text_kind, detect_pci_profile,
-                                   flb_page_to_json, looks_like_flb_page)
+from pcilu_cli.abi.detect import _folio_size
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
@@ -169,62 +168,42 @@ def inspect(file, profile, as_json, as_hex):
       pcilu inspect gen1.elf     # the whole KHO -> LUO -> FLB -> pci_ser chain
     """
     set_json_mode(as_json)
+    from pcilu_cli.api.decoder import examine
     from pcilu_cli.fabric.capture import is_capture
     if file != "-" and is_capture(file):
         from pcilu_cli.cli.cmd_capture import inspect_capture
         return inspect_capture(file, as_json)
     data = read_input(file)
     name = "<stdin>" if file == "-" else file
-    if data[:4] in (ELF_MAGIC, FDT_MAGIC):
-        from pcilu_cli.cli import cmd_image
-        return cmd_image.inspect_image(data, name, profile=profile, as_json=as_json,
-                                       as_hex=as_hex)
-    if profile is None and looks_like_flb_page(data):
-        doc = flb_page_to_json(data, name)
-        if as_json:
-            print_json(doc)
-        else:
-            from pcilu_cli.cli.context import console
-            con = console()
-            con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
-                      f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
-            for r in doc["flbs"]:
-                con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
-                          f"count {r['count']}")
-        return
-    if not data:
-        raise BadInput("empty file: nothing to decode", file=name)
-    if profile is None:
-        from pcilu_cli.abi import pre_v6
-        if pre_v6.looks_like_pci_ser_u64(data):      # a layout from before v4: decode only
-            doc = pre_v6.decode_pci_ser_u64(data, file=name)
-            if as_json:
-                print_json(doc)
-            else:
-                click.echo(f"{name}: struct pci_ser, {doc['posting']}: max_nr_devices "
-                           f"{doc['max_nr_devices']}, nr_devices {doc['nr_devices']}")
-                for d in doc["devices"]:
-                    click.echo(f"  [{d['slot']}] {d['bdf']}")
-            return
-        profile, why = detect_pci_profile(data)
-        if profile == "v6" and why.startswith("no layout fits") and _is_text(data):
-            raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "
-                           "inspect decodes pci_ser blobs, FLB pages, FDTs and ELF images",
-                           file=name)
-        notice(f"{name}: no --profile given; {why}")
     with busy(f"decoding {len(data) // 8} entries", size=len(data) // 8, threshold=200000):
-        ser = pci.decode_pci_ser(data, profile, file=name)
-    for d in ser.diagnostics:
-        if not d.kernel_accepts:
-            raise d.as_error()
-    for d in ser.diagnostics:
+        ex = examine(data, name, profile=profile)
+    if ex.notice:
+        notice(ex.notice)
+    for d in ex.warnings:
         warn(d)
+    doc = ex.doc
     if as_json:
-        print_json(pci.pci_ser_to_json(ser))
+        print_json(doc)
+    elif ex.kind == "image":
+        from pcilu_cli.cli import cmd_image
+        cmd_image.render(doc, name)
+    elif ex.kind == "pci_ser_u64":
+        click.echo(f"{name}: struct pci_ser, {doc['posting']}: max_nr_devices "
+                   f"{doc['max_nr_devices']}, nr_devices {doc['nr_devices']}")
+        for d in doc["devices"]:
+            click.echo(f"  [{d['slot']}] {d['bdf']}")
+    elif ex.kind == "luo_flb_page":
+        from pcilu_cli.cli.context import console
+        con = console()
+        con.print(f"[bold]{name}[/bold]: LUO FLB page (pgcnt {doc['pgcnt']}, "
+                  f"{doc['count']} FLB{'s' if doc['count'] != 1 else ''})")
+        for r in doc["flbs"]:
+            con.print(f"  [{r['index']}] {r['name']!r}: data {r['data']:#x}, "
+                      f"count {r['count']}")
     elif as_hex:
-        click.echo(hexdump_fields(data, ser))
+        click.echo(hexdump_fields(data, ex.ser))
     else:
-        render_pci_ser(ser, name)
+        render_pci_ser(ex.ser, name)
 
 
 @click.command()

@@ -37,24 +37,6 @@ bdfs_argument = click.argument("bdfs", metavar="[BDF...]", nargs=-1,
                                shell_complete=_complete_bdf)
 
 
-def _check_bdf(m, bdf: str):
-    """Unknown to the fabric → bad input (exit 3); known to the fabric but not enumerated by
-    this kernel → the kernel's -ENODEV (exit 4)."""
-    from pcilu_cli.fabric import format_bdf, parse_bdf
-    try:
-        d, b, df = parse_bdf(bdf)
-    except ValueError as e:
-        raise BadInput(f"{bdf!r} is not a BDF (DDDD:BB:DD.F or BB:DD.F): {e}",
-                       field="BDF") from None
-    key = (d << 16) | (b << 8) | df
-    if m.kernel is not None and key in m.kernel.devices:
-        return key
-    if m.fabric.route(d, b, df) is None:
-        raise BadInput(f"unknown BDF {format_bdf(d, b, df)}: no function answers there in "
-                       f"this fabric ({plural(len(m.fabric), 'function')})", field="BDF")
-    return key
-
-
 # pci_warn/pci_WARN texts of the void operations (spec §12, M8/M9/M11/M14/M20/M21): the
 # kernel returns nothing, so the log line is the only sign that nothing happened
 KERNEL_WARNINGS = ("Cannot unpreserve device", "Preserved device has a 0 refcount!",
@@ -97,46 +79,43 @@ def init(fabric, output, profile, kernel_image, cmdline, as_json):
     """
     set_json_mode(as_json)
     profile = profile_from(profile, kernel_image, notice=notice)
+    from pcilu_cli import api
     from pcilu_cli.cli.cmd_fabric import _load as load_fabric
-    from pcilu_cli.state import Machine, save
     fab = load_fabric(fabric)
     try:
         with busy(f"booting generation 0 on {len(fab)} functions", size=len(fab)):
-            m = Machine.boot(fab, profile=profile, params=cmdline)
+            m = api.init(fab, profile=profile, cmdline=cmdline)
     except KernelPanic as exc:
-        save(exc.machine, output)
+        exc.machine.save(output)
         raise
-    save(m, output)
-    n = len(m.kernel.devices)
+    m.save(output)
+    sim = m.sim
+    n = len(sim.kernel.devices)
     if as_json:
         print_json({"kind": "init", "state": output, "generation": 0,
-                    "profile": m.profile.name, "functions": len(fab), "enumerated": n,
-                    "messages": m.boot_messages + m.kernel.log.lines()})
+                    "profile": m.profile, "functions": len(fab), "enumerated": n,
+                    "messages": sim.boot_messages + sim.kernel.log.lines()})
     else:
-        click.echo(f"{output}: generation 0 ({m.profile.name}), "
+        click.echo(f"{output}: generation 0 ({m.profile}), "
                    f"{n} of {plural(len(fab), 'function')} enumerated")
 
 
 # ---- preserve / unpreserve / finish -----------------------------------------------------------
 
 def _mutate(state, bdfs, wait, action, as_json, kind, check=None, sel=None, dry_run=False):
-    """Apply ``action`` to every BDF (and every device the selectors pick) in one locked
-    transaction; ``check(result)`` runs inside it, so a warning that --strict turns into a
-    failure also leaves the state unchanged. ``dry_run``: the same on the loaded state, which
-    is then dropped (nothing written, no lock taken)."""
+    """``action(machine, bdfs, check)`` (a method of the API's Machine, pcilu_cli.api) on every
+    BDF (and every device the selectors pick) in one locked transaction; ``check(result)`` runs
+    inside it, so a warning that --strict turns into a failure also leaves the state unchanged.
+    ``dry_run``: the same on the loaded state, which is then dropped (nothing written, no lock
+    taken)."""
     import contextlib
+    from pcilu_cli.api.machine import Machine
     from pcilu_cli.state import load, transaction
-    results = []
     ctx = contextlib.nullcontext(load(state)) if dry_run else transaction(state, wait=wait)
-    with ctx as m:
+    with ctx as sim:
         if sel is not None:
-            bdfs = resolve(m, bdfs, sel, kind)
-        for bdf in bdfs:
-            _check_bdf(m, bdf)
-            r = action(m, bdf)
-            if check is not None:
-                check(r)
-            results.append(r)
+            bdfs = resolve(sim, bdfs, sel, kind)
+        results = action(Machine(sim, disposable=True), bdfs, check)["results"] if bdfs else []
     if as_json:
         doc = {"kind": kind, "state": state, "results": results}
         if dry_run:
@@ -182,12 +161,15 @@ def preserve(state, bdfs, session, token, dry_run, wait, as_json, **kw):
     set_json_mode(as_json)
     sel = selection_of(kw)
 
-    def act(m, b):
-        s = session
-        if s == "auto":
-            from pcilu_cli.rehearsal.plan import next_auto_session
-            s = next_auto_session(m.kernel)
-        return m.preserve(b, session=s, token=token)
+    def act(m, b, c):
+        if session != "auto":
+            return m.preserve(*b, session=session, token=token, check=c)
+        from pcilu_cli.rehearsal.plan import next_auto_session
+        out = []
+        for x in b:
+            s = next_auto_session(m.sim.kernel)
+            out += m.preserve(x, session=s, token=token, check=c)["results"]
+        return {"kind": "preserve", "results": out}
     res = _mutate(state, bdfs, wait, act, as_json, "preserve", sel=sel, dry_run=dry_run)
     if not as_json:
         _echo_paths("would preserve" if dry_run else "preserved", res, with_session=True)
@@ -225,8 +207,8 @@ def unpreserve(state, bdfs, session, wait, as_json, **kw):
                  "below it")
         elif r.get("direct"):
             notice(f"{r['bdf']}: no preserved file; called pci_liveupdate_unpreserve() directly")
-    res = _mutate(state, bdfs, wait, lambda m, b: m.unpreserve(b, session=session), as_json,
-                  "unpreserve", check=check, sel=selection_of(kw))
+    res = _mutate(state, bdfs, wait, lambda m, b, c: m.unpreserve(*b, session=session, check=c),
+                  as_json, "unpreserve", check=check, sel=selection_of(kw))
     if not as_json:
         _echo_paths("unpreserved", res)
 
@@ -250,7 +232,7 @@ def finish(state, bdfs, wait, as_json, **kw):
       pcilu finish gen1.elf 6a:01.0 6f:01.0 --json | jq '.results[].flb_finished'
     """
     set_json_mode(as_json)
-    res = _mutate(state, bdfs, wait, lambda m, b: m.finish(b), as_json, "finish",
+    res = _mutate(state, bdfs, wait, lambda m, b, c: m.finish(*b, check=c), as_json, "finish",
                   check=lambda r: _warn_kernel_lines(r, "finish"), sel=selection_of(kw))
     if not as_json:
         for r in res:
@@ -274,7 +256,8 @@ def hot_remove(state, bdfs, wait, as_json):
       pcilu hot-remove gen1.elf 0000:01:00.0 && pcilu hot-add gen1.elf
     """
     set_json_mode(as_json)
-    res = _mutate(state, bdfs, wait, lambda m, b: m.hot_remove(b), as_json, "hot-remove")
+    res = _mutate(state, bdfs, wait, lambda m, b, c: m.hot_remove(*b, check=c), as_json,
+                  "hot-remove")
     if not as_json:
         for r in res:
             click.echo(f"removed {', '.join(r['removed'])}")
@@ -294,11 +277,12 @@ def hot_add(state, wait, as_json):
       pcilu hot-add gen1.elf --json | jq .added
     """
     set_json_mode(as_json)
+    from pcilu_cli.api.machine import Machine
     from pcilu_cli.state import transaction
-    with transaction(state, wait=wait) as m:
-        r = m.rescan()
+    with transaction(state, wait=wait) as sim:
+        r = Machine(sim, disposable=True).hot_add()
     if as_json:
-        print_json({**r, "kind": "hot-add", "state": state})
+        print_json({**r, "state": state})
     else:
         click.echo(f"added {', '.join(r['added']) or 'nothing'}")
         _echo_messages(r["messages"])
@@ -344,7 +328,8 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
     """
     set_json_mode(as_json)
     profile = profile_from(profile, kernel_image, notice=notice)
-    from pcilu_cli.state import Machine, load, save
+    from pcilu_cli import api
+    from pcilu_cli.api.machine import Machine
     if flb_path is not None or fabric_path is not None:
         if state is not None or flb_path is None or fabric_path is None:
             raise click.UsageError("use either STATE, or --fabric F --flb BLOB")
@@ -357,11 +342,10 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
         blob = read_input(flb_path)
         _check_flb_blob(blob, profile, flb_path)
         try:
-            nxt = Machine.boot_from_blob(fab, blob, profile=profile, params=cmdline or "",
-                                         file=flb_path, flb_name=flb_name,
-                                         flb_count=flb_count)
+            nxt = api.boot_from_blob(fab, blob, profile=profile, cmdline=cmdline or "",
+                                     name=flb_path, flb_name=flb_name, flb_count=flb_count)
         except KernelPanic as exc:
-            save(exc.machine, output)
+            exc.machine.save(output)
             _say_written_panicked(exc, output)
             raise
     else:
@@ -370,19 +354,20 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
         if flb_name is not None or flb_count is not None:
             raise click.UsageError("--flb-name/--flb-count go with --fabric F --flb BLOB")
         _refuse_same_file(state, output)
-        m = load(state)
+        # loaded for this one kexec: the API may consume it (STATE on disk is not changed)
+        m = Machine(api.load(state).sim, disposable=True)
         try:
             with busy(f"kexec: booting generation {m.generation + 1} on {len(m.fabric)} "
                       "functions", size=len(m.fabric)):
-                nxt = m.kexec(profile=profile, params=cmdline)
+                nxt = m.kexec(profile=profile, cmdline=cmdline)
         except KernelPanic as exc:
             # a panicked STATE cannot kexec: its panic is raised again and nothing is written
             if getattr(exc, "machine", None) is not None:
-                save(exc.machine, output)
+                exc.machine.save(output)
                 _say_written_panicked(exc, output)
             raise
-    save(nxt, output)
-    rep = nxt.report()
+    nxt.save(output)
+    rep = nxt.enumerate()
     if as_json:
         print_json({**rep, "kind": "kexec", "state": output})
     else:
@@ -471,13 +456,13 @@ def enumerate(state, as_json, show_all, debug, tree):  # noqa: A001 - the kernel
       pcilu enumerate gen1.elf --json | jq '.devices[] | select(.incoming) | .bdf'
     """
     set_json_mode(as_json)
-    from pcilu_cli.state import load
-    m = load(state)
-    rep = m.report(debug=debug)
+    from pcilu_cli import api
+    m = api.load(state)
+    rep = m.enumerate(debug=debug)
     if as_json:
         print_json(rep)
     elif tree:
-        _render_tree(m, rep, state, show_all)
+        _render_tree(m.sim, rep, state, show_all)
     else:
         from pcilu_cli.cli.render_enumerate import render_report
         render_report(rep, state, show_all=show_all)

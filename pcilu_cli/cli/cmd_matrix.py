@@ -17,13 +17,14 @@ fields that explain it.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from pcilu_cli.abi.profiles import Profile, get_profile, matrix_profiles
 from pcilu_cli.errors import KernelPanic, KernelRefusal
 
-DEFAULT_FABRIC = Path(__file__).resolve().parents[2] / "fixtures" / "fabrics" / \
-    "qemu-virtio-net.yaml"
+from pcilu_cli.api.shipped import path as _example  # noqa: E402
+
+# the shipped example (package data: found in an installed wheel as in a checkout)
+DEFAULT_FABRIC = _example("fabrics", "qemu-virtio-net.yaml")
 
 OUTCOMES = ("incoming", "no-kho", "nothing", "panic")
 LEGEND = {

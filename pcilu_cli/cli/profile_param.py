@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The ``--profile`` option type: any profile name or alias of ``pcilu profiles``.
 
 A ``click.Choice`` would print every name in ``--help`` (one per v6 patch makes that line

@@ -45,13 +45,29 @@ class FdtError(BadInput):
 
 # ---- writers -------------------------------------------------------------------------------------
 
+def _libfdt():
+    """pylibfdt, the kernel's own libfdt: the writers use it so that the bytes are the ones
+    the kernel's libfdt lays out. PyPI has no wheels of it (it builds with a C compiler and the
+    Python headers), so it is an optional dependency: without it reading still works (the
+    reader is pure Python) and writing an FDT (booting a generation, kexec) is refused with
+    one line saying what to install (exit 3), never an internal error."""
+    try:
+        import libfdt
+    except ImportError:
+        raise BadInput("writing KHO/LUO FDTs needs pylibfdt (the kernel's libfdt, so that the "
+                       "bytes match the kernel's): pip install 'pcilu[fdt]' (builds with a C "
+                       "compiler and the Python headers: apt install gcc python3-dev)",
+                       field="pylibfdt") from None
+    return libfdt
+
+
 def _u64(v: int) -> bytes:
     return _U64.pack(v)
 
 
 def kho_root_fdt_setup(compatible: str, mem_map_pa: int) -> bytes:
     """kho_out_fdt_setup(): the root before any subtree."""
-    import libfdt
+    libfdt = _libfdt()
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     sw.begin_node("")
@@ -66,7 +82,7 @@ def kho_add_subtree(root: bytes, name: str, pa: int, size: int | None, *, gen: s
 
     ``-EEXIST`` if the name exists; ``-ENOMEM`` if the root no longer fits in one page.
     """
-    import libfdt
+    libfdt = _libfdt()
     fdt = libfdt.Fdt(bytearray(root))
     try:
         fdt.resize(PAGE_SIZE)
@@ -96,7 +112,7 @@ def build_kho_root_fdt(compatible: str, mem_map_pa: int, subtrees, *, gen: str) 
 def build_luo_fdt(liveupdate_num: int, session_header_pa: int, flb_header_pa: int | None
                   ) -> bytes:
     """luo_fdt_setup() of gen A-C (``luo-v1``); ``flb_header_pa=None`` omits ``luo-flb``."""
-    import libfdt
+    libfdt = _libfdt()
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     sw.begin_node("")

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""What ``pcilu inspect`` decodes, as one function: bytes in, the JSON document out.
+
+:func:`examine` recognises the input by its first bytes — an ELF image (a pcilu state file or
+a real memory dump), a flattened device tree (KHO root FDT, LUO FDT), a LUO FLB page, or a raw
+``struct pci_ser`` (layout detected from the bytes unless a profile is given) — and returns
+the document with what the CLI needs to draw it for a person. The CLI's ``inspect`` and
+:func:`pcilu.inspect` both call it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcilu_cli.errors import BadInput, Diagnostic
+
+ELF_MAGIC = b"\x7fELF"
+FDT_MAGIC = b"\xd0\x0d\xfe\xed"
+
+
+@dataclass
+class Examined:
+    kind: str                          # "image" | "luo_flb_page" | "pci_ser"
+    doc: dict
+    ser: object = None                 # the decoded PciSer (kind "pci_ser")
+    notice: str | None = None          # how the layout was chosen, for people
+    warnings: list = field(default_factory=list)     # Diagnostic objects
+
+
+def fdt_document(data: bytes, name: str) -> dict:
+    """A standalone FDT: the debugfs ``kho/fdt`` (root), or a LUO FDT from ``sub_fdts/LUO``."""
+    from pcilu_cli.memory import fdt as fdtmod
+    node = fdtmod.parse_fdt(data, file=name)
+    compat = node.compatible()
+    if any(c.startswith("kho-v") for c in compat):
+        root = fdtmod.read_kho_root_fdt(data, file=name)
+        return {"kind": "kho_root_fdt", "kho_compatible": root.compatible,
+                "preserved_memory_map": root.mem_map,
+                "subtrees": [{"name": n, "preserved_data": p, "blob_size": s}
+                             for n, p, s in root.subtrees],
+                "posting": root.posting,
+                "note": "a root FDT alone holds only physical addresses; inspect a memory "
+                        "image or state file to follow them", "warnings": []}
+    if "luo-v1" in compat:
+        lf = fdtmod.read_luo_fdt(data, file=name)
+        return {"kind": "luo_fdt", "compatible": "luo-v1", "liveupdate_num": lf.liveupdate_num,
+                "session_header_pa": lf.session_header_pa, "flbs_pa": lf.flb_header_pa,
+                "warnings": []}
+    return {"kind": "fdt", "compatible": compat, "tree": fdtmod.fdt_to_dict(node),
+            "warnings": []}
+
+
+def elf_document(data: bytes, name: str, *, profile=None) -> dict:
+    from pcilu_cli.memory.elfcore import pcilu_notes, read_elf_core
+    from pcilu_cli.memory.handover import read_handover
+    mem, notes = read_elf_core(data, file=name)
+    mine = pcilu_notes(notes)
+    if mine:
+        from pcilu_cli.state import inspect_state
+        return inspect_state(mem, mine, name, profile=profile)
+    doc = read_handover(mem, None, file=name, profile=profile)
+    doc["source"] = "memory dump"
+    return doc
+
+
+def examine(data: bytes, name: str, *, profile=None) -> Examined:
+    """Decode ``data`` (named ``name`` in messages). Raises BadInput (exit 3) for input the
+    kernel would refuse; warnings the kernel would only log are in ``.warnings``."""
+    from pcilu_cli.abi import pci
+    from pcilu_cli.abi.detect import (_is_text, _text_kind, detect_pci_profile,
+                                       flb_page_to_json, looks_like_flb_page)
+    if data[:4] in (ELF_MAGIC, FDT_MAGIC):
+        doc = fdt_document(data, name) if data[:4] == FDT_MAGIC else \
+            elf_document(data, name, profile=profile)
+        warns = [Diagnostic(w["message"], file=name, field=w.get("field"),
+                            kernel_accepts=w.get("kernel_accepts"))
+                 for w in doc.get("warnings", [])]
+        return Examined("image", doc, warnings=warns)
+    if profile is None and looks_like_flb_page(data):
+        return Examined("luo_flb_page", flb_page_to_json(data, name))
+    if not data:
+        raise BadInput("empty file: nothing to decode", file=name)
+    why = None
+    if profile is None:
+        from pcilu_cli.abi import pre_v6
+        if pre_v6.looks_like_pci_ser_u64(data):      # a layout from before v4: decode only
+            return Examined("pci_ser_u64", pre_v6.decode_pci_ser_u64(data, file=name))
+        profile, why = detect_pci_profile(data)
+        if profile == "v6" and why.startswith("no layout fits") and _is_text(data):
+            raise BadInput(f"a text file ({_text_kind(data)}), not a binary hand-over blob: "
+                           "inspect decodes pci_ser blobs, FLB pages, FDTs and ELF images",
+                           file=name)
+        why = f"{name}: no --profile given; {why}"
+    ser = pci.decode_pci_ser(data, profile, file=name)
+    for d in ser.diagnostics:
+        if not d.kernel_accepts:
+            raise d.as_error()
+    return Examined("pci_ser", pci.pci_ser_to_json(ser), ser=ser, notice=why,
+                    warnings=list(ser.diagnostics))
+
+
+def inspect(path_or_bytes, *, profile=None) -> dict:
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data, name = bytes(path_or_bytes), "<bytes>"
+    else:
+        from pcilu_cli.state.store import read_input
+        name = "<stdin>" if str(path_or_bytes) == "-" else str(path_or_bytes)
+        data = read_input(str(path_or_bytes))
+    return examine(data, name, profile=profile).doc
