@@ -103,6 +103,10 @@ def kexec(k):
     return next_kernel(handover)
 
 
+def finish(k, bdf: str):
+    return k.finish(bdf)
+
+
 def report(k) -> dict:
     return k.report()
 
@@ -134,3 +138,18 @@ def state_api():
     if save is None or load is None:
         raise NotAvailable("pcilu_cli.state.save_state/load_state")
     return save, load
+
+
+def enumerate_kernel(fabric, profile: str = "v6"):
+    """The kernel's enumeration alone (no physical memory, no KHO set-up): ``Kernel.boot``."""
+    K = _need("pcilu_cli.kernel", "Kernel")
+    return K.boot(fabric, profile=profile)
+
+
+def forget_saved_parts(machine) -> None:
+    """Drop what a loaded Machine kept of its file for reuse at save, so that the next save
+    encodes every part anew (the "from scratch" side of the save row). A Machine that keeps
+    nothing needs nothing dropped."""
+    forget = getattr(machine, "forget_encoded", None)
+    if forget is not None:
+        forget()

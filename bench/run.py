@@ -6,15 +6,20 @@ with PASS / MISS / SKIP, and writes the same as JSON to ``bench/results/latest.j
     python bench/run.py            the full suite (targets 1-5; about 3-4 minutes on 2 cores)
     python bench/run.py --quick    a small smoke run: same code paths, small sizes; only the
                                    fact that it runs is meaningful, never its timings
-    python bench/run.py --only decode,startup   a subset (decode, startup, scale)
+    python bench/run.py --only decode,startup   a subset (decode, startup, scale, cli)
+    python bench/run.py --no-compile  measure with pcilu's bytecode as found
 
-Targets (the issue "pcilu must stay instant", numbers for a 2-core machine):
-  1 decode   `inspect --json` of a 1,000,000-entry pci_ser <= 3x a plain iter_unpack program
-  2 scale    init + preserve 1,000 + kexec + enumerate of 65,536 functions < 2 s; per-function
-             cost growth 4,096 -> 262,144 functions <= 1.3x
-  3 start-up `pcilu inspect --json` small blob <= 1.5x `python -c "import click, construct"`
+Targets (numbers for a 2-core machine; docs/performance.md says how each is measured):
+  1 decode   `inspect --json` of a 1,000,000-entry pci_ser <= 1.3x a direct-formatting program
+             in time and memory; <= 3x the dict-building iter_unpack program
+  2 scale    init + preserve 1,000 + kexec + enumerate of 65,536 functions < 2 s in process;
+             per-function growth 4,096 -> 262,144 <= 1.3x; the cycle as CLI commands <= 2x
+             the same cycle in one process
+  3 start-up `pcilu inspect --json` small blob <= 1.3x `python -c "import click"`
   4 state    65,536-function state file < 20 MB on disk, loaded in < 0.5 s
   5 memory   peak RSS of the 262,144-function cycle < 1 GiB
+  6-13       per-command costs as real CLI processes (bench_cli.py): preserve, load, save,
+             enumeration, export, fabric show, kernel-command start-up, memory at 262,144
 A target whose layer does not exist yet is a SKIP row saying what is missing. Exit status: 0
 when everything ran (a MISS is a finding, not a crash), 1 if a benchmark itself failed.
 """
@@ -33,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lib import BENCH_DIR, FAIL, SKIP, Row, machine_info  # noqa: E402
 
-SECTIONS = ("decode", "startup", "scale", "hostile")
+SECTIONS = ("decode", "startup", "scale", "cli", "hostile")
 
 
 def _section(name):
@@ -43,8 +48,10 @@ def _section(name):
         import bench_startup as m
     elif name == "hostile":
         import bench_hostile as m
-    else:
+    elif name == "scale":
         import bench_scale as m
+    else:
+        import bench_cli as m
     return m
 
 
@@ -74,10 +81,13 @@ def render(rows: list[Row], machine: dict, quick: bool, elapsed: float) -> str:
     out += [line(c) for c in body]
     notes = [f"- {r.target or '  '} {r.figure.strip()}: {r.note}" for r in rows if r.note]
     m = machine
+    bc = m.get("bytecode") or {}
     out.insert(0, f"pcilu benchmarks{' (--quick: timings not meaningful)' if quick else ''} — "
                   f"{m['cpu'] or 'unknown CPU'}, {m['cores']} cores, {m['mem_gib']} GiB, "
                   f"{m['os']}, Python {m['python']}, commit {m['commit']}, load at start "
-                  f"{m['loadavg_at_start'][0]:.2f}, suite {elapsed:.0f} s\n")
+                  f"{m['loadavg_at_start'][0]:.2f}, at end {m.get('loadavg_at_end', [0])[0]:.2f}"
+                  f", suite {elapsed:.0f} s; bytecode: {bc.get('summary', '?')}\n"
+                  + (f"\nWARNING: {bc['warning']}\n" if bc.get("warning") else ""))
     return "\n".join(out + ["", "Notes:"] + notes)
 
 
@@ -89,6 +99,9 @@ def main(argv=None) -> int:
     ap.add_argument("--output", default=str(BENCH_DIR / "results" / "latest.json"),
                     help="where to write the JSON results")
     ap.add_argument("--keep", action="store_true", help="keep the generated files (printed)")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="measure with pcilu's bytecode as found (default: when it is missing, "
+                         "measure that start-up once, then compile it as an install would)")
     args = ap.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in SECTIONS]
@@ -100,6 +113,10 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pcilu-bench-"))
     rows: list[Row] = []
     failed = False
+    import bytecode
+    bc, bc_rows = bytecode.prepare(compile_missing=not args.no_compile, quick=args.quick)
+    machine["bytecode"] = bc
+    rows += bc_rows
     try:
         for name in wanted:
             t0 = time.perf_counter()
@@ -124,6 +141,8 @@ def main(argv=None) -> int:
                 r.note = f"(quick run, would be {r.status}) {r.note}".strip()
                 r.status = "INFO"
     elapsed = time.perf_counter() - t_start
+    import os
+    machine["loadavg_at_end"] = list(os.getloadavg())
     print(render(rows, machine, args.quick, elapsed))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@
   preserve N_PRESERVE endpoints, spread evenly       }    + `kexec` + `enumerate`,
   kexec    freeze, shutdown, hand over, boot N+1     }    in-process, without the
   enumerate Kernel.report() of generation 1          }    state-file writes
+  finish   generation 1 finishes the N_PRESERVE devices (not part of target 2's cycle; the
+           cycle + finish is the in-process side of the CLI-cycle ratio)
 With --state: the generation-1 state file is then saved to DIR and its size recorded (target 4;
 the load is timed by a separate fresh process, state_load_child.py). ``vmhwm_kib`` is this
 process's peak RSS (target 5). Missing layers: {"available": false, "missing": "..."}.
@@ -72,6 +74,11 @@ def main(argv):
     rep = api.report(k1)
     t["enumerate"] = time.perf_counter() - t0
     t["cycle"] = sum(t[k] for k in ("load", "init", "preserve", "kexec", "enumerate"))
+    t0 = time.perf_counter()
+    for bdf in picks:
+        api.finish(k1, bdf)
+    t["finish"] = time.perf_counter() - t0
+    t["cycle_finish"] = t["cycle"] + t["finish"]
     devs = rep.get("devices", [])
     out.update(api=api.api_name(), functions=n_functions, preserved=len(picks), seconds=t, picks=picks,
                enumerated_gen0=enumerated0,

@@ -235,6 +235,16 @@ def test_bad_sources_exit_3_with_one_line_and_write_nothing(tmp_path, content, w
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.bin"]
 
 
+def test_a_fabric_document_nested_absurdly_deep_is_bad_input(tmp_path):
+    fns = [{"uid": f"f{i}", "bdf": None, "parent": f"f{i - 1}" if i else None,
+            "kind": "bridge"} for i in range(5000)]
+    src = tmp_path / "deep.json"
+    src.write_text(json.dumps({"kind": "fabric", "functions": fns}))
+    r, _out = report(tmp_path, src, exit_code=3)
+    assert "deep.json" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.json"]
+
+
 def test_unwritable_output_exits_3(tmp_path):
     r = run(["report", SCEN / "switch.yaml", "-o", tmp_path / "no/such/dir/r.html"],
             exit_code=3)

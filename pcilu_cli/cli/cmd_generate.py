@@ -50,7 +50,11 @@ def serialize(fabric, fmt: str) -> bytes:
     return fabric.to_bytes()
 
 
-def generate_fabric(functions: int, domains: int | None = None, seed: int = 0):
+SHAPES = ("tree", "sriov", "ari")
+
+
+def generate_fabric(functions: int, domains: int | None = None, seed: int = 0,
+                    shape: str = "tree"):
     """Validate the request and build the fabric with the fabric package's generator."""
     if functions < 1:
         raise UsageError(f"--functions must be at least 1 (got {functions})")
@@ -71,7 +75,7 @@ def generate_fabric(functions: int, domains: int | None = None, seed: int = 0):
         from pcilu_cli.errors import NotImplementedYet
         raise NotImplementedYet("'pcilu generate' needs pcilu_cli.fabric.synth, which is not "
                                 "built yet") from None
-    return synth_fabric(functions, domains=domains, seed=seed), domains
+    return synth_fabric(functions, domains=domains, seed=seed, shape=shape), domains
 
 
 @click.command()
@@ -88,8 +92,13 @@ def generate_fabric(functions: int, domains: int | None = None, seed: int = 0):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="auto: by suffix (.yaml/.yml YAML, .txt/.lspci lspci dump, else the compact "
                    "serialized fabric).")
+@click.option("--shape", type=click.Choice(SHAPES), default="tree", show_default=True,
+              help="tree: root ports -> switches -> endpoints (~886 functions per domain); "
+                   "sriov: 8 SR-IOV PFs x 256 VFs, then NVMe behind switches (a realistic "
+                   "host at ~4,096); ari: 255 root ports each with a 256-function ARI device "
+                   "(65,536 functions in one domain).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-def generate(functions, domains, seed, output, fmt, as_json):
+def generate(functions, domains, seed, output, fmt, shape, as_json):
     """Generate a synthetic fabric of FUNCTIONS functions (for benchmarks and scale rehearsals).
 
     \b
@@ -97,6 +106,8 @@ def generate(functions, domains, seed, output, fmt, as_json):
       pcilu generate --functions 65536 -o host.fab
       pcilu generate -n 262144 --domains 4 --seed 7 -o fleet.fab
       pcilu generate -n 64 -o small.yaml          # hand-editable YAML
+      pcilu generate -n 65536 --shape ari -o domain.fab   # one full PCI domain
+      pcilu generate -n 4096 --shape sriov -o host.fab    # 8 PFs x 256 VFs + NVMe
       pcilu init host.fab -o gen0.elf
     """
     set_json_mode(as_json)
@@ -106,7 +117,7 @@ def generate(functions, domains, seed, output, fmt, as_json):
     if output == "-" and fmt == "binary" and sys.stdout.isatty():
         raise UsageError("refusing to write a binary fabric to a terminal: redirect -o - to "
                          "a file or a pipe, or use --format yaml")
-    fabric, domains = generate_fabric(functions, domains, seed)
+    fabric, domains = generate_fabric(functions, domains, seed, shape)
     data = serialize(fabric, fmt)
     from pcilu_cli.state.store import atomic_write
     atomic_write(output, data)
@@ -115,9 +126,10 @@ def generate(functions, domains, seed, output, fmt, as_json):
     functions = len(fabric)
     domains = len(fabric.domains())
     summary = {"kind": "generate", "file": output, "format": fmt, "functions": functions,
-               "domains": domains, "seed": seed, "bytes": len(data)}
+               "domains": domains, "shape": shape, "seed": seed, "bytes": len(data)}
     if as_json:
         print_json(summary)
     elif output != "-":
         notice(f"wrote {output}: {functions:,} functions in {domains} domain"
-               f"{'s' if domains > 1 else ''} ({fmt}, {len(data):,} bytes, seed {seed})")
+               f"{'s' if domains > 1 else ''} ({shape} shape, {fmt}, {len(data):,} bytes, "
+               f"seed {seed})")

@@ -51,7 +51,7 @@ def report(sources, output, title):
     doc = collect(list(sources), title)
     try:
         page = render_html(doc)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         # only documents read from JSON files can get here (the others pcilu built itself)
         raise BadInput(f"not a pcilu document this report can draw: {exc}",
                        file=doc.get("_json_file") or sources[0]) from None

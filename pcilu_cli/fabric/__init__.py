@@ -62,12 +62,53 @@ def load_fabric(path) -> "model.Fabric":
         return load_capture(p)
     if p.suffix in (".tar", ".bz2", ".gz", ".xz", ".tgz") and _is_tar(p):
         from pcilu_cli.fabric.sysfs import load_sysfs
-        return load_sysfs(p)         # read member by member, not whole
+        return load_sysfs(p)
+    if p.suffix not in (".yaml", ".yml"):
+        fab = _load_dump_streaming(p)
+        if fab is not None:
+            return fab
     try:
         data = p.read_bytes()
     except OSError as e:
         raise BadInput(f"cannot read: {e.strerror or e}", file=str(path)) from None
     return load_fabric_bytes(data, str(path), suffix=p.suffix)
+
+
+def _load_dump_streaming(p: Path):
+    """An lspci dump read line by line from the file (a 4,096-function `-xxxx` dump is 55 MB
+    of text: holding it, its decoded copy and its lines costs ~10x lspci's memory). None when
+    the file is something else (serialized fabric, YAML) or cannot be opened here: the caller
+    then reads it whole and says what it is."""
+    try:
+        f = open(p, "rb")
+    except OSError:
+        return None
+    with f:
+        head = f.read(1 << 16)
+        if not head or head.startswith(b"PCILUFAB") or b"\0" in head:
+            return None
+        try:
+            head_text = head.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.start < len(head) - 4:   # not a cut multi-byte character at the end
+                return None
+            head_text = ""
+        if _looks_yaml(head_text):
+            return None
+        f.seek(0)
+        from pcilu_cli.fabric.lspci import parse_dump
+        return parse_dump(_text_lines(f, str(p)), str(p))
+
+
+def _text_lines(f, name: str):
+    """Lines of the binary file ``f`` as text; a byte that is not UTF-8 is bad input naming
+    the line."""
+    for n, raw in enumerate(f, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadInput(f"not a text file (YAML or lspci dump expected): byte "
+                           f"{raw[e.start]:#04x} is not UTF-8", file=name, line=n) from None
 
 
 def load_fabric_bytes(data: bytes, name: str, *, suffix: str = "") -> "model.Fabric":
@@ -91,7 +132,8 @@ def load_fabric_bytes(data: bytes, name: str, *, suffix: str = "") -> "model.Fab
 
 
 def _looks_yaml(text: str) -> bool:
-    for line in text.splitlines():
+    import io
+    for line in io.StringIO(text):    # lazily: only the first lines are looked at
         s = line.strip()
         if not s or s.startswith("#"):
             continue

@@ -65,6 +65,10 @@ def visible_size(n: int) -> int:
 # registers).  Fabric routing caches are valid only for the epoch they were built in, so a
 # write that goes straight to ``fn.cfg`` still invalidates them (no per-function back-pointer).
 BUS_EPOCH = [0]
+# Bumped by every write that may change any config space, and by every change of a fabric's
+# topology (fabric/model.py): a fabric that kept the bytes it was decoded from may write them
+# back unchanged only while this has not moved (state save reuses the unchanged fabric note).
+CONFIG_EPOCH = [0]
 _CAP_CACHE: dict = {}
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -83,11 +87,10 @@ class ConfigSpace:
         self.size = size
         if len(data) > size:
             data = data[:size]
-        # strip trailing zeros: they read as zero anyway and cost memory
-        end = len(data)
-        while end and data[end - 1] == 0:
-            end -= 1
-        self._data = bytes(data[:end]) if end != len(data) or not isinstance(data, bytes) else data
+        # strip trailing zeros: they read as zero anyway and cost memory (rstrip: in C, a
+        # byte-by-byte loop here cost 15 s for the 4,096 functions of an lspci dump)
+        stripped = bytes(data).rstrip(b"\0")
+        self._data = data if isinstance(data, bytes) and len(stripped) == len(data) else stripped
 
     # -- raw access -----------------------------------------------------------------------
     def read(self, off: int, width: int) -> int:
@@ -135,6 +138,7 @@ class ConfigSpace:
             if off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
                 return  # the same value: keep the shared, immutable bytes (and their caches)
             d = self._data = bytearray(d)
+        CONFIG_EPOCH[0] += 1
         if off + width > len(d):
             d.extend(bytes(off + width - len(d)))
         d[off:off + width] = value.to_bytes(width, "little")
@@ -151,6 +155,7 @@ class ConfigSpace:
         data = data[:end - off]
         if off < 0x1B and end > 0x18:
             BUS_EPOCH[0] += 1
+        CONFIG_EPOCH[0] += 1
         d = self._data
         if not isinstance(d, bytearray):
             d = self._data = bytearray(d)

@@ -33,35 +33,39 @@ _HEX_RE = re.compile(r"^([0-9a-fA-F]{2,3}):(?:\s|$)")
 _BYTE_RE = re.compile(r"^[0-9a-fA-F]{2}$")
 
 
-def parse_dump(text: str, file: str = "<dump>") -> "model.Fabric":
+def parse_dump(text, file: str = "<dump>") -> "model.Fabric":
+    """``text``: the dump as one string, or any iterable of its lines (a text file object:
+    then the dump is never held whole in memory)."""
     raws: list[RawFunction] = []
     cur = None          # [RawFunction, bytearray, next expected offset]
-    for lineno, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines() if isinstance(text, str) else text
+    hex_match, dev_match, fromhex = _HEX_RE.match, _DEV_RE.match, bytes.fromhex
+    for lineno, line in enumerate(lines, 1):
+        if line[-1:] == "\n":
+            line = line.rstrip("\r\n")
         if not line.strip():
             cur = _close(cur, raws, file)
             continue
         if line[0] in " \t":
             continue                              # -v text
-        m = _DEV_RE.match(line)
-        if m and not _HEX_RE.match(line):
-            cur = _close(cur, raws, file)
-            dom = int(m.group(1), 16) if m.group(1) else 0
-            bus, dev, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4), 16)
-            if fn > 7:
-                raise BadInput(f"function number {fn:x} > 7", file=file, line=lineno,
-                               field="address")
-            if dev > 0x1F:
-                raise BadInput(f"device number {dev:#x} > 0x1f", file=file, line=lineno,
-                               field="address")
-            cur = [RawFunction(dom, bus, dev << 3 | fn, b"", file, lineno), bytearray(), 0]
-            continue
-        h = _HEX_RE.match(line)
+        h = hex_match(line)
         if h:
             if cur is None:
                 raise BadInput("hex data line without a device line before it", file=file,
                                line=lineno, field="data")
             off = int(h.group(1), 16)
-            toks = line[h.end():].split()
+            rest = line[h.end():].rstrip()
+            # fast path: exactly 16 two-digit tokens; anything else is checked token by token
+            # below, so that the message names the offending byte
+            if off == cur[2] and off + 16 <= 4096 and len(rest) == 47 and \
+                    rest[2::3] == "               ":
+                try:
+                    cur[1] += fromhex(rest)
+                    cur[2] = off + 16
+                    continue
+                except ValueError:
+                    pass
+            toks = rest.split()
             if off != cur[2]:
                 raise BadInput(f"offset {off:#x} out of sequence (expected {cur[2]:#x})",
                                file=file, line=lineno, field=f"{cur[0].bdf}@{off:#x}")
@@ -77,6 +81,19 @@ def parse_dump(text: str, file: str = "<dump>") -> "model.Fabric":
                                field=f"{cur[0].bdf}@{off:#x}")
             cur[1] += bytes(int(t, 16) for t in toks)
             cur[2] = off + 16
+            continue
+        m = dev_match(line)
+        if m:
+            cur = _close(cur, raws, file)
+            dom = int(m.group(1), 16) if m.group(1) else 0
+            bus, dev, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4), 16)
+            if fn > 7:
+                raise BadInput(f"function number {fn:x} > 7", file=file, line=lineno,
+                               field="address")
+            if dev > 0x1F:
+                raise BadInput(f"device number {dev:#x} > 0x1f", file=file, line=lineno,
+                               field="address")
+            cur = [RawFunction(dom, bus, dev << 3 | fn, b"", file, lineno), bytearray(), 0]
             continue
         # anything else (a stray header line of another tool): lspci ignores it too
     _close(cur, raws, file)
@@ -107,7 +124,30 @@ def _name(file: str) -> str:
 
 def export_dump(fabric, include_virtfns: bool = False, include_unreachable: bool = False) -> str:
     """`lspci -xxxx`-style text (with domains) that `lspci -F` reads back."""
-    out = []
+    return "".join(iter_dump(fabric, include_virtfns, include_unreachable))
+
+
+def write_dump(fabric, f, include_virtfns: bool = False,
+               include_unreachable: bool = False) -> None:
+    """:func:`export_dump` written into the text file ``f`` piece by piece (memory stays at a
+    few MiB whatever the fabric's size: a 65,536-function dump is ~890 MB of text)."""
+    for chunk in iter_dump(fabric, include_virtfns, include_unreachable):
+        f.write(chunk)
+
+
+_OFFSETS = [f"{off:02x}: " for off in range(0, 4096, 16)]
+
+
+def _hex_block(data: bytes) -> str:
+    """The `NN: xx xx ...` lines of ``data`` (a multiple of 16 bytes), newline-terminated."""
+    h = data.hex(" ")
+    return "\n".join([_OFFSETS[i] + h[i * 48:i * 48 + 47]
+                      for i in range(len(data) >> 4)]) + "\n"
+
+
+def iter_dump(fabric, include_virtfns: bool = False, include_unreachable: bool = False,
+              per_chunk: int = 64):
+    """The text of :func:`export_dump` in pieces of ``per_chunk`` functions."""
     rows = []
     for fn in fabric.functions(include_virtfns=include_virtfns):
         cur = fabric.current_bdf(fn)
@@ -120,11 +160,23 @@ def export_dump(fabric, include_virtfns: bool = False, include_unreachable: bool
                 continue
         rows.append((cur, fn))
     rows.sort(key=lambda r: r[0])
+    # functions built from one template share their bytes: format each distinct block once
+    # (a small cache: bridges, whose bus registers differ, are each formatted once anyway)
+    blocks: dict = {}
+    out = []
     for (dom, bus, devfn), fn in rows:
-        out.append(f"{format_bdf(dom, bus, devfn)} Class {fn.class_code >> 8:04x}: "
-                   f"Device {fn.vendor:04x}:{fn.device:04x}")
         data = fn.cfg.to_bytes()
-        for off in range(0, len(data), 16):
-            out.append(f"{off:02x}: " + " ".join(f"{b:02x}" for b in data[off:off + 16]))
-        out.append("")
-    return "\n".join(out) + ("\n" if out else "")
+        text = blocks.get(data)
+        if text is None:
+            if len(blocks) >= 256:
+                blocks.clear()
+            text = blocks[data] = _hex_block(data)
+        out.append(f"{format_bdf(dom, bus, devfn)} Class {fn.class_code >> 8:04x}: "
+                   f"Device {fn.vendor:04x}:{fn.device:04x}\n")
+        out.append(text)
+        out.append("\n")
+        if len(out) >= 3 * per_chunk:
+            yield "".join(out)
+            out = []
+    if out:
+        yield "".join(out)

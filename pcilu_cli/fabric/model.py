@@ -69,7 +69,7 @@ from pcilu_cli.fabric import format_bdf, parse_bdf
 from pcilu_cli.fabric.config import (
     PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_EXT_CAP_ID_ACS,
     PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE, PCI_PRIMARY_BUS, BUS_EPOCH,
-    ConfigSpace,
+    CONFIG_EPOCH, ConfigSpace,
 )
 
 PCIE_TYPES = {
@@ -369,6 +369,7 @@ class Function:
             raise ValueError(f"unknown power state {state!r}")
         pm = self.cfg.find_capability(PCI_CAP_ID_PM)
         BUS_EPOCH[0] += 1  # a bridge losing power stops forwarding: drop routing caches
+        CONFIG_EPOCH[0] += 1
         if state == "D3cold":
             self.knobs["power_state"] = state
             return
@@ -431,6 +432,9 @@ class Fabric:
         self._link_index: dict = {}     # id(link) -> _forwarding_ranges(link), same epoch
         self._cache_epoch = -1
         self.diagnostics: list = []   # Diagnostic objects produced while loading
+        # (CONFIG_EPOCH, bytes, knobs/metadata fingerprint) of the serialization this fabric was
+        # decoded from: to_bytes() returns those bytes while nothing has changed since
+        self._encoded = None
 
     # -- building --------------------------------------------------------------------------
     def add_root(self, domain: int, number: int) -> RootBus:
@@ -444,7 +448,7 @@ class Fabric:
         lst.append(rb)
         lst.sort(key=lambda r: r.number)
         self._domain_nums[domain] = [r.number for r in lst]
-        self.invalidate_routes()
+        self._topology_changed()
         return rb
 
     def attach(self, fn: Function, parent: "Function | RootBus", devfn: int | None = None) -> Function:
@@ -468,7 +472,7 @@ class Fabric:
             parent.bridges = sorted([*parent.bridges, fn], key=lambda f: f.devfn)
         fn.fabric = self
         self._by_uid[fn.uid] = fn
-        self.invalidate_routes()
+        self._topology_changed()
         return fn
 
     def detach(self, fn: Function) -> None:
@@ -486,7 +490,7 @@ class Fabric:
                 link.bridges = [b for b in link.bridges if b is not fn]
             for vf in fn.virtfns or ():
                 link.virtual = {k: v for k, v in link.virtual.items() if v is not vf}
-        self.invalidate_routes()
+        self._topology_changed()
 
     def _subtree(self, fn: Function) -> Iterator[Function]:
         yield fn
@@ -523,6 +527,10 @@ class Fabric:
         return sorted(self._domains)
 
     # -- routing -----------------------------------------------------------------------------
+    def _topology_changed(self) -> None:
+        CONFIG_EPOCH[0] += 1
+        self.invalidate_routes()
+
     def invalidate_routes(self) -> None:
         """Drop the routing caches after the topology or bus registers changed behind them."""
         self._route_cache.clear()
@@ -662,7 +670,7 @@ class Fabric:
             fn.cfg.write(sp + PCI_SRIOV_CTRL, 2, ctrl & ~(PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_ARI))
             fn.cfg.write(sp + PCI_SRIOV_NUM_VF, 2, 0)
             self.sync_virtfns(fn)
-        self.invalidate_routes()
+        self._topology_changed()
 
     def sync_virtfns(self, pf: Function) -> list[Function]:
         """Make the VFs match the PF's SR-IOV registers (VF Enable, NumVFs, offset, stride).
@@ -707,7 +715,7 @@ class Fabric:
             self._by_uid[vf.uid] = vf
             new.append(vf)
         pf.virtfns = new if new else None
-        self.invalidate_routes()
+        self._topology_changed()
         return new
 
     def sync_all_virtfns(self) -> None:
@@ -787,8 +795,30 @@ class Fabric:
             objs.append(fn)
         return fab
 
+    def _fingerprint(self):
+        """What CONFIG_EPOCH does not see: knobs (a mutable dict per function), the name,
+        source and platform. Cheap: one pass over the functions, most of which have none."""
+        return (self.name, json.dumps([self.source, self.platform], sort_keys=True,
+                                      default=repr), len(self._by_uid),
+                [(u, sorted(f._knobs.items(), key=repr)) for u, f in self._by_uid.items()
+                 if f._knobs])
+
+    def forget_encoded(self) -> None:
+        """Drop the bytes kept from decoding: the next to_bytes() encodes anew."""
+        self._encoded = None
+
     def to_bytes(self) -> bytes:
-        """Compact deterministic serialization: topology + every config space (zlib)."""
+        """Compact deterministic serialization: topology + every config space (zlib).
+
+        A fabric decoded by :meth:`from_bytes` returns the very bytes it was decoded from as
+        long as no config space, topology, knob or metadata changed since (CONFIG_EPOCH and
+        :meth:`_fingerprint`): a state save after a kernel-only change reuses its fabric note
+        instead of re-encoding 65,536 functions."""
+        enc = self._encoded
+        if enc is not None:
+            if enc[0] == CONFIG_EPOCH[0] and enc[2] == self._fingerprint():
+                return enc[1]
+            self._encoded = None
         roots, recs = self._records()
         blobs: dict[bytes, int] = {}
         table = bytearray()
@@ -834,8 +864,10 @@ class Fabric:
                 cfg._data = blobs[bi]
                 recs.append((parent, rix, devfn, flags & 1, vfi, delta, cfg, uids[i],
                              knobs.get(str(i))))
-            return cls.from_records(meta["name"], meta["source"], meta["platform"],
-                                    [tuple(r) for r in meta["roots"]], recs, copy_cfg=False)
+            fab = cls.from_records(meta["name"], meta["source"], meta["platform"],
+                                   [tuple(r) for r in meta["roots"]], recs, copy_cfg=False)
+            fab._encoded = (CONFIG_EPOCH[0], bytes(data), fab._fingerprint())
+            return fab
         except BadInput:
             raise
         except Exception as e:  # noqa: BLE001 - any corruption is bad input

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The export view of a generation: the files ``pcilu export STATE -o DIR`` writes.
 
-:func:`export_files` yields ``(relative path, bytes)`` in a fixed order; :func:`write_export`
-writes them under a directory (each file atomically) and returns what it wrote and removed.
-Names read from the state (sub-FDT node names, FLB compatibles) become one safe path component
-each (``abi.untrusted.file_component``), and every path is checked to stay inside DIR.
+:func:`export_files` yields ``(relative path, data)`` in a fixed order — ``data`` is bytes, or
+for the large files (lspci.txt, state.json) an iterator of byte chunks, so that an export of
+65,536 functions (~890 MB of lspci text) streams instead of being built in memory;
+:func:`write_export` writes them under a directory (each file atomically) and returns the
+relative paths.
 
     lspci.txt                       config space, readable by ``lspci -F``
     kho/fdt, kho/sub_fdts/<name>    the outgoing KHO tree as debugfs shows it (``kho/out/``)
@@ -47,8 +48,8 @@ def kho_tree_files(mem, root_pa: int, prefix: str) -> Iterator[tuple[str, bytes]
 
 def export_files(m) -> Iterator[tuple[str, bytes]]:
     """Every file of the export view of Machine ``m``, in the order they are written."""
-    from pcilu_cli.fabric.lspci import export_dump
-    yield "lspci.txt", export_dump(m.fabric).encode()
+    from pcilu_cli.fabric.lspci import iter_dump
+    yield "lspci.txt", (chunk.encode() for chunk in iter_dump(m.fabric))
     if m.hout is not None:
         yield from kho_tree_files(m.mem, m.hout.root_pa, "kho")
     root_in = (m.kho_in or {}).get("root_pa")
@@ -62,8 +63,20 @@ def export_files(m) -> Iterator[tuple[str, bytes]]:
             yield f"flb/{compat}.bin", out
         if inc is not None:
             yield f"flb/incoming/{compat}.bin", inc
-    doc = {"metadata": m.metadata(), "report": m.report()}
-    yield "state.json", (json.dumps(doc, indent=1) + "\n").encode()
+    yield "state.json", _json_chunks({"metadata": m.metadata(), "report": m.report()})
+
+
+def _json_chunks(doc, size: int = 1 << 20) -> Iterator[bytes]:
+    """``json.dumps(doc, indent=1) + "\\n"`` as UTF-8 chunks of about ``size`` bytes."""
+    buf, n = [], 0
+    for piece in json.JSONEncoder(indent=1).iterencode(doc):
+        buf.append(piece)
+        n += len(piece)
+        if n >= size:
+            yield "".join(buf).encode()
+            buf, n = [], 0
+    buf.append("\n")
+    yield "".join(buf).encode()
 
 
 # what an export leaves in DIR besides the view: the list of files it wrote, so that the next
@@ -147,8 +160,17 @@ def write_export(m, outdir: str) -> dict:
         if not _inside(root_real, path):      # a symlink in DIR pointing elsewhere
             raise BadInput(f"{rel!r} would be written outside the export directory "
                            "(through a symbolic link)", file=outdir, field=rel)
+        size = [0]
+        if isinstance(data, (bytes, bytearray)):
+            size[0] = len(data)
+        else:                               # streamed chunks: counted as they go out
+            def counted(chunks, size=size):
+                for c in chunks:
+                    size[0] += len(c)
+                    yield c
+            data = counted(data)
         atomic_write(path, data)
-        written.append({"path": rel, "bytes": len(data)})
+        written.append({"path": rel, "bytes": size[0]})
     now = {w["path"] for w in written}
     removed = []
     for rel in owned:

@@ -380,6 +380,12 @@ class Machine:
                 "fabric": {"name": getattr(self.fabric, "name", None),
                            "functions": len(self.fabric) if self.fabric is not None else 0}}
 
+    def forget_encoded(self) -> None:
+        """Forget what was kept of the loaded file (the fabric note's bytes): the next save
+        encodes every part anew."""
+        if self.fabric is not None and hasattr(self.fabric, "forget_encoded"):
+            self.fabric.forget_encoded()
+
     @no_gc
     def to_bytes(self) -> bytes:
         from pcilu_cli.memory import elfcore
@@ -390,7 +396,7 @@ class Machine:
             notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_FABRIC, self.fabric.to_bytes()))
         if self.kernel is not None:
             kst = json.dumps(self.kernel.to_state(), separators=(",", ":")).encode()
-            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_KERNEL, zlib.compress(kst, 6)))
+            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_KERNEL, zlib.compress(kst, 1)))
             log = "\n".join(self.boot_messages + self.kernel.log.lines(debug=True))
             notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_LOG, log.encode()))
         return elfcore.write_elf_core(self.mem, notes)

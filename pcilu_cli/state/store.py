@@ -120,7 +120,11 @@ def _write_replace(path: Path, data: bytes, mode: int | None) -> None:
         raise BadInput(f"cannot create a file in {directory}: {e.strerror}", file=path) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            else:                       # an iterable of chunks, written as they come
+                for chunk in data:
+                    f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _new_file_mode() if mode is None else mode)
@@ -136,8 +140,11 @@ def _write_replace(path: Path, data: bytes, mode: int | None) -> None:
     _fsync_dir(directory)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike, data) -> None:
     """Write a (new) output file atomically; ``"-"`` writes the bytes to stdout.
+
+    ``data`` is bytes, or an iterable of byte chunks written as they are produced (a large
+    export never exists whole in memory; a failure mid-way leaves no partial file).
 
     For ``-o`` outputs: no lock (nobody else edits a file that is being created), but a reader
     or a crash never sees half of it. An existing file keeps its permission bits; a symlink is
@@ -145,14 +152,15 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     ``/dev/stdout``) is written into, never renamed over. On error the temporary is removed and
     :class:`BadInput` names the file.
     """
+    chunks = not isinstance(data, (bytes, bytearray, memoryview))
     if str(path) == "-":
         out = getattr(sys.stdout, "buffer", None)
-        if out is None:  # a text-only stream (e.g. a test's StringIO)
-            sys.stdout.write(data.decode("latin-1"))
-            sys.stdout.flush()
-        else:
-            out.write(data)
-            out.flush()
+        for chunk in (data if chunks else (data,)):
+            if out is None:  # a text-only stream (e.g. a test's StringIO)
+                sys.stdout.write(bytes(chunk).decode("latin-1"))
+            else:
+                out.write(chunk)
+        (sys.stdout if out is None else out).flush()
         return
     path = _real_target(Path(path))
     try:
@@ -164,11 +172,13 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         # itself (as root, /dev/null would become a regular file), so write into it instead
         try:
             with open(path, "wb") as f:
-                f.write(data)
+                for chunk in (data if chunks else (data,)):
+                    f.write(chunk)
         except OSError as e:
             raise BadInput(f"cannot write: {e.strerror or e}", file=path) from None
         return
-    _write_replace(path, bytes(data), None if st is None else st.st_mode & 0o7777)
+    _write_replace(path, data if chunks else bytes(data),
+                   None if st is None else st.st_mode & 0o7777)
 
 
 def _real_target(path: Path) -> Path:

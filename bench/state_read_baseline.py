@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Baseline of the state-load row: read + parse + decompress a state file, building nothing.
+
+``python state_read_baseline.py STATE`` prints {"import": s, "load": s}. ``load`` is the least
+any loader of this file format has to do, written as plainly as possible with the standard
+library: read the file; unpack the ELF64 header and program headers with ``struct``; walk the
+PT_NOTE segments' notes; ``json.loads`` the metadata note; ``zlib.decompress`` the fabric note
+and parse its body (``json.loads`` of its metadata, ``struct.iter_unpack`` of its record table
+into a list); ``zlib.decompress`` + ``json.loads`` the kernel note; decode the log note; slice
+every PT_LOAD segment (a memoryview, as pcilu keeps it). No checks and no objects: what pcilu
+does beyond this (validation, building fabric and kernel objects) is what the ratio charges.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import sys
+import time
+import zlib
+
+EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+PHDR = struct.Struct("<IIQQQQQQ")
+NT_METADATA, NT_FABRIC, NT_KERNEL, NT_LOG = 0x50434C01, 0x50434C02, 0x50434C03, 0x50434C04
+
+
+def load(path: str) -> dict:
+    with open(path, "rb") as f:
+        data = f.read()
+    mv = memoryview(data)
+    eh = EHDR.unpack_from(mv, 0)
+    phoff, phnum = eh[5], eh[10]
+    out = {"segments": [], "notes": {}}
+    for i in range(phnum):
+        p_type, _f, off, _v, paddr, filesz, _m, align = PHDR.unpack_from(mv, phoff + 56 * i)
+        if p_type == 1:
+            out["segments"].append((paddr, mv[off:off + filesz]))
+        elif p_type == 4:
+            pos, end, a = off, off + filesz, 8 if align == 8 else 4
+            while pos + 12 <= end:
+                namesz, descsz, ntype = struct.unpack_from("<III", mv, pos)
+                pos += 12
+                name = bytes(mv[pos:pos + namesz]).rstrip(b"\0")
+                pos += (namesz + a - 1) // a * a
+                desc = mv[pos:pos + descsz]
+                pos += (descsz + a - 1) // a * a
+                if name == b"PCILU":
+                    out["notes"][ntype] = desc
+    notes = out["notes"]
+    parsed = {}
+    for ntype, desc in notes.items():
+        raw = bytes(desc)
+        if ntype == NT_METADATA:                  # JSON
+            parsed[ntype] = json.loads(raw)
+        elif ntype == NT_FABRIC:                  # magic, u16 version, zlib body
+            body = zlib.decompress(raw[10:])
+            mlen, tlen, n = struct.unpack_from("<III", body, 0)
+            meta = json.loads(body[12:12 + mlen])
+            table = list(struct.iter_unpack("<iHBBHBBI", body[12 + mlen:12 + mlen + tlen]))
+            parsed[ntype] = (meta, table, body)
+        elif ntype == NT_KERNEL:                  # zlib JSON
+            parsed[ntype] = json.loads(zlib.decompress(raw))
+        elif ntype == NT_LOG:                     # text
+            parsed[ntype] = raw.decode("utf-8", "replace")
+    return parsed
+
+
+def main(argv):
+    t0 = time.perf_counter()
+    doc = load(argv[0])
+    t = time.perf_counter() - t0
+    print(json.dumps({"import": 0.0, "load": t, "notes": len(doc)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
