@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lib import BENCH_DIR, FAIL, SKIP, Row, machine_info  # noqa: E402
 
-SECTIONS = ("decode", "startup", "scale", "cli")
+SECTIONS = ("decode", "startup", "scale", "cli", "hostile")
 
 
 def _section(name):
@@ -46,6 +46,8 @@ def _section(name):
         import bench_decode as m
     elif name == "startup":
         import bench_startup as m
+    elif name == "hostile":
+        import bench_hostile as m
     elif name == "scale":
         import bench_scale as m
     else:

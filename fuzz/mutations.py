@@ -88,6 +88,22 @@ def replace_number(data: bytes, k: int, new: bytes) -> bytes:
     return data[:m.start()] + new + data[m.end():]
 
 
+def number_fields(data: bytes, limit: int = 64) -> list:
+    """[(offset, length)] of the first ``limit`` number tokens of a text input: the integer
+    fields of YAML, lspci dumps and JSON specs, for :func:`overwrite_text`."""
+    return [(m.start(), m.end() - m.start()) for m in _NUMBER.finditer(data)][:limit]
+
+
+def overwrite_text(data: bytes, off: int, width: int, value: int) -> bytes:
+    """Replace the number token at ``data[off:off + width]`` with ``value`` written the way
+    the token was (hex stays hex): the text counterpart of :func:`overwrite`."""
+    if off + width > len(data):
+        return data
+    old = data[off:off + width]
+    new = (f"{value:#x}" if old[:2].lower() == b"0x" else str(value)).encode()
+    return data[:off] + new + data[off + width:]
+
+
 NUMBER_REPLACEMENTS = [b"0", b"-1", b"4294967296", b"18446744073709551616", b"0xffffffff",
                        b"99999999999999999999999", b"1e309", b"0x", b"nan", b"[]", b"{}", b"~",
                        b"\"x\""]
@@ -96,7 +112,8 @@ NUMBER_REPLACEMENTS = [b"0", b"-1", b"4294967296", b"18446744073709551616", b"0x
 def apply(data: bytes, ops) -> bytes:
     """Apply a list of (name, *args) operations; the list doubles as the reproducer."""
     fn = {"flip": flip, "truncate": truncate, "extend": extend, "overwrite": overwrite,
-          "drop_line": drop_line, "dup_line": dup_line, "replace_number": replace_number}
+          "drop_line": drop_line, "dup_line": dup_line, "replace_number": replace_number,
+          "overwrite_text": overwrite_text}
     for name, *args in ops:
         data = fn[name](data, *args)
     return data

@@ -261,21 +261,35 @@ def encode_spec_seeds() -> list:
     for prof in ("v6", "v6-p02", "v8"):
         for s in pci_ser_seeds(prof)()[:1]:
             doc = pci.pci_ser_to_json(pci.decode_pci_ser(s.data, prof))
-            out.append(Seed(f"{s.label}.json", json.dumps(doc, indent=1).encode()))
+            text = json.dumps(doc, indent=1).encode()
+            out.append(Seed(f"{s.label}.json", text, _number_fields(text)))
     return out
+
+
+def _number_fields(text: bytes) -> list:
+    from mutations import number_fields  # noqa: PLC0415 - beside this module in fuzz/
+    return number_fields(text)
 
 
 NOT_SEEDS = {"SHA256SUMS", "SOURCES.md", "README.md"}
 
 
-def fixture_seeds(*patterns: str, fields=()) -> Callable[[], list]:
-    """Seeds from shipped fixture files (for inputs whose encoder is a person: YAML, dumps)."""
+def fixture_seeds(*patterns: str, fields=None) -> Callable[[], list]:
+    """Seeds from shipped fixture files (for inputs whose encoder is a person: YAML, dumps).
+    ``fields``: the integer fields of binary files; text files (no NUL byte) get their number
+    tokens as fields instead."""
     def seeds():
         files = sorted({f for p in patterns for f in glob.glob(str(FIXTURES / p), recursive=True)
                         if Path(f).is_file() and Path(f).name not in NOT_SEEDS})
         if not files:
             raise Unavailable(f"no fixtures match {', '.join(patterns)} yet")
-        return [Seed(Path(f).name, Path(f).read_bytes(), list(fields)) for f in files[:6]]
+        out = []
+        for f in files[:6]:
+            data = Path(f).read_bytes()
+            found = list(fields) if fields is not None else (
+                [] if b"\0" in data else _number_fields(data))
+            out.append(Seed(Path(f).name, data, found))
+        return out
     return seeds
 
 

@@ -22,6 +22,7 @@ class ExitCode:
     REFUSED = 4
     PANIC = 5
     EXPECTATION = 6
+    INTERRUPTED = 130          # Ctrl-C: 128 + SIGINT, what a shell reports for it
 
 
 def _where(file=None, offset=None, field=None, line=None) -> str:
@@ -129,6 +130,12 @@ class ExpectationFailed(PcIluError):
     """A rehearsal expectation did not hold (exit 6)."""
 
     exit_code = ExitCode.EXPECTATION
+
+
+class Interrupted(PcIluError):
+    """The user pressed Ctrl-C (SIGINT): exit 130."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class StateLocked(PcIluError):

@@ -13,6 +13,17 @@ if str(ROOT) not in sys.path:
 
 SHARED = Path(os.environ.get("PCILU_SHARED", ROOT.parent / "shared"))
 
+# Hypothesis: CI (CI=true, as CI services set it) runs the same examples every time and saves
+# nothing, so a run never depends on what an earlier run left in .hypothesis/; a local run
+# keeps exploring new examples and replays the failures it saved.
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+_hyp_settings.register_profile("dev")
+HYPOTHESIS_PROFILE = os.environ.get("PCILU_HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+_hyp_settings.load_profile(HYPOTHESIS_PROFILE)
+
 # Keep human output deterministic: no colour, a fixed width.
 os.environ.setdefault("COLUMNS", "120")
 os.environ.pop("FORCE_COLOR", None)

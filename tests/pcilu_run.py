@@ -6,7 +6,9 @@ checks that no traceback leaked and that a failure's stderr is one ``pcilu: erro
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -45,3 +47,16 @@ def run(args, exit_code: int | None = 0, input=None, env=None) -> Result:
         errors = [ln for ln in stderr.splitlines() if ln.startswith("pcilu: error:")]
         assert len(errors) == 1, stderr
     return res
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env(**extra) -> dict:
+    """The environment of a child ``python -m pcilu_cli``: this checkout's package first,
+    whatever the child's working directory (and no PCILU_DEBUG tracebacks)."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
+                                         env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.pop("PCILU_DEBUG", None)
+    return env

@@ -36,7 +36,10 @@ def run_all(paths, *, fail_fast=False, keep=None, each=None) -> list:
     loaded = [load_scenario(p) for p in scenario_files(paths)]
     results = []
     for i, sc in enumerate(loaded):
-        k = keep if keep is None or len(loaded) == 1 else f"{keep}/{i:02d}-{sc.name}"
+        # the scenario's name comes from its file: one safe file-name component
+        from pcilu_cli.abi.untrusted import file_component
+        k = keep if keep is None or len(loaded) == 1 else \
+            f"{keep}/{i:02d}-{file_component(sc.name)}"
         res = run(sc, keep=k, fail_fast=fail_fast)
         results.append(res)
         if each is not None:

@@ -46,7 +46,7 @@ EPILOG = """\b
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input (the message names
 the file and offset/line/field), 4 refused by the simulated kernel (errno
 name and kernel message), 5 the simulated kernel panicked, 6 a rehearsal
-expectation failed.
+expectation failed, 130 interrupted (Ctrl-C).
 \b
 Set PCILU_DEBUG=1 (or pass --traceback) to see a Python traceback for
 internal errors. Shell completion:
@@ -54,8 +54,20 @@ internal errors. Shell completion:
 """
 
 
+INTERRUPTED = "interrupted (Ctrl-C); the unfinished command wrote nothing"
+
+
 class LazyGroup(click.Group):
     """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def invoke(self, ctx):
+        # Ctrl-C inside a command: our own error (one `pcilu:` line, exit 130, the --json
+        # document), before click's handler prints a bare newline and "Aborted!"
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from pcilu_cli.errors import Interrupted
+            raise Interrupted(INTERRUPTED) from None
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -170,6 +182,16 @@ def _usage_json(args, err, code) -> None:
                 "message": " ".join(err.format_message().split())})
 
 
+def _json_if_asked(args) -> None:
+    """Ctrl-C before the command switched JSON mode on (while loading) still gets the one
+    JSON document --json promises (and never a second one)."""
+    from pcilu_cli.cli.context import current_settings
+    words = args[:args.index("--")] if "--" in args else args
+    s = current_settings()
+    if "--json" in words and not s.json_printed:
+        s.json_mode = True
+
+
 def _quiet_stdout() -> None:
     """stdout was closed early: point it at /dev/null so the interpreter's final flush does
     not raise again (Python's SIGPIPE advice)."""
@@ -181,12 +203,15 @@ def _quiet_stdout() -> None:
 
 
 def _run(args) -> int:
-    from pcilu_cli.cli.context import current_settings, emit_error
+    from pcilu_cli.cli.context import emit_error
     try:
         rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except PcIluError as e:
         code = e.exit_code
+        from pcilu_cli.errors import Interrupted
+        if isinstance(e, Interrupted):
+            _json_if_asked(args)
         try:
             emit_error(e)
         except BrokenPipeError:      # `pcilu ... --json | head -c 10` on a failure
@@ -201,22 +226,49 @@ def _run(args) -> int:
         e.show()
         code = e.exit_code
         _usage_json(args, e, code)
-    except click.Abort:
-        click.echo("Aborted!", err=True)
-        code = 130
-    except KeyboardInterrupt:
-        click.echo("Interrupted", err=True)
-        code = 130
+    except (click.Abort, KeyboardInterrupt):
+        # Ctrl-C: one pcilu line, exit 130 (128 + SIGINT, as shells report it); --json still
+        # gets its one document. Outputs are written atomically, so nothing half-written stays.
+        from pcilu_cli.errors import Interrupted
+        err = Interrupted(INTERRUPTED)
+        code = err.exit_code
+        _json_if_asked(args)
+        try:
+            emit_error(err)
+        except BrokenPipeError:
+            _quiet_stdout()
     except BrokenPipeError:
         # stdout closed early (e.g. `| head`): keep quiet, as Python's SIGPIPE advice says
         _quiet_stdout()
         code = ExitCode.INTERNAL
+    except OSError as e:
+        if e.filename is None:
+            code = _internal(e)
+        else:
+            # a file-system error on a named file (read-only place, a file where a directory
+            # is expected, ...) is bad input: one line naming the file, exit 3
+            from pcilu_cli.errors import BadInput
+            err = BadInput(f"{e.strerror or e}", file=e.filename)
+            code = err.exit_code
+            try:
+                emit_error(err)
+            except BrokenPipeError:
+                _quiet_stdout()
     except Exception as e:  # noqa: BLE001 - the one place internal errors are reported
-        s = current_settings()
-        if s.traceback or os.environ.get("PCILU_DEBUG"):
-            import traceback
-            traceback.print_exc()
-        click.echo(f"pcilu: internal error: {type(e).__name__}: {e} "
-                   "(re-run with --traceback and report it)", err=True)
-        code = ExitCode.INTERNAL
+        code = _internal(e)
     return code
+
+
+def _internal(e: BaseException) -> int:
+    from pcilu_cli.cli.context import current_settings
+    s = current_settings()
+    if s.traceback or os.environ.get("PCILU_DEBUG"):
+        import traceback
+        traceback.print_exception(e)
+    click.echo(f"pcilu: internal error: {type(e).__name__}: {e} "
+               "(re-run with --traceback and report it)", err=True)
+    if s.json_mode:
+        from pcilu_cli.cli.context import print_json
+        print_json({"kind": "error", "error": type(e).__name__, "exit_code": 1,
+                    "message": f"internal error: {e}"})
+    return ExitCode.INTERNAL

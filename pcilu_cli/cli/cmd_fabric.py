@@ -29,12 +29,37 @@ def _load_with_machine(path):
     Live Update path ``fabric show`` marks."""
     from pcilu_cli.api.machine import load_fabric_and_state
     from pcilu_cli.cli.context import warn
+    if path != "-":
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError:
+            head = b""
+        if head[:4] != b"\x7fELF":
+            _refuse_non_fabric(head, path)
     fab, m = load_fabric_and_state(path)
     if m is not None:
         return fab, m
     for d in fab.diagnostics:
         warn(d)
     return fab, None
+
+
+def _refuse_non_fabric(head: bytes, name) -> None:
+    """A scenario or a binary blob given where a fabric is expected: say what it is."""
+    if not head:
+        return
+    from pcilu_cli.abi.filekind import describe
+    what = describe(head)
+    if what.startswith("a rehearsal scenario"):
+        from pcilu_cli.errors import BadInput
+        raise BadInput("this is a rehearsal scenario, not a fabric: run it with "
+                       f"`pcilu rehearse {name}` (its `fabric:` names the fabric)", file=name)
+    if what.startswith(("binary data", "a flattened device tree")):
+        from pcilu_cli.errors import BadInput
+        raise BadInput(f"this is {what}, not a fabric (a YAML fabric, `lspci -xxxx` dump, "
+                       "sysfs snapshot, capture or serialized fabric); `pcilu inspect` "
+                       "decodes blobs", file=name)
 
 
 @fabric.command("show")
@@ -79,7 +104,8 @@ def show(fabric_file, as_json, fmt):
         sys.stdout.write(fabric_dot(fabric_to_json(fab), gmarks, title=title))
         sys.stdout.flush()
         return 0
-    title = f"fabric {fab.name} ({len(fab)} functions)"
+    from pcilu_cli.cli.context import plural
+    title = f"fabric {fab.name} ({plural(len(fab), 'function')})"
     if m is not None:
         title += f", generation {m.generation} ({m.profile.name})"
     print_marked_tree(fab, gmarks, title)

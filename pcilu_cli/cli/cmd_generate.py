@@ -17,6 +17,8 @@ written by the fabric package's own writers, chosen by the output's suffix:
 """
 from __future__ import annotations
 
+import sys
+
 import click
 
 from pcilu_cli.cli.context import notice, print_json, set_json_mode
@@ -112,6 +114,9 @@ def generate(functions, domains, seed, output, fmt, shape, as_json):
     fmt = _format_for(output, fmt)
     if output == "-" and as_json:
         raise UsageError("--json prints a summary on stdout; it cannot be combined with -o -")
+    if output == "-" and fmt == "binary" and sys.stdout.isatty():
+        raise UsageError("refusing to write a binary fabric to a terminal: redirect -o - to "
+                         "a file or a pipe, or use --format yaml")
     fabric, domains = generate_fabric(functions, domains, seed, shape)
     data = serialize(fabric, fmt)
     from pcilu_cli.state.store import atomic_write

@@ -113,9 +113,13 @@ def render_state(con, doc: dict, name: str) -> None:
         head += f" — [red]panic: {escape(doc['panic'])}[/red]"
     con.print(head)
     fab = doc.get("fabric") or {}
-    con.print(f"fabric {escape(str(fab.get('name')))}: {fab.get('functions')} functions; "
+    nfun = fab.get("functions")
+    con.print(f"fabric {escape(str(fab.get('name')))}: {nfun} function"
+              f"{'' if nfun == 1 else 's'}; "
               f"hand-over received: {escape(str((doc.get('kho_in') or {}).get('status')))}")
     for which, d in (doc.get("pci_ser") or {}).items():
+        if d is None:
+            continue
         t = Tree(f"{which} struct pci_ser @ {d['pa']:#x}")
         pci_subtree(t, d)
         con.print(t)

@@ -220,8 +220,15 @@ def encode(spec, output, profile, size, folio):
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        from pcilu_cli.abi.filekind import describe
+        what = describe(bytes(raw[:4096]))
+        if what not in ("a text file", "a JSON document"):
+            raise BadInput(f"this is {what}, not an encode spec (JSON entries, e.g. "
+                           "`pcilu inspect BLOB --json`)", file=name) from None
         line = getattr(e, "lineno", None)
         raise BadInput(f"not valid JSON: {e}", file=name, line=line) from None
+    except RecursionError:
+        raise BadInput("JSON nests too deeply", file=name) from None
     if isinstance(doc, list):
         doc = {"devices": doc}
     if not isinstance(doc, dict):
@@ -256,7 +263,9 @@ def encode(spec, output, profile, size, folio):
     from pcilu_cli.state.store import atomic_write
     atomic_write(output, blob)
     if output != "-":
-        notice(f"wrote {output}: {len(blob)} bytes, {len(entries)} entries ({prof.name})")
+        n = len(entries)
+        notice(f"wrote {output}: {len(blob)} bytes, {n} entr{'y' if n == 1 else 'ies'} "
+               f"({prof.name})")
 
 
 __all__ = ["inspect", "encode", "UsageError"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from pcilu_cli.cli.profile_param import PROFILE as PROFILE_CHOICE
-from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.context import busy, notice, plural, print_json, set_json_mode, warn
 from pcilu_cli.cli.selectors import (kernel_option, profile_from, resolve, selection_of,
                                      selector_options)
 from pcilu_cli.errors import BadInput, KernelPanic
@@ -96,8 +96,8 @@ def init(fabric, output, profile, kernel_image, cmdline, as_json):
                     "profile": m.profile, "functions": len(fab), "enumerated": n,
                     "messages": sim.boot_messages + sim.kernel.log.lines()})
     else:
-        click.echo(f"{output}: generation 0 ({m.profile}), {n} of {len(fab)} functions "
-                   "enumerated")
+        click.echo(f"{output}: generation 0 ({m.profile}), "
+                   f"{n} of {plural(len(fab), 'function')} enumerated")
 
 
 # ---- preserve / unpreserve / finish -----------------------------------------------------------
@@ -345,12 +345,14 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
                                      name=flb_path, flb_name=flb_name, flb_count=flb_count)
         except KernelPanic as exc:
             exc.machine.save(output)
+            _say_written_panicked(exc, output)
             raise
     else:
         if state is None:
             raise click.UsageError("missing STATE (or --fabric F --flb BLOB)")
         if flb_name is not None or flb_count is not None:
             raise click.UsageError("--flb-name/--flb-count go with --fabric F --flb BLOB")
+        _refuse_same_file(state, output)
         # loaded for this one kexec: the API may consume it (STATE on disk is not changed)
         m = Machine(api.load(state).sim, disposable=True)
         try:
@@ -361,6 +363,7 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
             # a panicked STATE cannot kexec: its panic is raised again and nothing is written
             if getattr(exc, "machine", None) is not None:
                 exc.machine.save(output)
+                _say_written_panicked(exc, output)
             raise
     nxt.save(output)
     rep = nxt.enumerate()
@@ -369,7 +372,33 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
     else:
         inc = sum(1 for d in rep["devices"] if d["incoming"])
         click.echo(f"{output}: generation {rep['generation']} ({rep['profile']}), "
-                   f"hand-over {rep['kho']['status']}, {inc} incoming devices")
+                   f"hand-over {rep['kho']['status']}, {plural(inc, 'incoming device')}")
+
+
+def _refuse_same_file(state: str, output: str) -> None:
+    """``kexec STATE -o STATE`` would overwrite the pre-kexec record kexec promises to keep."""
+    import os
+    if state == "-" or output == "-":
+        return
+    same = os.path.realpath(state) == os.path.realpath(output)
+    if not same:
+        try:
+            same = os.path.samefile(state, output)
+        except OSError:
+            same = False
+    if same:
+        from pcilu_cli.errors import UsageError
+        raise UsageError(f"-o {output} is STATE itself: kexec keeps STATE as the pre-kexec "
+                         "record, so write the next generation to another file (e.g. "
+                         "gen1.elf)")
+
+
+def _say_written_panicked(exc, output: str) -> None:
+    """The panic's one line also says where the panicked generation went."""
+    gen = getattr(exc.machine, "generation", None)
+    what = f"generation {gen}" if gen is not None else "the next generation"
+    exc.message = (f"{exc.message} ({output} was written as a panicked {what}: "
+                   "phase panicked)")
 
 
 def _read_flb_blob(path: str) -> bytes:
@@ -492,8 +521,10 @@ def _render_tree(m, rep, state, show_all):
 @click.command()
 @click.argument("state")
 @click.option("-o", "--output", "outdir", metavar="DIR", required=True,
-              help="Directory to write into.")
-def export(state, outdir):
+              help="Directory to write into: new, empty, or an earlier export's (whose files "
+              "are replaced; anything else there is left alone).")
+@json_option
+def export(state, outdir, as_json):
     """Write the standard views of a generation (lspci dump, KHO FDTs, FLB blobs) into DIR.
 
     \b
@@ -508,14 +539,29 @@ def export(state, outdir):
                          the incoming one
       state.json         metadata and the enumerate report
 
+      .pcilu-export      the list of files this export wrote
+
+    DIR must be new, empty, or an earlier export: then the files that export wrote are
+    replaced (those this generation does not have are removed), so DIR never mixes two
+    generations; a non-empty DIR that is not an export is refused (exit 3). Names read
+    from the state (sub-FDT names) are written as one safe file name each (unusual
+    characters %XX-encoded), never as a path.
+
     \b
     Example:
       pcilu export gen1.elf -o gen1 && pcilu inspect gen1/flb/incoming/pci-v3.bin
     """
+    set_json_mode(as_json)
     from pcilu_cli.state import load
-    from pcilu_cli.state.export import write_export
-    written = write_export(load(state), outdir)
-    notice(f"wrote {len(written)} files into {outdir}: {', '.join(written)}")
+    from pcilu_cli.state.export import prepare_export_dir, write_export
+    prepare_export_dir(outdir)           # refused before the state is even read
+    res = write_export(load(state), outdir)
+    paths = [f["path"] for f in res["files"]]
+    if as_json:
+        print_json({"kind": "export", "state": state, "directory": outdir, **res})
+        return
+    gone = f"; removed {len(res['removed'])} left by an earlier export" if res["removed"] else ""
+    notice(f"wrote {plural(len(paths), 'file')} into {outdir}: {', '.join(paths)}{gone}")
 
 
 __all__ = ["init", "preserve", "unpreserve", "finish", "kexec", "enumerate", "export",

@@ -24,6 +24,7 @@ class Settings:
     color: str = "auto"
     traceback: bool = False
     json_mode: bool = False
+    json_printed: bool = False       # the one --json document has gone out
     warnings: list = field(default_factory=list)
 
 
@@ -72,7 +73,13 @@ def notice(text: str) -> None:
         click.echo(f"pcilu: {text}", err=True)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 function``, ``2 functions`` (``many`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
 def print_json(obj) -> None:
+    current_settings().json_printed = True
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":")))
     sys.stdout.write("\n")
     sys.stdout.flush()
@@ -84,9 +91,23 @@ def console(stderr: bool = False):
     s = current_settings()
     force = {"always": True, "never": False}.get(s.color)
     no_color = s.color == "never" or bool(os.environ.get("NO_COLOR"))
-    return Console(file=sys.stderr if stderr else sys.stdout, force_terminal=force,
+    stream = sys.stderr if stderr else sys.stdout
+    # a pipe or a file (`| cat`, `| head`, a CI log) is never wrapped at rich's default of 80
+    # columns: lines are as long as they need (COLUMNS still sets a width when given)
+    width = None
+    if not os.environ.get("COLUMNS"):
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if not tty and force is not True:
+            width = UNWRAPPED_WIDTH
+    return Console(file=stream, force_terminal=force, width=width,
                    no_color=no_color, highlight=False, soft_wrap=False,
                    emoji=False)
+
+
+UNWRAPPED_WIDTH = 1000     # columns for output that is not a terminal: nothing real wraps
 
 
 def plain_table(columns, rows, right=()) -> list[str]:

@@ -845,7 +845,7 @@ class Fabric:
         if data[:8] != _MAGIC:
             raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
         try:
-            body = zlib.decompress(data[10:])
+            body = _inflate_fabric(data[10:])
             mlen, tlen, n = struct.unpack_from("<III", body, 0)
             meta = json.loads(body[12:12 + mlen])
             table = body[12 + mlen:12 + mlen + tlen]
@@ -872,6 +872,31 @@ class Fabric:
             raise
         except Exception as e:  # noqa: BLE001 - any corruption is bad input
             raise BadInput(f"corrupt serialized fabric: {type(e).__name__}: {e}") from None
+
+
+# What one function may take in a serialized fabric: its record, one config space of at most
+# 4 KiB (identical ones are stored once), and its share of the JSON meta (uid, knobs, length).
+META_PER_FUNCTION = 1024
+META_FIXED = 1 << 20               # name, source, platform
+
+
+def _inflate_fabric(compressed: bytes) -> bytes:
+    """The body, inflated no further than its header declares: ``n`` functions need
+    ``n * record`` bytes of table, at most ``n * 4 KiB`` of config space and a meta of at most
+    ``1 MiB + n * 1 KiB``; a stream that inflates beyond that is refused before it is."""
+    from pcilu_cli.abi.untrusted import Inflater
+    inf = Inflater(compressed, what="serialized fabric")
+    head = inf.peek(12)
+    if len(head) < 12:
+        raise BadInput(f"serialized fabric body is {len(head)} bytes, too short for its header")
+    mlen, tlen, n = struct.unpack("<III", head)
+    if tlen != n * _REC.size:
+        raise BadInput(f"serialized fabric declares {n} functions but a {tlen}-byte record "
+                       f"table ({n * _REC.size} expected)", field="table")
+    if mlen > META_FIXED + n * META_PER_FUNCTION:
+        raise BadInput(f"serialized fabric declares a {mlen}-byte meta for {n} functions",
+                       field="meta")
+    return inf.read_all(12 + mlen + tlen + n * 4096)
 
 
 def _uid_bdf(uid: str):

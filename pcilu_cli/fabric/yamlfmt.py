@@ -104,6 +104,34 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _construct_number("int"))
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_number("float"))
 
 
+# Fabric and scenario files nest a handful of levels; construction recurses per level
+MAX_YAML_DEPTH = 100
+
+
+def check_yaml_nodes(root, file: str) -> None:
+    """Refuse aliases (``*name``: a node reached twice — "billion laughs" expands a few lines
+    into gigabytes once the values are walked) and nesting deeper than MAX_YAML_DEPTH, each
+    with file:line. Iterative and linear in the number of nodes of the file as written."""
+    seen = set()
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise BadInput("YAML anchors and aliases (&name, *name) are not accepted in "
+                           "pcilu files: the value anchored here is used again; write it out",
+                           file=file, line=node.start_mark.line + 1)
+        seen.add(id(node))
+        if depth > MAX_YAML_DEPTH:
+            raise BadInput(f"YAML nests deeper than {MAX_YAML_DEPTH} levels", file=file,
+                           line=node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, depth + 1) for v in node.value)
+
+
 def parse_marked_yaml(loader_cls, text: str, file: str):
     """Parse one YAML document with ``loader_cls`` (which keeps line marks); any YAML error,
     including a control character caught by the reader, becomes BadInput(file:line)."""
@@ -112,7 +140,13 @@ def parse_marked_yaml(loader_cls, text: str, file: str):
         # the loader's constructor already reads the stream: a control character raises here
         loader = loader_cls(text)
         loader._pcilu_file = file
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_yaml_nodes(node, file)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise BadInput(f"YAML nests deeper than {MAX_YAML_DEPTH} levels", file=file) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None

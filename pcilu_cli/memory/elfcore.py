@@ -174,6 +174,7 @@ def read_elf_core(data, *, file=None) -> tuple[PhysMem, list]:
         if p_filesz:
             loads.append((p_paddr, p_off, p_filesz, i, ph_at))
     ours = any(name == NOTE_NAME for name, _t, _d in notes)
+    _check_partial_pages(loads, n, file)
     loads.sort()
     mem = PhysMem()
     covered_end = 0
@@ -190,6 +191,26 @@ def read_elf_core(data, *, file=None) -> tuple[PhysMem, list]:
         mem.add_segment(paddr, mv[off:off + (end - paddr)])
         covered_end = end
     return mem, notes
+
+
+# A PT_LOAD edge that is not page aligned is copied into a whole 4 KiB page (PhysMem keeps
+# pages); 500k one-byte segments would make 2 GB of pages from a 28 MB file. Dumps from QEMU,
+# kdump and pcilu have page-aligned segments, so partial-page edges are allowed up to the
+# size of the file itself (+ 1 MiB): memory stays within a small multiple of the input.
+PARTIAL_PAGE_ALLOWANCE = 1 << 20
+
+
+def _check_partial_pages(loads, file_size: int, file) -> None:
+    budget = file_size + PARTIAL_PAGE_ALLOWANCE
+    cost = 0
+    for paddr, _off, size, i, ph_at in loads:
+        end = paddr + size
+        cost += PAGE_SIZE * ((paddr & (PAGE_SIZE - 1) != 0) + (end & (PAGE_SIZE - 1) != 0))
+        if cost > budget:
+            raise BadInput(f"too many PT_LOAD segments that do not start or end on a page "
+                           f"boundary (each costs a {PAGE_SIZE}-byte page: more than "
+                           f"{budget} bytes for a {file_size}-byte file)", file=file,
+                           offset=ph_at, field=f"phdr[{i}].p_paddr")
 
 
 def pcilu_notes(notes) -> dict:

@@ -143,7 +143,12 @@ class Rehearsal:
             return
         import os
         from pcilu_cli.state import save
-        os.makedirs(self.keep, exist_ok=True)
+        from pcilu_cli.errors import BadInput
+        try:
+            os.makedirs(self.keep, exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"cannot create the --keep directory: {e.strerror or e}",
+                           file=self.keep) from None
         path = os.path.join(self.keep, f"gen{m.generation}.elf")
         save(m, path)
         for g in self.generations:

@@ -32,6 +32,7 @@ def transaction(path: str, *, wait: float = 30.0):
     """
     from pcilu_cli.errors import KernelPanic
     from pcilu_cli.state.store import StateStore
+    _check_is_state(path)        # before the lock: no STATE.lock beside a file that is not one
     with StateStore(path, wait=wait).transaction(must_exist=True) as tx:
         m = Machine.from_bytes(tx.read(), file=str(path))
         try:
@@ -40,6 +41,25 @@ def transaction(path: str, *, wait: float = 30.0):
             tx.write(m.to_bytes())
             raise
         tx.write(m.to_bytes())
+
+
+def _check_is_state(path) -> None:
+    """A read-modify-write command is refused before a lock file is created when PATH is
+    not a state file (no ELF header): the message says what the file is."""
+    from pcilu_cli.errors import BadInput
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except IsADirectoryError:
+        raise BadInput("is a directory, not a state file (create one with `pcilu init`)",
+                       file=path) from None
+    except OSError:
+        return                   # missing / unreadable: the store's own check says so
+    if head[:4] != b"\x7fELF":
+        from pcilu_cli.abi.filekind import describe
+        raise BadInput(f"not a pcilu state file: this is {describe(head)} (create a state "
+                       "file with `pcilu init FABRIC -o STATE`)", file=path, offset=0,
+                       field="e_ident")
 
 
 def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
@@ -62,14 +82,13 @@ def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
                            "finalized": False,
                            "note": "KHO/LUO not serialized yet (that happens at kexec)"}
     m = Machine.from_parts(mem, notes, file=file)
+    # the documented keys are always there: null when the kernel holds no such blob
+    doc["pci_ser"] = {"outgoing": None, "incoming": None}
+    doc["messages"] = []
     if m.kernel is not None:
         k = m.kernel
-        blobs = {}
         for which in ("outgoing", "incoming"):
-            d = pci_ser_json(k, which, file=file)
-            if d is not None:
-                blobs[which] = d
-        doc["pci_ser"] = blobs
+            doc["pci_ser"][which] = pci_ser_json(k, which, file=file)
         doc["messages"] = k.log.lines()
     return doc
 

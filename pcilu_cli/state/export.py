@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Iterator
 
+from pcilu_cli.abi.untrusted import file_component
 from pcilu_cli.errors import BadInput
 from pcilu_cli.memory import fdt as fdtmod
 from pcilu_cli.memory.physmem import PAGE_SIZE
@@ -41,7 +42,8 @@ def kho_tree_files(mem, root_pa: int, prefix: str) -> Iterator[tuple[str, bytes]
             continue
         n = fdtmod.fdt_totalsize(mem.read(pa, 8)) if blob_size is None else blob_size
         if mem.present(pa, n):
-            yield f"{prefix}/sub_fdts/{name}", mem.read(pa, n)
+            # the node name comes from the file: one safe component, never a path
+            yield f"{prefix}/sub_fdts/{file_component(name)}", mem.read(pa, n)
 
 
 def export_files(m) -> Iterator[tuple[str, bytes]]:
@@ -56,10 +58,11 @@ def export_files(m) -> Iterator[tuple[str, bytes]]:
     k = m.kernel
     if k is not None:
         out, inc = k.outgoing_blob(), k.incoming_blob()
+        compat = file_component(k.profile.pci_compatible)
         if out is not None:
-            yield f"flb/{k.profile.pci_compatible}.bin", out
+            yield f"flb/{compat}.bin", out
         if inc is not None:
-            yield f"flb/incoming/{k.profile.pci_compatible}.bin", inc
+            yield f"flb/incoming/{compat}.bin", inc
     yield "state.json", _json_chunks({"metadata": m.metadata(), "report": m.report()})
 
 
@@ -76,13 +79,110 @@ def _json_chunks(doc, size: int = 1 << 20) -> Iterator[bytes]:
     yield "".join(buf).encode()
 
 
-def write_export(m, outdir: str) -> list[str]:
-    """Write :func:`export_files` under ``outdir``; returns the relative paths written."""
+# what an export leaves in DIR besides the view: the list of files it wrote, so that the next
+# export into the same DIR replaces exactly those (no stale kho/in/ of an older generation)
+MANIFEST = ".pcilu-export"
+
+
+def _inside(root_real: str, path: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def _owned(outdir: str) -> list[str] | None:
+    """The files a previous export listed in DIR's manifest; None if DIR has no manifest."""
+    mpath = os.path.join(outdir, MANIFEST)
+    try:
+        with open(mpath, "rb") as f:
+            raw = f.read(1 << 20)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise BadInput(f"cannot read: {e.strerror or e}", file=mpath) from None
+    try:
+        doc = json.loads(raw)
+        files = [str(x) for x in doc["files"]]
+    except (ValueError, KeyError, TypeError):
+        raise BadInput("not a pcilu export manifest", file=mpath) from None
+    return files
+
+
+def prepare_export_dir(outdir: str) -> list[str]:
+    """Check DIR before anything is written; return the files a previous export owns there.
+
+    DIR may be missing, empty, or hold a previous export (its manifest): the files that export
+    wrote are replaced, anything else in DIR is left alone. A non-empty DIR without a manifest,
+    or a DIR that is a file, is refused (bad input, exit 3): an export never mixes with
+    files it does not own."""
+    if os.path.lexists(outdir) and not os.path.isdir(outdir):
+        raise BadInput("exists and is not a directory (export writes a directory of files)",
+                       file=outdir)
+    if not os.path.isdir(outdir):
+        return []
+    owned = _owned(outdir)
+    if owned is not None:
+        return owned
+    try:
+        entries = os.listdir(outdir)
+    except OSError as e:
+        raise BadInput(f"cannot read: {e.strerror or e}", file=outdir) from None
+    if entries:
+        what = "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
+        raise BadInput(f"directory is not empty ({what}) and holds no earlier pcilu export: "
+                       "export into a new or empty directory", file=outdir)
+    return []
+
+
+def write_export(m, outdir: str) -> dict:
+    """Write :func:`export_files` under ``outdir``: ``{"files": [{path, bytes}], "removed":
+    [paths]}`` (relative paths). Every path is checked to resolve inside ``outdir`` (also
+    through symlinks already there); a file a previous export wrote and this one does not
+    is removed, so DIR never mixes two generations."""
     from pcilu_cli.state.store import atomic_write
+    owned = prepare_export_dir(outdir)
+    files = list(export_files(m))
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"cannot create the directory: {e.strerror or e}", file=outdir) from None
+    root_real = os.path.realpath(outdir)
     written = []
-    for rel, data in export_files(m):
+    for rel, data in files:
         path = os.path.join(outdir, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.isabs(rel) or ".." in rel.split("/") or not _inside(root_real, path):
+            raise BadInput(f"{rel!r} would be written outside the export directory",
+                           file=outdir, field=rel)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"cannot create a directory: {e.strerror or e}",
+                           file=os.path.dirname(path)) from None
+        if not _inside(root_real, path):      # a symlink in DIR pointing elsewhere
+            raise BadInput(f"{rel!r} would be written outside the export directory "
+                           "(through a symbolic link)", file=outdir, field=rel)
+        size = [0]
+        if isinstance(data, (bytes, bytearray)):
+            size[0] = len(data)
+        else:                               # streamed chunks: counted as they go out
+            def counted(chunks, size=size):
+                for c in chunks:
+                    size[0] += len(c)
+                    yield c
+            data = counted(data)
         atomic_write(path, data)
-        written.append(rel)
-    return written
+        written.append({"path": rel, "bytes": size[0]})
+    now = {w["path"] for w in written}
+    removed = []
+    for rel in owned:
+        if rel in now or os.path.isabs(rel) or ".." in rel.split("/"):
+            continue
+        path = os.path.join(outdir, rel)
+        if _inside(root_real, path) and os.path.isfile(path):
+            try:
+                os.unlink(path)
+                removed.append(rel)
+            except OSError:
+                pass
+    manifest = json.dumps({"kind": "pcilu-export", "files": sorted(now)}, indent=1) + "\n"
+    atomic_write(os.path.join(outdir, MANIFEST), manifest.encode())
+    return {"files": written, "removed": removed}

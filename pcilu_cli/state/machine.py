@@ -453,11 +453,14 @@ class Machine:
                            field="PCILU fabric note") from None
         kraw = notes.get(elfcore.NT_PCILU_KERNEL)
         if kraw is not None:
-            try:
-                kst = json.loads(_inflate(bytes(kraw), 256 << 20))
-            except (zlib.error, ValueError) as exc:
-                raise BadInput(f"kernel note is corrupt: {exc}", file=file,
-                               field="PCILU kernel note") from None
+            from pcilu_cli.abi.untrusted import inflate, loads_json
+            # the kernel's state is per device (about 60 bytes per function, 800 with a
+            # preserved file): its ceiling follows the functions the fabric note declared,
+            # so a small note cannot inflate into gigabytes of JSON objects
+            limit = KERNEL_NOTE_FIXED + KERNEL_NOTE_PER_FUNCTION * len(m.fabric)
+            kst = loads_json(inflate(bytes(kraw), limit, file=file, field="PCILU kernel note",
+                                     what="kernel note"),
+                             file=file, field="PCILU kernel note", what="kernel note")
             from pcilu_cli.kernel import Kernel
             alloc = m.alloc
             try:
@@ -473,13 +476,8 @@ class Machine:
         return m
 
 
-def _inflate(data: bytes, limit: int) -> bytes:
-    """zlib-decompress with a ceiling, so a forged note cannot balloon into gigabytes."""
-    d = zlib.decompressobj()
-    out = d.decompress(data, limit)
-    if d.unconsumed_tail:
-        raise ValueError(f"decompresses to more than {limit} bytes")
-    return out
+KERNEL_NOTE_FIXED = 1 << 20            # sessions, FLB records, parameters
+KERNEL_NOTE_PER_FUNCTION = 2048        # > 2x a function with a preserved file
 
 
 def load_metadata(notes: dict, file) -> dict:
@@ -488,11 +486,8 @@ def load_metadata(notes: dict, file) -> dict:
     if raw is None:
         raise BadInput("not a pcilu state file (no PCILU metadata note)", file=file,
                        field="PCILU metadata note")
-    try:
-        meta = json.loads(bytes(raw))
-    except ValueError as exc:
-        raise BadInput(f"metadata note is not JSON: {exc}", file=file,
-                       field="PCILU metadata note") from None
+    from pcilu_cli.abi.untrusted import loads_json
+    meta = loads_json(bytes(raw), file=file, field="PCILU metadata note", what="metadata note")
     if not isinstance(meta, dict) or meta.get("kind") != STATE_KIND:
         raise BadInput("metadata note is not a pcilu state record", file=file,
                        field="PCILU metadata note")

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Crafted hostile inputs, generated in memory: one builder per class of attack.
+
+Each builder returns ``(argv, data, suffix)``: the pcilu command (``{file}`` = the input's path)
+and the bytes. Shared by tests/test_hostile_input.py (memory budget, exit 3) and
+bench/bench_hostile.py (time growth with input size, via ``scale``).
+"""
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tarfile
+import zlib
+
+from pcilu_cli.memory import elfcore
+from pcilu_cli.memory.physmem import PhysMem
+
+FDT_MAGIC = 0xD00DFEED
+FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_END = 1, 2, 3, 9
+
+
+def _zeros_deflated(n: int, prefix: bytes = b"") -> bytes:
+    c = zlib.compressobj(1)
+    out = [c.compress(prefix)]
+    chunk = bytes(1 << 20)
+    left = n
+    while left > 0:
+        out.append(c.compress(chunk[:min(left, len(chunk))]))
+        left -= len(chunk)
+    out.append(c.flush())
+    return b"".join(out)
+
+
+def fabric_bomb(scale: int = 1):
+    """A serialized fabric that declares one function and inflates to 128 MiB x scale."""
+    meta = json.dumps({"name": "bomb", "source": {}, "platform": {}, "roots": [[0, 0]],
+                       "uids": ["0000:00:00.0"], "knobs": {}, "blob_lengths": [64]}).encode()
+    table = struct.pack("<iHBBHBBI", -1, 0, 0, 0, 0, 0, 0, 0)
+    head = struct.pack("<III", len(meta), len(table), 1) + meta + table + bytes(64)
+    body = _zeros_deflated((128 << 20) * scale, head)
+    return ["fabric", "show", "{file}", "--json"], b"PCILUFAB" + struct.pack("<H", 1) + body, \
+        ".fab"
+
+
+def _state_with_notes(base: bytes, replace: dict) -> bytes:
+    """A copy of state file ``base`` with some PCILU notes replaced (type -> bytes)."""
+    mem, notes = elfcore.read_elf_core(base)
+    new = [(n, t, replace.get(t, d) if n == elfcore.NOTE_NAME else d) for n, t, d in notes]
+    m2 = PhysMem()
+    for pa, chunks in mem.runs():
+        m2.write(pa, b"".join(bytes(c) for c in chunks))
+    return elfcore.write_elf_core(m2, new)
+
+
+def kernel_note_bomb(base: bytes, scale: int = 1):
+    """A state whose kernel note (zlib JSON) inflates to 128 MiB x scale of ``[],`` lists."""
+    c = zlib.compressobj(1)
+    parts = [c.compress(b"[")]
+    unit = b"[]," * (1 << 18)
+    for _ in range(((128 << 20) * scale) // len(unit)):
+        parts.append(c.compress(unit))
+    parts.append(c.compress(b"[]]") + c.flush())
+    return ["inspect", "{file}", "--json"], \
+        _state_with_notes(base, {elfcore.NT_PCILU_KERNEL: b"".join(parts)}), ".elf"
+
+
+def deep_json_note(base: bytes, scale: int = 1):
+    """A state whose metadata note is 200k x scale nested JSON arrays."""
+    n = 200_000 * scale
+    return ["enumerate", "{file}", "--json"], \
+        _state_with_notes(base, {elfcore.NT_PCILU_METADATA: b"[" * n + b"]" * n}), ".elf"
+
+
+def deep_yaml_fabric(scale: int = 1):
+    n = 100_000 * scale
+    return ["fabric", "show", "{file}", "--json"], \
+        b"pcilu_fabric: 1\nx: " + b"[" * n + b"]" * n + b"\n", ".yaml"
+
+
+def yaml_laughs(kind: str = "fabric", scale: int = 1):
+    """"Billion laughs": 9 levels of 9 aliases each (9**9 strings once walked)."""
+    head = b"pcilu_fabric: 1\n" if kind == "fabric" else b"pcilu_scenario: 1\n"
+    lines = [head, b"a0: &a0 [" + b",".join([b'"lol"'] * 9) + b"]\n"]
+    for i in range(1, 9 + scale):
+        refs = b",".join([b"*a%d" % (i - 1)] * 9)
+        lines.append(b"a%d: &a%d [%s]\n" % (i, i, refs))
+    argv = ["fabric", "show", "{file}", "--json"] if kind == "fabric" else \
+        ["rehearse", "{file}", "--json"]
+    return argv, b"".join(lines), ".yaml"
+
+
+def fdt_siblings(scale: int = 1):
+    """An FDT whose root has 25k x scale sibling nodes (about 0.4 MB per 25k)."""
+    n = 25_000 * scale
+    strings = b"compatible\0"
+    st = bytearray(struct.pack(">I", FDT_BEGIN_NODE) + b"\0\0\0\0")
+    val = b"kho-v1\0"
+    st += struct.pack(">III", FDT_PROP, len(val), 0) + val + bytes(-len(val) % 4)
+    for i in range(n):
+        name = b"n%d\0" % i
+        st += struct.pack(">I", FDT_BEGIN_NODE) + name + bytes(-len(name) % 4)
+        st += struct.pack(">I", FDT_END_NODE)
+    st += struct.pack(">II", FDT_END_NODE, FDT_END)
+    off_rsv = 40
+    off_struct = off_rsv + 16
+    off_strings = off_struct + len(st)
+    total = off_strings + len(strings)
+    hdr = struct.pack(">10I", FDT_MAGIC, total, off_struct, off_strings, off_rsv, 17, 16, 0,
+                      len(strings), len(st))
+    return ["inspect", "{file}", "--json"], hdr + bytes(16) + bytes(st) + strings, ".dtb"
+
+
+def elf_tiny_segments(scale: int = 1):
+    """An ELF core with 500k x scale one-byte PT_LOAD segments, each on its own page."""
+    n = 500_000 * scale
+    phoff = 64
+    data_off = phoff + 56 * (n + 1)
+    # e_phnum is 16 bits: PN_XNUM and section header 0 carry the real count
+    shoff = data_off + n
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    ehdr = struct.pack("<16sHHIQQQIHHHHHH", ident, 4, 62, 1, 0, phoff, shoff, 0, 64, 56,
+                       0xFFFF, 64, 1, 0)
+    ph = struct.Struct("<IIQQQQQQ")
+    parts = [ehdr, ph.pack(4, 0, data_off, 0, 0, 0, 0, 4)]
+    parts.extend(ph.pack(1, 7, data_off + i, 0, 0x1_0000_0000 + (i << 12), 1, 1, 4096)
+                 for i in range(n))
+    parts.append(bytes(n))
+    parts.append(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, n + 1, 0, 0))
+    return ["inspect", "{file}", "--json"], b"".join(parts), ".elf"
+
+
+def sysfs_big_config(size: int = 256 << 20):
+    """A sysfs snapshot (tar.gz) whose one config member declares ``size`` bytes."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tf:
+        ti = tarfile.TarInfo("snap/sys/bus/pci/devices/0000:00:00.0/config")
+        ti.size = size
+        tf.addfile(ti, _ZeroReader(size))
+    return ["fabric", "show", "{file}", "--json"], raw.getvalue(), ".tar.gz"
+
+
+class _ZeroReader:
+    def __init__(self, n):
+        self.left = n
+
+    def read(self, k=-1):
+        k = self.left if k < 0 else min(k, self.left)
+        self.left -= k
+        return bytes(k)
+
+
+__all__ = ["fabric_bomb", "kernel_note_bomb", "deep_json_note", "deep_yaml_fabric",
+           "yaml_laughs", "fdt_siblings", "elf_tiny_segments", "sysfs_big_config"]

@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""A file from another machine can do no harm (issue "trust at the edges", items 1-5).
+
+Every crafted class (tests/hostile_files.py, generated here, never shipped) is run by the real
+CLI in a child process under a memory ceiling (``resource.setrlimit``): it must end with one
+``pcilu: error:`` line naming the file, exit 3, and a peak RSS within the stated budget of
+64 MiB + 8 x the input's size. Time growth with input size is a benchmark
+(bench/bench_hostile.py), not a timed test; the child's timeout is only a backstop.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from tests import hostile_files as H
+from tests.conftest import ROOT
+from tests.pcilu_run import child_env, run
+
+QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
+NIC = "0000:01:00.0"
+MiB = 1 << 20
+CEILING = 1 << 31              # address space of the child: a runaway is stopped, not the host
+
+
+def budget(size: int) -> int:
+    return 64 * MiB + 8 * size
+
+
+@functools.lru_cache(maxsize=None)
+def _base_state() -> bytes:
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        g0, g1 = os.path.join(d, "g0.elf"), os.path.join(d, "g1.elf")
+        run(["init", QEMU, "-o", g0])
+        run(["preserve", g0, NIC])
+        run(["kexec", g0, "-o", g1])
+        return open(g1, "rb").read()
+
+
+CLASSES = {
+    "fabric-zlib-bomb": lambda: H.fabric_bomb(),
+    "kernel-note-json-growth": lambda: H.kernel_note_bomb(_base_state()),
+    "deep-json-metadata": lambda: H.deep_json_note(_base_state()),
+    "deep-yaml-fabric": H.deep_yaml_fabric,
+    "yaml-aliases-fabric": lambda: H.yaml_laughs("fabric"),
+    "yaml-aliases-scenario": lambda: H.yaml_laughs("scenario"),
+    "fdt-25k-siblings": H.fdt_siblings,
+    "elf-500k-tiny-segments": H.elf_tiny_segments,
+    "sysfs-archive-huge-config": H.sysfs_big_config,
+}
+
+
+def run_measured(argv, path, timeout=120):
+    """Like run_limited, with the child's own peak RSS from wait4()."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (CEILING, CEILING))
+    args = [sys.executable, "-m", "pcilu_cli", *[a.replace("{file}", str(path)) for a in argv]]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=limit, cwd=path.parent, env=child_env())
+    import threading
+    bufs = {}
+
+    def drain(name, stream):
+        bufs[name] = stream.read()
+    ts = [threading.Thread(target=drain, args=(n, s)) for n, s in (("out", p.stdout),
+                                                                  ("err", p.stderr))]
+    for t in ts:
+        t.start()
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            os.wait4(p.pid, 0)
+            for t in ts:
+                t.join()
+            pytest.fail(f"`pcilu {' '.join(argv)}` did not finish in {timeout} s")
+        time.sleep(0.02)
+    for t in ts:
+        t.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_maxrss * 1024, bufs["out"].decode(errors="replace"), \
+        bufs["err"].decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_crafted_input_is_refused_within_the_memory_budget(name, tmp_path):
+    argv, data, suffix = CLASSES[name]()
+    path = tmp_path / f"crafted{suffix}"
+    path.write_bytes(data)
+    code, peak, out, err = run_measured(argv, path)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 3, f"{name}: exit {code}; stderr {err[-400:]!r}"
+    assert "Traceback" not in err and "internal error" not in err, err[-400:]
+    errors = [ln for ln in lines if ln.startswith("pcilu: error:")]
+    assert len(errors) == 1 and path.name in errors[0], lines
+    assert peak <= budget(len(data)), \
+        f"{name}: peak RSS {peak / MiB:.0f} MiB > budget {budget(len(data)) / MiB:.0f} MiB " \
+        f"for {len(data)} bytes"
+    if "--json" in argv:
+        assert json.loads(out)["kind"] == "error"
+
+
+# ---- item 1: nothing read from a file becomes a path outside the output directory ----------
+
+def _state_with_subfdt_named(tmp_path, new_name: bytes):
+    """The README's generation 1, with the root FDT's ``kexec-metadata`` node renamed."""
+    old = b"kexec-metadata\0"
+    assert len(new_name) == len(old) - 1
+    data = _base_state()
+    assert old in data
+    p = tmp_path / "crafted.elf"
+    p.write_bytes(data.replace(old, new_name + b"\0"))
+    return p
+
+
+@pytest.mark.parametrize("name", [b"../../../escap", b"/tmp/../escape", b"..%2F..%2Fesca"])
+def test_export_never_writes_outside_its_directory(tmp_path, name):
+    state = _state_with_subfdt_named(tmp_path, name)
+    out = tmp_path / "a" / "b" / "export"
+    doc = run(["export", state, "-o", out, "--json"]).json()
+    real = os.path.realpath(out)
+    for f in doc["files"]:
+        p = os.path.realpath(out / f["path"])
+        assert p.startswith(real + os.sep), f["path"]
+        assert os.path.isfile(p)
+    stray = [q for q in tmp_path.rglob("*esca*") if not str(q.resolve()).startswith(real)]
+    assert not stray and not os.path.exists("/tmp/escape")
+    names = [f["path"] for f in doc["files"] if f["path"].startswith("kho/sub_fdts/")]
+    assert all("/" not in n[len("kho/sub_fdts/"):] for n in names), names
+
+
+def test_export_refuses_a_symlink_in_its_directory_that_leads_out(tmp_path):
+    state = tmp_path / "g1.elf"
+    state.write_bytes(_base_state())
+    out = tmp_path / "export"
+    run(["export", state, "-o", out])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    import shutil
+    shutil.rmtree(out / "flb")
+    os.symlink(outside, out / "flb")
+    r = run(["export", state, "-o", out], exit_code=3)
+    assert "outside the export directory" in r.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_a_scenario_name_is_one_file_name_under_keep(tmp_path):
+    scen = (ROOT / "fixtures/scenarios/qemu-virtio-net.yaml").read_text()
+    fab = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
+    scen = scen.replace("../fabrics/qemu-virtio-net.yaml", str(fab))
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"s{i}.yaml"
+        p.write_text(scen.replace("name: qemu-virtio-net", "name: ../../../../esc", 1))
+        paths.append(p)
+    keep = tmp_path / "k" / "keep"
+    run(["rehearse", *paths, "--keep", keep, "--json"])
+    real = os.path.realpath(keep)
+    assert all(os.path.realpath(q).startswith(real + os.sep) for q in tmp_path.rglob("*esc*"))
+    assert len(list(keep.iterdir())) == 2
+
+
+# ---- items 2-4, in process: messages that say where --------------------------------------
+
+def test_a_deep_json_note_names_the_file_and_the_note(tmp_path):
+    argv, data, _ = H.deep_json_note(_base_state(), scale=1)
+    p = tmp_path / "deep.elf"
+    p.write_bytes(data)
+    r = run(["inspect", p], exit_code=3)
+    assert f"{p}" in r.stderr and "metadata note" in r.stderr and "nests" in r.stderr
+
+
+def test_yaml_aliases_are_refused_with_the_line(tmp_path):
+    _, data, _ = H.yaml_laughs("fabric")
+    p = tmp_path / "laughs.yaml"
+    p.write_bytes(data)
+    r = run(["fabric", "show", p], exit_code=3)
+    assert f"{p}:2: YAML anchors and aliases" in r.stderr
+
+
+def test_fdt_duplicate_sibling_is_still_found(tmp_path):
+    from pcilu_cli.errors import BadInput
+    from pcilu_cli.memory.fdt import parse_fdt
+    _, data, _ = H.fdt_siblings()
+    root = parse_fdt(data)
+    assert len(root.children) == 25_000 and root.child("n24999").name == "n24999"
+    dup = data.replace(b"n24999\0", b"n24998\0")
+    with pytest.raises(BadInput, match="duplicate node /n24998"):
+        parse_fdt(dup)
+
+
+def _tar(tmp_path, members, name="snap.tar"):
+    p = tmp_path / name
+    with tarfile.open(p, "w") as tf:
+        for mname, payload in members:
+            import io
+            ti = tarfile.TarInfo(mname)
+            ti.size = len(payload)
+            tf.addfile(ti, io.BytesIO(payload))
+    return p
+
+
+def test_sysfs_archive_errors_name_the_archive_and_the_member(tmp_path):
+    cfg = bytes(5000)
+    p = _tar(tmp_path, [("snap/sys/bus/pci/devices/0000:00:00.0/config", cfg)])
+    r = run(["fabric", "show", p], exit_code=3)
+    assert f"{p}/snap/sys/bus/pci/devices/0000:00:00.0/config" in r.stderr
+    assert "4096" in r.stderr
+
+
+def test_sysfs_archive_member_count_is_capped(tmp_path, monkeypatch):
+    from pcilu_cli.errors import BadInput
+    from pcilu_cli.fabric import sysfs
+    monkeypatch.setattr(sysfs, "MAX_MEMBERS", 50)
+    members = [(f"snap/junk/{i}", b"x") for i in range(60)]
+    p = _tar(tmp_path, members)
+    with pytest.raises(BadInput, match="more than 50 members") as e:
+        sysfs.load_sysfs(p)
+    assert str(p) in str(e.value)
+
+
+def test_sysfs_archive_is_never_extracted_and_a_kill_leaves_nothing(tmp_path):
+    """The reader runs in a child with its own TMPDIR; killed mid-read, it leaves no file."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    cfg = bytes.fromhex("86800000") + bytes(60)
+    members = [(f"snap/sys/bus/pci/devices/0000:{i >> 8:02x}:{(i >> 3) & 31:02x}.{i & 7}/config",
+                cfg) for i in range(20_000)]
+    p = _tar(tmp_path, members)
+    code = "import sys; from pcilu_cli.fabric.sysfs import load_sysfs; load_sysfs(sys.argv[1])"
+    child = subprocess.Popen([sys.executable, "-c", code, str(p)], cwd=tmp_path,
+                             env=child_env(TMPDIR=str(tmpdir)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import time
+    time.sleep(0.8)
+    child.kill()
+    child.wait()
+    assert list(tmpdir.iterdir()) == []
