@@ -61,7 +61,11 @@ def run_measured(argv, path, timeout=120):
     """Like run_limited, with the child's own peak RSS from wait4()."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (CEILING, CEILING))
-    args = [sys.executable, "-m", "pcilu_cli", *[a.replace("{file}", str(path)) for a in argv]]
+    # the child reports its own VmHWM (peak RSS of the pcilu process image only): wait4's
+    # ru_maxrss also counts the forked copy of this (large) pytest process before exec
+    hwm = path.parent / "vmhwm"
+    args = [sys.executable, "-c", HWM_WRAPPER, str(hwm),
+            *[a.replace("{file}", str(path)) for a in argv]]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          preexec_fn=limit, cwd=path.parent, env=child_env())
     import threading
@@ -89,8 +93,24 @@ def run_measured(argv, path, timeout=120):
     for t in ts:
         t.join()
     p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, ru.ru_maxrss * 1024, bufs["out"].decode(errors="replace"), \
+    peak = int(hwm.read_text()) * 1024
+    return p.returncode, peak, bufs["out"].decode(errors="replace"), \
         bufs["err"].decode(errors="replace")
+
+
+HWM_WRAPPER = """
+import sys
+out = sys.argv.pop(1)
+def hwm():
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            open(out, "w").write(ln.split()[1])
+try:
+    from pcilu_cli.cli import main
+    main(sys.argv[1:])
+finally:
+    hwm()
+"""
 
 
 @pytest.mark.slow

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """The suite passes again in the same clone: nothing a run leaves behind decides the next one.
 
 Scenarios: a CI job (CI=true) runs hypothesis deterministically and saves no examples, while

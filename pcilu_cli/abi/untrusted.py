@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 """Limits for bytes that come from a file of another machine: bounded inflate, bounded JSON,
 and file-name components that cannot leave a directory.
 
