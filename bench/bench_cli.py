@@ -252,7 +252,7 @@ def small_startup_rows(work: Path, quick: bool) -> list[Row]:
     tmp = work / "small-preserve.state"
     ratio, ta, tb, _, _ = paired([*pcilu_cmd(), "preserve", str(tmp), bdf], FLOOR_CC, rounds,
                                  before_a=lambda: shutil.copyfile(small, tmp))
-    rows.append(Row("", f"  `pcilu preserve` one BDF, small state / `import click, construct`",
+    rows.append(Row("", "  `pcilu preserve` one BDF, small state / `import click, construct`",
                     ratio, "x", "", INFO, f"{median(ta) * 1000:.0f}ms vs "
                     f"{median(tb) * 1000:.0f}ms", {"pcilu_s": ta, "floor_s": tb}))
     return rows
