@@ -52,13 +52,13 @@ def load_fabric_and_state(path):
 def check_bdf(sim, bdf: str) -> int:
     """Unknown to the fabric → bad input (exit 3); known to the fabric but not enumerated by
     this kernel → the kernel's -ENODEV, which the kernel call itself reports (exit 4)."""
-    from pcilu_cli.fabric import format_bdf, parse_bdf
+    from pcilu_cli.abi.bdf import device_key, format_bdf, parse_bdf
     try:
         d, b, df = parse_bdf(bdf)
     except ValueError as e:
         raise BadInput(f"{bdf!r} is not a BDF (DDDD:BB:DD.F or BB:DD.F): {e}",
                        field="BDF") from None
-    key = (d << 16) | (b << 8) | df
+    key = device_key(d, b, df)
     if sim.kernel is not None and key in sim.kernel.devices:
         return key
     if sim.fabric.route(d, b, df) is None:

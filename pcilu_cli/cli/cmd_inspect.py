@@ -15,6 +15,7 @@ import json
 import click
 
 from pcilu_cli.abi import pci
+from pcilu_cli.abi.bdf import format_dev_id
 from pcilu_cli.abi.detect import _folio_size
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
@@ -60,7 +61,7 @@ def render_pci_ser(ser: pci.PciSer, file: str) -> None:
             free_row(starts[k])
             k += 1
         off = f"{pci.entry_offset(slot):#x}" if ser.layout == FLEX else ""
-        rows.append((str(slot), pci.format_bdf(dom, bdf), str(ref), off))
+        rows.append((str(slot), format_dev_id(dom, bdf), str(ref), off))
     for a in starts[k:]:
         free_row(a)
     lines = [f"{file}: {ser.file_size} bytes, struct pci_ser [{ser.profile.name}: compatible "

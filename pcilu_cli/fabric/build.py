@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcilu_cli.fabric import parse_bdf
+from pcilu_cli.abi.bdf import parse_bdf
 from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.fabric.layouts import (
     AcsCap, AriCap, PcieCap, PmCap, SriovCap, Type0Header, Type1Header, ext_cap_header,

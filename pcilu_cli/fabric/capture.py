@@ -42,6 +42,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from pcilu_cli.abi.bdf import format_bdf, pci_devfn
 from pcilu_cli.errors import BadInput
 
 MANIFEST = "pcilu-capture.json"
@@ -523,12 +524,11 @@ def build_from_lspci(dump) -> tuple[bytes, dict]:
     for line in text.splitlines():
         m = _DUMP_DEV.match(line)
         if m:
-            cur = f"{int(m.group(1) or '0', 16):04x}:{m.group(2)}:{m.group(3)}.{m.group(4)}"
-            cur = cur.lower()
+            cur = format_bdf(int(m.group(1) or "0", 16), int(m.group(2), 16),
+                             pci_devfn(int(m.group(3), 16), int(m.group(4))))
         elif cur and line.strip().startswith("Kernel driver in use:"):
             drivers[cur] = line.split(":", 1)[1].strip()
     members, devices = {}, {}
-    from pcilu_cli.fabric import format_bdf
     for fn in fab.functions(include_virtfns=False):
         where = fab.current_bdf(fn)
         if where is None:

@@ -65,7 +65,7 @@ from types import MappingProxyType
 from typing import Iterator
 
 from pcilu_cli.errors import BadInput
-from pcilu_cli.fabric import format_bdf, parse_bdf
+from pcilu_cli.abi.bdf import format_bdf, format_bus, parse_bdf
 from pcilu_cli.fabric.config import (
     PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_EXT_CAP_ID_ACS,
     PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE, PCI_PRIMARY_BUS, BUS_EPOCH,
@@ -407,7 +407,7 @@ class RootBus:
         return self.functions
 
     def __repr__(self):
-        return f"<RootBus {self.domain:04x}:{self.number:02x}>"
+        return f"<RootBus {format_bus(self.domain, self.number)}>"
 
 
 _REC = struct.Struct("<iHBBHBBI")  # parent, root, devfn, flags, vf_index, delta, pad, blob

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from pcilu_cli.errors import BadInput, Diagnostic
-from pcilu_cli.fabric import format_bdf, parse_bdf
+from pcilu_cli.abi.bdf import format_bdf, parse_bdf
 from pcilu_cli.fabric.build import (
     KIND_ALIASES, KINDS, FabricBuilder, FunctionSpec, check_topology, kind_of, make_config,
 )

@@ -16,6 +16,8 @@ from __future__ import annotations
 import errno as _errno
 import re
 
+from pcilu_cli.abi.bdf import pci_func, pci_slot
+
 from . import liveupdate as lu
 from .log import INFO, ERR
 
@@ -42,8 +44,8 @@ def pci_dev_str_match(k, dev, p: str):
     if m and not p[m.end():].startswith("/"):
         dom = int(m.group(1), 16) if m.group(1) else 0
         bus, slot, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))
-        ok = (dom == dev.domain and bus == dev.bus.number and slot == dev.devfn >> 3
-              and fn == (dev.devfn & 7))
+        ok = (dom == dev.domain and bus == dev.bus.number and slot == pci_slot(dev.devfn)
+              and fn == pci_func(dev.devfn))
         return (1 if ok else 0), p[m.end():]
     return -22, p
 

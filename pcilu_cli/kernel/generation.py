@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno as _errno
 
+from pcilu_cli.abi.bdf import device_key, key_name, key_of_bdf
 from pcilu_cli.abi.luo import LUO_FILE_MAX
 from pcilu_cli.abi.profiles import Profile, get_profile
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
@@ -36,7 +37,7 @@ from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 from . import liveupdate as lu
 from . import probe
 from .handover import DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, SimpleAllocator
-from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name, key_name
+from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name
 from .luo import FileHandler, Flb, Luo, errno_name
 from .params import KernelParams, as_params
 from .pcidev import PciBus, PciDev
@@ -189,14 +190,11 @@ class Kernel:
         if isinstance(bdf, int):
             return bdf
         if isinstance(bdf, tuple):
-            d, b, df = bdf
-            return (d << 16) | (b << 8) | df
-        from pcilu_cli.fabric import parse_bdf
+            return device_key(*bdf)
         try:
-            d, b, df = parse_bdf(bdf)
+            return key_of_bdf(bdf)
         except ValueError as exc:
             raise BadInput(str(exc), field="bdf") from None
-        return (d << 16) | (b << 8) | df
 
     def _check_running(self):
         if self.phase == "panicked":

@@ -14,6 +14,8 @@ child scanning (v6 requires ``!CARDBUS``; a CardBus bridge gets numbers but noth
 """
 from __future__ import annotations
 
+from pcilu_cli.abi.bdf import device_key
+
 from . import liveupdate as lu
 from .acs import pci_enable_acs
 from .log import DEBUG, INFO, WARNING, ERR
@@ -85,7 +87,7 @@ def pci_scan_slot(k, bus, devfn: int) -> int:
 
 
 def pci_scan_single_device(k, bus, devfn: int):
-    key = (bus.domain << 16) | (bus.number << 8) | devfn
+    key = device_key(bus.domain, bus.number, devfn)
     dev = k.devices.get(key)                    # pci_get_slot(): already known (rescan)
     if dev is not None:
         return dev
@@ -314,7 +316,7 @@ def pci_iov_add_virtfns(k, pf) -> None:
         busnr = pf.bus.number + vf.vbus_delta
         if busnr > 0xFF:
             continue
-        key = (pf.domain << 16) | (busnr << 8) | vf.devfn
+        key = device_key(pf.domain, busnr, vf.devfn)
         if key in k.devices:
             continue
         bus = k.buses.get((pf.domain, busnr))

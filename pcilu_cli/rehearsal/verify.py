@@ -165,7 +165,7 @@ def _set_fabric(act: Actual, fab, name: str) -> None:
 # ---- facts ----------------------------------------------------------------------------------
 
 def _addr(fabric, fn) -> str | None:
-    from pcilu_cli.fabric import format_bdf
+    from pcilu_cli.abi.bdf import format_bdf
     at = fabric.current_bdf(fn)
     return None if at is None else format_bdf(*at)
 
