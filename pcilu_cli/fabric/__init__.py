@@ -19,8 +19,10 @@ if TYPE_CHECKING:  # annotations only: keep start-up light
 
 from pathlib import Path
 
-from pcilu_cli.abi.bdf import format_bdf, parse_bdf  # noqa: F401  (re-exported)
+from pcilu_cli.abi.bdf import format_bdf, parse_bdf
 from pcilu_cli.errors import BadInput
+
+__all__ = ["load_fabric", "load_fabric_bytes", "format_bdf", "parse_bdf"]
 
 def load_fabric(path) -> "model.Fabric":
     """Load a fabric from a YAML file, an lspci hex dump, a serialized fabric or a sysfs tree

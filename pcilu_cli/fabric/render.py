@@ -24,7 +24,7 @@ from pcilu_cli.fabric.quirks import needs_acs_quirk
 
 
 def _kind(fn) -> str:
-    from pcilu_cli.fabric.build import kind_of
+    from pcilu_cli.fabric.function_spec import kind_of
     if fn.is_virtfn:
         return "vf"
     return kind_of(fn)

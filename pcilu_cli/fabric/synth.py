@@ -34,7 +34,7 @@ from __future__ import annotations
 import random
 
 from pcilu_cli.abi.bdf import format_bdf
-from pcilu_cli.fabric.build import FunctionSpec, make_config
+from pcilu_cli.fabric.function_spec import FunctionSpec, make_config
 from pcilu_cli.fabric.model import _EMPTY_MAP, Fabric, Function
 
 

@@ -13,9 +13,11 @@ the kernel follows with a ``WARNING:`` backtrace; :meth:`lines` marks them with 
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.bdf import format_bdf as dev_name, key_name  # noqa: F401  (dev_name())
+from pcilu_cli.abi.bdf import format_bdf
 
 DEBUG, INFO, WARNING, ERR, EMERG, WARN = "debug", "info", "warn", "err", "emerg", "WARN"
+
+dev_name = format_bdf          # dev_name() of a struct pci_dev, from its address
 
 
 class KernelLog:

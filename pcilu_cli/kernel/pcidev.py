@@ -9,6 +9,7 @@ itself only knows the address).
 from __future__ import annotations
 
 from pcilu_cli.abi.bdf import device_key, format_bdf, key_dev_id
+from pcilu_cli.abi.pci_regs import PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
 
 
 class PciBus:
@@ -79,7 +80,7 @@ class PciDev:
     @property
     def is_bridge(self) -> bool:
         # pci_is_bridge(): header type 1 or 2
-        return self.hdr_type in (1, 2)
+        return self.hdr_type in (PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS)
 
     @property
     def upstream(self):

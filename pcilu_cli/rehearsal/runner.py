@@ -239,7 +239,7 @@ class Rehearsal:
 
     def _hot_add(self, m, st):
         from pcilu_cli.abi.bdf import parse_bdf
-        from pcilu_cli.fabric.build import make_config
+        from pcilu_cli.fabric.function_spec import make_config
         from pcilu_cli.fabric.model import Function
         a = st.args
         dom, bus, devfn = parse_bdf(a["bdf"])

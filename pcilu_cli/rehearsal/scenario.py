@@ -371,7 +371,7 @@ def _action_args(v, action, a, s, key, known, index) -> dict:
         bdf = v.bdf(a["bdf"], w, a, "bdf")
         parent = None if a["parent"] is None else \
             _known(v, known, v.bdf(a["parent"], w, a, "parent"), a, "parent", w)
-        from pcilu_cli.fabric.build import FunctionSpec
+        from pcilu_cli.fabric.function_spec import FunctionSpec
         kinds = ("endpoint", "root_port", "upstream", "downstream", "pci_bridge", "rciep",
                  "pci_endpoint")
         kind = v.str_(a.get("kind", "endpoint"), "kind", a, "kind")
