@@ -221,11 +221,11 @@ def encode(spec, output, profile, size, folio):
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        from pcilu_cli.abi.filekind import describe
-        what = describe(bytes(raw[:4096]))
-        if what not in ("a text file", "a JSON document"):
-            raise BadInput(f"this is {what}, not an encode spec (JSON entries, e.g. "
-                           "`pcilu inspect BLOB --json`)", file=name) from None
+        from pcilu_cli.abi.formats import identify
+        ident = identify(bytes(raw[:4096]), name)
+        if ident.kind != "text":
+            raise BadInput(f"this is {ident.describe()}, not an encode spec (JSON entries, "
+                           "e.g. `pcilu inspect BLOB --json`)", file=name) from None
         line = getattr(e, "lineno", None)
         raise BadInput(f"not valid JSON: {e}", file=name, line=line) from None
     except RecursionError:
