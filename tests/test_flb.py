@@ -1,29 +1,137 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""LUO's FLB failure paths as the published ``kernel/liveupdate/luo_flb.c`` (the refcounted
-``next`` branch v6 depends on) and v6's ``drivers/pci/liveupdate.c`` have them. Each test
-names the kernel function its expectation comes from."""
+"""The PCI FLB (File-Lifecycle-Bound data): its size and lifetime, ``pci_flb_retrieve()`` of an
+incoming blob, and LUO's FLB failure paths (pci-liveupdate-v6.md §1.5, §3, §12; LUO's
+``kernel/liveupdate/luo_flb.c``). Each test names the kernel function or section it pins.
+"""
 from __future__ import annotations
 
 import json
 import struct
 from pathlib import Path
 
-from pcilu_cli.kernel import Kernel, faults
-from pcilu_cli.kernel import liveupdate as lu
+from pcilu_cli.fabric.build import small_fabric
+from pcilu_cli.kernel import Kernel, liveupdate as lu, faults
 from pcilu_cli.kernel.luo import LUO_FLB_MAX, FileHandler, Flb, Luo
-from tests.inmemory_kexec import InMemoryIncoming, next_kernel
-from tests.kernel_fabrics import switch_fabric
 from tests.pcilu_run import run
+from tests.inmemory_kexec import InMemoryIncoming, next_kernel
+from tests.kernel_fabrics import RP, USP, DSP0, EP0, EP1, entry, hdr, switch_fabric
 
-EP3, EP4, DSP0, USP, RP = "0000:03:00.0", "0000:04:00.0", "0000:02:00.0", "0000:01:00.0", \
-    "0000:00:01.0"
+
+# == §3 FLB lifecycle =========================================================================
+def test_s3_2_max_nr_devices_counts_every_pci_dev_including_vfs():
+    k = Kernel.boot(small_fabric("sriov"), params="dyndbg=+p")
+    n = len(k.devices)
+    assert sum(d.is_virtfn for d in k.devices.values()) == 4 and n == 7
+    k.preserve("01:00.0")
+    assert hdr(k.outgoing_blob()) == (n, 2)
+    assert f"PCI: liveupdate: Preserved struct pci_ser with room for {n} devices" \
+        in k.log.lines(debug=True)
+    k.unpreserve("01:00.0")
+    assert k.outgoing_blob() is None
+    assert k.log.lines(debug=True)[-1] == "PCI: liveupdate: Unpreserved struct pci_ser"
 
 
+# == §1.5 / §3.4 retrieve =====================================================================
+def test_s1_5_domain_is_shifted_in_64_bits_so_no_collision():
+    fab = small_fabric("virtio")
+    blob = struct.pack("<II", 2, 2) + entry(0x10000, 0x100, 1) + entry(0, 0x100, 1)
+    k = Kernel.boot(fab, incoming=InMemoryIncoming.from_raw_blob(fab, blob, "pci-v3"))
+    assert set(k.pci_flb.in_obj.xa) == {0x1_0000_0100, 0x100}
+    assert k.is_incoming("01:00.0")
+
+
+def test_s3_4_duplicate_is_retried_on_every_lookup_and_warns_once():
+    """liveupdate_flb_get_incoming() reruns luo_flb_retrieve_one() while no object is cached
+    (a failure is not remembered): every lookup — pci_liveupdate_setup_device() of each
+    function, pci_liveupdate_scan_bridge_begin() pass 0 of each bridge scan,
+    pci_liveupdate_finish() — calls pci_flb_retrieve() again, which kho_restore_free()s the
+    same blob each time; WARN_ONCE prints once."""
+    fab = small_fabric("virtio")
+    blob = struct.pack("<II", 3, 1) + entry(0, 0x100, 1) + bytes(8) + entry(0, 0x100, 1)
+    inc = InMemoryIncoming.from_raw_blob(fab, blob, "pci-v3")
+    calls = []
+    orig = lu.pci_flb_retrieve
+
+    def counting(k, data):
+        calls.append(data)
+        return orig(k, data)
+    lu.pci_flb_retrieve = counting
+    try:
+        k = Kernel.boot(fab, incoming=inc)
+        at_boot = len(calls)
+        k.rescan()
+        after_rescan = len(calls)
+        lu.pci_liveupdate_finish(k, k.dev("01:00.0"))
+    finally:
+        lu.pci_flb_retrieve = orig
+    bridges = sum(1 for d in k.devices.values() if d.is_bridge)
+    assert at_boot == len(k.devices) + bridges        # one per setup_device, one per bridge
+    assert after_rescan == at_boot + bridges          # known devices: only the bridge scans
+    assert len(calls) == after_rescan + 1             # and the finish
+    assert k.incoming_free_calls == len(calls) > 1    # the same blob freed every time
+    assert k.incoming_freed_pages == [inc.flb("pci-v3")[0]]
+    assert "double free" in k.findings()[0] and f"{len(calls)} times" in k.findings()[0]
+    lines = k.log.lines()
+    assert lines.count("WARNING: Failed to retrieve incoming FLB data") == 1
+    assert "No incoming FLB matched pci-v3" not in " ".join(lines)
+    assert lines[-1] == "pci 0000:01:00.0: Cannot finish preserving device without incoming FLB"
+
+
+def test_s3_4_no_match_is_pr_info_once_with_pr_fmt():
+    fab = small_fabric("switch")
+    blob = struct.pack("<II", 1, 1) + entry(0, 0x300, 1)
+    k = Kernel.boot(fab, incoming=InMemoryIncoming.from_raw_blob(fab, blob, "pci-v2"))
+    k.rescan()
+    lu.pci_liveupdate_finish(k, k.dev("03:00.0"))
+    assert k.log.lines().count("PCI: liveupdate: No incoming FLB matched pci-v3") == 1
+    assert k.log.entries[0][0] == "info"
+
+
+# == §12 catalogue details ====================================================================
+def test_s12_register_flb_debug_line_and_levels():
+    k = Kernel.boot(small_fabric("virtio"), params="dyndbg=+p")
+    assert k.log.entries[0] == ("debug",
+                                'PCI: liveupdate: Registering file handler "vfio-pci-v1"')
+    k.preserve("01:00.0")
+    levels = {t: l for l, t in k.log.entries}
+    assert levels["pci 0000:01:00.0: Device will be preserved across next Live Update"] \
+        == "info"
+
+
+def test_duplicate_entries_warn_and_nothing_is_incoming():
+    fab = small_fabric("virtio")
+    blob = struct.pack("<II", 3, 2) + entry(0, 0x100, 1) + entry(0, 0x100, 1) + bytes(8)
+    inc = InMemoryIncoming.from_raw_blob(fab, blob, "pci-v3")
+    k = Kernel.boot(fab, incoming=inc)
+    assert k.log.lines().count("WARNING: Failed to retrieve incoming FLB data") == 1
+    assert not any(d.incoming is not None for d in k.devices.values())
+    k.rescan()                               # retried (not cached), but WARN_ONCE
+    assert k.log.lines().count("WARNING: Failed to retrieve incoming FLB data") == 1
+
+
+def test_other_compat_string_means_no_incoming_flb():
+    fab = small_fabric("virtio")
+    blob = struct.pack("<II", 3, 2) + entry(0, 0x100, 1) + entry(0, 0x8, 1) + bytes(8)
+    k = Kernel.boot(fab, incoming=InMemoryIncoming.from_raw_blob(fab, blob, "pci-v2"))
+    assert k.log.lines() == ["PCI: liveupdate: No incoming FLB matched pci-v3"]
+
+
+def test_raw_blob_boot_counts_endpoint_files():
+    fab = small_fabric("virtio")
+    blob = struct.pack("<II", 3, 2) + entry(0, 0x100, 1) + entry(0, 0x8, 1) + bytes(8)
+    inc = InMemoryIncoming.from_raw_blob(fab, blob, "pci-v3")
+    assert inc.flb("pci-v3")[1] == 1
+    k = Kernel.boot(fab, incoming=inc)
+    assert k.is_incoming("01:00.0") and k.is_incoming("00:01.0")
+    k.finish("01:00.0")
+    assert k.pci_flb.finished
+
+
+# == FLB failure paths =======================================================================
+# LUO's FLB failure paths as the published ``kernel/liveupdate/luo_flb.c`` (the refcounted
+# ``next`` branch v6 depends on) and v6's ``drivers/pci/liveupdate.c`` have them. Each test
+# names the kernel function its expectation comes from.
 QEMU = str(Path(__file__).resolve().parents[1] / "fixtures" / "fabrics" / "qemu-virtio-net.yaml")
-
-
-def entry(domain, bdf, rc):
-    return struct.pack("<IHH", domain, bdf, rc)
 
 
 def dup_blob():
@@ -68,11 +176,11 @@ def test_a_file_finished_before_any_lookup_counts_from_zero_and_finishes_nothing
     # liveupdate_flb_put_incoming() underflows the refcount_t (it saturates with a WARN) and
     # never reaches the 0 -> finish() transition
     k = Kernel.boot(switch_fabric(), profile="v6-p02")
-    k.preserve(EP3)
+    k.preserve(EP0)
     k1 = next_kernel(k, k.kexec())
     f = k1.pci_flb
     assert f.in_count == 0 and f.retrieve_calls == 0
-    k1.finish(EP3)
+    k1.finish(EP0)
     assert f.saturated and not f.finished and f.retrieve_calls == 0
     assert "WARNING: refcount_t: underflow; use-after-free." in k1.log.lines()
 
@@ -80,20 +188,20 @@ def test_a_file_finished_before_any_lookup_counts_from_zero_and_finishes_nothing
 def test_the_count_finishes_at_exactly_zero():
     # liveupdate_flb_put_incoming(): finish() only when refcount_dec_and_test() hits 0
     k = Kernel.boot(switch_fabric())
-    k.preserve(EP3)
-    k.preserve(EP4)
+    k.preserve(EP0)
+    k.preserve(EP1)
     k1 = next_kernel(k, k.kexec())
     f = k1.pci_flb
-    k1.finish(EP3)
+    k1.finish(EP0)
     assert f.in_count > 0 and not f.finished
-    k1.finish(EP4)
+    k1.finish(EP1)
     assert f.in_count == 0 and f.finished
     assert k1.report()["flb"]["finished"] and k1.incoming_free_calls == 1
 
 
 def _corrupted():
     k = Kernel.boot(switch_fabric())
-    k.preserve(EP3)                                 # EP3, DSP0, USP, RP at refcount 1
+    k.preserve(EP0)                                 # EP0, DSP0, USP, RP at refcount 1
     faults.corrupt(k, "outgoing", "refcount", 0xFFFF, bdf=DSP0)   # +1 wraps the u16 to 0
     faults.corrupt(k, "outgoing", "refcount", 0, bdf=RP)          # preserve-again fails here
     return k, k.pci_flb.out_obj
@@ -104,9 +212,9 @@ def test_rollback_undoes_the_path_below_the_failing_device():
     # X) undoes start .. below X
     k, ser = _corrupted()
     usp = ser.refcount(k.dev(USP).outgoing)
-    assert lu.pci_liveupdate_preserve(k, k.dev(EP4)) == lu.EINVAL    # EP4, DSP1, USP, RP fails
+    assert lu.pci_liveupdate_preserve(k, k.dev(EP1)) == lu.EINVAL    # EP1, DSP1, USP, RP fails
     assert f"WARNING: pci {RP}: Preserved device with 0 refcount!" in k.log.lines()
-    assert k.dev(EP4).outgoing is None and k.dev("0000:02:01.0").outgoing is None
+    assert k.dev(EP1).outgoing is None and k.dev("0000:02:01.0").outgoing is None
     assert ser.refcount(k.dev(USP).outgoing) == usp
 
 
