@@ -224,10 +224,21 @@ def test_quiet_silences_notices(gens, tmp_path):
     assert run(["inspect", blob, "-q"]).stderr == ""
 
 
-def test_kexec_from_a_blob_that_is_no_pci_ser_warns(tmp_path):
-    res = run(["kexec", "--fabric", QEMU, "--flb", QEMU, "-o", tmp_path / "n.elf"])
+def test_kexec_refuses_a_known_file_that_is_no_blob(tmp_path):
+    # a fabric given as the FLB blob: the format table knows it is text, so nothing boots
+    res = run(["kexec", "--fabric", QEMU, "--flb", QEMU, "-o", tmp_path / "n.elf"],
+              exit_code=3)
+    assert "a text file" in res.stderr and "not a raw struct pci_ser blob" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "n.elf").exists()
+
+
+def test_kexec_from_bytes_of_no_known_format_warns(tmp_path):
+    blob = tmp_path / "noise.bin"
+    blob.write_bytes(b"\xff" * 100)       # no layout fits: the kernel boots it anyway
+    res = run(["kexec", "--fabric", QEMU, "--flb", blob, "-o", tmp_path / "n.elf"])
     assert "pcilu: warning:" in res.stderr
-    res = run(["--strict", "kexec", "--fabric", QEMU, "--flb", QEMU, "-o", tmp_path / "s.elf"],
+    res = run(["--strict", "kexec", "--fabric", QEMU, "--flb", blob, "-o", tmp_path / "s.elf"],
               exit_code=3)
     assert not (tmp_path / "s.elf").exists()
 

@@ -98,3 +98,26 @@ def test_a_new_row_is_tried_before_the_shape_rows(monkeypatch):
     register(Format("demo", "a demo file", "nobody",
                     lambda data, _n: "" if data.startswith(b"DEMO") else None))
     assert identify(b"DEMO" + bytes(60)).kind == "demo"
+
+
+def test_a_capture_is_a_row_of_the_table_and_a_plain_gzip_is_not_a_capture(tmp_path):
+    import gzip
+    cap = next((ROOT / "fixtures/captures").glob("*.tar.gz"))
+    assert identify(cap.read_bytes()[:1 << 16]).kind == "pcilu_capture"
+    other = tmp_path / "other.gz"
+    other.write_bytes(gzip.compress(b"pcilu-capture.jsonX" + bytes(600)))
+    assert identify(other.read_bytes()).kind == "gzip"
+    # a sysfs snapshot compressed another way is still recognised, so `init` is not refused
+    assert identify(b"BZh91AY&SY" + bytes(40)).kind == "compressed"
+
+
+@pytest.mark.parametrize("member", ["kho/fdt", "kho/sub_fdts/kexec-metadata", "lspci.txt"])
+def test_kexec_flb_refuses_every_known_file_that_is_no_blob(exported, tmp_path, member):
+    _state, out = exported
+    ident = identify((out / member).read_bytes())
+    assert ident.kind not in (UNKNOWN, "pci_ser")      # the table knows what it is
+    res = run(["kexec", "--fabric", QEMU, "--flb", out / member, "-o", tmp_path / "n.elf"],
+              exit_code=3)
+    assert ident.title in res.stderr and "not a raw struct pci_ser blob" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "n.elf").exists()

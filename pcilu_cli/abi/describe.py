@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcilu_cli.abi import pci
+from pcilu_cli.abi.bdf import format_dev_id
 from pcilu_cli.abi.codec import fields
 from pcilu_cli.abi.profiles import FLEX, PADDING, VERSION
 
@@ -37,7 +38,7 @@ def pci_ser_fields(ser: pci.PciSer) -> Iterator[tuple[int, int, str]]:
             o, s = ent["domain"]
             yield base + o, s, f"devices[{slot}].domain = {dom:#x}"
             o, s = ent["bdf"]
-            yield base + o, s, f"devices[{slot}].bdf = {bdf:#06x} ({pci.format_bdf(dom, bdf)})"
+            yield base + o, s, f"devices[{slot}].bdf = {bdf:#06x} ({format_dev_id(dom, bdf)})"
             o, s = ent[last]
             yield base + o, s, f"devices[{slot}].{last} = {ref}"
         if run_start is not None:

@@ -72,17 +72,36 @@ def _is_text(data: bytes) -> bool:
     return True
 
 
-def _text_kind(data: bytes) -> str:
-    """What a text file probably is, to say which command reads it."""
+_TEXT_KINDS = {
+    "json": "JSON: `pcilu encode` builds a blob from it",
+    "scenario": "a scenario: `pcilu rehearse` runs it",
+    "lspci": "an lspci dump: `pcilu fabric show` or `pcilu init` read it",
+    "yaml": "a YAML fabric? `pcilu fabric show` or `pcilu init` read it",
+}
+
+
+def text_kind(data: bytes) -> str:
+    """What a text file probably is: ``json``, ``scenario``, ``lspci`` or ``yaml``."""
     text = data[:4096].decode("utf-8", "replace").lstrip()
     if text[:1] in "{[":
-        return "JSON: `pcilu encode` builds a blob from it"
-    if "pcilu_scenario" in text:
-        return "a scenario: `pcilu rehearse` runs it"
+        return "json"
+    for line in text.splitlines():          # the first line that is not a comment
+        s = line.strip()
+        if s and not s.startswith("#"):
+            if s.startswith("pcilu_scenario"):
+                return "scenario"
+            break
+    if "pcilu_scenario" in text and "pcilu_fabric" not in text:
+        return "scenario"
     import re
     if re.match(r"([0-9a-fA-F]{4,6}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7] ", text):
-        return "an lspci dump: `pcilu fabric show` or `pcilu init` read it"
-    return "a YAML fabric? `pcilu fabric show` or `pcilu init` read it"
+        return "lspci"
+    return "yaml"
+
+
+def _text_kind(data: bytes) -> str:
+    """What a text file probably is, to say which command reads it."""
+    return _TEXT_KINDS[text_kind(data)]
 
 
 def _refcounts(body: memoryview):

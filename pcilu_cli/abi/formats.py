@@ -12,9 +12,10 @@ Adding a format is adding a row (:func:`register`), e.g. a compressed host captu
 older ``struct pci_ser`` layout; the decoders that turn each kind into objects live in the
 layer that owns them and are looked up by ``kind``.
 
-Kinds: ``elf`` (a pcilu state file or a memory dump), ``fdt``, ``pcilu_fabric``, ``tar``,
-``gzip``, ``luo_flb_page``, ``kho_kexec_metadata``, ``pci_ser_u64``, ``pci_ser``, ``text``; anything else is
-:data:`UNKNOWN`.
+Kinds: ``elf`` (a pcilu state file or a memory dump), ``fdt``, ``pcilu_fabric``,
+``pcilu_capture``, ``gzip``, ``tar``, ``compressed`` (bzip2, xz), ``luo_flb_page``, ``kho_kexec_metadata``, ``pci_ser_u64``,
+``pci_ser``, ``text`` (facts: ``text`` = json | scenario | lspci | yaml); anything else is
+:data:`UNKNOWN`. Messages that say what a wrong file is use :meth:`Identified.describe`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ ELF_MAGIC = b"\x7fELF"
 FDT_MAGIC_BYTES = FDT_MAGIC.to_bytes(4, "big")
 FABRIC_MAGIC = b"PCILUFAB"
 GZIP_MAGIC = b"\x1f\x8b"
+CAPTURE_MANIFEST = "pcilu-capture.json"      # the first member of a capture's tar
+CAPTURE_HEAD = 1 << 16                       # bytes of a file enough to recognise a capture
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,20 @@ def _magic(magic: bytes, detail: str = "") -> Callable[[bytes, str], str | None]
 
 def _tar(data: bytes, _name: str) -> str | None:
     return "" if len(data) >= 512 and data[257:262] == b"ustar" else None
+
+
+def _capture(data: bytes, _name: str) -> str | None:
+    """A gzip'd tar whose first member is the manifest: the first tar header, decompressed
+    from the file's first bytes (at most 512 bytes are inflated, whatever the input)."""
+    if data[:2] != GZIP_MAGIC:
+        return None
+    import zlib
+    try:
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:CAPTURE_HEAD], 512)
+    except zlib.error:
+        return None
+    name = CAPTURE_MANIFEST.encode() + b"\0"
+    return "" if len(head) == 512 and head[:len(name)] == name else None
 
 
 def _flb_page(data: bytes, _name: str) -> str | None:
@@ -95,27 +112,40 @@ def _pci_ser_u64(data: bytes, _name: str) -> str | None:
     return "" if looks_like_pci_ser_u64(data) else None
 
 
-def _text(data: bytes, _name: str) -> str | None:
-    from pcilu_cli.abi.detect import _is_text, _text_kind
+def _text(data: bytes, _name: str):
+    from pcilu_cli.abi.detect import _TEXT_KINDS, _is_text, text_kind
     if not data or not _is_text(data):
         return None
     if data[:4096].translate(None, _TEXT_CONTROLS) != data[:4096]:
         return None                          # control characters: binary after all
-    return _text_kind(data)
+    kind = text_kind(data)
+    return _TEXT_KINDS[kind], {"text": kind}
+
+
+def is_binary(data: bytes) -> bool:
+    """Bytes that are no text at all (a NUL, or not UTF-8): what a blob looks like."""
+    from pcilu_cli.abi.detect import _is_text
+    return bool(data) and not _is_text(data)
 
 
 _TEXT_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 12, 13)) + b"\x7f"
 
 
 FORMATS: list[Format] = [
-    Format("elf", "an ELF image", "state commands, inspect (state files); inspect (dumps)",
+    Format("elf", "an ELF image (a pcilu state file or a memory dump)",
+           "state commands, inspect (state files); inspect (dumps)",
            _magic(ELF_MAGIC)),
     Format("fdt", "a flattened device tree", "inspect", _magic(FDT_MAGIC_BYTES)),
     Format("pcilu_fabric", "a serialized fabric (pcilu generate)",
            "fabric show, fabric export, init", _magic(FABRIC_MAGIC)),
+    Format("pcilu_capture", "a pcilu capture (pcilu capture)",
+           "fabric show, init, plan, verify, inspect", _capture),
     Format("gzip", "a gzip-compressed file", "fabric show, init (a sysfs snapshot .tar.gz)",
            _magic(GZIP_MAGIC)),
     Format("tar", "a tar archive", "fabric show, init (a sysfs snapshot)", _tar),
+    Format("compressed", "a bzip2- or xz-compressed file",
+           "fabric show, init (a sysfs snapshot .tar.bz2 / .tar.xz)",
+           lambda data, _name: "" if data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\0" else None),
     Format("luo_flb_page", "a LUO FLB page", "inspect, diff", _flb_page),
     Format("kho_kexec_metadata", "a struct kho_kexec_metadata (KHO kexec-metadata)",
            "inspect", _kexec_metadata),

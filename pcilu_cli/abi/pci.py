@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from construct import Int16ul, Int32ul, Int64ul, Struct
 
+from pcilu_cli.abi.bdf import format_dev_id, parse_bdf, pci_dev_id, xa_key
 from pcilu_cli.abi.codec import fast, offsetof
 from pcilu_cli.abi.profiles import BLOCK, FLEX, PADDING, VERSION, Profile, get_profile
 from pcilu_cli.errors import BadInput, Diagnostic
@@ -125,16 +126,6 @@ def flex_size(max_nr_devices: int) -> int:
     return FLEX_DEVICES_OFFSET + PCI_DEV_SER_SIZE * max_nr_devices
 
 
-def format_bdf(domain: int, bdf: int) -> str:
-    bus, dev, fn = bdf >> 8, (bdf >> 3) & 0x1F, bdf & 0x7
-    return f"{domain:04x}:{bus:02x}:{dev:02x}.{fn}"
-
-
-def xa_key(domain: int, bdf: int) -> int:
-    """pci_ser_xa_key() as fixed in v6: the domain is widened before the shift."""
-    return (domain << 16) | bdf
-
-
 # ---- decoded form ----------------------------------------------------------------------------
 
 @dataclass
@@ -235,7 +226,7 @@ def _check_consistency(ser: PciSer, diags: list, file) -> None:
         if key in seen:
             off = entry_offset(slot) if ser.layout == FLEX else None
             diags.append(Diagnostic(
-                f"duplicate entry {format_bdf(dom, bdf)} in slots {seen[key]} and {slot}: "
+                f"duplicate entry {format_dev_id(dom, bdf)} in slots {seen[key]} and {slot}: "
                 "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
                 "later kernels panic)", file=file, offset=off,
                 field=f"devices[{slot}]", kernel_accepts=False))
@@ -301,7 +292,8 @@ def pci_ser_to_json(ser: PciSer) -> dict:
     doc["nr_devices"] = ser.nr_devices
     doc["devices"] = [
         {"slot": s, "domain": d, "bus": b >> 8, "device": (b >> 3) & 0x1F, "function": b & 7,
-         "bdf": f"{d:04x}:{b >> 8:02x}:{(b >> 3) & 0x1F:02x}.{b & 7}", "refcount": r}
+         "bdf": f"{d:04x}:{b >> 8:02x}:{(b >> 3) & 0x1F:02x}.{b & 7}",  # format_dev_id(),
+         "refcount": r}                                                 # inlined: hot path
         for s, d, b, r in ser.entries]
     if ser.max_nr_devices is not None:
         doc["free_slots"] = ser.max_nr_devices - len(ser.entries)
@@ -329,7 +321,8 @@ def entries_from_json(doc: dict, *, file=None) -> list:
                 domain = int(d.get("domain", 0))
                 bus, dev, fn = int(d["bus"]), int(d["device"]), int(d["function"])
             else:
-                domain, bus, dev, fn = _parse_bdf_text(str(d["bdf"]))
+                domain, bus, devfn = parse_bdf(str(d["bdf"]), max_domain=2**32 - 1)
+                dev, fn = devfn >> 3, devfn & 7
                 if "domain" in d:
                     domain = int(d["domain"])
             ref = int(d.get("refcount", 1))
@@ -341,14 +334,6 @@ def entries_from_json(doc: dict, *, file=None) -> list:
             if not 0 <= val <= hi:
                 raise BadInput(f"{name} {val} out of range 0..{hi}", file=file,
                                field=f"devices[{i}].{name}")
-        out.append((slot, domain, (bus << 8) | (dev << 3) | fn, ref))
+        out.append((slot, domain, pci_dev_id(bus, dev << 3 | fn), ref))
     return out
 
-
-def _parse_bdf_text(text: str) -> tuple[int, int, int, int]:
-    parts = text.split(":")
-    if len(parts) == 2:
-        parts = ["0"] + parts
-    dom, bus, rest = parts
-    dev, fn = rest.split(".")
-    return int(dom, 16), int(bus, 16), int(dev, 16), int(fn, 16)

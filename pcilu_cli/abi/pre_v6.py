@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 
 from pcilu_cli.abi import pci
+from pcilu_cli.abi.bdf import format_dev_id
 
 POSTING_PCI_U64 = ("pre-v4 posting of the PCI Live Update series (v3, Mar 2026: "
                    "u64 max_nr_devices/nr_devices, entries sorted by domain and bdf)")
@@ -52,7 +53,7 @@ def decode_pci_ser_u64(data: bytes, *, file=None) -> dict:
         if slot >= nr:
             break
         devices.append({"slot": slot, "domain": d, "bus": b >> 8, "device": (b >> 3) & 0x1F,
-                        "function": b & 7, "bdf": pci.format_bdf(d, b), "reserved": r})
+                        "function": b & 7, "bdf": format_dev_id(d, b), "reserved": r})
     return {"kind": "pci_ser", "profile": None, "compatible": None, "layout": "flex-u64",
             "posting": POSTING_PCI_U64, "max_nr_devices": mx, "nr_devices": nr,
             "devices": devices, "free_slots": mx - nr, "blob_size": len(data),

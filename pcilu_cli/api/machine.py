@@ -27,12 +27,13 @@ def load_fabric_and_state(path):
     the generation); ``-`` reads standard input; a Fabric object passes through."""
     if not isinstance(path, (str, bytes)) and not hasattr(path, "__fspath__"):
         return path, None
+    from pcilu_cli.abi.formats import identify
     from pcilu_cli.fabric import load_fabric as _load, load_fabric_bytes
     path = str(path)
     if path == "-":
         from pcilu_cli.state.store import read_input
         data, name = read_input("-"), "<stdin>"
-        if data[:4] == b"\x7fELF":
+        if identify(data[:4]).kind == "elf":
             from pcilu_cli.state import Machine as Sim
             sim = Sim.from_bytes(data, file=name)
             return sim.fabric, sim
@@ -42,7 +43,7 @@ def load_fabric_and_state(path):
             head = f.read(4)
     except OSError:
         head = b""            # a directory (sysfs snapshot) or missing: load_fabric says which
-    if head == b"\x7fELF":
+    if identify(head).kind == "elf":
         from pcilu_cli.state import load
         sim = load(path)
         return sim.fabric, sim
@@ -52,13 +53,13 @@ def load_fabric_and_state(path):
 def check_bdf(sim, bdf: str) -> int:
     """Unknown to the fabric → bad input (exit 3); known to the fabric but not enumerated by
     this kernel → the kernel's -ENODEV, which the kernel call itself reports (exit 4)."""
-    from pcilu_cli.fabric import format_bdf, parse_bdf
+    from pcilu_cli.abi.bdf import device_key, format_bdf, parse_bdf
     try:
         d, b, df = parse_bdf(bdf)
     except ValueError as e:
         raise BadInput(f"{bdf!r} is not a BDF (DDDD:BB:DD.F or BB:DD.F): {e}",
                        field="BDF") from None
-    key = (d << 16) | (b << 8) | df
+    key = device_key(d, b, df)
     if sim.kernel is not None and key in sim.kernel.devices:
         return key
     if sim.fabric.route(d, b, df) is None:

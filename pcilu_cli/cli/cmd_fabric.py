@@ -35,8 +35,7 @@ def _load_with_machine(path):
                 head = f.read(4096)
         except OSError:
             head = b""
-        if head[:4] != b"\x7fELF":
-            _refuse_non_fabric(head, path)
+        _refuse_non_fabric(head, path)
     fab, m = load_fabric_and_state(path)
     if m is not None:
         return fab, m
@@ -49,17 +48,21 @@ def _refuse_non_fabric(head: bytes, name) -> None:
     """A scenario or a binary blob given where a fabric is expected: say what it is."""
     if not head:
         return
-    from pcilu_cli.abi.filekind import describe
-    what = describe(head)
-    if what.startswith("a rehearsal scenario"):
-        from pcilu_cli.errors import BadInput
+    from pcilu_cli.abi.formats import UNKNOWN, identify, is_binary
+    from pcilu_cli.errors import BadInput
+    ident = identify(head, str(name))
+    if ident.facts.get("text") == "scenario":
         raise BadInput("this is a rehearsal scenario, not a fabric: run it with "
                        f"`pcilu rehearse {name}` (its `fabric:` names the fabric)", file=name)
-    if what.startswith(("binary data", "a flattened device tree")):
-        from pcilu_cli.errors import BadInput
-        raise BadInput(f"this is {what}, not a fabric (a YAML fabric, `lspci -xxxx` dump, "
-                       "sysfs snapshot, capture or serialized fabric); `pcilu inspect` "
-                       "decodes blobs", file=name)
+    if ident.kind in _BLOB_KINDS or ident.kind == UNKNOWN and is_binary(head):
+        what = ident.title if ident.kind != UNKNOWN else f"{len(head)}+ bytes of no known format"
+        raise BadInput(f"this is binary data ({what}), not a fabric (a YAML fabric, "
+                       "`lspci -xxxx` dump, sysfs snapshot, capture or serialized fabric); "
+                       "`pcilu inspect` decodes blobs", file=name)
+
+
+# what the format table recognises that is a hand-over blob, never a fabric
+_BLOB_KINDS = frozenset({"fdt", "luo_flb_page", "kho_kexec_metadata", "pci_ser_u64", "pci_ser"})
 
 
 @fabric.command("show")

@@ -15,6 +15,7 @@ import json
 import click
 
 from pcilu_cli.abi import pci
+from pcilu_cli.abi.bdf import format_dev_id
 from pcilu_cli.abi.detect import _folio_size
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
@@ -60,7 +61,7 @@ def render_pci_ser(ser: pci.PciSer, file: str) -> None:
             free_row(starts[k])
             k += 1
         off = f"{pci.entry_offset(slot):#x}" if ser.layout == FLEX else ""
-        rows.append((str(slot), pci.format_bdf(dom, bdf), str(ref), off))
+        rows.append((str(slot), format_dev_id(dom, bdf), str(ref), off))
     for a in starts[k:]:
         free_row(a)
     lines = [f"{file}: {ser.file_size} bytes, struct pci_ser [{ser.profile.name}: compatible "
@@ -220,11 +221,11 @@ def encode(spec, output, profile, size, folio):
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        from pcilu_cli.abi.filekind import describe
-        what = describe(bytes(raw[:4096]))
-        if what not in ("a text file", "a JSON document"):
-            raise BadInput(f"this is {what}, not an encode spec (JSON entries, e.g. "
-                           "`pcilu inspect BLOB --json`)", file=name) from None
+        from pcilu_cli.abi.formats import identify
+        ident = identify(bytes(raw[:4096]), name)
+        if ident.kind != "text":
+            raise BadInput(f"this is {ident.describe()}, not an encode spec (JSON entries, "
+                           "e.g. `pcilu inspect BLOB --json`)", file=name) from None
         line = getattr(e, "lineno", None)
         raise BadInput(f"not valid JSON: {e}", file=name, line=line) from None
     except RecursionError:

@@ -403,14 +403,16 @@ def _say_written_panicked(exc, output: str) -> None:
 
 def _read_flb_blob(path: str) -> bytes:
     """``kexec --flb``: the blob the previous kernel left. The kernel boots whatever bytes it
-    is given (a blob that is no ``struct pci_ser`` only warns, see :func:`_check_flb_blob`),
-    but an ELF image (a pcilu state file or a dump) holds a whole hand-over, not a blob: it is
-    refused before anything boots."""
+    is given (bytes of no known format only warn, see :func:`_check_flb_blob`), but a file
+    the format table recognises as something else (a state file, a fabric, a FLB page, a
+    text file, ...) is no blob: it is refused before anything boots, naming what it is."""
+    from pcilu_cli.abi.formats import UNKNOWN
     from pcilu_cli.state.files import open_input, refuse
     inp = open_input(path)
-    if inp.kind == "elf":
-        raise refuse(inp, "a raw struct pci_ser blob",
-                     hint="a pcilu state file kexecs with `pcilu kexec STATE -o NEXT`")
+    if inp.kind not in (UNKNOWN, "pci_ser", "pci_ser_u64"):
+        hint = "a pcilu state file kexecs with `pcilu kexec STATE -o NEXT`" \
+            if inp.kind == "elf" else ""
+        raise refuse(inp, "a raw struct pci_ser blob", hint=hint)
     return inp.data
 
 

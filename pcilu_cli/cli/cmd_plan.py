@@ -18,7 +18,8 @@ def load_source(source, profile=None, cmdline=None):
             head = f.read(4)
     except OSError:
         head = b""
-    if head == b"\x7fELF":
+    from pcilu_cli.abi.formats import identify
+    if identify(head).kind == "elf":
         if profile is not None:
             warn("--profile/--kernel are ignored for a state file (its kernel is running)")
         from pcilu_cli.state import load

@@ -68,11 +68,14 @@ def _sniff(path: str) -> str:
                        file=path) from None
     except OSError as exc:
         raise BadInput(f"cannot read: {exc.strerror or exc}", file=path) from None
-    if head[:4] == b"\x7fELF":
+    from pcilu_cli.abi.formats import identify
+    ident = identify(head, str(path))
+    if ident.kind == "elf":
         return "state"
-    if head.lstrip()[:1] in (b"{", b"["):
+    text = ident.facts.get("text")
+    if text == "json":
         return "json"
-    if b"pcilu_scenario" in head or path.endswith((".yaml", ".yml")):
+    if text == "scenario" or path.endswith((".yaml", ".yml")):
         return "scenario"
     raise BadInput("not a state file, scenario file or pcilu JSON document", file=path,
                    offset=0)

@@ -45,7 +45,7 @@ def resolve(m, bdfs, sel, purpose: str) -> list[str]:
     """Explicit BDFs first, then what the selectors pick, once each. ``purpose``:
     "preserve"/"plan" (functions this kernel enumerated), "unpreserve" (those with a
     preserved file), "finish" (those with an incoming file)."""
-    from pcilu_cli.fabric import format_bdf, parse_bdf
+    from pcilu_cli.abi.bdf import device_key, format_bdf, parse_bdf
     from pcilu_cli.fabric.selectors import select
     if not bdfs and sel.empty:
         raise UsageError("give BDFs or a selector (-s, -d, --class, --below, --driver, --all)")
@@ -56,7 +56,7 @@ def resolve(m, bdfs, sel, purpose: str) -> list[str]:
         keep = []
         for b in picked:
             d, bus, devfn = parse_bdf(b)
-            key = (d << 16) | (bus << 8) | devfn
+            key = device_key(d, bus, devfn)
             if purpose == "unpreserve":
                 ok = k is not None and k.luo.find_outgoing_file(key)[1] is not None
             elif purpose == "finish":

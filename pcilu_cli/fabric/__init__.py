@@ -5,9 +5,7 @@ Entry points:
     load_fabric(path) -> Fabric          auto-detects a YAML fabric, an ``lspci -x/-xxx/-xxxx``
                                          dump, a serialized fabric, or a sysfs directory;
                                          raises BadInput (file:line: field: message)
-    parse_bdf("0000:01:00.0" | "01:00.0") -> (domain, bus, devfn)
-    format_bdf(domain, bus, devfn) -> "DDDD:BB:DD.F"   (a domain wider than 4 hex digits is
-                                         printed in full, as lspci does)
+    parse_bdf / format_bdf               re-exported from ``abi/bdf.py`` (their one home)
 Submodules: config (ConfigSpace), model (Function/RootBus/Fabric), build (FabricBuilder,
 firmware bus assignment), layouts (Construct layouts), yamlfmt, lspci, sysfs, synth, quirks,
 render (tree/JSON rendering for `pcilu fabric show`).
@@ -19,31 +17,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: keep start-up light
     from pcilu_cli.fabric import model
 
-import re
 from pathlib import Path
 
+from pcilu_cli.abi.bdf import format_bdf, parse_bdf
 from pcilu_cli.errors import BadInput
 
-_BDF_RE = re.compile(r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
-
-
-def parse_bdf(text: str) -> tuple[int, int, int]:
-    """Parse ``[DDDD:]BB:DD.F`` into (domain, bus, devfn); ValueError if malformed."""
-    m = _BDF_RE.match(str(text).strip())
-    if not m:
-        raise ValueError(f"not a PCI address (expected [DDDD:]BB:DD.F): {text!r}")
-    dom = int(m.group(1), 16) if m.group(1) else 0
-    bus, dev, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))
-    if dev > 0x1F:
-        raise ValueError(f"device number {dev:#x} > 0x1f in {text!r}")
-    if dom > 0xFFFFFF:
-        raise ValueError(f"domain {dom:#x} > 0xffffff in {text!r}")
-    return dom, bus, (dev << 3) | fn
-
-
-def format_bdf(domain: int, bus: int, devfn: int) -> str:
-    return f"{domain:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}"
-
+__all__ = ["load_fabric", "load_fabric_bytes", "format_bdf", "parse_bdf"]
 
 def load_fabric(path) -> "model.Fabric":
     """Load a fabric from a YAML file, an lspci hex dump, a serialized fabric or a sysfs tree
@@ -85,7 +64,7 @@ def _load_dump_streaming(p: Path):
         return None
     with f:
         head = f.read(1 << 16)
-        if not head or head.startswith(b"PCILUFAB") or b"\0" in head:
+        if not head or b"\0" in head:          # a serialized fabric, or no text at all
             return None
         try:
             head_text = head.decode("utf-8")

@@ -1,22 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Building fabrics: config-space synthesis from a few facts, and firmware-style bus numbering.
+"""Building fabrics: functions from their specs, attached into a tree, and firmware-style bus
+numbering.
 
 What it models: the state firmware leaves a machine in before Linux boots — every function's
-header and capabilities, and bus numbers either as given or handed out depth-first in device
-order (the way pci_scan_bridge_extend() pass 1 does it, §2.1 of pci-fabric.md).
+registers (synthesized by ``function_spec.py``, below the model), attached where its parent
+says, and bus numbers either as given or handed out depth-first in device order (the way
+pci_scan_bridge_extend() pass 1 does it, §2.1 of pci-fabric.md).
 
 API:
-    FunctionSpec(uid, parent=None, vendor=..., device=..., kind="endpoint", ...)  a dataclass;
-        kind: endpoint | legacy_endpoint | rciep | rcec | root_port | upstream | downstream |
-              pcie_pci_bridge | pci_pcie_bridge | pci_bridge | pci_endpoint | cardbus
-        bus=(primary, secondary, subordinate) or None (firmware assigns);
-        acs=(cap, ctrl) | None; ari_forwarding=(supported, enabled) | None;
-        ari_next_function=int | None (ARI capability present); sriov=dict | None (keys
-        total_vfs, num_vfs, vf_enable, first_vf_offset, vf_stride, vf_device,
-        ari_capable_hierarchy); command/bus_master; power_state; knobs; raw=bytes|None
-    make_config(spec) -> ConfigSpace
-    kind_of(fn: Function) -> str                the kind a built function's registers describe
-    vf_config_for(pf: Function) -> ConfigSpace
+    FunctionSpec / make_config / kind_of        see function_spec.py (below the model)
     FabricBuilder(name, source=None, platform=None)
         .root(domain, number)                   declare a root bus (else derived from uids)
         .add(spec) -> spec / .add_function(uid, parent=None, **fields) -> spec
@@ -28,202 +20,9 @@ API:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from pcilu_cli.fabric import parse_bdf
-from pcilu_cli.fabric.config import ConfigSpace
-from pcilu_cli.fabric.layouts import (
-    AcsCap, AriCap, PcieCap, PmCap, SriovCap, Type0Header, Type1Header, ext_cap_header,
-)
-from pcilu_cli.fabric.model import PCIE_TYPE_VALUES, POWER_STATES, Fabric, Function
-
-# kind -> (header type, PCIe port type name or None, default class code)
-KINDS = {
-    "endpoint": (0, "endpoint", 0x020000),
-    "legacy_endpoint": (0, "legacy_endpoint", 0x020000),
-    "rciep": (0, "rciep", 0x088000),
-    "rcec": (0, "rcec", 0x080700),
-    "root_port": (1, "root_port", 0x060400),
-    "upstream": (1, "upstream", 0x060400),
-    "downstream": (1, "downstream", 0x060400),
-    "pcie_pci_bridge": (1, "pcie_pci_bridge", 0x060400),
-    "pci_pcie_bridge": (1, "pci_pcie_bridge", 0x060400),
-    "pci_bridge": (1, None, 0x060400),
-    "pci_endpoint": (0, None, 0x020000),
-    "host_bridge": (0, None, 0x060000),
-    "cardbus": (2, None, 0x060700),
-}
-KIND_ALIASES = {"usp": "upstream", "dsp": "downstream", "ep": "endpoint"}
-
-PCIE_CAP_OFF = 0x40
-PM_CAP_OFF_PCIE = 0x80
-EXT_START = 0x100
-
-
-@dataclass
-class FunctionSpec:
-    """Facts about one function as firmware left it (see module docstring)."""
-    uid: str
-    parent: str | None = None
-    vendor: int = 0x1234
-    device: int = 0x0001
-    kind: str = "endpoint"
-    class_code: int | None = None
-    revision: int = 0
-    multifunction: bool = False
-    command: int | None = None
-    bus_master: bool | None = None
-    bus: tuple[int, int, int] | None = None
-    pcie_version: int = 2
-    slot: bool = False
-    ari_forwarding: tuple[bool, bool] | None = None
-    acs: tuple[int, int] | None = None
-    ari_next_function: int | None = None
-    sriov: dict | None = None
-    power_state: str | None = None
-    knobs: dict = field(default_factory=dict)
-    raw: bytes | None = None
-    line: int | None = None        # where a loader found it (for messages)
-
-
-def kind_of(fn: Function) -> str:
-    """The KINDS name that describes a built function, read back from its registers."""
-    if fn.cfg.size < 256:  # 64-byte snapshot: no capability list, the PCIe role is unknown
-        return {1: "bridge", 2: "cardbus"}.get(fn.header_type, "function")
-    t = fn.pcie_type
-    if t is not None and t in KINDS:
-        if fn.header_type == 1 and KINDS[t][0] != 1 or fn.header_type == 0 and KINDS[t][0] != 0:
-            return {0: "pci_endpoint", 1: "pci_bridge", 2: "cardbus"}.get(fn.header_type,
-                                                                         "other")
-        return t
-    if fn.header_type == 1:
-        return "pci_bridge"
-    if fn.header_type == 2:
-        return "cardbus"
-    if fn.class_code >> 8 == 0x0600:
-        return "host_bridge"
-    return "pci_endpoint"
-
-
-def _kind(spec: FunctionSpec) -> str:
-    k = KIND_ALIASES.get(spec.kind, spec.kind)
-    if k not in KINDS:
-        raise ValueError(f"unknown kind {spec.kind!r}")
-    return k
-
-
-def make_config(spec: FunctionSpec) -> ConfigSpace:
-    """Synthesize a config space (header, PM, PCIe, ACS, ARI, SR-IOV) from ``spec``."""
-    if spec.raw is not None:
-        return ConfigSpace.from_bytes(spec.raw)
-    kind = _kind(spec)
-    htype, ptype, dclass = KINDS[kind]
-    cls = dclass if spec.class_code is None else spec.class_code
-    command = spec.command if spec.command is not None else 0
-    if spec.bus_master is not None:
-        command = (command | 0x4) if spec.bus_master else (command & ~0x4)
-    pcie = ptype is not None
-    size = 4096 if pcie else 256
-    buf = bytearray(64)
-    common = dict(vendor=spec.vendor, device=spec.device, command=command, status=0x0010,
-                  revision=spec.revision, class_prog=cls & 0xFF, class_device=cls >> 8,
-                  cache_line_size=0, latency_timer=0,
-                  header_type=htype | (0x80 if spec.multifunction else 0), bist=0,
-                  interrupt_line=0, interrupt_pin=0)
-    if htype == 0:
-        buf[:] = Type0Header.build(dict(common, bar=[0] * 6, cardbus_cis=0, subsystem_vendor=0,
-                                        subsystem_id=0, rom_address=0,
-                                        capability_list=0x40, min_gnt=0, max_lat=0))
-    else:
-        p, s, sub = spec.bus or (0, 0, 0)
-        buf[:] = Type1Header.build(dict(
-            common, bar=[0] * 2, primary_bus=p, secondary_bus=s, subordinate_bus=sub,
-            sec_latency_timer=0, io_base=0, io_limit=0, sec_status=0, memory_base=0,
-            memory_limit=0, pref_memory_base=0, pref_memory_limit=0, pref_base_upper32=0,
-            pref_limit_upper32=0, io_base_upper16=0, io_limit_upper16=0,
-            capability_list=0x40, rom_address1=0, bridge_control=0))
-        if htype == 2:
-            buf[0x14] = 0x40  # CardBus keeps its capability pointer at 0x14
-            buf[0x34] = 0
-    cfg = ConfigSpace(size, bytes(buf))
-    pm_state = POWER_STATES.index(spec.power_state) if spec.power_state in POWER_STATES[:4] else 0
-    pm_off = PM_CAP_OFF_PCIE if pcie else 0x40
-    if pcie:
-        devcap2 = devctl2 = 0
-        if spec.ari_forwarding is not None:
-            devcap2 = 0x20 if spec.ari_forwarding[0] else 0
-            devctl2 = 0x20 if spec.ari_forwarding[1] else 0
-        flags = (spec.pcie_version & 0xF) | (PCIE_TYPE_VALUES[ptype] << 4) \
-            | (0x100 if spec.slot else 0)
-        cfg.write_block(PCIE_CAP_OFF, _pcie_cap_bytes(flags, pm_off, devcap2, devctl2))
-    cfg.write_block(pm_off, PmCap.build(dict(id=0x01, next=0, pmc=0x0003, ctrl=pm_state,
-                                              bridge_ext=0, data=0)))
-    if pcie:
-        ext = []
-        if spec.acs is not None:
-            ext.append((0x000D, _acs_bytes(spec.acs)))
-        if spec.ari_next_function is not None:
-            ext.append((0x000E, AriCap.build(dict(header=0, cap=(spec.ari_next_function & 0xFF)
-                                                  << 8, ctrl=0))))
-        if spec.sriov is not None:
-            ext.append((0x0010, _sriov_bytes(spec.sriov)))
-        off = EXT_START
-        for i, (cid, body) in enumerate(ext):
-            nxt = off + ((len(body) + 3) & ~3) if i + 1 < len(ext) else 0
-            body = bytearray(body)
-            body[0:4] = ext_cap_header(cid, 1, nxt).to_bytes(4, "little")
-            cfg.write_block(off, bytes(body))
-            off = nxt
-    if spec.power_state and spec.power_state not in POWER_STATES:
-        raise ValueError(f"unknown power state {spec.power_state!r}")
-    return cfg
-
-
-def _pcie_cap_bytes(flags: int, next_off: int = 0, devcap2: int = 0, devctl2: int = 0) -> bytes:
-    """A PCI Express capability whose other registers read zero."""
-    return PcieCap.build(dict(
-        id=0x10, next=next_off, flags=flags, devcap=0, devctl=0, devsta=0, lnkcap=0, lnkctl=0,
-        lnksta=0, sltcap=0, sltctl=0, sltsta=0, rtctl=0, rtcap=0, rtsta=0, devcap2=devcap2,
-        devctl2=devctl2, devsta2=0, lnkcap2=0, lnkctl2=0, lnksta2=0, sltcap2=0, sltctl2=0,
-        sltsta2=0))
-
-
-def _acs_bytes(acs) -> bytes:
-    cap, ctrl = acs
-    body = AcsCap.build(dict(header=0, cap=cap, ctrl=ctrl))
-    if cap & 0x20:  # Egress Control: vector of (cap >> 8) bits, 0 meaning 256
-        bits = (cap >> 8) or 256
-        body += bytes(((bits + 31) // 32) * 4)
-    return body
-
-
-def _sriov_bytes(s: dict) -> bytes:
-    ctrl = (0x1 if s.get("vf_enable") else 0) | (0x8 if s.get("vf_enable") else 0) \
-        | (0x10 if s.get("ari_capable_hierarchy") else 0)
-    total = s.get("total_vfs", 0)
-    return SriovCap.build(dict(
-        header=0, cap=0, ctrl=ctrl, status=0, initial_vfs=s.get("initial_vfs", total),
-        total_vfs=total, num_vfs=s.get("num_vfs", 0), func_link=0,
-        vf_offset=s.get("first_vf_offset", 1), vf_stride=s.get("vf_stride", 1),
-        vf_device=s.get("vf_device", 0), supported_page_sizes=0x553, system_page_size=1,
-        vf_bar=[0] * 6, migration_state=0))
-
-
-def vf_config_for(pf: Function) -> ConfigSpace:
-    """A VF's own registers: Vendor/Device read 0xffff (SR-IOV spec), class and revision as the
-    PF's, a v2 PCIe Endpoint capability, and an ARI capability if the PF has one."""
-    buf = bytearray(64)
-    buf[0:4] = b"\xff\xff\xff\xff"
-    buf[0x06] = 0x10
-    buf[0x08:0x0c] = pf.cfg.read(0x08, 4).to_bytes(4, "little")
-    buf[0x34] = PCIE_CAP_OFF
-    cfg = ConfigSpace(4096, bytes(buf))
-    cfg.write_block(PCIE_CAP_OFF, _pcie_cap_bytes(0x0002))   # v2, Endpoint
-    if pf.ari_cap is not None:
-        cfg.write_block(EXT_START, AriCap.build(dict(header=ext_cap_header(0x000E, 1, 0),
-                                                     cap=0, ctrl=0)))
-    return cfg
-
+from pcilu_cli.abi.bdf import parse_bdf
+from pcilu_cli.fabric.function_spec import FunctionSpec, make_config
+from pcilu_cli.fabric.model import Fabric, Function
 
 # ---------------------------------------------------------------------------------------------
 # firmware-style bus numbering

@@ -26,8 +26,8 @@ format, gzip header mtime 0 and no file name: the same host gives the same bytes
 
 API:
     build_capture(root="/", *, live=True) -> (bytes, manifest)
-    is_capture(path) -> bool            the one detection function (move it to a shared
-                                        detection table when there is one)
+    is_capture(path) -> bool            asks the format table (abi/formats.py, its
+                                        ``pcilu_capture`` row) about the file's first bytes
     load_capture(path) -> Fabric        fabric.source carries the manifest's facts
     read_manifest(path) -> dict
 """
@@ -42,9 +42,11 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from pcilu_cli.abi.bdf import format_bdf, pci_devfn
+from pcilu_cli.abi.formats import CAPTURE_HEAD, CAPTURE_MANIFEST, identify
 from pcilu_cli.errors import BadInput
 
-MANIFEST = "pcilu-capture.json"
+MANIFEST = CAPTURE_MANIFEST
 FORMAT = 1
 KIND = "pcilu_capture"
 
@@ -427,13 +429,13 @@ def build_from_snapshot(archive, top: str | None = None) -> tuple[bytes, dict]:
 # ---- reading ------------------------------------------------------------------------------
 
 def is_capture(path) -> bool:
-    """A gzip'd tar whose first member is the manifest (reads one tar header, nothing more)."""
+    """Is ``path`` a capture? The format table's answer for the file's first bytes."""
     try:
-        with gzip.open(path, "rb") as f:
-            head = f.read(512)
-    except (OSError, EOFError, gzip.BadGzipFile, ValueError):
+        with open(path, "rb") as f:
+            head = f.read(CAPTURE_HEAD)
+    except (OSError, ValueError):
         return False
-    return len(head) == 512 and head[:len(MANIFEST) + 1] == MANIFEST.encode() + b"\0"
+    return identify(head, str(path)).kind == "pcilu_capture"
 
 
 def read_manifest(path) -> dict:
@@ -523,12 +525,11 @@ def build_from_lspci(dump) -> tuple[bytes, dict]:
     for line in text.splitlines():
         m = _DUMP_DEV.match(line)
         if m:
-            cur = f"{int(m.group(1) or '0', 16):04x}:{m.group(2)}:{m.group(3)}.{m.group(4)}"
-            cur = cur.lower()
+            cur = format_bdf(int(m.group(1) or "0", 16), int(m.group(2), 16),
+                             pci_devfn(int(m.group(3), 16), int(m.group(4))))
         elif cur and line.strip().startswith("Kernel driver in use:"):
             drivers[cur] = line.split(":", 1)[1].strip()
     members, devices = {}, {}
-    from pcilu_cli.fabric import format_bdf
     for fn in fab.functions(include_virtfns=False):
         where = fab.current_bdf(fn)
         if where is None:

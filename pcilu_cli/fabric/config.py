@@ -26,28 +26,14 @@ from __future__ import annotations
 
 from pcilu_cli.abi.codec import scalar
 
-# Register offsets / ids used across the fabric package (kernel names from pci_regs.h).
-PCI_VENDOR_ID = 0x00
-PCI_DEVICE_ID = 0x02
-PCI_COMMAND = 0x04
-PCI_COMMAND_MASTER = 0x0004
-PCI_STATUS = 0x06
-PCI_STATUS_CAP_LIST = 0x0010
-PCI_REVISION_ID = 0x08
-PCI_CLASS_PROG = 0x09
-PCI_HEADER_TYPE = 0x0E
-PCI_PRIMARY_BUS = 0x18
-PCI_SECONDARY_BUS = 0x19
-PCI_SUBORDINATE_BUS = 0x1A
-PCI_CAPABILITY_LIST = 0x34
-PCI_CB_CAPABILITY_LIST = 0x14
-PCI_BRIDGE_CONTROL = 0x3E
+from pcilu_cli.abi.pci_regs import (
+    PCI_CAPABILITY_LIST, PCI_CB_CAPABILITY_LIST, PCI_CFG_SPACE_SIZE, PCI_EXT_CAP_ID,
+    PCI_EXT_CAP_NEXT, PCI_HEADER_TYPE, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
+    PCI_PRIMARY_BUS, PCI_STATUS, PCI_STATUS_CAP_LIST, PCI_STD_HEADER_SIZEOF,
+    PCI_SUBORDINATE_BUS, PCI_CAP_LIST_NEXT,
+)
 
-PCI_CAP_ID_PM = 0x01
-PCI_CAP_ID_EXP = 0x10
-PCI_EXT_CAP_ID_ACS = 0x000D
-PCI_EXT_CAP_ID_ARI = 0x000E
-PCI_EXT_CAP_ID_SRIOV = 0x0010
+_BUS_END = PCI_SUBORDINATE_BUS + 1     # writes below this touch the bus number registers
 
 PCI_FIND_CAP_TTL = 48
 PCI_EXT_CAP_TTL = (4096 - 256) // 8  # 480, "minimum 8 bytes per capability"
@@ -128,7 +114,7 @@ class ConfigSpace:
             raise ValueError(f"bad config write off={off:#x} width={width}")
         if off + width > self.size:
             return
-        if off < 0x1B and off + width > 0x18:
+        if off < _BUS_END and off + width > PCI_PRIMARY_BUS:
             BUS_EPOCH[0] += 1
         value &= (1 << (8 * width)) - 1
         d = self._data
@@ -153,7 +139,7 @@ class ConfigSpace:
             return
         end = min(off + len(data), self.size)
         data = data[:end - off]
-        if off < 0x1B and end > 0x18:
+        if off < _BUS_END and end > PCI_PRIMARY_BUS:
             BUS_EPOCH[0] += 1
         CONFIG_EPOCH[0] += 1
         d = self._data
@@ -190,18 +176,19 @@ class ConfigSpace:
     def _walk_capabilities(self) -> list[tuple[int, int]]:
         if not self.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
             return []
-        ptr_reg = PCI_CB_CAPABILITY_LIST if (self.read(PCI_HEADER_TYPE, 1) & 0x7F) == 2 \
+        ptr_reg = PCI_CB_CAPABILITY_LIST \
+            if (self.read(PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MASK) == PCI_HEADER_TYPE_CARDBUS \
             else PCI_CAPABILITY_LIST
         pos = self.read(ptr_reg, 1)
         out = []
         ttl = PCI_FIND_CAP_TTL
-        while ttl and pos >= 0x40:
+        while ttl and pos >= PCI_STD_HEADER_SIZEOF:
             pos &= 0xFC
             cid = self.read(pos, 1)
             if cid == 0xFF:
                 break
             out.append((cid, pos))
-            pos = self.read(pos + 1, 1)
+            pos = self.read(pos + PCI_CAP_LIST_NEXT, 1)
             ttl -= 1
         return out
 
@@ -218,7 +205,7 @@ class ConfigSpace:
     def _walk_ext_capabilities(self) -> list[tuple[int, int]]:
         if self.size < 4096:
             return []
-        pos = 0x100
+        pos = PCI_CFG_SPACE_SIZE
         out = []
         ttl = PCI_EXT_CAP_TTL
         seen = set()
@@ -226,10 +213,10 @@ class ConfigSpace:
             hdr = self.read(pos, 4)
             if hdr == 0 or hdr == 0xFFFFFFFF:
                 break
-            out.append((hdr & 0xFFFF, pos))
+            out.append((PCI_EXT_CAP_ID(hdr), pos))
             seen.add(pos)
-            pos = (hdr >> 20) & 0xFFC
-            if pos < 0x100 or pos in seen:
+            pos = PCI_EXT_CAP_NEXT(hdr)
+            if pos < PCI_CFG_SPACE_SIZE or pos in seen:
                 break
             ttl -= 1
         return out

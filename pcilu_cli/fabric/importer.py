@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pcilu_cli.errors import BadInput, Diagnostic
-from pcilu_cli.fabric import format_bdf
+from pcilu_cli.abi.bdf import format_bdf
 from pcilu_cli.fabric.build import check_topology
 from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.fabric.model import Fabric, Function

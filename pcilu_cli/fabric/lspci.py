@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: keep start-up light
 import re
 
 from pcilu_cli.errors import BadInput
-from pcilu_cli.fabric import format_bdf, parse_bdf
+from pcilu_cli.abi.bdf import format_bdf, parse_bdf
 from pcilu_cli.fabric.config import VALID_SIZES
 from pcilu_cli.fabric.importer import RawFunction, fabric_from_raw
 

@@ -64,40 +64,22 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterator
 
-from pcilu_cli.errors import BadInput
-from pcilu_cli.fabric import format_bdf, parse_bdf
-from pcilu_cli.fabric.config import (
-    PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_EXT_CAP_ID_ACS,
-    PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE, PCI_PRIMARY_BUS, BUS_EPOCH,
-    CONFIG_EPOCH, ConfigSpace,
+from pcilu_cli.abi.bdf import format_bdf, format_bus, parse_bdf
+from pcilu_cli.abi.pci_regs import (
+    PCI_ARI_CAP, PCI_ARI_CAP_NFN_SHIFT, PCI_ACS_CAP, PCI_ACS_CTRL, PCI_CAP_ID_EXP, PCI_CAP_ID_PM,
+    PCI_CFG_SPACE_SIZE, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_DEVICE_ID, PCI_EXP_DEVCAP2,
+    PCI_EXP_DEVCAP2_ARI, PCI_EXP_DEVCTL2, PCI_EXP_DEVCTL2_ARI, PCI_EXP_FLAGS, PCI_EXP_FLAGS_VERS,
+    PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE,
+    PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK, PCI_HEADER_TYPE_MFD,
+    PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK, PCI_PRIMARY_BUS, PCI_REVISION_ID, PCI_SECONDARY_BUS,
+    PCI_SRIOV_CTRL, PCI_SRIOV_CTRL_ARI, PCI_SRIOV_CTRL_VFE, PCI_SRIOV_NUM_VF, PCI_SRIOV_TOTAL_VF,
+    PCI_SRIOV_VF_DID, PCI_SRIOV_VF_OFFSET, PCI_SRIOV_VF_STRIDE, PCI_SUBORDINATE_BUS,
+    PCI_VENDOR_ID, POWER_STATES, port_type_word, split_bus_numbers, with_bus_numbers,
 )
+from pcilu_cli.errors import BadInput
+from pcilu_cli.fabric.config import BUS_EPOCH, CONFIG_EPOCH, ConfigSpace
+from pcilu_cli.fabric.function_spec import vf_config_for
 
-PCIE_TYPES = {
-    0x0: "endpoint", 0x1: "legacy_endpoint", 0x4: "root_port", 0x5: "upstream",
-    0x6: "downstream", 0x7: "pcie_pci_bridge", 0x8: "pci_pcie_bridge", 0x9: "rciep",
-    0xA: "rcec",
-}
-PCIE_TYPE_VALUES = {v: k for k, v in PCIE_TYPES.items()}
-
-PCI_EXP_FLAGS = 0x02
-PCI_EXP_DEVCAP2 = 0x24
-PCI_EXP_DEVCTL2 = 0x28
-PCI_EXP_DEVCAP2_ARI = 0x00000020
-PCI_EXP_DEVCTL2_ARI = 0x0020
-PCI_ACS_CAP = 0x04
-PCI_ACS_CTRL = 0x06
-PCI_ARI_CAP = 0x04
-PCI_SRIOV_CTRL = 0x08
-PCI_SRIOV_CTRL_VFE = 0x0001
-PCI_SRIOV_CTRL_ARI = 0x0010
-PCI_SRIOV_TOTAL_VF = 0x0E
-PCI_SRIOV_NUM_VF = 0x10
-PCI_SRIOV_VF_OFFSET = 0x14
-PCI_SRIOV_VF_STRIDE = 0x16
-PCI_SRIOV_VF_DID = 0x1A
-PCI_PM_CTRL = 0x04
-
-POWER_STATES = ("D0", "D1", "D2", "D3hot", "D3cold")
 _EMPTY_MAP = MappingProxyType({})
 
 
@@ -164,39 +146,39 @@ class Function:
     def vendor(self) -> int:
         if self.physfn is not None:
             return self.physfn.vendor
-        return self.cfg.read(0x00, 2)
+        return self.cfg.read(PCI_VENDOR_ID, 2)
 
     @property
     def device(self) -> int:
         if self.physfn is not None:
             sr = self.physfn.sriov
             return sr.vf_device if sr else 0xFFFF
-        return self.cfg.read(0x02, 2)
+        return self.cfg.read(PCI_DEVICE_ID, 2)
 
     @property
     def revision(self) -> int:
-        return self.cfg.read(0x08, 1)
+        return self.cfg.read(PCI_REVISION_ID, 1)
 
     @property
     def class_code(self) -> int:
-        return self.cfg.read(0x08, 4) >> 8
+        return self.cfg.read(PCI_REVISION_ID, 4) >> 8
 
     @property
     def header_type(self) -> int:
-        return self.cfg.read(PCI_HEADER_TYPE, 1) & 0x7F
+        return self.cfg.read(PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MASK
 
     @property
     def multifunction(self) -> bool:
-        return bool(self.cfg.read(PCI_HEADER_TYPE, 1) & 0x80)
+        return bool(self.cfg.read(PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD)
 
     @property
     def is_bridge(self) -> bool:
         """pci_is_bridge(): header type 1 or 2 (never decided from the PCIe port type)."""
-        return self.header_type in (1, 2)
+        return self.header_type in (PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS)
 
     @property
     def is_cardbus(self) -> bool:
-        return self.header_type == 2
+        return self.header_type == PCI_HEADER_TYPE_CARDBUS
 
     @property
     def command(self) -> int:
@@ -220,37 +202,34 @@ class Function:
     # -- bus numbers (type 1 / CardBus) ----------------------------------------------------
     @property
     def primary(self) -> int:
-        return self.cfg.read(0x18, 1)
+        return self.cfg.read(PCI_PRIMARY_BUS, 1)
 
     @primary.setter
     def primary(self, v: int):
-        self.cfg.write(0x18, 1, v)
+        self.cfg.write(PCI_PRIMARY_BUS, 1, v)
 
     @property
     def secondary(self) -> int:
-        return self.cfg.read(0x19, 1)
+        return self.cfg.read(PCI_SECONDARY_BUS, 1)
 
     @secondary.setter
     def secondary(self, v: int):
-        self.cfg.write(0x19, 1, v)
+        self.cfg.write(PCI_SECONDARY_BUS, 1, v)
 
     @property
     def subordinate(self) -> int:
-        return self.cfg.read(0x1A, 1)
+        return self.cfg.read(PCI_SUBORDINATE_BUS, 1)
 
     @subordinate.setter
     def subordinate(self, v: int):
-        self.cfg.write(0x1A, 1, v)
+        self.cfg.write(PCI_SUBORDINATE_BUS, 1, v)
 
     def bus_numbers(self) -> tuple[int, int, int]:
-        dw = self.cfg.read(PCI_PRIMARY_BUS, 4)
-        return dw & 0xFF, (dw >> 8) & 0xFF, (dw >> 16) & 0xFF
+        return split_bus_numbers(self.cfg.read(PCI_PRIMARY_BUS, 4))
 
     def set_bus_numbers(self, primary: int, secondary: int, subordinate: int) -> None:
         """One dword write of 0x18, keeping the secondary latency byte (as Linux does)."""
-        dw = self.cfg.read(PCI_PRIMARY_BUS, 4)
-        dw = (dw & 0xFF000000) | (primary & 0xFF) | (secondary & 0xFF) << 8 \
-            | (subordinate & 0xFF) << 16
+        dw = with_bus_numbers(self.cfg.read(PCI_PRIMARY_BUS, 4), primary, secondary, subordinate)
         self.cfg.write(PCI_PRIMARY_BUS, 4, dw)
 
     # -- PCI Express capability ------------------------------------------------------------
@@ -266,19 +245,18 @@ class Function:
     @property
     def pcie_version(self) -> int | None:
         f = self.pcie_flags
-        return None if f is None else f & 0xF
+        return None if f is None else f & PCI_EXP_FLAGS_VERS
 
     @property
     def pcie_type(self) -> str | None:
         f = self.pcie_flags
         if f is None:
             return None
-        t = (f >> 4) & 0xF
-        return PCIE_TYPES.get(t, f"type{t:#x}")
+        return port_type_word(f)
 
     def _pcie_v2(self) -> int | None:
         p = self.pcie_cap
-        if p is None or (self.cfg.read(p + PCI_EXP_FLAGS, 2) & 0xF) < 2:
+        if p is None or (self.cfg.read(p + PCI_EXP_FLAGS, 2) & PCI_EXP_FLAGS_VERS) < 2:
             return None  # v1 capabilities have no DevCap2/DevCtl2
         return p
 
@@ -329,7 +307,9 @@ class Function:
     @property
     def ari_next_function(self) -> int | None:
         p = self.ari_cap
-        return None if p is None else (self.cfg.read(p + PCI_ARI_CAP, 2) >> 8) & 0xFF
+        if p is None:
+            return None
+        return (self.cfg.read(p + PCI_ARI_CAP, 2) >> PCI_ARI_CAP_NFN_SHIFT) & 0xFF
 
     @property
     def sriov_offset(self) -> int | None:
@@ -360,7 +340,7 @@ class Function:
             return k
         pm = self.cfg.find_capability(PCI_CAP_ID_PM)
         if pm is not None:
-            return POWER_STATES[self.cfg.read(pm + PCI_PM_CTRL, 2) & 3]
+            return POWER_STATES[self.cfg.read(pm + PCI_PM_CTRL, 2) & PCI_PM_CTRL_STATE_MASK]
         return k or "D0"
 
     @power_state.setter
@@ -377,7 +357,8 @@ class Function:
             del self._knobs["power_state"]
         if pm is not None:
             v = self.cfg.read(pm + PCI_PM_CTRL, 2)
-            self.cfg.write(pm + PCI_PM_CTRL, 2, (v & ~3) | POWER_STATES.index(state))
+            self.cfg.write(pm + PCI_PM_CTRL, 2, (v & ~PCI_PM_CTRL_STATE_MASK)
+                           | POWER_STATES.index(state))
         elif state != "D0":
             self.knobs["power_state"] = state
 
@@ -407,7 +388,7 @@ class RootBus:
         return self.functions
 
     def __repr__(self):
-        return f"<RootBus {self.domain:04x}:{self.number:02x}>"
+        return f"<RootBus {format_bus(self.domain, self.number)}>"
 
 
 _REC = struct.Struct("<iHBBHBBI")  # parent, root, devfn, flags, vf_index, delta, pad, blob
@@ -589,8 +570,7 @@ class Fabric:
         for the same epoch as the route cache."""
         out = []
         for br in link.bridges:
-            dw = br.cfg.read(PCI_PRIMARY_BUS, 4)
-            sec, sub = (dw >> 8) & 0xFF, (dw >> 16) & 0xFF
+            _pri, sec, sub = split_bus_numbers(br.cfg.read(PCI_PRIMARY_BUS, 4))
             if sec != 0 and sec <= sub and br.knob("power_state") != "D3cold":
                 out.append((sec, sub, br))
         return out
@@ -629,7 +609,7 @@ class Fabric:
         if fn is None or fn.knob("power_state") == "D3cold":
             return
         fn.cfg.write(off, width, value)
-        sp = fn.sriov_offset if off >= 0x100 else None
+        sp = fn.sriov_offset if off >= PCI_CFG_SPACE_SIZE else None
         if sp is not None and off < sp + PCI_SRIOV_NUM_VF + 2 and off + width > sp + PCI_SRIOV_CTRL:
             self.sync_virtfns(fn)
 
@@ -640,7 +620,7 @@ class Fabric:
         if isinstance(link, RootBus):
             bus = link.number
         else:
-            bus = link.cfg.read(0x19, 1)
+            bus = link.cfg.read(PCI_SECONDARY_BUS, 1)
             if bus == 0:
                 return None
         devfn = fn.devfn
@@ -678,7 +658,6 @@ class Fabric:
         VF i (0-based) has RID offset devfn + First VF Offset + i * VF Stride from the PF's bus
         (pci_iov_virtfn_bus()/pci_iov_virtfn_devfn()); it lives on the PF's link.
         """
-        from pcilu_cli.fabric.build import vf_config_for
         sr = pf.sriov
         want = []
         if sr is not None and sr.vf_enable and sr.num_vfs:

@@ -15,7 +15,9 @@ can force the answer with the `acs_quirk: true|false` knob.
 """
 from __future__ import annotations
 
-INTEL = 0x8086
+from pcilu_cli.abi.pci_regs import PCI_VENDOR_ID_INTEL as INTEL, PciExpType
+
+_ROOT_PORT = PciExpType.ROOT_PORT.word
 
 _PCH_ACS_IDS = frozenset(
     list(range(0x3B42, 0x3B52))          # Ibexpeak PCH
@@ -33,12 +35,12 @@ _SPT_ACS_BASES = frozenset({0xA110, 0xA290, 0xA2E0})
 
 def pch_acs_match(vendor: int, device: int, pcie_type: str | None) -> bool:
     """pci_quirk_intel_pch_acs_match(): Intel PCH root ports from the fixed list."""
-    return vendor == INTEL and pcie_type == "root_port" and device in _PCH_ACS_IDS
+    return vendor == INTEL and pcie_type == _ROOT_PORT and device in _PCH_ACS_IDS
 
 
 def spt_pch_acs_match(vendor: int, device: int, pcie_type: str | None) -> bool:
     """pci_quirk_intel_spt_pch_acs_match(): Sunrise Point / Union Point PCH root ports."""
-    return vendor == INTEL and pcie_type == "root_port" and (device & ~0xF) in _SPT_ACS_BASES
+    return vendor == INTEL and pcie_type == _ROOT_PORT and (device & ~0xF) in _SPT_ACS_BASES
 
 
 def needs_acs_quirk(vendor: int, device: int, fn=None) -> bool:
@@ -53,5 +55,5 @@ def needs_acs_quirk(vendor: int, device: int, fn=None) -> bool:
             return bool(forced)
         ptype = fn.pcie_type
     else:
-        ptype = "root_port"  # without a function, assume the only type the quirks match
+        ptype = _ROOT_PORT  # without a function, assume the only type the quirks match
     return pch_acs_match(vendor, device, ptype) or spt_pch_acs_match(vendor, device, ptype)

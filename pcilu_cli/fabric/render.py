@@ -19,12 +19,12 @@ generation's kernel); this layer only draws them.
 """
 from __future__ import annotations
 
-from pcilu_cli.fabric import format_bdf
+from pcilu_cli.abi.bdf import format_bdf, format_bus, format_devfn
 from pcilu_cli.fabric.quirks import needs_acs_quirk
 
 
 def _kind(fn) -> str:
-    from pcilu_cli.fabric.build import kind_of
+    from pcilu_cli.fabric.function_spec import kind_of
     if fn.is_virtfn:
         return "vf"
     return kind_of(fn)
@@ -89,7 +89,7 @@ def fabric_to_json(fabric) -> dict:
 
 def function_label(fabric, fn) -> str:
     cur = fabric.current_bdf(fn)
-    addr = f"{cur[2] >> 3:02x}.{cur[2] & 7}" if cur else f"({fn.uid}: unreachable)"
+    addr = format_devfn(cur[2]) if cur else f"({fn.uid}: unreachable)"
     parts = [addr]
     if fn.is_bridge:
         p, s, sub = fn.bus_numbers()
@@ -149,7 +149,7 @@ def render_tree(fabric, title: str | None = None, marks: dict | None = None,
                if keep is None or r.functions[d].uid in keep]
         if keep is not None and not fns:
             continue
-        rn = tree.add(escape(f"[{format_bdf(r.domain, r.number, 0)[:-5]}]"))
+        rn = tree.add(escape(f"[{format_bus(r.domain, r.number)}]"))
         for fn in fns:
             add(rn, fn)
     return tree
@@ -183,6 +183,6 @@ def tree_lines(fabric, title: str | None = None, marks: dict | None = None, pain
                if keep is None or r.functions[d].uid in keep]
         if keep is not None and not fns:
             continue
-        yield f"  [{format_bdf(r.domain, r.number, 0)[:-5]}]"
+        yield f"  [{format_bus(r.domain, r.number)}]"
         for fn in fns:
             yield from walk(fn, 2)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from pcilu_cli.errors import BadInput
-from pcilu_cli.fabric import format_bdf, parse_bdf
+from pcilu_cli.abi.bdf import format_bdf, parse_bdf, pci_func, pci_slot
 
 # class names as lspci prints them (pci.ids), subclass first, then base class
 CLASS_NAMES = {
@@ -175,8 +175,8 @@ def select(fab, sel: Selection) -> list[str]:
         dom, bus, devfn = where
         bdf = format_bdf(dom, bus, devfn)
         if slots and not any((s[0] is None or s[0] == dom) and (s[1] is None or s[1] == bus)
-                             and (s[2] is None or s[2] == devfn >> 3)
-                             and (s[3] is None or s[3] == devfn & 7) for s in slots):
+                             and (s[2] is None or s[2] == pci_slot(devfn))
+                             and (s[3] is None or s[3] == pci_func(devfn)) for s in slots):
             continue
         cc = fn.class_code
         if ids and not any((v is None or v == fn.vendor) and (d is None or d == fn.device)

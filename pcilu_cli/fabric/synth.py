@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import random
 
-from pcilu_cli.fabric import format_bdf
-from pcilu_cli.fabric.build import FunctionSpec, make_config
+from pcilu_cli.abi.bdf import format_bdf
+from pcilu_cli.fabric.function_spec import FunctionSpec, make_config
 from pcilu_cli.fabric.model import _EMPTY_MAP, Fabric, Function
 
 

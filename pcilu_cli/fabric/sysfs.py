@@ -28,7 +28,7 @@ import tarfile
 from pathlib import Path
 
 from pcilu_cli.errors import BadInput, Diagnostic
-from pcilu_cli.fabric import parse_bdf
+from pcilu_cli.abi.bdf import parse_bdf
 from pcilu_cli.fabric.config import visible_size
 from pcilu_cli.fabric.importer import RawFunction, fabric_from_raw
 

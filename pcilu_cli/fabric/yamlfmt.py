@@ -18,12 +18,12 @@ from pathlib import Path
 import yaml
 
 from pcilu_cli.errors import BadInput, Diagnostic
-from pcilu_cli.fabric import format_bdf, parse_bdf
-from pcilu_cli.fabric.build import (
-    KIND_ALIASES, KINDS, FabricBuilder, FunctionSpec, check_topology, kind_of, make_config,
-)
+from pcilu_cli.abi.bdf import format_bdf, parse_bdf
+from pcilu_cli.abi.pci_regs import PORT_TYPE_BY_NAME, POWER_STATES
+from pcilu_cli.fabric.build import FabricBuilder, check_topology
 from pcilu_cli.fabric.config import VALID_SIZES, ConfigSpace
-from pcilu_cli.fabric.model import PCIE_TYPE_VALUES, POWER_STATES, Fabric, Function
+from pcilu_cli.fabric.function_spec import KIND_ALIASES, KINDS, FunctionSpec, kind_of, make_config
+from pcilu_cli.fabric.model import Fabric, Function
 
 TOP_KEYS = {"pcilu_fabric", "name", "source", "platform", "domains", "nodes", "description"}
 NODE_KEYS = {"parent", "kind", "vendor", "device", "class", "revision", "header", "command",
@@ -385,8 +385,8 @@ def _node_spec(ctx, uid, node) -> FunctionSpec:
     ptype = pcie.get("type") if pcie else None
     if ptype is not None:
         ptype = KIND_ALIASES.get(ptype, ptype)
-        if ptype not in PCIE_TYPE_VALUES:
-            hint = _did_you_mean(ptype, PCIE_TYPE_VALUES)
+        if ptype not in PORT_TYPE_BY_NAME:
+            hint = _did_you_mean(ptype, PORT_TYPE_BY_NAME)
             ctx.err(f"unknown PCIe port type {ptype!r}{hint}", pcie, "type", f"{w}.pcie.type")
     kind = node.get("kind")
     if kind is not None:

@@ -16,12 +16,16 @@ from __future__ import annotations
 import errno as _errno
 import re
 
+from pcilu_cli.abi.bdf import pci_func, pci_slot
+from pcilu_cli.abi.pci_regs import (
+    PCI_ACS_CAP, PCI_ACS_CR, PCI_ACS_CTRL, PCI_ACS_DT, PCI_ACS_EC, PCI_ACS_RR, PCI_ACS_SV,
+    PCI_ACS_TB, PCI_ACS_UF, PCI_SUBSYSTEM_ID, PCI_SUBSYSTEM_VENDOR_ID, PCI_VENDOR_ID_INTEL,
+)
+
 from . import liveupdate as lu
 from .log import INFO, ERR
 
-PCI_ACS_SV, PCI_ACS_TB, PCI_ACS_RR, PCI_ACS_CR = 0x01, 0x02, 0x04, 0x08
-PCI_ACS_UF, PCI_ACS_EC, PCI_ACS_DT = 0x10, 0x20, 0x40
-_ALL = 0x7F
+_ALL = PCI_ACS_SV | PCI_ACS_TB | PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_UF | PCI_ACS_EC | PCI_ACS_DT
 
 _BDF = re.compile(r"(?:([0-9a-fA-F]+):)?([0-9a-fA-F]+):([0-9a-fA-F]+)\.([0-7])")
 _ID = re.compile(r"pci:([0-9a-fA-F]+):([0-9a-fA-F]+)(?::([0-9a-fA-F]+):([0-9a-fA-F]+))?")
@@ -35,15 +39,16 @@ def pci_dev_str_match(k, dev, p: str):
         ok = (not v or v == dev.vendor) and (not d or d == dev.device)
         if m.group(3) is not None:
             sv, sd = int(m.group(3), 16), int(m.group(4), 16)
-            ssv, ssd = dev.fn.cfg.read(0x2C, 2), dev.fn.cfg.read(0x2E, 2)
+            ssv = dev.fn.cfg.read(PCI_SUBSYSTEM_VENDOR_ID, 2)
+            ssd = dev.fn.cfg.read(PCI_SUBSYSTEM_ID, 2)
             ok = ok and (not sv or sv == ssv) and (not sd or sd == ssd)
         return (1 if ok else 0), p[m.end():]
     m = _BDF.match(p)
     if m and not p[m.end():].startswith("/"):
         dom = int(m.group(1), 16) if m.group(1) else 0
         bus, slot, fn = int(m.group(2), 16), int(m.group(3), 16), int(m.group(4))
-        ok = (dom == dev.domain and bus == dev.bus.number and slot == dev.devfn >> 3
-              and fn == (dev.devfn & 7))
+        ok = (dom == dev.domain and bus == dev.bus.number and slot == pci_slot(dev.devfn)
+              and fn == pci_func(dev.devfn))
         return (1 if ok else 0), p[m.end():]
     return -22, p
 
@@ -101,7 +106,7 @@ def pci_dev_specific_disable_acs_redir(k, dev) -> int:
     entry a forced device would match is unknown), so this op follows the SPT table; the
     quirk's own write to the SPT-specific ACS layout is not modelled, only that it replaces
     the standard ``disable_acs_redir=``/``config_acs=`` handling."""
-    if dev.vendor != 0x8086 or not dev.acs_cap:
+    if dev.vendor != PCI_VENDOR_ID_INTEL or not dev.acs_cap:
         return -_errno.ENOTTY
     from pcilu_cli.fabric.quirks import spt_pch_acs_match
     return 0 if spt_pch_acs_match(dev.vendor, dev.device, dev.pcie_type) else -_errno.ENOTTY
@@ -116,8 +121,8 @@ def pci_enable_acs(k, dev) -> None:
     # pci_dev_specific_enable_acs() returns 0 when a quirk handled the device
     enable_acs = k.params.iommu and not k.needs_acs_quirk(dev)
     cfg = dev.fn.cfg
-    cap = cfg.read(pos + 4, 2)
-    ctrl = fw_ctrl = cfg.read(pos + 6, 2)
+    cap = cfg.read(pos + PCI_ACS_CAP, 2)
+    ctrl = fw_ctrl = cfg.read(pos + PCI_ACS_CTRL, 2)
     if enable_acs:                               # pci_std_enable_acs()
         ctrl |= cap & (PCI_ACS_SV | PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_UF)
         if k.params.noats:
@@ -126,4 +131,4 @@ def pci_enable_acs(k, dev) -> None:
                             PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_EC, 0)
     ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, k.params.config_acs, 0, 0)
     if ctrl != fw_ctrl:
-        cfg.write(pos + 6, 2, ctrl)
+        cfg.write(pos + PCI_ACS_CTRL, 2, ctrl)

@@ -29,14 +29,20 @@ from __future__ import annotations
 
 import errno as _errno
 
+from pcilu_cli.abi.bdf import device_key, key_name, key_of_bdf
 from pcilu_cli.abi.luo import LUO_FILE_MAX
+from pcilu_cli.abi.pci_regs import (
+    PCI_ACS_CTRL, PCI_CLASS_BRIDGE_HOST, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_HEADER_TYPE_BRIDGE,
+    PCI_HEADER_TYPE_CARDBUS, PCI_SECONDARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID_INTEL,
+    PciExpType,
+)
 from pcilu_cli.abi.profiles import Profile, get_profile
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 
 from . import liveupdate as lu
 from . import probe
 from .handover import DEFAULT_SESSION, VFIO_COMPATIBLE, Handover, SimpleAllocator
-from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name, key_name
+from .log import DEBUG, ERR, WARN, WARNING, EMERG, KernelLog, dev_name
 from .luo import FileHandler, Flb, Luo, errno_name
 from .params import KernelParams, as_params
 from .pcidev import PciBus, PciDev
@@ -86,7 +92,7 @@ class _VfioOps:
 def _default_quirk(dev) -> bool:
     # both pci_dev_acs_ops entries are vendor Intel (spec §7.1): skip the table walk otherwise
     forced = dev.fn.knob("acs_quirk")
-    if forced is None and dev.vendor != 0x8086:
+    if forced is None and dev.vendor != PCI_VENDOR_ID_INTEL:
         return False
     try:
         from pcilu_cli.fabric.quirks import needs_acs_quirk
@@ -189,14 +195,11 @@ class Kernel:
         if isinstance(bdf, int):
             return bdf
         if isinstance(bdf, tuple):
-            d, b, df = bdf
-            return (d << 16) | (b << 8) | df
-        from pcilu_cli.fabric import parse_bdf
+            return device_key(*bdf)
         try:
-            d, b, df = parse_bdf(bdf)
+            return key_of_bdf(bdf)
         except ValueError as exc:
             raise BadInput(str(exc), field="bdf") from None
-        return (d << 16) | (b << 8) | df
 
     def _check_running(self):
         if self.phase == "panicked":
@@ -502,7 +505,7 @@ class Kernel:
     def _dev_report(self, dev, ser):
         fn = dev.fn
         cfg = fn.cfg
-        br = dev.hdr_type in (1, 2)
+        br = dev.is_bridge
         # registers read through the offsets found at enumeration (one read each, no walks)
         acs = dev.acs_cap
         return {"bdf": dev.name, "uid": fn.uid, "kind": _kind_of(dev),
@@ -510,10 +513,10 @@ class Kernel:
                 "outgoing": dev.outgoing is not None,
                 "outgoing_refcount": ser.refcount(dev.outgoing)
                 if (ser is not None and dev.outgoing is not None) else 0,
-                "bus_master": bool(cfg.read(0x04, 2) & 0x4),
-                "secondary": cfg.read(0x19, 1) if br else None,
-                "subordinate": cfg.read(0x1A, 1) if br else None,
-                "acs_ctrl": None if acs is None else cfg.read(acs + 6, 2),
+                "bus_master": bool(cfg.read(PCI_COMMAND, 2) & PCI_COMMAND_MASTER),
+                "secondary": cfg.read(PCI_SECONDARY_BUS, 1) if br else None,
+                "subordinate": cfg.read(PCI_SUBORDINATE_BUS, 1) if br else None,
+                "acs_ctrl": None if acs is None else cfg.read(acs + PCI_ACS_CTRL, 2),
                 "acs_inherited": dev.acs_inherited,
                 "ari_forwarding": dev.ari_enabled if br else None,
                 "ari_inherited": dev.ari_inherited, "enumerated": True}
@@ -634,16 +637,20 @@ def _kind(is_virtfn, hdr_type, pcie_type, fn) -> str:
     """The report's ``kind`` of a function, from what enumeration read (or the hardware)."""
     if is_virtfn:
         return "vf"
-    if hdr_type == 1:
-        return {"root_port": "root_port", "upstream": "switch_upstream",
-                "downstream": "switch_downstream"}.get(pcie_type, "bridge")
-    if hdr_type == 2:
+    if hdr_type == PCI_HEADER_TYPE_BRIDGE:
+        return _BRIDGE_KINDS.get(pcie_type, "bridge")
+    if hdr_type == PCI_HEADER_TYPE_CARDBUS:
         return "cardbus"
     if fn.sriov_offset is not None:
         return "pf"
-    if fn.class_code >> 8 == 0x0600:
+    if fn.class_code >> 8 == PCI_CLASS_BRIDGE_HOST:
         return "host_bridge"
     return "endpoint"
+
+
+_BRIDGE_KINDS = {PciExpType.ROOT_PORT.word: "root_port",
+                 PciExpType.UPSTREAM.word: "switch_upstream",
+                 PciExpType.DOWNSTREAM.word: "switch_downstream"}
 
 
 def _kind_of(dev) -> str:

@@ -33,9 +33,10 @@ import errno as _e
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 from pcilu_cli.abi import pci as _pci
 from pcilu_cli.abi import profiles as _profiles
+from pcilu_cli.abi.bdf import key_name, xa_key
 from pcilu_cli.abi.codec import field_codec
 
-from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR, key_name
+from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR
 from .luo import FlbError
 
 EINVAL, EBUSY, ENOSPC, ENOENT, EOPNOTSUPP, ENODATA, ENOMEM = (
@@ -252,7 +253,7 @@ def pci_flb_retrieve(k, data: int) -> PciFlbIncoming:
     for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(body)):
         if not rc or not _tracks_incoming(k):  # pci-v1: padding; the xarray is patch 03
             continue
-        key = (domain << 16) | bdf           # pci_ser_xa_key(): 64-bit shift (v6 fix)
+        key = xa_key(domain, bdf)           # pci_ser_xa_key(): 64-bit shift (v6 fix)
         if key in xa:                        # xa_insert() -> -EBUSY
             _kho_restore_free(k, data)
             raise FlbError(EBUSY)
@@ -297,7 +298,7 @@ def _pci_flb_retrieve_blocks(k, data: int) -> PciFlbIncoming:
     for i, (domain, bdf, rc) in enumerate(ENTRY.iter_unpack(rs.data)):
         if not rc:
             continue
-        key = (domain << 16) | bdf
+        key = xa_key(domain, bdf)
         if key in xa:                        # xa_insert() -> -EBUSY
             if version_era:
                 raise KernelPanic(f"Failed to insert PCI device {key_name(key)} into xarray "

@@ -13,16 +13,11 @@ the kernel follows with a ``WARNING:`` backtrace; :meth:`lines` marks them with 
 """
 from __future__ import annotations
 
+from pcilu_cli.abi.bdf import format_bdf
+
 DEBUG, INFO, WARNING, ERR, EMERG, WARN = "debug", "info", "warn", "err", "emerg", "WARN"
 
-
-def dev_name(domain: int, bus: int, devfn: int) -> str:
-    return f"{domain:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}"
-
-
-def key_name(key: int) -> str:
-    """dev_name() of an xarray key ``(domain << 16) | bdf`` (pci_ser_xa_key())."""
-    return dev_name(key >> 16, (key >> 8) & 0xFF, key & 0xFF)
+dev_name = format_bdf          # dev_name() of a struct pci_dev, from its address
 
 
 class KernelLog:

@@ -8,7 +8,8 @@ itself only knows the address).
 """
 from __future__ import annotations
 
-from .log import dev_name
+from pcilu_cli.abi.bdf import device_key, format_bdf, key_dev_id
+from pcilu_cli.abi.pci_regs import PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
 
 
 class PciBus:
@@ -46,7 +47,7 @@ class PciDev:
         self.domain = bus.domain
         self.bus = bus
         self.devfn = devfn
-        self.key = (bus.domain << 16) | (bus.number << 8) | devfn
+        self.key = device_key(bus.domain, bus.number, devfn)
         self.fn = fn
         self.vendor = 0
         self.device = 0
@@ -70,16 +71,16 @@ class PciDev:
 
     @property
     def bdf(self) -> int:
-        return self.key & 0xFFFF
+        return key_dev_id(self.key)
 
     @property
     def name(self) -> str:
-        return dev_name(self.domain, self.bus.number, self.devfn)
+        return format_bdf(self.domain, self.bus.number, self.devfn)
 
     @property
     def is_bridge(self) -> bool:
         # pci_is_bridge(): header type 1 or 2
-        return self.hdr_type in (1, 2)
+        return self.hdr_type in (PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS)
 
     @property
     def upstream(self):

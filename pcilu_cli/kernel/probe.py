@@ -14,15 +14,22 @@ child scanning (v6 requires ``!CARDBUS``; a CardBus bridge gets numbers but noth
 """
 from __future__ import annotations
 
+from pcilu_cli.abi.bdf import device_key
+from pcilu_cli.abi.pci_regs import (
+    DOWNSTREAM_PORTS, PCI_EXP_FLAGS, PCI_HEADER_TYPE, PCI_HEADER_TYPE_BRIDGE,
+    PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK, PCI_HEADER_TYPE_MFD, PCI_HEADER_TYPE_NORMAL,
+    PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType, port_type_word,
+    split_bus_numbers,
+)
+
 from . import liveupdate as lu
 from .acs import pci_enable_acs
 from .log import DEBUG, INFO, WARNING, ERR
 from .pcidev import PciBus, PciDev
 
-_DOWNSTREAM_PORTS = ("root_port", "downstream", "pci_pcie_bridge")
-_PCIE_TYPES = {0x0: "endpoint", 0x1: "legacy_endpoint", 0x4: "root_port", 0x5: "upstream",
-               0x6: "downstream", 0x7: "pcie_pci_bridge", 0x8: "pci_pcie_bridge",
-               0x9: "rciep", 0xA: "rcec"}
+# dev.pcie_type holds the port type's word (PORT_TYPE_NAMES), as the report shows it
+_DOWNSTREAM_PORTS = frozenset(t.word for t in DOWNSTREAM_PORTS)   # pcie_downstream_port()
+_UPSTREAM, _DOWNSTREAM = PciExpType.UPSTREAM.word, PciExpType.DOWNSTREAM.word
 
 
 def _dev_log(k, level, dev, text):
@@ -85,7 +92,7 @@ def pci_scan_slot(k, bus, devfn: int) -> int:
 
 
 def pci_scan_single_device(k, bus, devfn: int):
-    key = (bus.domain << 16) | (bus.number << 8) | devfn
+    key = device_key(bus.domain, bus.number, devfn)
     dev = k.devices.get(key)                    # pci_get_slot(): already known (rescan)
     if dev is not None:
         return dev
@@ -97,12 +104,12 @@ def pci_scan_device(k, bus, devfn: int):
     # pci_bus_read_dev_vendor_id(): nobody answers / a VF's own ID registers / D3cold → ~0
     if fn is None or fn.physfn is not None or fn.knob("power_state") == "D3cold":
         return None
-    l = fn.cfg.read(0, 4)
+    l = fn.cfg.read(PCI_VENDOR_ID, 4)           # vendor | device << 16
     if l in (0xFFFFFFFF, 0) or (l & 0xFFFF) in (0xFFFF, 0) or (l >> 16) in (0xFFFF, 0):
         return None
     dev = PciDev(bus, devfn, fn)
     dev.vendor, dev.device = l & 0xFFFF, l >> 16
-    hdr = fn.cfg.read(0x0E, 1)
+    hdr = fn.cfg.read(PCI_HEADER_TYPE, 1)
     if pci_setup_device(k, dev, hdr):
         return None
     pci_device_add(k, dev)
@@ -114,31 +121,31 @@ def _pcie_type(fn):
     p = fn.pcie_cap
     if p is None:
         return None
-    t = (fn.cfg.read(p + 2, 2) >> 4) & 0xF
-    return _PCIE_TYPES.get(t, f"type{t:#x}")
+    return port_type_word(fn.cfg.read(p + PCI_EXP_FLAGS, 2))
 
 
 def set_pcie_port_type(k, dev) -> None:
     t = _pcie_type(dev.fn)
     parent = dev.upstream
     if parent is not None and t is not None:
-        if t == "downstream" and parent.pcie_type in _DOWNSTREAM_PORTS:
+        if t == _DOWNSTREAM and parent.pcie_type in _DOWNSTREAM_PORTS:
             _dev_log(k, INFO, dev, "claims to be downstream port but is acting as upstream "
                                    "port, correcting type")
-            t = "upstream"
-        elif t == "upstream" and parent.pcie_type == "upstream":
+            t = _UPSTREAM
+        elif t == _UPSTREAM and parent.pcie_type == _UPSTREAM:
             _dev_log(k, INFO, dev, "claims to be upstream port but is acting as downstream "
                                    "port, correcting type")
-            t = "downstream"
+            t = _DOWNSTREAM
     dev.pcie_type = t
 
 
 def pci_setup_device(k, dev, hdr: int) -> int:
-    dev.hdr_type = hdr & 0x7F
-    dev.multifunction = bool(hdr & 0x80)
+    dev.hdr_type = hdr & PCI_HEADER_TYPE_MASK
+    dev.multifunction = bool(hdr & PCI_HEADER_TYPE_MFD)
     set_pcie_port_type(k, dev)
     lu.pci_liveupdate_setup_device(k, dev)      # v6: right after the early config dump
-    if dev.hdr_type not in (0, 1, 2):
+    if dev.hdr_type not in (PCI_HEADER_TYPE_NORMAL, PCI_HEADER_TYPE_BRIDGE,
+                             PCI_HEADER_TYPE_CARDBUS):
         k.log.add(ERR, f"pci {dev.name}: unknown header type {dev.hdr_type:02x}, "
                        "ignoring device")
         lu.pci_liveupdate_cleanup_device(k, dev)
@@ -231,12 +238,12 @@ def pci_scan_child_bus_extend(k, bus, available_buses: int) -> int:
 
 def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: int) -> int:
     """Mirrors pci_scan_bridge_extend() with the v6 liveupdate begin/end hooks (spec §6)."""
-    is_cardbus = dev.hdr_type == 2
+    is_cardbus = dev.hdr_type == PCI_HEADER_TYPE_CARDBUS
     liveupdate = lu.pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_)
     assign_new_buses = k.assign_all_busses and not liveupdate
     cfg = dev.fn.cfg
-    buses = cfg.read(0x18, 4)
-    primary, secondary, subordinate = buses & 0xFF, (buses >> 8) & 0xFF, (buses >> 16) & 0xFF
+    buses = cfg.read(PCI_PRIMARY_BUS, 4)
+    primary, secondary, subordinate = split_bus_numbers(buses)
     if k.log.keep_debug:        # pci_dbg(): formatted only when dynamic debug is on
         k.log.add(DEBUG, f"pci {dev.name}: scanning [bus {secondary:02x}-{subordinate:02x}] "
                          f"behind bridge, pass {pass_}")
@@ -267,7 +274,7 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
         if not pass_:
             if assign_new_buses or broken or is_cardbus:
                 # stop config forwarding until pass 1 renumbers it
-                cfg.write(0x18, 4, buses & ~0xFFFFFF)
+                cfg.write(PCI_PRIMARY_BUS, 4, buses & ~0xFFFFFF)
         elif liveupdate and not lu.pci_liveupdate_may_assign_buses(k, bus, dev):
             pass                                # logged by the hook; nothing below is scanned
         else:
@@ -285,11 +292,11 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
             if available_buses:
                 available_buses -= 1
             buses = (buses & 0xFF000000) | bus.number | (child.start << 8) | (child.end << 16)
-            cfg.write(0x18, 4, buses)
+            cfg.write(PCI_PRIMARY_BUS, 4, buses)
             if not is_cardbus:
                 mx = pci_scan_child_bus_extend(k, child, available_buses)
             child.end = mx
-            cfg.write(0x1A, 1, mx)
+            cfg.write(PCI_SUBORDINATE_BUS, 1, mx)
             b = bus
             while b.parent is not None:
                 if (child.end > b.end or child.number > b.end or child.number < b.number
@@ -314,7 +321,7 @@ def pci_iov_add_virtfns(k, pf) -> None:
         busnr = pf.bus.number + vf.vbus_delta
         if busnr > 0xFF:
             continue
-        key = (pf.domain << 16) | (busnr << 8) | vf.devfn
+        key = device_key(pf.domain, busnr, vf.devfn)
         if key in k.devices:
             continue
         bus = k.buses.get((pf.domain, busnr))

@@ -7,11 +7,11 @@ outgoing-preserved (endpoints and their auto-preserved bridges) or in D3cold/unk
 """
 from __future__ import annotations
 
+from pcilu_cli.abi.pci_regs import PCI_COMMAND, PCI_COMMAND_MASTER, POWER_STATES
+
 from . import liveupdate as lu
 
-PCI_COMMAND = 0x04
-PCI_COMMAND_MASTER = 0x0004
-_LE_D3HOT = ("D0", "D1", "D2", "D3hot")
+_LE_D3HOT = POWER_STATES[:4]       # D0..D3hot
 
 
 def _le_d3hot(fn) -> bool:

@@ -119,7 +119,7 @@ def diff_flb_pages(a: dict, b: dict) -> list:
 
 
 def _sort_key(name):
-    from pcilu_cli.fabric import parse_bdf
+    from pcilu_cli.abi.bdf import parse_bdf
     try:
         return (0, parse_bdf(name), "")
     except (ValueError, TypeError):

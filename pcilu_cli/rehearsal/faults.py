@@ -191,7 +191,7 @@ def check(exp, ctx, want, matches) -> str | None:
 def parse_start(v, arg, doc, base_dir) -> dict:
     """The top-level ``flb`` key: a raw ``struct pci_ser`` (flex layout) the previous kernel
     left, from a file or written inline."""
-    from pcilu_cli.fabric import parse_bdf
+    from pcilu_cli.abi.bdf import parse_bdf
     v.keys(arg, START_KEYS, "flb", doc, "flb")
     out = {"name": None if arg.get("name") is None else
            v.str_(arg["name"], "flb name", arg, "name"),

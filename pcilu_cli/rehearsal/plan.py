@@ -20,8 +20,8 @@ API:
 from __future__ import annotations
 
 from pcilu_cli.abi.luo import LUO_FILE_MAX
+from pcilu_cli.abi.bdf import device_key, format_bdf, parse_bdf
 from pcilu_cli.errors import BadInput, KernelRefusal
-from pcilu_cli.fabric import format_bdf, parse_bdf
 
 AUTO = "auto"
 AUTO_PREFIX = "pcilu-"
@@ -62,7 +62,7 @@ def _why_not_enumerated(m, bdf: str) -> tuple[str, str | None]:
         if br.is_cardbus:
             return (f"below the CardBus bridge {name}: CONFIG_PCI_LIVEUPDATE depends on "
                     "!CARDBUS, and this kernel does not scan below it", name)
-        key = ((where[0] << 16) | (where[1] << 8) | where[2]) if where else None
+        key = device_key(*where) if where else None
         kd = m.kernel.devices.get(key) if key is not None else None
         if kd is None or kd.subordinate is None:
             return (f"below the bridge {name}, which has no child bus in this kernel (the "
@@ -103,7 +103,7 @@ def plan(m, bdfs, *, session: str | None = None, source: str = "", source_kind: 
         entry = {"bdf": name, "kind": (report.get(name) or {}).get("kind"),
                  "driver": (drivers or {}).get(name), "preservable": False, "errno": None,
                  "reason": "", "kernel_message": None, "session": None, "path": []}
-        key = (dom << 16) | (bus << 8) | devfn
+        key = device_key(dom, bus, devfn)
         if key not in k.devices:
             if m.fabric.route(dom, bus, devfn) is None:
                 raise BadInput(f"unknown BDF {name}: no function answers there in this "

@@ -75,7 +75,7 @@ class RunResult:
 def find_function(fabric, bdf: str):
     """The hardware function a scenario names: by the fabric's name for it, else by the
     address a config cycle reaches right now."""
-    from pcilu_cli.fabric import parse_bdf
+    from pcilu_cli.abi.bdf import parse_bdf
     if fabric.has_uid(bdf):
         return fabric.by_uid(bdf)
     return fabric.route(*parse_bdf(bdf))
@@ -238,8 +238,8 @@ class Rehearsal:
         return fn
 
     def _hot_add(self, m, st):
-        from pcilu_cli.fabric import parse_bdf
-        from pcilu_cli.fabric.build import make_config
+        from pcilu_cli.abi.bdf import parse_bdf
+        from pcilu_cli.fabric.function_spec import make_config
         from pcilu_cli.fabric.model import Function
         a = st.args
         dom, bus, devfn = parse_bdf(a["bdf"])

@@ -130,7 +130,7 @@ class _V:
         return v
 
     def bdf(self, v, where, obj, key):
-        from pcilu_cli.fabric import format_bdf, parse_bdf
+        from pcilu_cli.abi.bdf import format_bdf, parse_bdf
         if not isinstance(v, str):
             self.err(f"{where}: {v!r} is not a BDF (DDDD:BB:DD.F or BB:DD.F)", obj, key, where)
         try:
@@ -273,7 +273,7 @@ class _KnownBdfs:
         self.added: set[str] = set()
 
     def __contains__(self, bdf: str) -> bool:
-        from pcilu_cli.fabric import parse_bdf
+        from pcilu_cli.abi.bdf import parse_bdf
         if bdf in self.added or self.fabric.has_uid(bdf):
             return True
         return self.fabric.route(*parse_bdf(bdf)) is not None
@@ -371,7 +371,7 @@ def _action_args(v, action, a, s, key, known, index) -> dict:
         bdf = v.bdf(a["bdf"], w, a, "bdf")
         parent = None if a["parent"] is None else \
             _known(v, known, v.bdf(a["parent"], w, a, "parent"), a, "parent", w)
-        from pcilu_cli.fabric.build import FunctionSpec
+        from pcilu_cli.fabric.function_spec import FunctionSpec
         kinds = ("endpoint", "root_port", "upstream", "downstream", "pci_bridge", "rciep",
                  "pci_endpoint")
         kind = v.str_(a.get("kind", "endpoint"), "kind", a, "kind")

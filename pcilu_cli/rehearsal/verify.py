@@ -133,7 +133,8 @@ def load_actual(paths) -> Actual:
             continue
         from pcilu_cli.state.store import read_input
         data = read_input(p)
-        if data[:4] == b"\x7fELF":
+        from pcilu_cli.abi.formats import identify
+        if identify(data[:4]).kind == "elf":
             raise BadInput("a state file is a prediction, not what a host showed: give it as "
                            "PREDICTED, and an lspci dump / capture / log as ACTUAL", file=p)
         try:
@@ -165,7 +166,7 @@ def _set_fabric(act: Actual, fab, name: str) -> None:
 # ---- facts ----------------------------------------------------------------------------------
 
 def _addr(fabric, fn) -> str | None:
-    from pcilu_cli.fabric import format_bdf
+    from pcilu_cli.abi.bdf import format_bdf
     at = fabric.current_bdf(fn)
     return None if at is None else format_bdf(*at)
 

@@ -55,9 +55,10 @@ def _check_is_state(path) -> None:
                        file=path) from None
     except OSError:
         return                   # missing / unreadable: the store's own check says so
-    if head[:4] != b"\x7fELF":
-        from pcilu_cli.abi.filekind import describe
-        raise BadInput(f"not a pcilu state file: this is {describe(head)} (create a state "
+    from pcilu_cli.abi.formats import identify
+    ident = identify(head, str(path))
+    if ident.kind != "elf":
+        raise BadInput(f"not a pcilu state file: this is {ident.describe()} (create a state "
                        "file with `pcilu init FABRIC -o STATE`)", file=path, offset=0,
                        field="e_ident")
 
