@@ -15,7 +15,7 @@ from __future__ import annotations
 from construct import Array, Int16ul, Int32ul, Int64ul, PaddedString, Struct
 
 from pcilu_cli.abi import fdt as _fdt
-from pcilu_cli.abi.codec import fast
+from pcilu_cli.abi.codec import fast, scalar
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -158,3 +158,8 @@ kho_scratch = Struct("addr" / Int64ul, "size" / Int64ul)   # 16 bytes
 # ---- libfdt magic (the page scan of real dumps, the FDT header check) ----------------------------
 FDT_MAGIC = _fdt.FDT_MAGIC
 FDT_MAGIC_BYTES = FDT_MAGIC.to_bytes(4, "big")
+
+
+# A KHO u64 property (``preserved-memory-map``, ``fdt``, a LUO ``data`` ...) is 8 raw
+# little-endian bytes, not two big-endian FDT cells; physical memory words are the same.
+KHO_U64 = scalar("<Q")

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from pcilu_cli.abi.codec import scalar
+
+# config space is little-endian (PCI Local Bus Spec.): the register accessors' codecs
+PCI_CFG_U16 = scalar("<H")
+PCI_CFG_U32 = scalar("<I")
+
 # ---- type 0/1 header (common part) -----------------------------------------------------------
 PCI_VENDOR_ID = 0x00
 PCI_DEVICE_ID = 0x02
