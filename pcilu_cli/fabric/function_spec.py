@@ -22,7 +22,6 @@ API:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pcilu_cli.abi.pci_regs import (
     PCI_ACS_EC, PCI_ARI_CAP_NFN_SHIFT, PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_CAPABILITY_LIST, PCI_CB_CAPABILITY_LIST,
@@ -37,9 +36,6 @@ from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.fabric.layouts import (
     AcsCap, AriCap, PcieCap, PmCap, SriovCap, Type0Header, Type1Header, ext_cap_header,
 )
-
-if TYPE_CHECKING:  # annotations only: the model imports this module
-    from pcilu_cli.fabric.model import Function
 
 # kind -> (header type, PCIe port type name or None, default class code)
 _N, _B, _CB = PCI_HEADER_TYPE_NORMAL, PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
@@ -92,8 +88,9 @@ class FunctionSpec:
     line: int | None = None        # where a loader found it (for messages)
 
 
-def kind_of(fn: Function) -> str:
-    """The KINDS name that describes a built function, read back from its registers."""
+def kind_of(fn) -> str:
+    """The KINDS name that describes a built function (a fabric ``Function``), read back
+    from its registers."""
     if fn.cfg.size < PCI_CFG_SPACE_SIZE:  # 64-byte snapshot: no capability list, PCIe role unknown
         return {_B: "bridge", _CB: "cardbus"}.get(fn.header_type, "function")
     t = fn.pcie_type
@@ -216,7 +213,7 @@ def _sriov_bytes(s: dict) -> bytes:
         vf_bar=[0] * 6, migration_state=0))
 
 
-def vf_config_for(pf: Function) -> ConfigSpace:
+def vf_config_for(pf) -> ConfigSpace:
     """A VF's own registers: Vendor/Device read 0xffff (SR-IOV spec), class and revision as the
     PF's, a v2 PCIe Endpoint capability, and an ARI capability if the PF has one."""
     buf = bytearray(PCI_STD_HEADER_SIZEOF)

@@ -163,7 +163,7 @@ def _parse_yaml(text: str, file: str):
 
 
 # ---------------------------------------------------------------------------------------------
-# validation helpers
+# validation
 
 
 class _Ctx:
