@@ -33,7 +33,7 @@ from pcilu_cli.abi.pci_regs import (
     PORT_TYPE_BY_NAME, POWER_STATES, PciExpType, pcie_flags,
 )
 from pcilu_cli.fabric.config import ConfigSpace
-from pcilu_cli.fabric.layouts import (
+from pcilu_cli.abi.pci_config import (
     AcsCap, AriCap, PcieCap, PmCap, SriovCap, Type0Header, Type1Header, ext_cap_header,
 )
 
