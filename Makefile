@@ -9,9 +9,9 @@ FUZZ_SECONDS ?= 600
 APT_PKGS := pciutils device-tree-compiler binutils gcc make
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup tools venv kernels demo test test-fast abi-check bench fuzz lint man clean
+.PHONY: setup tools venv kernels kunit demo test test-fast abi-check bench fuzz lint man clean
 
-setup: tools venv kernels              ## install tools and a virtualenv with pcilu in it
+setup: tools venv kernels kunit        ## install tools and a virtualenv with pcilu in it
 
 tools:                                 ## Debian packages the tests compare against (lspci, dtc, readelf, gcc, dot, chromium)
 	@missing=""; \
@@ -35,6 +35,25 @@ kernels:                               ## a real Debian kernel package for `pcil
 	cd $(KERNEL_CACHE) && { timeout 600 apt-get download -qq "$$dep-unsigned" 2>/dev/null || \
 	  timeout 600 apt-get download -qq "$$dep" 2>/dev/null || \
 	  echo "kernels: could not download $$dep; the real-kernel tests will skip"; }
+
+KUNIT_CACHE ?= .cache/kunit
+KUNIT_SRC   ?= linux-source-6.1
+kunit:                                 ## the kernel's own KTAP parser (tools/testing/kunit/*.py of Debian's linux-source) for the KTAP tests (skipped when apt cannot fetch it)
+	@if [ -f $(KUNIT_CACHE)/kunit_parser.py ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then \
+	  echo "kunit: no apt-get/dpkg-deb; the kunit_parser tests will skip"; exit 0; fi; \
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	if ! (cd "$$tmp" && timeout 900 apt-get download -qq $(KUNIT_SRC) >/dev/null 2>&1); then \
+	  echo "kunit: could not download $(KUNIT_SRC); the kunit_parser tests will skip"; exit 0; fi; \
+	mkdir -p "$$tmp/out" && \
+	dpkg-deb --fsys-tarfile "$$tmp"/$(KUNIT_SRC)_*.deb \
+	  | tar -xOf - ./usr/src/$(KUNIT_SRC).tar.xz \
+	  | tar -xJf - -C "$$tmp/out" --strip-components=4 --wildcards --no-wildcards-match-slash \
+	      '$(KUNIT_SRC)/tools/testing/kunit/*.py' \
+	  && [ -f "$$tmp/out/kunit_parser.py" ] \
+	  && mkdir -p $(KUNIT_CACHE) && cp "$$tmp"/out/*.py $(KUNIT_CACHE)/ \
+	  && echo "kunit: $(KUNIT_CACHE) holds tools/testing/kunit/*.py of $(KUNIT_SRC)" \
+	  || echo "kunit: $(KUNIT_SRC) holds no tools/testing/kunit; the kunit_parser tests will skip"
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml

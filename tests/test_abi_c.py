@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import random
 import shutil
 import struct
@@ -54,6 +55,9 @@ def abi_check(tmp_path_factory) -> Path:
     (so a fresh clone with only gcc works and nothing is left in the tree)."""
     gcc = shutil.which("gcc")
     if gcc is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("gcc is not installed: CI must check the C side of the ABI contract "
+                        "(`make setup` installs gcc)")
         pytest.skip("gcc is not installed (CI installs it; `make tools` does too)")
     out = tmp_path_factory.mktemp("abi") / "abi_check"
     cmd = [gcc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ABI / 'include'}",
@@ -82,8 +86,18 @@ def c_layout(abi_check) -> dict:
         else:
             assert parts[0] == "field" and parts[2] == "offset" and parts[4] == "size", line
             sname, path = parts[1].split(".", 1)
+            assert sname in structs, f"abi_check printed a field of an undeclared struct: {line}"
             structs[sname]["fields"][path] = (int(parts[3]), int(parts[5]))
     return structs
+
+
+def c_struct(c_layout: dict, name: str) -> dict:
+    """The C side of one struct; a struct the C program does not print is a broken contract
+    (a failure, never a skip)."""
+    if name not in c_layout:
+        pytest.fail(f"struct {name} is missing from `abi_check layout` (add it to "
+                    f"abi/abi_check.c); the C program printed: {sorted(c_layout)}")
+    return c_layout[name]
 
 
 @pytest.fixture(scope="session")
@@ -201,7 +215,7 @@ def compare_layout(py: construct.Struct, c: dict, what: str):
 def test_construct_layout_matches_c(modname, attr, c_layout):
     py = getattr(importlib.import_module(modname), attr, None)
     assert py is not None, f"{modname} lost {attr} (C side: struct {PY_TO_C[(modname, attr)]})"
-    compare_layout(py, c_layout[PY_TO_C[(modname, attr)]], f"{modname}.{attr}")
+    compare_layout(py, c_struct(c_layout, PY_TO_C[(modname, attr)]), f"{modname}.{attr}")
 
 
 def test_every_layout_has_a_twin(c_layout):
@@ -243,7 +257,7 @@ def test_fast_codec_matches_c_and_construct(modname, attr, c_layout):
     where gcc puts it, and reads the same values Construct reads from the same bytes."""
     from pcilu_cli.abi.codec import fast
     layout = getattr(importlib.import_module(modname), attr)
-    c = c_layout[PY_TO_C[(modname, attr)]]
+    c = c_struct(c_layout, PY_TO_C[(modname, attr)])
     codec = fast(layout)
     assert codec.size == c["size"]
     assert _codec_slots(codec) == _c_leaves(c), f"{attr}: codec {codec.format!r} vs C members"
@@ -277,21 +291,22 @@ def test_fast_codec_matches_c_and_construct(modname, attr, c_layout):
 
 def test_static_asserts_hold_in_both(c_layout):
     """The kernel's two static_asserts (natural alignment on 64-bit) and struct_size()."""
-    flex = c_layout["pci_ser_flex"]
+    flex = c_struct(c_layout, "pci_ser_flex")
     assert flex["fields"]["devices"][0] % 8 == 0
-    assert c_layout["pci_dev_ser"]["size"] % 8 == 0
+    assert c_struct(c_layout, "pci_dev_ser")["size"] % 8 == 0
     assert pci.pci_ser_flex_header.sizeof() == flex["fields"]["devices"][0]
     for n in (0, 1, 6, 511, 512):
-        assert pci.flex_size(n) == flex["fields"]["devices"][0] + n * c_layout["pci_dev_ser"]["size"]
+        assert pci.flex_size(n) == flex["fields"]["devices"][0] + n * c_struct(c_layout, "pci_dev_ser")["size"]
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_each_profile_uses_the_c_struct_of_its_era(profile, c_layout):
     p = PROFILES[profile]
     c_header = {"flex": "pci_ser_flex", "block": "pci_ser_v7", "version": "pci_ser_version"}
-    compare_layout(pci.header_layout(p), c_layout[c_header[p.pci_layout]], f"header[{profile}]")
+    compare_layout(pci.header_layout(p), c_struct(c_layout, c_header[p.pci_layout]),
+                   f"header[{profile}]")
     c_entry = "pci_dev_ser_v1" if p.refcount == "padding" else "pci_dev_ser"
-    compare_layout(pci.entry_layout(p), c_layout[c_entry], f"entry[{profile}]")
+    compare_layout(pci.entry_layout(p), c_struct(c_layout, c_entry), f"entry[{profile}]")
 
 
 # ---- 2. C-built golden blobs, decoded by pcilu -----------------------------------------------

@@ -10,11 +10,11 @@ import struct
 from pathlib import Path
 
 from pcilu_cli.fabric.build import small_fabric
-from pcilu_cli.kernel import Kernel, liveupdate as lu, faults
+from pcilu_cli.kernel import Kernel, faults, liveupdate as lu
 from pcilu_cli.kernel.luo import LUO_FLB_MAX, FileHandler, Flb, Luo
-from tests.pcilu_run import run
 from tests.inmemory_kexec import InMemoryIncoming, next_kernel
-from tests.kernel_fabrics import RP, USP, DSP0, EP0, EP1, entry, hdr, switch_fabric
+from tests.kernel_fabrics import EINVAL, RP, USP, DSP0, EP0, EP1, entry, hdr, switch_fabric
+from tests.pcilu_run import run
 
 
 # == §3 FLB lifecycle =========================================================================
@@ -212,7 +212,7 @@ def test_rollback_undoes_the_path_below_the_failing_device():
     # X) undoes start .. below X
     k, ser = _corrupted()
     usp = ser.refcount(k.dev(USP).outgoing)
-    assert lu.pci_liveupdate_preserve(k, k.dev(EP1)) == lu.EINVAL    # EP1, DSP1, USP, RP fails
+    assert lu.pci_liveupdate_preserve(k, k.dev(EP1)) == EINVAL    # EP1, DSP1, USP, RP fails
     assert f"WARNING: pci {RP}: Preserved device with 0 refcount!" in k.log.lines()
     assert k.dev(EP1).outgoing is None and k.dev("0000:02:01.0").outgoing is None
     assert ser.refcount(k.dev(USP).outgoing) == usp
@@ -223,7 +223,7 @@ def test_rollback_of_a_path_stops_at_the_first_failing_unpreserve():
     # that fails: DSP0 (wrapped to 0) is met first, so USP keeps the increment it got
     k, ser = _corrupted()
     usp = ser.refcount(k.dev(USP).outgoing)
-    assert lu.pci_liveupdate_preserve(k, k.dev(DSP0)) == lu.EINVAL   # DSP0, USP, RP fails
+    assert lu.pci_liveupdate_preserve(k, k.dev(DSP0)) == EINVAL   # DSP0, USP, RP fails
     assert f"WARNING: pci {DSP0}: Preserved device has a 0 refcount!" in k.log.lines()
     assert ser.refcount(k.dev(USP).outgoing) == usp + 1
 

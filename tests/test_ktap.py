@@ -205,3 +205,133 @@ def test_verify_ktap_names_the_device_and_field_that_diverged(tmp_path):
     failed = [t for t in tests if not t.ok]
     assert [t.name for t in failed] == ["0000:03:00.0"]
     assert [s.name for s in failed[0].subtests if not s.ok] == ["bus_master"]
+
+
+# ---- the kernel's own KTAP parser --------------------------------------------------------
+# tools/testing/kunit/kunit_parser.py of Linux 6.1 (`make kunit` extracts it from Debian's
+# linux-source-6.1 into .cache/kunit; it is not part of this repository). It is the parser
+# `kunit.py parse` runs on a kernel's KTAP output.
+KUNIT = ROOT / ".cache" / "kunit"
+
+
+@dataclass
+class Parsed:
+    root: object            # kunit_parser.Test
+    status: object          # kunit_parser.TestStatus
+    printed: str            # what the parser printed (its [ERROR] lines among them)
+
+
+@pytest.fixture(scope="module")
+def kunit_parse():
+    if not (KUNIT / "kunit_parser.py").is_file():
+        pytest.skip(f"{KUNIT.relative_to(ROOT)} is missing (`make kunit` fetches the kernel's "
+                    "KTAP parser; it needs apt)")
+    import importlib
+    import io
+    import sys
+    sys.path.insert(0, str(KUNIT))
+    try:
+        kunit_printer = importlib.import_module("kunit_printer")
+        kunit_parser = importlib.import_module("kunit_parser")
+    finally:
+        sys.path.remove(str(KUNIT))
+
+    def parse(text: str) -> Parsed:
+        out = io.StringIO()
+        kunit_printer.stdout._output = out
+        root = kunit_parser.parse_run_tests(text.splitlines(keepends=True))
+        return Parsed(root, kunit_parser.TestStatus, out.getvalue())
+    return parse
+
+
+def _counts(test):
+    c = test.counts
+    return {"passed": c.passed, "failed": c.failed, "skipped": c.skipped,
+            "crashed": c.crashed, "errors": c.errors}
+
+
+def test_the_kernel_parser_reads_the_scenario_library(kunit_parse):
+    r = run(["rehearse", SCENARIOS, "--ktap"])
+    p = kunit_parse(r.stdout)
+    names = sorted(s.stem for s in SCENARIOS.glob("*.yaml"))
+    assert "[ERROR]" not in p.printed, p.printed
+    assert p.root.status == p.status.SUCCESS
+    assert [t.name for t in p.root.subtests] == names
+    assert all(t.status == p.status.SUCCESS and t.subtests for t in p.root.subtests)
+    qemu = next(t for t in p.root.subtests if t.name == "qemu-virtio-net")
+    assert [s.name for s in qemu.subtests] == ["step 1 (preserve 0000:01:00.0)",
+                                               "step 2 (kexec)", "step 3 (finish 0000:01:00.0)"]
+    steps = sum(len(t.subtests) for t in p.root.subtests)
+    assert _counts(p.root) == {"passed": steps, "failed": 0, "skipped": 0, "crashed": 0,
+                               "errors": 0}
+
+
+def test_the_kernel_parser_sees_the_failed_step_and_the_skipped_ones(kunit_parse, tmp_path):
+    wrong = _scenario(tmp_path, "wrong.yaml", """\
+pcilu_scenario: 1
+name: wrong-expectation
+fabric: ../fabrics/qemu-virtio-net.yaml
+steps:
+  - preserve: 0000:01:00.0
+    expect:
+      - not-outgoing: 0000:00:01.0
+  - kexec:
+""")
+    panic = _scenario(tmp_path, "panic.yaml", """\
+pcilu_scenario: 1
+name: panic-then-finish
+fabric: ../fabrics/qemu-virtio-net.yaml
+profile: v8
+steps:
+  - preserve: 0000:01:00.0
+  - kexec: {profile: v9}
+    expect:
+      - panic: "incompatible"
+  - finish: 0000:01:00.0
+  - finish: 0000:00:01.0
+""")
+    r = run(["rehearse", wrong, panic, SCENARIOS / "switch.yaml", "--ktap"], exit_code=6)
+    p = kunit_parse(r.stdout)
+    assert "[ERROR]" not in p.printed, p.printed
+    assert [(t.name, t.status) for t in p.root.subtests] == [
+        ("wrong-expectation", p.status.FAILURE), ("panic-then-finish", p.status.SUCCESS),
+        ("switch", p.status.SUCCESS)]
+    assert p.root.status == p.status.FAILURE
+    bad, panicked, _switch = p.root.subtests
+    assert [(s.name, s.status) for s in bad.subtests] == [
+        ("step 1 (preserve 0000:01:00.0)", p.status.FAILURE),
+        ("step 2 (kexec)", p.status.SUCCESS)]
+    assert [s.status for s in panicked.subtests] == [
+        p.status.SUCCESS, p.status.SUCCESS, p.status.SKIPPED, p.status.SKIPPED]
+    # wrong: 1 passed 1 failed; panic: 2 passed 2 skipped; switch: 5 passed
+    assert _counts(p.root) == {"passed": 8, "failed": 1, "skipped": 2, "crashed": 0,
+                               "errors": 0}
+
+
+def test_the_kernel_parser_reads_verify(kunit_parse, tmp_path):
+    from tests.test_verify import after_kexec, set_command
+    gen1, dump, log = after_kexec(tmp_path)
+    same = kunit_parse(run(["verify", gen1, dump, "--ktap"]).stdout)
+    assert "[ERROR]" not in same.printed, same.printed
+    assert same.root.status == same.status.SUCCESS
+    assert same.root.subtests[-1].name == "kernel log"
+    assert same.root.subtests[-1].status == same.status.SKIPPED      # no log given
+    assert same.root.counts.failed == 0 and same.root.counts.errors == 0
+    bad = tmp_path / "bm-off.txt"
+    bad.write_text(set_command(dump.read_text(), "0000:03:00.0", bus_master=False))
+    p = kunit_parse(run(["verify", gen1, bad, log, "--ktap"], exit_code=6).stdout)
+    assert "[ERROR]" not in p.printed, p.printed
+    assert p.root.status == p.status.FAILURE
+    failed = [t for t in p.root.subtests if t.status == p.status.FAILURE]
+    assert [t.name for t in failed] == ["0000:03:00.0"]
+    assert [s.name for s in failed[0].subtests if s.status == p.status.FAILURE] == ["bus_master"]
+    assert p.root.counts.failed == 1 and p.root.counts.errors == 0
+    assert p.root.subtests[-1].name == "kernel log"
+    assert p.root.subtests[-1].status == p.status.SUCCESS
+
+
+def test_the_kernel_parser_would_report_a_broken_stream(kunit_parse):
+    """The checks above can fail: a plan that promises more tests than follow, and a result
+    number out of order, are parser errors."""
+    p = kunit_parse("KTAP version 1\n1..3\nok 1 a\nok 3 b\n")
+    assert p.root.counts.errors >= 1 and "[ERROR]" in p.printed

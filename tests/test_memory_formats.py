@@ -191,7 +191,7 @@ def test_fdt_reader_names_what_is_wrong():
     bad[0] = 0
     with pytest.raises(fdtmod.FdtError) as e:
         fdtmod.read_kho_root_fdt(bytes(bad))
-    assert e.value.fdt_err == -fdtmod.FDT_ERR_BADMAGIC
+    assert e.value.fdt_err == -9                       # libfdt's FDT_ERR_BADMAGIC
     # shrink preserved-memory-map to 4 bytes: rebuild with libfdt to stay well-formed
     import libfdt
     f = libfdt.Fdt(bytearray(blob))

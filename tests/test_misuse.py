@@ -181,8 +181,11 @@ def _interrupt(args, tmp_path):
             "def slow(*a, **k):\n    open(%r, 'w').close(); time.sleep(30)\n"
             "p.profiles.callback = slow\n"
             "c.main(%r)\n") % (str(tmp_path / "started"), args)
+    # a shell's background job starts with SIGINT ignored, and Python keeps an ignored SIGINT
+    # ignored: give the child the default disposition a terminal's foreground job has
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=child_env())
+                             stderr=subprocess.PIPE, text=True, env=child_env(),
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while not (tmp_path / "started").exists() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -89,30 +89,35 @@ def _setuptools_ok() -> bool:
     return int(setuptools.__version__.split(".")[0]) >= 77
 
 
-@pytest.mark.slow
-def test_a_wheel_from_a_fresh_clone_runs_the_examples_in_an_empty_directory(tmp_path):
+def _fresh_clone(tmp_path):
     if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
                       capture_output=True).returncode:
         pytest.skip("not a git checkout")
     clone = tmp_path / "pcilu-clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
-    dist = tmp_path / "dist"
-    pip = [sys.executable, "-m", "pip"]
-    build = pip + ["wheel", "-q", "--no-deps", "-w", str(dist), str(clone)]
+    return clone
+
+
+def _pip_wheel(source, dist):
+    """A wheel of ``source`` (a source tree or an sdist) with this venv's pip, offline."""
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist),
+             str(source)]
     if _setuptools_ok():
         build.insert(-1, "--no-build-isolation")       # offline: this venv's setuptools
     subprocess.run(build, check=True, timeout=600)
     (wheel,) = dist.glob("pcilu-*.whl")
-    import zipfile
-    shipped = zipfile.ZipFile(wheel).namelist()
-    assert "pcilu_cli/data/examples/scenarios/qemu-virtio-net.yaml" in shipped
-    assert "pcilu/__init__.py" in shipped
+    return wheel
+
+
+def _installed_runs_the_examples(wheel, tmp_path):
+    """Install ``wheel`` into a new venv; in an empty directory, `pcilu examples --copy ex &&
+    pcilu rehearse ex/scenarios/` is green and `import pcilu` is the installed one."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
     py = venv / "bin" / "python"
-    subprocess.run(pip + ["--python", str(py), "install", "-q", f"{wheel}[fdt]"], check=True,
-                   timeout=900)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                    f"{wheel}[fdt]"], check=True, timeout=900)
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -126,6 +131,42 @@ def test_a_wheel_from_a_fresh_clone_runs_the_examples_in_an_empty_directory(tmp_
     api = subprocess.run([str(py), "-c", "import pcilu; print(pcilu.__file__)"], cwd=empty,
                          env=env, capture_output=True, text=True, timeout=120)
     assert str(venv) in api.stdout
+
+
+@pytest.mark.slow
+def test_a_wheel_from_a_fresh_clone_runs_the_examples_in_an_empty_directory(tmp_path):
+    wheel = _pip_wheel(_fresh_clone(tmp_path), tmp_path / "dist")
+    import zipfile
+    shipped = zipfile.ZipFile(wheel).namelist()
+    assert "pcilu_cli/data/examples/scenarios/qemu-virtio-net.yaml" in shipped
+    assert "pcilu/__init__.py" in shipped
+    _installed_runs_the_examples(wheel, tmp_path)
+
+
+@pytest.mark.slow
+def test_an_sdist_from_a_fresh_clone_holds_the_examples_and_installs(tmp_path):
+    """pcilu_cli/data/examples are symlinks to fixtures/ in the repository: the sdist must hold
+    the files themselves (an sdist unpacked elsewhere has no fixtures/ to point to)."""
+    clone = _fresh_clone(tmp_path)
+    sdists = tmp_path / "sdist"
+    if not _setuptools_ok():
+        pytest.skip("setuptools >= 77 is needed to build the sdist offline")
+    subprocess.run([sys.executable, "-c", "import sys\nfrom setuptools import build_meta\n"
+                    "build_meta.build_sdist(sys.argv[1])", str(sdists)], cwd=clone,
+                   check=True, timeout=600, capture_output=True)
+    (sdist,) = sdists.glob("pcilu-*.tar.gz")
+    import tarfile
+    with tarfile.open(sdist) as tar:
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if "/" in m.name}
+    examples = {k: m for k, m in members.items() if k.startswith("pcilu_cli/data/examples/")}
+    scenario = "pcilu_cli/data/examples/scenarios/qemu-virtio-net.yaml"
+    assert scenario in examples and examples[scenario].isfile()
+    assert not [k for k, m in examples.items() if m.issym() or m.islnk()]
+    n = len(list((ROOT / "fixtures" / "scenarios").glob("*.yaml")))
+    assert len([k for k in examples if k.startswith("pcilu_cli/data/examples/scenarios/")
+                and k.endswith(".yaml")]) == n
+    assert "LICENSE" in members and "pcilu/__init__.py" in members
+    _installed_runs_the_examples(_pip_wheel(sdist, tmp_path / "dist"), tmp_path)
 
 
 def test_man_pages_cover_every_command_and_render_cleanly(tmp_path):

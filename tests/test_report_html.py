@@ -162,8 +162,11 @@ def test_state_files_give_one_column_per_generation_in_generation_order(tmp_path
     assert {"lu-skipped", "lu-reconf"} <= row["classes"]
     before = next(d for d in e0["devices"] if d["bdf"] == skipped)
     after = next(d for d in e1["devices"] if d["bdf"] == skipped)
-    assert f"{before['secondary']:02x}-{before['subordinate']:02x}" in row["cells"][1][1]
-    assert f"{after['secondary']:02x}-{after['subordinate']:02x}" in row["cells"][1][1]
+    # buses 04-04 in generation 0 (fixtures/scenarios/bridge-reset.yaml), 06-06 once the next
+    # kernel has numbered the reset port anew
+    assert (before["secondary"], before["subordinate"]) == (4, 4)
+    assert (after["secondary"], after["subordinate"]) == (6, 6)
+    assert "04-04" in row["cells"][1][1] and "06-06" in row["cells"][1][1]
     for d in e1["devices"]:
         if not d["enumerated"]:
             assert "lu-noenum" in page.rows[d["uid"]]["cells"][1][0]
