@@ -157,8 +157,14 @@ LAYOUT_MODULES = ["pcilu_cli.abi.pci", "pcilu_cli.abi.luo", "pcilu_cli.abi.kho_b
 
 
 def module_structs(modname):
+    """The Construct layouts a module offers, also those it declares in its ``*_layouts``
+    module and re-exports on first use."""
     mod = importlib.import_module(modname)
-    return {k: v for k, v in vars(mod).items()
+    found = dict(vars(mod))
+    lazy = getattr(mod, "_LAYOUTS", None)
+    if isinstance(lazy, str):
+        found.update(vars(importlib.import_module(lazy)))
+    return {k: v for k, v in found.items()
             if isinstance(v, construct.Struct) and not k.startswith("_")}
 
 
