@@ -424,9 +424,10 @@ class Machine:
         fab = notes.get(elfcore.NT_PCILU_FABRIC)
         if fab is None:
             raise BadInput("state file has no fabric note", file=file, field="PCILU fabric note")
-        from pcilu_cli.fabric.model import Fabric
+        from pcilu_cli.fabric import lazy
         try:
-            m.fabric = Fabric.from_bytes(bytes(fab))
+            # Functions are built as the kernel looks its devices up (fabric/lazy.py)
+            m.fabric = lazy.from_bytes(bytes(fab), file=file)
         except BadInput as exc:
             raise BadInput(f"fabric note: {exc.message}", file=file,
                            field="PCILU fabric note") from None
