@@ -112,12 +112,25 @@ class KernelRefusal(PcIluError):
 
 
 class KernelPanic(PcIluError):
-    """The simulated kernel panicked (exit 5). ``panic_message`` is the panic text."""
+    """The simulated kernel panicked (exit 5). ``panic_message`` is the panic text.
+
+    Who panicked, for the caller that saves or reports it: ``kernel`` is the simulated kernel
+    (set where the kernel records its panic), ``machine`` the generation it ran in (the state
+    layer's Machine, or the API's wrapper of it once the exception passes through the API),
+    ``messages`` the kernel log lines of a panic in early boot (KHO/LUO), before any kernel
+    object exists. Each is None (or empty) until the layer that knows it fills it in.
+    """
 
     exit_code = ExitCode.PANIC
+    kernel: object | None
+    machine: object | None
+    messages: list
 
-    def __init__(self, panic_message: str):
+    def __init__(self, panic_message: str, *, kernel=None, machine=None, messages=()):
         self.panic_message = panic_message
+        self.kernel = kernel
+        self.machine = machine
+        self.messages = list(messages)
         super().__init__(f"Kernel panic - not syncing: {panic_message}")
 
     def to_json(self) -> dict:

@@ -12,6 +12,9 @@ writing a format string by hand, a module asks for the codec of a declaration:
     fields(layout) -> [(path, off, size)] every field, nested ones included
     field_codec(layout, "f") -> struct.Struct   the codec of one numeric field
     scalar("<I") -> struct.Struct        a lone little-/big-endian number (not a layout)
+    cached(module, name) -> (struct.Struct, {path: offset})   the codec of a declaration as
+                                          derived once and kept in :mod:`codec_cache`: no
+                                          Construct import (start-up of ``inspect``)
 
     parse(layout, data, offset=0, *, file=None, what=None) -> Container
     unpack_from(layout, data, offset=0, *, file=None, what=None) -> tuple
@@ -20,21 +23,34 @@ writing a format string by hand, a module asks for the codec of a declaration:
 :class:`~pcilu_cli.errors.BadInput` naming the file, the byte offset and the struct (as
 pyelftools' ``struct_parse`` does for ELF): no decoder lets a ``struct.error`` or a
 ``StreamError`` out.
+
+``python -m pcilu_cli.abi.codec`` rewrites :mod:`codec_cache` from the declarations (the test
+of the cache says when that is needed).
 """
 from __future__ import annotations
 
 import struct
 
-import construct as cs
-
 from pcilu_cli.errors import BadInput
 
-_CODECS: dict[int, tuple[cs.Construct, struct.Struct]] = {}
+_CODECS: dict[int, tuple[object, struct.Struct]] = {}
 _SCALARS: dict[str, struct.Struct] = {}
+_CACHED: dict[tuple[str, str], tuple[struct.Struct, dict]] = {}
+
+# Construct is imported on first use: decoding through cached codecs never needs it
+cs = None
+
+
+def _cs():
+    global cs
+    if cs is None:
+        import construct
+        cs = construct
+    return cs
 
 
 def _inner(sc):
-    return sc.subcon if isinstance(sc, cs.Renamed) else sc
+    return sc.subcon if isinstance(sc, _cs().Renamed) else sc
 
 
 def _endian(fmt: str) -> str:
@@ -43,6 +59,7 @@ def _endian(fmt: str) -> str:
 
 def _items(layout) -> list[tuple[str, str]]:
     """(byte order, struct code) of every leaf, declaration order."""
+    _cs()
     out = []
     for sc in layout.subcons:
         inner = _inner(sc)
@@ -60,7 +77,7 @@ def _items(layout) -> list[tuple[str, str]]:
     return out
 
 
-def fast(layout: cs.Construct) -> struct.Struct:
+def fast(layout) -> struct.Struct:
     """The :class:`struct.Struct` with exactly the bytes of ``layout`` (cached)."""
     hit = _CODECS.get(id(layout))
     if hit is not None and hit[0] is layout:
@@ -89,6 +106,7 @@ def scalar(fmt: str) -> struct.Struct:
 def field_codec(layout, field: str) -> struct.Struct:
     """The codec of one numeric (top-level) field, to read or patch it in place at
     :func:`offsetof`."""
+    _cs()
     for sc in layout.subcons:
         if sc.name == field:
             inner = _inner(sc)
@@ -107,7 +125,7 @@ def fields(layout, base: int = 0, prefix: str = "") -> list[tuple[str, int, int]
         path = prefix + (sc.name or f"<unnamed@{off}>")
         out.append((path, off, size))
         inner = _inner(sc)
-        if isinstance(inner, cs.Struct):
+        if isinstance(inner, _cs().Struct):
             out.extend(fields(inner, off, path + "."))
         off += size
     return out
@@ -145,7 +163,62 @@ def parse(layout, data, offset: int = 0, *, file=None, what: str | None = None):
                        file=file, offset=offset, field=_name(layout, what))
     try:
         return layout.parse(bytes(data[offset:offset + size]))
-    except cs.ConstructError as e:
+    except _cs().ConstructError as e:
         path = getattr(e, "path", None) or ""
         raise BadInput(f"bad {_name(layout, what)}: {e}", file=file, offset=offset,
                        field=f"{_name(layout, what)}{path and ' ' + path}") from None
+
+
+def derive(module: str, name: str) -> tuple[str, dict]:
+    """(struct format, {field path: offset}) of the declaration ``module.name``, derived from
+    Construct now (what :mod:`codec_cache` keeps)."""
+    import importlib
+    layout = getattr(importlib.import_module(module), name)
+    return fast(layout).format, {path: off for path, off, _size in fields(layout)}
+
+
+def cached(module: str, name: str) -> tuple[struct.Struct, dict]:
+    """The fast codec and field offsets of the declaration ``module.name`` as kept in
+    :mod:`codec_cache` (derived from Construct when the cache does not hold it)."""
+    key = (module, name)
+    hit = _CACHED.get(key)
+    if hit is None:
+        from pcilu_cli.abi.codec_cache import CODECS
+        kept = CODECS.get(f"{module}:{name}")
+        if kept is None and _GENERATING:
+            # rewriting the cache: the declaring module may import the one asking (its
+            # constants); a placeholder, never kept, breaks that circle
+            from collections import defaultdict
+            return struct.Struct("x"), defaultdict(int)
+        fmt, offsets = kept or derive(module, name)
+        hit = _CACHED[key] = (struct.Struct(fmt), dict(offsets))
+    return hit
+
+
+_GENERATING = False
+
+
+CACHED_MODULES = ("pcilu_cli.abi.pci_layouts", "pcilu_cli.abi.luo_layouts",
+                  "pcilu_cli.abi.kho_layouts", "pcilu_cli.abi.fdt_layouts")
+
+
+def cache_source() -> str:
+    """The text of :mod:`codec_cache`, derived from every declaration of CACHED_MODULES."""
+    import importlib
+    lines = ["# SPDX-License-Identifier: GPL-2.0-only",
+             '"""Fast-codec formats derived from the Construct declarations (generated by',
+             "``python -m pcilu_cli.abi.codec``; a test holds it equal to what Construct",
+             'derives). Read by :func:`pcilu_cli.abi.codec.cached`."""', "", "CODECS = {"]
+    for module in CACHED_MODULES:
+        for name in importlib.import_module(module).LAYOUTS:
+            fmt, offsets = derive(module, name)
+            lines.append(f"    {module + ':' + name!r}: ({fmt!r}, {offsets!r}),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":          # rewrite the cache next to this module
+    from pathlib import Path
+    import pcilu_cli.abi.codec as _self        # the module the layouts import, not __main__
+    _self._GENERATING = True
+    Path(_self.__file__).with_name("codec_cache.py").write_text(_self.cache_source())

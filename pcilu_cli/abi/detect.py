@@ -4,17 +4,17 @@ compatible string), and the LUO FLB page as a document. Pure: bytes in, answers 
 from __future__ import annotations
 
 from pcilu_cli.abi import pci
-from pcilu_cli.abi.kho import PAGE_SIZE as PAGE
-from pcilu_cli.abi.kho import get_order
+from pcilu_cli.abi.page import PAGE_SIZE as PAGE
+from pcilu_cli.abi.page import get_order
 from pcilu_cli.abi.codec import parse
+from pcilu_cli.abi import luo
 from pcilu_cli.abi.luo import (
-    LIVEUPDATE_FLB_COMPAT_LENGTH, LUO_FLB_HEADER, LUO_FLB_MAX, LUO_FLB_PGCNT, luo_flb_header_ser,
-    luo_flb_ser_raw,
+    LIVEUPDATE_FLB_COMPAT_LENGTH, LUO_FLB_HEADER, LUO_FLB_MAX, LUO_FLB_PGCNT, LUO_FLB_SER,
 )
 from pcilu_cli.errors import BadInput
 
-_FLB_HDR_SIZE = luo_flb_header_ser.sizeof()    # 16
-_FLB_ENT_SIZE = luo_flb_ser_raw.sizeof()       # 64
+_FLB_HDR_SIZE = LUO_FLB_HEADER.size    # 16
+_FLB_ENT_SIZE = LUO_FLB_SER.size       # 64
 
 
 def looks_like_flb_page(data: bytes) -> bool:
@@ -121,14 +121,14 @@ def _folio_size(size: int) -> int:
 
 
 def flb_page_to_json(data: bytes, file) -> dict:
-    hdr = parse(luo_flb_header_ser, data, file=file, what="luo_flb_header_ser")
+    hdr = parse(luo.luo_flb_header_ser, data, file=file, what="luo_flb_header_ser")
     recs = []
     for i in range(hdr.count):
         off = _FLB_HDR_SIZE + _FLB_ENT_SIZE * i
         if off + _FLB_ENT_SIZE > len(data):
             raise BadInput(f"FLB page header counts {hdr.count} entries but entry {i} is "
                            "truncated", file=file, offset=off, field=f"luo_flb_ser[{i}]")
-        r = parse(luo_flb_ser_raw, data, off, file=file, what=f"luo_flb_ser[{i}]")
+        r = parse(luo.luo_flb_ser_raw, data, off, file=file, what=f"luo_flb_ser[{i}]")
         name = r.name.split(b"\0", 1)[0].decode("ascii", "replace")
         recs.append({"index": i, "name": name, "data": r.data, "count": r.count})
     return {"kind": "luo_flb_page", "pgcnt": hdr.pgcnt, "count": hdr.count, "flbs": recs}

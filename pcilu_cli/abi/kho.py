@@ -7,25 +7,31 @@
     vmalloc.h          struct kho_vmalloc / kho_vmalloc_chunk
     x86 setup_data     struct kho_data (SETUP_KEXEC_KHO = 10); struct kho_scratch
 
-Pure: constants, Construct layouts, folio order and the radix key arithmetic. Little-endian
-throughout (KHO exists on x86_64 and arm64 only).
+Pure: constants, folio order and the radix key arithmetic. Little-endian throughout (KHO
+exists on x86_64 and arm64 only). The Construct declarations are in
+:mod:`pcilu_cli.abi.kho_layouts` (re-exported here, imported on first use); the fast codecs
+below are derived from them through the codec cache, so that identifying a file does not
+import Construct.
 """
 from __future__ import annotations
 
-from construct import Array, Int16ul, Int32ul, Int64ul, PaddedString, Struct
-
 from pcilu_cli.abi import fdt as _fdt
-from pcilu_cli.abi.codec import fast
+from pcilu_cli.abi.codec import cached
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-MAX_PAGE_ORDER = 10                       # MAX_PAGE_ORDER on x86_64 / arm64 4K pages
+_LAYOUTS = "pcilu_cli.abi.kho_layouts"
 
 
-def get_order(size: int) -> int:
-    """get_order(): smallest order whose folio holds ``size`` bytes (one page at least)."""
-    pages = max(1, (size + PAGE_SIZE - 1) >> PAGE_SHIFT)
-    return (pages - 1).bit_length()
+def __getattr__(name):
+    """The Construct declarations (``kho.kho_kexec_metadata`` ...), imported on first use."""
+    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
+        raise AttributeError(name)
+    import importlib
+    mod = importlib.import_module(_LAYOUTS)
+    if name in mod.LAYOUTS:
+        return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+from pcilu_cli.abi.page import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, get_order  # noqa: F401
 
 # ---- root FDT (kexec_handover.h) ---------------------------------------------------------------
 KHO_FDT_COMPATIBLE = {"A": "kho-v1", "B": "kho-v2", "C": "kho-v3", "D": "kho-v4"}
@@ -54,19 +60,14 @@ KHO_METADATA_NODE_NAME = "kexec-metadata"
 KHO_KEXEC_METADATA_VERSION = 1
 NEW_UTS_LEN = 64
 
-kho_kexec_metadata = Struct(               # __packed, 73 bytes
-    "version" / Int32ul,                   # KHO_KEXEC_METADATA_VERSION
-    "previous_release" / PaddedString(NEW_UTS_LEN + 1, "ascii"),
-    "kexec_count" / Int32ul,
-)
-KHO_KEXEC_METADATA_SIZE = kho_kexec_metadata.sizeof()   # 73
-KHO_KEXEC_METADATA = fast(kho_kexec_metadata)  # (version, previous_release bytes, kexec_count)
+KHO_KEXEC_METADATA = cached(_LAYOUTS, "kho_kexec_metadata")[0]  # (version, release, count)
+KHO_KEXEC_METADATA_SIZE = KHO_KEXEC_METADATA.size   # 73
 
 
 def kexec_metadata_to_json(data: bytes, *, file=None) -> dict:
     """The ``inspect`` document of a ``struct kho_kexec_metadata`` blob."""
     from pcilu_cli.abi.codec import unpack_from
-    version, release, count = unpack_from(kho_kexec_metadata, data, file=file,
+    version, release, count = unpack_from(__getattr__("kho_kexec_metadata"), data, file=file,
                                           what="kho_kexec_metadata")
     return {"kind": "kho_kexec_metadata", "version": version,
             "previous_release": release.split(b"\0", 1)[0].decode("latin-1"),
@@ -80,10 +81,7 @@ KHO_TREE_MAX_DEPTH = 6                     # root = level 5 ... leaf = level 0
 KHO_TABLE_ENTRIES = 1 << KHO_TABLE_SIZE_LOG2
 KHO_BITMAP_BITS = 1 << KHO_BITMAP_SIZE_LOG2
 
-kho_radix_node = Struct(                   # one page: a table of PAs of the next level, 0 = empty
-    "table" / Array(KHO_TABLE_ENTRIES, Int64ul),
-)
-KHO_RADIX_NODE = fast(kho_radix_node)      # the 512 entries of one node
+KHO_RADIX_NODE = cached(_LAYOUTS, "kho_radix_node")[0]      # the 512 entries of one node
 
 
 def radix_key(pa: int, order: int) -> int:
@@ -116,44 +114,15 @@ def radix_key_from_indices(idx: list[int], bit: int) -> int:
 KHOSER_BITMAP_SIZE = 255                   # bitmap pointers per chunk
 PRESERVE_BITS = PAGE_SIZE * 8              # 32768 blocks per bitmap page
 
-khoser_mem_chunk_hdr = Struct(
-    "next" / Int64ul,                      # PA of the next chunk, 0 = end
-    "order" / Int32ul,
-    "num_elms" / Int32ul,
-)
-khoser_mem_bitmap_ptr = Struct(
-    "phys_start" / Int64ul,
-    "bitmap" / Int64ul,                    # PA of a PAGE_SIZE bitmap
-)
-khoser_mem_chunk = Struct(
-    "hdr" / khoser_mem_chunk_hdr,
-    "bitmaps" / Array(KHOSER_BITMAP_SIZE, khoser_mem_bitmap_ptr),
-)
-assert khoser_mem_chunk.sizeof() == PAGE_SIZE
-KHOSER_MEM_CHUNK_HDR = fast(khoser_mem_chunk_hdr)      # (next, order, num_elms)
-KHOSER_MEM_BITMAP_PTR = fast(khoser_mem_bitmap_ptr)    # (phys_start, bitmap)
+KHOSER_MEM_CHUNK_HDR = cached(_LAYOUTS, "khoser_mem_chunk_hdr")[0]      # (next, order, num_elms)
+KHOSER_MEM_BITMAP_PTR = cached(_LAYOUTS, "khoser_mem_bitmap_ptr")[0]    # (phys_start, bitmap)
 
 # ---- vmalloc preservation (vmalloc.h) -----------------------------------------------------------
 KHO_VMALLOC_ALLOC = 0x0001
 KHO_VMALLOC_HUGE_VMAP = 0x0002
-kho_vmalloc_hdr = Struct("next" / Int64ul)
-kho_vmalloc_chunk = Struct("hdr" / kho_vmalloc_hdr, "phys" / Array(511, Int64ul))
-kho_vmalloc = Struct(
-    "first" / Int64ul,
-    "total_pages" / Int32ul,
-    "flags" / Int16ul,
-    "order" / Int16ul,
-)
 
 # ---- boot protocol --------------------------------------------------------------------------------
 SETUP_KEXEC_KHO = 10                       # x86 setup_data type
-kho_data = Struct(                         # x86 setup_data payload, packed, 32 bytes
-    "fdt_addr" / Int64ul,
-    "fdt_size" / Int64ul,                  # PAGE_SIZE
-    "scratch_addr" / Int64ul,
-    "scratch_size" / Int64ul,              # bytes of the kho_scratch array
-)
-kho_scratch = Struct("addr" / Int64ul, "size" / Int64ul)   # 16 bytes
 
 # ---- libfdt magic (the page scan of real dumps, the FDT header check) ----------------------------
 FDT_MAGIC = _fdt.FDT_MAGIC

@@ -5,64 +5,50 @@ Gen D (``luo-v5``): ``struct luo_ser`` (raw, 32 bytes) → session ``kho_block``
 (``luo_session_ser``, 80 bytes) → file chains (``luo_file_ser``, 64 bytes); FLB page.
 Gen A–C (``luo-v1``): an FDT whose ``luo-session``/``luo-flb`` nodes hold PAs; the session
 array and the FLB page share the same record layouts. (``kho-luo-abi.md`` §2.)
-"""
-from construct import Bytes, Int64ul, PaddedString, Struct
 
-from pcilu_cli.abi.codec import fast
+The Construct declarations are in :mod:`pcilu_cli.abi.luo_layouts` (re-exported here, imported
+on first use); the fast codecs below are derived from them through the codec cache, so reading
+an FLB page does not import Construct.
+"""
+from pcilu_cli.abi.codec import cached
 
 LUO_KHO_ENTRY_NAME = "LUO"
 LIVEUPDATE_HNDL_COMPAT_LENGTH = 48
 LIVEUPDATE_FLB_COMPAT_LENGTH = 48
 LIVEUPDATE_SESSION_NAME_LENGTH = 64
-
-# ---- FLB page (identical in gen A-D) ------------------------------------------------------
 LUO_FLB_PGCNT = 1
-
-luo_flb_header_ser = Struct(
-    "pgcnt" / Int64ul,         # pages in the FLB area (LUO_FLB_PGCNT = 1)
-    "count" / Int64ul,         # luo_flb_ser entries that follow the header
-)
-
-luo_flb_ser = Struct(
-    "name" / PaddedString(LIVEUPDATE_FLB_COMPAT_LENGTH, "ascii"),  # FLB compatible, NUL-padded
-    "data" / Int64ul,          # FLB's serialized data: PA of e.g. struct pci_ser
-    "count" / Int64ul,         # preserved files whose handler depends on this FLB
-)
-
-LUO_FLB_MAX = (LUO_FLB_PGCNT * 4096 - luo_flb_header_ser.sizeof()) // luo_flb_ser.sizeof()  # 63
-
-# The raw name bytes, for readers that must compare exactly (strcmp) or report garbage.
-luo_flb_ser_raw = Struct(
-    "name" / Bytes(LIVEUPDATE_FLB_COMPAT_LENGTH),
-    "data" / Int64ul,
-    "count" / Int64ul,
-)
-
-# ---- gen D: raw struct luo_ser ("luo-v5") -------------------------------------------------------
 LUO_ABI_COMPATIBLE = "luo-v5"
 LUO_ABI_COMPAT_LEN = 8                     # ALIGN(sizeof("luo-v5"), 8)
 
-luo_ser = Struct(                          # __packed, 32 bytes; blob of the "LUO" KHO subtree
-    "compatible" / Bytes(LUO_ABI_COMPAT_LEN),  # "luo-v5\0\0" (compared with strncmp over 8 bytes)
-    "liveupdate_num" / Int64ul,            # previous kernel's number + 1
-    "sessions_pa" / Int64ul,               # first kho_block of the session chain; 0 = none
-    "flbs_pa" / Int64ul,                   # the FLB page (always set)
-)
-LUO_SER_SIZE = luo_ser.sizeof()            # 32
+_LAYOUTS = "pcilu_cli.abi.luo_layouts"
 
-luo_session_ser = Struct(                  # __packed, 80 bytes (gen A-D)
-    "name" / Bytes(LIVEUPDATE_SESSION_NAME_LENGTH),  # NUL-terminated, zero padded
-    "files" / Int64ul,                     # file_set_ser.files: gen D first block, gen A-C array
-    "count" / Int64ul,                     # file_set_ser.count
-)
-LUO_SESSION_SER_SIZE = luo_session_ser.sizeof()   # 80
 
-luo_file_ser = Struct(                     # __packed, 64 bytes
-    "compatible" / Bytes(LIVEUPDATE_HNDL_COMPAT_LENGTH),  # file handler compatible
-    "data" / Int64ul,                      # handler's serialized_data (usually a PA)
-    "token" / Int64ul,                     # user token of LIVEUPDATE_SESSION_PRESERVE_FD
-)
-LUO_FILE_SER_SIZE = luo_file_ser.sizeof()  # 64
+def __getattr__(name):
+    """The Construct declarations (``luo.luo_ser`` ...), imported on first use."""
+    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
+        raise AttributeError(name)
+    import importlib
+    mod = importlib.import_module(_LAYOUTS)
+    if name in mod.LAYOUTS:
+        return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ---- fast codecs (struct speed), derived from the declarations ----------------------------------
+LUO_FLB_HEADER = cached(_LAYOUTS, "luo_flb_header_ser")[0]        # (pgcnt, count)
+LUO_FLB_SER = cached(_LAYOUTS, "luo_flb_ser_raw")[0]              # (name bytes, data, count)
+LUO_SER = cached(_LAYOUTS, "luo_ser")[0]         # (compatible, liveupdate_num, sessions, flbs)
+LUO_SESSION_SER = cached(_LAYOUTS, "luo_session_ser")[0]          # (name bytes, files, count)
+LUO_FILE_SER = cached(_LAYOUTS, "luo_file_ser")[0]                # (compatible bytes, data, token)
+LUO_SESSION_HEADER = cached(_LAYOUTS, "luo_session_header_ser")[0]  # (count,)
+
+# ---- FLB page (identical in gen A-D) ------------------------------------------------------
+LUO_FLB_MAX = (LUO_FLB_PGCNT * 4096 - LUO_FLB_HEADER.size) // LUO_FLB_SER.size  # 63
+
+# ---- gen D: raw struct luo_ser ("luo-v5") -------------------------------------------------------
+LUO_SER_SIZE = LUO_SER.size                        # 32
+LUO_SESSION_SER_SIZE = LUO_SESSION_SER.size        # 80 (gen A-D)
+LUO_FILE_SER_SIZE = LUO_FILE_SER.size              # 64
 
 # ---- gen A-C: the LUO FDT ("luo-v1") ------------------------------------------------------------
 LUO_FDT_SIZE = 4096
@@ -75,16 +61,7 @@ LUO_FDT_FLB_NODE_NAME = "luo-flb"
 LUO_FDT_FLB_COMPATIBLE = "luo-flb-v1"
 LUO_FDT_FLB_HEADER = "luo-flb-header"
 
-luo_session_header_ser = Struct("count" / Int64ul)   # followed by count x luo_session_ser
 LUO_SESSION_PGCNT = 16                     # contiguous session area (gen A-C)
 LUO_SESSION_MAX = (LUO_SESSION_PGCNT * 4096 - 8) // 80   # 819
 LUO_FILE_PGCNT = 2                         # contiguous file array per session (gen A-C)
 LUO_FILE_MAX = LUO_FILE_PGCNT * 4096 // 64  # 128
-
-# ---- fast codecs (struct speed), derived from the declarations above ----------------------------
-LUO_FLB_HEADER = fast(luo_flb_header_ser)        # (pgcnt, count)
-LUO_FLB_SER = fast(luo_flb_ser_raw)              # (name bytes, data, count)
-LUO_SER = fast(luo_ser)                          # (compatible, liveupdate_num, sessions, flbs)
-LUO_SESSION_SER = fast(luo_session_ser)          # (name bytes, files, count)
-LUO_FILE_SER = fast(luo_file_ser)                # (compatible bytes, data, token)
-LUO_SESSION_HEADER = fast(luo_session_header_ser)  # (count,)

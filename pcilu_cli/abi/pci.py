@@ -2,10 +2,13 @@
 """``include/linux/kho/abi/pci.h``: ``struct pci_ser`` and ``struct pci_dev_ser`` in every layout
 the series has had (``pci-liveupdate-v6.md`` §1, §13; ``kho-luo-abi.md`` §4).
 
-Construct is the single source of truth for each layout. The device array is declared in the
-layout as a fixed-size ``Bytes`` (so the layout documents it and ``sizeof`` works) and decoded in
-bulk with ``struct.iter_unpack``: Construct's per-element parse is ~100x slower
-(conventions §3). All values are little-endian (x86_64 / arm64 kernels; ``__packed``).
+Construct is the single source of truth for each layout: the declarations are in
+:mod:`pcilu_cli.abi.pci_layouts` (re-exported here, imported on first use). The device array is
+decoded in bulk with ``struct.iter_unpack`` through the fast codecs derived from them
+(Construct's per-element parse is ~100x slower, conventions §3); the derived formats are kept
+in :mod:`pcilu_cli.abi.codec_cache`, which a test holds equal to what Construct derives, so
+that decoding a blob never imports Construct. All values are little-endian (x86_64 / arm64
+kernels; ``__packed``).
 
 Flex era (v6: ``pci-v1`` → ``pci-v2`` → ``pci-v3``)::
 
@@ -21,66 +24,33 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from construct import Int16ul, Int32ul, Int64ul, Struct
-
 from pcilu_cli.abi.bdf import format_dev_id, parse_bdf, pci_dev_id, xa_key
-from pcilu_cli.abi.codec import fast, offsetof
+from pcilu_cli.abi.codec import cached
 from pcilu_cli.abi.profiles import BLOCK, FLEX, PADDING, VERSION, Profile, get_profile
 from pcilu_cli.errors import BadInput, Diagnostic
 
-# ---- layouts (read like the C header) ------------------------------------------------------
-
-pci_dev_ser_v1 = Struct(               # v6 patch 01 ("pci-v1")
-    "domain" / Int32ul,                # pci_domain_nr(dev->bus)
-    "bdf" / Int16ul,                   # pci_dev_id(dev) = bus << 8 | devfn
-    "padding" / Int16ul,
-)
-
-pci_dev_ser = Struct(                  # every later revision
-    "domain" / Int32ul,
-    "bdf" / Int16ul,
-    "refcount" / Int16ul,              # 0 = free; else preserved devices at or below (pci-v3)
-)
-
-pci_ser_flex_header = Struct(          # followed by struct pci_dev_ser devices[max_nr_devices]
-    "max_nr_devices" / Int32ul,
-    "nr_devices" / Int32ul,
-)
-
-pci_ser_block = Struct(                # v7, __packed: 12 bytes
-    "nr_devices" / Int32ul,
-    "devices" / Int64ul,               # PA of the first kho_block (0 = none)
-)
-
-pci_ser_version = Struct(              # version-field era: 16 bytes
-    "version" / Int32ul,               # must never be deleted, moved or resized
-    "nr_devices" / Int32ul,
-    "devices" / Int64ul,
-)
-
-# Layouts real trees carry from before v6 (decode only; no kernel profile speaks them):
-# the v3 posting (PATCH v3 02/24, 23 Mar 2026) had a u64 header and entries "sorted ascending
-# by domain and bdf" with a u16 reserved where v6 has the refcount. See abi/pre_v6.py.
-pci_dev_ser_reserved = Struct(         # pre-v4: the last u16 is reserved
-    "domain" / Int32ul,
-    "bdf" / Int16ul,
-    "reserved" / Int16ul,
-)
-
-pci_ser_u64_header = Struct(           # pre-v4: followed by devices[max_nr_devices]
-    "max_nr_devices" / Int64ul,
-    "nr_devices" / Int64ul,
-)
+_LAYOUTS = "pcilu_cli.abi.pci_layouts"
 
 
-# The fast codecs (struct speed for the hot paths), derived from the declarations above.
-PCI_DEV_SER = fast(pci_dev_ser)        # (domain, bdf, refcount): the bulk codec
+def __getattr__(name):
+    """The Construct declarations (``pci.pci_dev_ser`` ...), imported on first use."""
+    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
+        raise AttributeError(name)
+    import importlib
+    mod = importlib.import_module(_LAYOUTS)
+    if name in mod.LAYOUTS:
+        return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The fast codecs (struct speed for the hot paths), derived from the declarations.
+PCI_DEV_SER, _DEV_OFF = cached(_LAYOUTS, "pci_dev_ser")   # (domain, bdf, refcount): bulk codec
 PCI_DEV_SER_SIZE = PCI_DEV_SER.size    # 8
-assert fast(pci_dev_ser_v1).format == PCI_DEV_SER.format   # padding sits where refcount does
-REFCOUNT_OFFSET = offsetof(pci_dev_ser, "refcount")        # 6
-PCI_SER_FLEX = fast(pci_ser_flex_header)     # (max_nr_devices, nr_devices)
-PCI_SER_BLOCK = fast(pci_ser_block)          # (nr_devices, devices)
-PCI_SER_VERSION = fast(pci_ser_version)      # (version, nr_devices, devices)
+assert cached(_LAYOUTS, "pci_dev_ser_v1")[0].format == PCI_DEV_SER.format  # padding = refcount
+REFCOUNT_OFFSET = _DEV_OFF["refcount"]                     # 6
+PCI_SER_FLEX, _FLEX_OFF = cached(_LAYOUTS, "pci_ser_flex_header")  # (max_nr_devices, nr_devices)
+PCI_SER_BLOCK, _BLOCK_OFF = cached(_LAYOUTS, "pci_ser_block")      # (nr_devices, devices)
+PCI_SER_VERSION, _VERSION_OFF = cached(_LAYOUTS, "pci_ser_version")  # (version, nr, devices)
 FLEX_DEVICES_OFFSET = PCI_SER_FLEX.size      # devices[] follows the header: 8
 
 # A blob larger than this is refused before anything is allocated for it.
@@ -90,13 +60,16 @@ MAX_BLOB_BYTES = 1 << 31
 MAX_ENCODE_SLOTS = 1 << 22
 
 
-def header_layout(profile: Profile | str) -> Struct:
+def header_layout(profile: Profile | str):
+    """The Construct declaration of the profile's ``struct pci_ser`` header."""
     p = get_profile(profile)
-    return {FLEX: pci_ser_flex_header, BLOCK: pci_ser_block, VERSION: pci_ser_version}[p.pci_layout]
+    return __getattr__({FLEX: "pci_ser_flex_header", BLOCK: "pci_ser_block",
+                        VERSION: "pci_ser_version"}[p.pci_layout])
 
 
-def entry_layout(profile: Profile | str) -> Struct:
-    return pci_dev_ser_v1 if get_profile(profile).refcount == PADDING else pci_dev_ser
+def entry_layout(profile: Profile | str):
+    return __getattr__("pci_dev_ser_v1" if get_profile(profile).refcount == PADDING
+                       else "pci_dev_ser")
 
 
 def header_codec(profile: Profile | str) -> struct.Struct:
@@ -107,13 +80,12 @@ def header_codec(profile: Profile | str) -> struct.Struct:
 
 def nr_devices_offset(layout: str) -> int:
     """offsetof(struct pci_ser, nr_devices) in the ``flex``/``block``/``version`` layout."""
-    return offsetof({FLEX: pci_ser_flex_header, BLOCK: pci_ser_block,
-                     VERSION: pci_ser_version}[layout], "nr_devices")
+    return {FLEX: _FLEX_OFF, BLOCK: _BLOCK_OFF, VERSION: _VERSION_OFF}[layout]["nr_devices"]
 
 
 def devices_pa_offset(layout: str) -> int:
     """offsetof(struct pci_ser, devices) of the block eras (a u64 PA)."""
-    return offsetof({BLOCK: pci_ser_block, VERSION: pci_ser_version}[layout], "devices")
+    return {BLOCK: _BLOCK_OFF, VERSION: _VERSION_OFF}[layout]["devices"]
 
 
 def entry_offset(slot: int) -> int:
@@ -168,8 +140,7 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
     p = get_profile(profile)
     mv = memoryview(data)
     n = len(mv)
-    hdr = header_layout(p)
-    hsize = hdr.sizeof()
+    hsize = header_codec(p).size
     if n < hsize:
         raise BadInput(f"truncated struct pci_ser header: {n} bytes, need {hsize} "
                        f"(profile {p.name}, {p.pci_layout} layout)", file=file, offset=n,

@@ -12,17 +12,18 @@ decoded, with the posting they belong to. No kernel profile writes them.
 """
 from __future__ import annotations
 
-import struct
 
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.bdf import format_dev_id
+from pcilu_cli.abi.codec import cached
 
 POSTING_PCI_U64 = ("pre-v4 posting of the PCI Live Update series (v3, Mar 2026: "
                    "u64 max_nr_devices/nr_devices, entries sorted by domain and bdf)")
 POSTING_KHO_V2_BLOB_SIZE = ("a kho-v2 tree that already carries blob-size (between the radix "
                             "tree and the kho-v3 bump; which release is UNCONFIRMED)")
-_HDR = pci.pci_ser_u64_header.sizeof()          # 16
-_ENT = pci.pci_dev_ser_reserved.sizeof()        # 8
+_U64_HDR = cached(pci._LAYOUTS, "pci_ser_u64_header")[0]   # (max_nr_devices, nr_devices)
+_HDR = _U64_HDR.size                                       # 16
+_ENT = cached(pci._LAYOUTS, "pci_dev_ser_reserved")[0].size  # 8
 
 
 def looks_like_pci_ser_u64(data: bytes) -> bool:
@@ -33,7 +34,7 @@ def looks_like_pci_ser_u64(data: bytes) -> bool:
     n = len(data)
     if n < _HDR:
         return False
-    mx, nr = struct.unpack_from("<QQ", data, 0)
+    mx, nr = _U64_HDR.unpack_from(data, 0)
     if mx >> 32 or nr > mx or _HDR + _ENT * mx > n or not nr:
         return False
     body = memoryview(data)[_HDR:_HDR + _ENT * mx]
@@ -46,7 +47,7 @@ def looks_like_pci_ser_u64(data: bytes) -> bool:
 
 def decode_pci_ser_u64(data: bytes, *, file=None) -> dict:
     """The ``inspect --json`` document of a u64-header ``struct pci_ser``."""
-    mx, nr = struct.unpack_from("<QQ", data, 0)
+    mx, nr = _U64_HDR.unpack_from(data, 0)
     body = memoryview(data)[_HDR:_HDR + _ENT * mx]
     devices = []
     for slot, (d, b, r) in enumerate(pci.PCI_DEV_SER.iter_unpack(body)):

@@ -164,7 +164,7 @@ class Machine:
         try:
             nxt = src.kexec(profile=profile, params=cmdline)
         except KernelPanic as exc:
-            inner = getattr(exc, "machine", None)
+            inner = exc.machine
             exc.machine = None if inner is None or inner is src else Machine(inner)
             raise
         return Machine(nxt)
@@ -193,7 +193,7 @@ def init(fabric, *, profile=None, cmdline="") -> Machine:
     try:
         sim = Sim.boot(fab, profile=profile, params=cmdline or "")
     except KernelPanic as exc:
-        if getattr(exc, "machine", None) is not None:
+        if exc.machine is not None:
             exc.machine = Machine(exc.machine)
         raise
     return Machine(sim)
@@ -217,7 +217,7 @@ def boot_from_blob(fabric, blob: bytes, *, profile=None, cmdline="", name=None,
         sim = Sim.boot_from_blob(fab, bytes(blob), profile=profile, params=cmdline or "",
                                  file=name, flb_name=flb_name, flb_count=flb_count)
     except KernelPanic as exc:
-        if getattr(exc, "machine", None) is not None:
+        if exc.machine is not None:
             exc.machine = Machine(exc.machine)
         raise
     return Machine(sim)

@@ -17,6 +17,7 @@ import click
 from pcilu_cli.abi import pci
 from pcilu_cli.abi.bdf import format_dev_id
 from pcilu_cli.abi.detect import _folio_size
+from pcilu_cli.abi.formats import GZIP_MAGIC
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
 from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
 from pcilu_cli.errors import BadInput, UsageError
@@ -158,11 +159,12 @@ def inspect(file, profile, as_json, as_hex):
     """
     set_json_mode(as_json)
     from pcilu_cli.api.decoder import examine
-    from pcilu_cli.fabric.capture import is_capture
-    if file != "-" and is_capture(file):
-        from pcilu_cli.cli.cmd_capture import inspect_capture
-        return inspect_capture(file, as_json)
     data = read_input(file)
+    if file != "-" and data[:2] == GZIP_MAGIC:          # a capture is a gzip'd tar
+        from pcilu_cli.fabric.capture import is_capture
+        if is_capture(file):
+            from pcilu_cli.cli.cmd_capture import inspect_capture
+            return inspect_capture(file, as_json)
     name = "<stdin>" if file == "-" else file
     with busy(f"decoding {len(data) // 8} entries", size=len(data) // 8, threshold=200000):
         ex = examine(data, name, profile=profile)

@@ -361,7 +361,7 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
                 nxt = m.kexec(profile=profile, cmdline=cmdline)
         except KernelPanic as exc:
             # a panicked STATE cannot kexec: its panic is raised again and nothing is written
-            if getattr(exc, "machine", None) is not None:
+            if exc.machine is not None:
                 exc.machine.save(output)
                 _say_written_panicked(exc, output)
             raise

@@ -76,7 +76,7 @@ def matrix_cell(load, a: Profile, b: Profile) -> dict:
         nxt = m.kexec(profile=b.name)
     except KernelPanic as exc:
         panic = exc.panic_message
-        nxt = getattr(exc, "machine", None)
+        nxt = exc.machine
     messages = nxt.report()["messages"] if nxt is not None else []
     incoming: list[str] = []
     if panic is not None:

@@ -109,6 +109,33 @@ class HandoverOut:
             self.add_subtree(luo_abi.LUO_KHO_ENTRY_NAME, self.luo_pa, luo_abi.LUO_SER_SIZE)
         self.session_set = None
 
+    # ---- state file --------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        """What a state file keeps of this object (the pages themselves are in memory)."""
+        return {"profile": self.profile.name, "root_pa": self.root_pa, "mem_map": self.mem_map,
+                "subtrees": [list(s) for s in self.subtrees], "metadata_pa": self.metadata_pa,
+                "luo_pa": self.luo_pa, "session_header_pa": self.session_header_pa,
+                "flbs_pa": self.flbs_pa, "liveupdate_num": self.liveupdate_num,
+                "finalized": self.finalized}
+
+    @classmethod
+    def from_state(cls, d: dict, mem: PhysMem, alloc: KhoAllocator) -> "HandoverOut":
+        """The object :meth:`to_state` described, over the memory and allocator it lives in
+        (nothing is allocated or written: the pages are already there)."""
+        self = object.__new__(cls)
+        self.profile = get_profile(d["profile"])
+        self.gen = self.profile.kho_gen
+        self.mem, self.alloc = mem, alloc
+        self.root_pa, self.mem_map = int(d["root_pa"]), int(d["mem_map"])
+        self.subtrees = [(str(n), int(pa), None if sz is None else int(sz))
+                         for n, pa, sz in d["subtrees"]]
+        self.metadata_pa, self.luo_pa = int(d["metadata_pa"]), int(d["luo_pa"])
+        self.session_header_pa, self.flbs_pa = int(d["session_header_pa"]), int(d["flbs_pa"])
+        self.liveupdate_num = int(d["liveupdate_num"])
+        self.finalized = bool(d["finalized"])
+        self.session_set = None
+        return self
+
     # ---- root FDT -----------------------------------------------------------------------------
     def _write_root(self) -> None:
         blob = fdtmod.build_kho_root_fdt(kho_abi.KHO_FDT_COMPATIBLE[self.gen], self.mem_map,
@@ -318,9 +345,7 @@ class HandoverIn:
         return True
 
     def _panic(self, text: str) -> KernelPanic:
-        exc = KernelPanic(text)
-        exc.messages = list(self.messages)
-        return exc
+        return KernelPanic(text, messages=self.messages)
 
     def retrieve_subtree(self, name: str) -> tuple[int, int | None]:
         """kho_retrieve_subtree(): ``-ENOENT`` if absent, ``-EINVAL`` for bad properties."""

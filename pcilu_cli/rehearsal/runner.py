@@ -170,7 +170,7 @@ class Rehearsal:
             ctx.message, ctx.kernel_message = exc.one_line(), exc.kernel_message
         except KernelPanic as exc:
             ctx.result, ctx.message = "panic", exc.panic_message
-            nxt = getattr(exc, "machine", None) or m
+            nxt = exc.machine or m
         old_lines = k.log.lines(start) if k is not None else []
         if nxt is not m:                    # a kexec: shutdown lines, then the new boot log
             ctx.step_lines = old_lines + nxt.report()["messages"]

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from pcilu_cli.state.machine import Machine  # noqa: F401
+
+def __getattr__(name):
+    """``Machine`` (and the model below it) is imported on first use: a command that only
+    reads a file through the store (``inspect`` of a blob) does not load the simulator."""
+    if name == "Machine":
+        from pcilu_cli.state.machine import Machine
+        return Machine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(path: str) -> "Machine":
+    from pcilu_cli.state.machine import Machine
     from pcilu_cli.state.store import read_input
     name = "<stdin>" if path == "-" else str(path)
     return Machine.from_bytes(read_input(path), file=name)
@@ -31,6 +39,7 @@ def transaction(path: str, *, wait: float = 30.0):
     would survive only as a recorded panic: the panicked state is saved, then re-raised.
     """
     from pcilu_cli.errors import KernelPanic
+    from pcilu_cli.state.machine import Machine
     from pcilu_cli.state.store import StateStore
     _check_is_state(path)        # before the lock: no STATE.lock beside a file that is not one
     with StateStore(path, wait=wait).transaction(must_exist=True) as tx:
@@ -66,7 +75,7 @@ def _check_is_state(path) -> None:
 def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
     """``inspect`` of a state file: metadata, the hand-over in memory, the PCI FLB blobs."""
     from pcilu_cli.memory.handover import read_handover
-    from pcilu_cli.state.machine import load_metadata
+    from pcilu_cli.state.machine import Machine, load_metadata
     meta = load_metadata(notes, file)
     doc = {"kind": "state", "generation": meta.get("generation"),
            "profile": meta.get("profile"), "phase": meta.get("phase"),

@@ -27,6 +27,7 @@ import zlib
 from pcilu_cli import __version__
 from pcilu_cli.abi.profiles import FLEX, Profile, get_profile
 from pcilu_cli.errors import BadInput, KernelPanic
+from pcilu_cli.kernel.handover import Incoming
 
 from pcilu_cli.state.store import FORMAT_VERSION  # noqa: E402  (one definition)
 STATE_KIND = "pcilu-state"
@@ -62,9 +63,10 @@ def no_gc(fn):
 FREEZE_THRESHOLD = 16384
 
 
-class MemIncoming:
-    """The incoming hand-over as the simulated kernel reads it: FLB records found by LUO and
-    the physical memory they point into (``phys_to_virt``)."""
+class MemIncoming(Incoming):
+    """The incoming hand-over as the simulated kernel reads it (the kernel's
+    :class:`~pcilu_cli.kernel.handover.Incoming` protocol): FLB records found by LUO and the
+    physical memory they point into (``phys_to_virt``)."""
 
     def __init__(self, mem, flbs, sessions):
         self.mem = mem
@@ -80,33 +82,6 @@ class MemIncoming:
     def to_meta(self) -> dict:
         return {"flbs": [[n, d, c] for n, (d, c) in self._flbs.items()],
                 "sessions": [[n, [list(f) for f in fs]] for n, fs in self.sessions]}
-
-
-def _hout_state(h) -> dict | None:
-    if h is None:
-        return None
-    return {"profile": h.profile.name, "root_pa": h.root_pa, "mem_map": h.mem_map,
-            "subtrees": [list(s) for s in h.subtrees], "metadata_pa": h.metadata_pa,
-            "luo_pa": h.luo_pa, "session_header_pa": h.session_header_pa,
-            "flbs_pa": h.flbs_pa, "liveupdate_num": h.liveupdate_num,
-            "finalized": h.finalized}
-
-
-def _hout_from_state(d, mem, alloc):
-    if d is None:
-        return None
-    from pcilu_cli.memory.handover import HandoverOut
-    h = HandoverOut.__new__(HandoverOut)
-    h.profile = get_profile(d["profile"])
-    h.gen = h.profile.kho_gen
-    h.mem, h.alloc = mem, alloc
-    h.root_pa, h.mem_map = d["root_pa"], d["mem_map"]
-    h.subtrees = [tuple(s) for s in d["subtrees"]]
-    h.metadata_pa, h.luo_pa = d["metadata_pa"], d["luo_pa"]
-    h.session_header_pa, h.flbs_pa = d["session_header_pa"], d["flbs_pa"]
-    h.liveupdate_num, h.finalized = d["liveupdate_num"], d["finalized"]
-    h.session_set = None
-    return h
 
 
 class Machine:
@@ -207,7 +182,7 @@ class Machine:
                                       alloc_preserve=self.alloc.alloc_preserve,
                                       free_preserved=self.alloc.unpreserve_free)
         except KernelPanic as exc:
-            self.kernel = getattr(exc, "kernel", None)
+            self.kernel = exc.kernel
             self._record_panic(exc)
             raise
         self.sync()
@@ -304,9 +279,9 @@ class Machine:
             # retries): the freed pages keep their bytes, so the retry reads what the real
             # kernel reads and frees them again (counted in the kernel's findings)
             keep = not k.pci_flb.retrieved and not k.pci_flb.finished
-            for name, (data, _c) in list(self.incoming._flbs.items()):
-                if name == k.pci_flb.compatible and data in self.alloc.incoming:
-                    self.alloc.restore_free(data, keep_contents=keep)
+            rec = self.incoming.flb(k.pci_flb.compatible)
+            if rec is not None and rec[0] in self.alloc.incoming:
+                self.alloc.restore_free(rec[0], keep_contents=keep)
             # block eras: the device blocks of the incoming chain go too
             for pa in getattr(k, "incoming_freed_pages", ()):
                 if pa in self.alloc.incoming:
@@ -337,7 +312,7 @@ class Machine:
                                       luo_enabled=nxt_params.luo_enabled)
             except KernelPanic as exc:
                 nxt.kho_in = {"status": "panic", "root_pa": root,
-                              "messages": list(getattr(exc, "messages", []))}
+                              "messages": list(exc.messages)}
                 nxt.boot_messages = list(nxt.kho_in["messages"])
                 nxt.mem = PhysMem()
                 nxt._record_panic(exc)
@@ -372,7 +347,7 @@ class Machine:
                 "panic": self.panic, "params": None if k is None else k.params.to_dict(),
                 "kho_in": self.kho_in,
                 "incoming": None if self.incoming is None else self.incoming.to_meta(),
-                "kho_out": _hout_state(self.hout),
+                "kho_out": None if self.hout is None else self.hout.to_state(),
                 "allocator": None if self.alloc is None else self.alloc.to_state(),
                 "boot_messages": self.boot_messages,
                 "bus_master_cleared": [u if b == u else [b, u]
@@ -432,7 +407,9 @@ class Machine:
             from pcilu_cli.memory.kho import KhoAllocator
             if meta.get("allocator") is not None:
                 m.alloc = KhoAllocator.from_state(mem, meta["allocator"])
-            m.hout = _hout_from_state(meta.get("kho_out"), mem, m.alloc)
+            if meta.get("kho_out") is not None:
+                from pcilu_cli.memory.handover import HandoverOut
+                m.hout = HandoverOut.from_state(meta["kho_out"], mem, m.alloc)
             inc = meta.get("incoming")
             if inc is not None:
                 m.incoming = MemIncoming(mem, inc["flbs"], inc["sessions"])

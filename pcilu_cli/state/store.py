@@ -32,7 +32,6 @@ import fcntl
 import os
 import stat
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +111,7 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 def _write_replace(path: Path, data: bytes, mode: int | None) -> None:
     """temp file in the same directory → write → flush → fsync → os.replace → fsync(dir)."""
+    import tempfile                # only writers pay for it (inspect reads through this module)
     directory = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=TMP_SUFFIX,
