@@ -153,8 +153,13 @@ LAYOUT_MODULES = ["pcilu_cli.abi.pci", "pcilu_cli.abi.luo", "pcilu_cli.abi.kho_b
 
 
 def module_structs(modname):
+    """The public Construct layouts of an abi module, including those it declares in a module
+    imported on first use (``mod._LAYOUTS``)."""
     mod = importlib.import_module(modname)
-    return {k: v for k, v in vars(mod).items()
+    found = dict(vars(mod))
+    if getattr(mod, "_LAYOUTS", None):
+        found.update(vars(importlib.import_module(mod._LAYOUTS)))
+    return {k: v for k, v in found.items()
             if isinstance(v, construct.Struct) and not k.startswith("_")}
 
 
