@@ -18,6 +18,7 @@
  *
  * All numbers are printed in decimal. Exit status: 0 ok, 1 bad input or I/O error, 2 usage.
  */
+#include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -47,6 +48,11 @@
 #define FLEX_FIELD(name, member)                                                       \
 	printf("field %s.%s offset %zu size 0\n", #name, #member,                      \
 	       offsetof(struct name, member))
+/* The same for a typedef'd struct (the ELF headers of the system's <elf.h>). */
+#define TSTRUCT(name) printf("struct %s size %zu\n", #name, sizeof(name))
+#define TFIELD(name, member)                                                           \
+	printf("field %s.%s offset %zu size %zu\n", #name, #member,                  \
+	       offsetof(name, member), FIELD_SIZE(name, member))
 
 static void print_layout(void)
 {
@@ -195,6 +201,50 @@ static void print_layout(void)
 	FIELD(kho_data, fdt_size);
 	FIELD(kho_data, scratch_addr);
 	FIELD(kho_data, scratch_size);
+
+	/* the ELF64 core headers of a state file: the system's own <elf.h> */
+	TSTRUCT(Elf64_Ehdr);
+	TFIELD(Elf64_Ehdr, e_ident);
+	TFIELD(Elf64_Ehdr, e_type);
+	TFIELD(Elf64_Ehdr, e_machine);
+	TFIELD(Elf64_Ehdr, e_version);
+	TFIELD(Elf64_Ehdr, e_entry);
+	TFIELD(Elf64_Ehdr, e_phoff);
+	TFIELD(Elf64_Ehdr, e_shoff);
+	TFIELD(Elf64_Ehdr, e_flags);
+	TFIELD(Elf64_Ehdr, e_ehsize);
+	TFIELD(Elf64_Ehdr, e_phentsize);
+	TFIELD(Elf64_Ehdr, e_phnum);
+	TFIELD(Elf64_Ehdr, e_shentsize);
+	TFIELD(Elf64_Ehdr, e_shnum);
+	TFIELD(Elf64_Ehdr, e_shstrndx);
+
+	TSTRUCT(Elf64_Phdr);
+	TFIELD(Elf64_Phdr, p_type);
+	TFIELD(Elf64_Phdr, p_flags);
+	TFIELD(Elf64_Phdr, p_offset);
+	TFIELD(Elf64_Phdr, p_vaddr);
+	TFIELD(Elf64_Phdr, p_paddr);
+	TFIELD(Elf64_Phdr, p_filesz);
+	TFIELD(Elf64_Phdr, p_memsz);
+	TFIELD(Elf64_Phdr, p_align);
+
+	TSTRUCT(Elf64_Shdr);
+	TFIELD(Elf64_Shdr, sh_name);
+	TFIELD(Elf64_Shdr, sh_type);
+	TFIELD(Elf64_Shdr, sh_flags);
+	TFIELD(Elf64_Shdr, sh_addr);
+	TFIELD(Elf64_Shdr, sh_offset);
+	TFIELD(Elf64_Shdr, sh_size);
+	TFIELD(Elf64_Shdr, sh_link);
+	TFIELD(Elf64_Shdr, sh_info);
+	TFIELD(Elf64_Shdr, sh_addralign);
+	TFIELD(Elf64_Shdr, sh_entsize);
+
+	TSTRUCT(Elf64_Nhdr);
+	TFIELD(Elf64_Nhdr, n_namesz);
+	TFIELD(Elf64_Nhdr, n_descsz);
+	TFIELD(Elf64_Nhdr, n_type);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -59,10 +59,6 @@ class UsageError(PcIluError):
     exit_code = ExitCode.USAGE
 
 
-class NotImplementedYet(PcIluError):
-    exit_code = ExitCode.INTERNAL
-
-
 class BadInput(PcIluError):
     """A file or fabric is unreadable, corrupt or invalid (exit 3).
 

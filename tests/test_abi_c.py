@@ -142,6 +142,10 @@ PY_TO_C = {
     ("pcilu_cli.abi.fdt", "fdt_header"): "fdt_header",
     ("pcilu_cli.abi.fdt", "fdt_property"): "fdt_property",
     ("pcilu_cli.abi.fdt", "fdt_reserve_entry"): "fdt_reserve_entry",
+    ("pcilu_cli.abi.elf", "Elf64_Ehdr"): "Elf64_Ehdr",       # the system's <elf.h>
+    ("pcilu_cli.abi.elf", "Elf64_Phdr"): "Elf64_Phdr",
+    ("pcilu_cli.abi.elf", "Elf64_Shdr"): "Elf64_Shdr",
+    ("pcilu_cli.abi.elf", "Elf64_Nhdr"): "Elf64_Nhdr",
 }
 # C structs the Python side deliberately has no separate layout for.
 C_ONLY = {
@@ -149,16 +153,17 @@ C_ONLY = {
     "luo_file_set_ser": "pcilu_cli.abi.luo flattens it into luo_session_ser (files, count)",
 }
 LAYOUT_MODULES = ["pcilu_cli.abi.pci", "pcilu_cli.abi.luo", "pcilu_cli.abi.kho_block",
-                  "pcilu_cli.abi.kho", "pcilu_cli.abi.fdt"]
+                  "pcilu_cli.abi.kho", "pcilu_cli.abi.fdt", "pcilu_cli.abi.elf"]
 
 
 def module_structs(modname):
-    """The public Construct layouts of an abi module, including those it declares in a module
-    imported on first use (``mod._LAYOUTS``)."""
+    """The Construct layouts a module offers, also those it declares in its ``*_layouts``
+    module and re-exports on first use."""
     mod = importlib.import_module(modname)
     found = dict(vars(mod))
-    if getattr(mod, "_LAYOUTS", None):
-        found.update(vars(importlib.import_module(mod._LAYOUTS)))
+    lazy = getattr(mod, "_LAYOUTS", None)
+    if isinstance(lazy, str):
+        found.update(vars(importlib.import_module(lazy)))
     return {k: v for k, v in found.items()
             if isinstance(v, construct.Struct) and not k.startswith("_")}
 

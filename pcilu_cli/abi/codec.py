@@ -199,7 +199,8 @@ _GENERATING = False
 
 
 CACHED_MODULES = ("pcilu_cli.abi.pci_layouts", "pcilu_cli.abi.luo_layouts",
-                  "pcilu_cli.abi.kho_layouts", "pcilu_cli.abi.fdt_layouts")
+                  "pcilu_cli.abi.kho_layouts", "pcilu_cli.abi.fdt_layouts",
+                  "pcilu_cli.abi.elf_layouts", "pcilu_cli.abi.fabric_file_layouts")
 
 
 def cache_source() -> str:

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pcilu_cli.abi import kho, luo
+from pcilu_cli.abi.elf import ELF_MAGIC
+from pcilu_cli.abi.fabric_file import FABRIC_MAGIC
 from pcilu_cli.abi.fdt import FDT_MAGIC
 
 UNKNOWN = "unknown"
-ELF_MAGIC = b"\x7fELF"
 FDT_MAGIC_BYTES = FDT_MAGIC.to_bytes(4, "big")
-FABRIC_MAGIC = b"PCILUFAB"
 GZIP_MAGIC = b"\x1f\x8b"
 CAPTURE_MANIFEST = "pcilu-capture.json"      # the first member of a capture's tar
 CAPTURE_HEAD = 1 << 16                       # bytes of a file enough to recognise a capture

@@ -16,7 +16,7 @@ import Construct.
 from __future__ import annotations
 
 from pcilu_cli.abi import fdt as _fdt
-from pcilu_cli.abi.codec import cached
+from pcilu_cli.abi.codec import cached, scalar
 
 _LAYOUTS = "pcilu_cli.abi.kho_layouts"
 
@@ -127,3 +127,8 @@ SETUP_KEXEC_KHO = 10                       # x86 setup_data type
 # ---- libfdt magic (the page scan of real dumps, the FDT header check) ----------------------------
 FDT_MAGIC = _fdt.FDT_MAGIC
 FDT_MAGIC_BYTES = FDT_MAGIC.to_bytes(4, "big")
+
+
+# A KHO u64 property (``preserved-memory-map``, ``fdt``, a LUO ``data`` ...) is 8 raw
+# little-endian bytes, not two big-endian FDT cells; physical memory words are the same.
+KHO_U64 = scalar("<Q")

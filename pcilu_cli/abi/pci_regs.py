@@ -11,11 +11,26 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from pcilu_cli.abi.codec import scalar
+
+# config space is little-endian (PCI Local Bus Spec.): the register accessors' codecs
+PCI_CFG_U16 = scalar("<H")
+PCI_CFG_U32 = scalar("<I")
+
 # ---- type 0/1 header (common part) -----------------------------------------------------------
 PCI_VENDOR_ID = 0x00
 PCI_DEVICE_ID = 0x02
 PCI_COMMAND = 0x04
+PCI_COMMAND_IO = 0x0001
+PCI_COMMAND_MEMORY = 0x0002
 PCI_COMMAND_MASTER = 0x0004         # bus master enable
+PCI_COMMAND_SPECIAL = 0x0008
+PCI_COMMAND_INVALIDATE = 0x0010     # memory write and invalidate
+PCI_COMMAND_VGA_PALETTE = 0x0020
+PCI_COMMAND_PARITY = 0x0040
+PCI_COMMAND_SERR = 0x0100
+PCI_COMMAND_FAST_BACK = 0x0200
+PCI_COMMAND_INTX_DISABLE = 0x0400
 PCI_STATUS = 0x06
 PCI_STATUS_CAP_LIST = 0x0010
 PCI_REVISION_ID = 0x08              # the dword at 0x08 is revision | class << 8
@@ -101,6 +116,7 @@ PCI_SRIOV_CTRL = 0x08
 PCI_SRIOV_CTRL_VFE = 0x0001         # VF Enable
 PCI_SRIOV_CTRL_MSE = 0x0008         # VF Memory Space Enable
 PCI_SRIOV_CTRL_ARI = 0x0010         # ARI Capable Hierarchy
+PCI_SRIOV_INITIAL_VF = 0x0C
 PCI_SRIOV_TOTAL_VF = 0x0E
 PCI_SRIOV_NUM_VF = 0x10
 PCI_SRIOV_VF_OFFSET = 0x14

@@ -77,24 +77,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         mod_name, attr = target.split(":")
-        try:
-            mod = importlib.import_module(f"pcilu_cli.cli.{mod_name}")
-        except ModuleNotFoundError as e:  # a later issue's command not built yet
-            if e.name == f"pcilu_cli.cli.{mod_name}":
-                return _not_implemented(name)
-            raise
-        cmd = getattr(mod, attr, None)
-        return cmd if cmd is not None else _not_implemented(name)
-
-
-def _not_implemented(name):
-    @click.command(name=name, context_settings={"ignore_unknown_options": True},
-                   help="Not implemented yet.")
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def stub(args):
-        from pcilu_cli.errors import NotImplementedYet
-        raise NotImplementedYet(f"'pcilu {name}' is not implemented yet")
-    return stub
+        return getattr(importlib.import_module(f"pcilu_cli.cli.{mod_name}"), attr)
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG,

@@ -67,14 +67,7 @@ def generate_fabric(functions: int, domains: int | None = None, seed: int = 0,
         raise UsageError(f"{functions:,} functions do not fit in {domains} PCI domain"
                          f"{'s' if domains > 1 else ''} (at most {FUNCTIONS_PER_DOMAIN:,} each); "
                          f"use --domains {need} or more")
-    try:
-        from pcilu_cli.fabric.synth import synth_fabric
-    except ModuleNotFoundError as e:  # the generator is built in parallel with this command
-        if e.name != "pcilu_cli.fabric.synth":
-            raise
-        from pcilu_cli.errors import NotImplementedYet
-        raise NotImplementedYet("'pcilu generate' needs pcilu_cli.fabric.synth, which is not "
-                                "built yet") from None
+    from pcilu_cli.fabric.synth import synth_fabric
     return synth_fabric(functions, domains=domains, seed=seed, shape=shape), domains
 
 

@@ -6,9 +6,10 @@ Entry points:
                                          dump, a serialized fabric, or a sysfs directory;
                                          raises BadInput (file:line: field: message)
     parse_bdf / format_bdf               re-exported from ``abi/bdf.py`` (their one home)
-Submodules: config (ConfigSpace), model (Function/RootBus/Fabric), build (FabricBuilder,
-firmware bus assignment), layouts (Construct layouts), yamlfmt, lspci, sysfs, synth, quirks,
-render (tree/JSON rendering for `pcilu fabric show`).
+Submodules: config (ConfigSpace), function_spec (config-space synthesis, below the model),
+model (Function/RootBus/Fabric), build (FabricBuilder, firmware bus assignment), yamlfmt,
+lspci, sysfs, capture, synth, quirks, render (tree/JSON rendering for `pcilu fabric show`).
+Register names and config-space layouts are in ``abi/pci_regs.py`` and ``abi/pci_config.py``.
 """
 from __future__ import annotations
 

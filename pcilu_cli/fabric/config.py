@@ -24,13 +24,12 @@ API:
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.codec import scalar
 
 from pcilu_cli.abi.pci_regs import (
     PCI_CAPABILITY_LIST, PCI_CB_CAPABILITY_LIST, PCI_CFG_SPACE_SIZE, PCI_EXT_CAP_ID,
     PCI_EXT_CAP_NEXT, PCI_HEADER_TYPE, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_PRIMARY_BUS, PCI_STATUS, PCI_STATUS_CAP_LIST, PCI_STD_HEADER_SIZEOF,
-    PCI_SUBORDINATE_BUS, PCI_CAP_LIST_NEXT,
+    PCI_SUBORDINATE_BUS, PCI_CAP_LIST_NEXT, PCI_CFG_U16, PCI_CFG_U32,
 )
 
 _BUS_END = PCI_SUBORDINATE_BUS + 1     # writes below this touch the bus number registers
@@ -56,8 +55,8 @@ BUS_EPOCH = [0]
 # back unchanged only while this has not moved (state save reuses the unchanged fabric note).
 CONFIG_EPOCH = [0]
 _CAP_CACHE: dict = {}
-_U16 = scalar("<H")           # config space is little-endian (PCI Local Bus Spec.)
-_U32 = scalar("<I")
+_U16 = PCI_CFG_U16
+_U32 = PCI_CFG_U32
 _U16_FROM = _U16.unpack_from
 _U32_FROM = _U32.unpack_from
 

@@ -22,10 +22,10 @@ API:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pcilu_cli.abi.pci_regs import (
-    PCI_ACS_EC, PCI_ARI_CAP_NFN_SHIFT, PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_CAPABILITY_LIST, PCI_CB_CAPABILITY_LIST,
+    PCI_ACS_EC, PCI_ARI_CAP_NFN_SHIFT, PCI_CAP_ID_EXP, PCI_CAP_ID_PM, PCI_CAPABILITY_LIST,
+    PCI_CB_CAPABILITY_LIST,
     PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE, PCI_CLASS_BRIDGE_HOST, PCI_COMMAND_MASTER,
     PCI_EXP_DEVCAP2_ARI, PCI_EXP_DEVCTL2_ARI, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI,
     PCI_EXT_CAP_ID_SRIOV, PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MFD,
@@ -34,12 +34,13 @@ from pcilu_cli.abi.pci_regs import (
     PORT_TYPE_BY_NAME, POWER_STATES, PciExpType, pcie_flags,
 )
 from pcilu_cli.fabric.config import ConfigSpace
-from pcilu_cli.fabric.layouts import (
-    AcsCap, AriCap, PcieCap, PmCap, SriovCap, Type0Header, Type1Header, ext_cap_header,
-)
 
-if TYPE_CHECKING:  # annotations only: the model imports this module
-    from pcilu_cli.fabric.model import Function
+def _cfg():
+    """The config-space Construct layouts, imported when something is synthesized (loading a
+    serialized fabric or a state file never needs Construct)."""
+    from pcilu_cli.abi import pci_config
+    return pci_config
+
 
 # kind -> (header type, PCIe port type name or None, default class code)
 _N, _B, _CB = PCI_HEADER_TYPE_NORMAL, PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
@@ -92,8 +93,9 @@ class FunctionSpec:
     line: int | None = None        # where a loader found it (for messages)
 
 
-def kind_of(fn: Function) -> str:
-    """The KINDS name that describes a built function, read back from its registers."""
+def kind_of(fn) -> str:
+    """The KINDS name that describes a built function (a fabric ``Function``), read back
+    from its registers."""
     if fn.cfg.size < PCI_CFG_SPACE_SIZE:  # 64-byte snapshot: no capability list, PCIe role unknown
         return {_B: "bridge", _CB: "cardbus"}.get(fn.header_type, "function")
     t = fn.pcie_type
@@ -138,13 +140,14 @@ def make_config(spec: FunctionSpec) -> ConfigSpace:
                   cache_line_size=0, latency_timer=0,
                   header_type=htype | (PCI_HEADER_TYPE_MFD if spec.multifunction else 0), bist=0,
                   interrupt_line=0, interrupt_pin=0)
+    layouts = _cfg()
     if htype == _N:
-        buf[:] = Type0Header.build(dict(common, bar=[0] * 6, cardbus_cis=0, subsystem_vendor=0,
-                                        subsystem_id=0, rom_address=0,
-                                        capability_list=PCIE_CAP_OFF, min_gnt=0, max_lat=0))
+        buf[:] = layouts.Type0Header.build(dict(
+            common, bar=[0] * 6, cardbus_cis=0, subsystem_vendor=0, subsystem_id=0,
+            rom_address=0, capability_list=PCIE_CAP_OFF, min_gnt=0, max_lat=0))
     else:
         p, s, sub = spec.bus or (0, 0, 0)
-        buf[:] = Type1Header.build(dict(
+        buf[:] = layouts.Type1Header.build(dict(
             common, bar=[0] * 2, primary_bus=p, secondary_bus=s, subordinate_bus=sub,
             sec_latency_timer=0, io_base=0, io_limit=0, sec_status=0, memory_base=0,
             memory_limit=0, pref_memory_base=0, pref_memory_limit=0, pref_base_upper32=0,
@@ -163,22 +166,22 @@ def make_config(spec: FunctionSpec) -> ConfigSpace:
             devctl2 = PCI_EXP_DEVCTL2_ARI if spec.ari_forwarding[1] else 0
         flags = pcie_flags(spec.pcie_version, PORT_TYPE_BY_NAME[ptype], spec.slot)
         cfg.write_block(PCIE_CAP_OFF, _pcie_cap_bytes(flags, pm_off, devcap2, devctl2))
-    cfg.write_block(pm_off, PmCap.build(dict(id=PCI_CAP_ID_PM, next=0, pmc=0x0003, ctrl=pm_state,
-                                              bridge_ext=0, data=0)))
+    cfg.write_block(pm_off, layouts.PmCap.build(dict(id=PCI_CAP_ID_PM, next=0, pmc=0x0003,
+                                                    ctrl=pm_state, bridge_ext=0, data=0)))
     if pcie:
         ext = []
         if spec.acs is not None:
             ext.append((PCI_EXT_CAP_ID_ACS, _acs_bytes(spec.acs)))
         if spec.ari_next_function is not None:
             nfn = (spec.ari_next_function & 0xFF) << PCI_ARI_CAP_NFN_SHIFT
-            ext.append((PCI_EXT_CAP_ID_ARI, AriCap.build(dict(header=0, cap=nfn, ctrl=0))))
+            ext.append((PCI_EXT_CAP_ID_ARI, layouts.AriCap.build(dict(header=0, cap=nfn, ctrl=0))))
         if spec.sriov is not None:
             ext.append((PCI_EXT_CAP_ID_SRIOV, _sriov_bytes(spec.sriov)))
         off = EXT_START
         for i, (cid, body) in enumerate(ext):
             nxt = off + ((len(body) + 3) & ~3) if i + 1 < len(ext) else 0
             body = bytearray(body)
-            body[0:4] = ext_cap_header(cid, 1, nxt).to_bytes(4, "little")
+            body[0:4] = layouts.ext_cap_header(cid, 1, nxt).to_bytes(4, "little")
             cfg.write_block(off, bytes(body))
             off = nxt
     if spec.power_state and spec.power_state not in POWER_STATES:
@@ -188,16 +191,16 @@ def make_config(spec: FunctionSpec) -> ConfigSpace:
 
 def _pcie_cap_bytes(flags: int, next_off: int = 0, devcap2: int = 0, devctl2: int = 0) -> bytes:
     """A PCI Express capability whose other registers read zero."""
-    return PcieCap.build(dict(
+    return _cfg().PcieCap.build(dict(
         id=PCI_CAP_ID_EXP, next=next_off, flags=flags, devcap=0, devctl=0, devsta=0, lnkcap=0,
-        lnkctl=0, lnksta=0, sltcap=0, sltctl=0, sltsta=0, rtctl=0, rtcap=0, rtsta=0, devcap2=devcap2,
-        devctl2=devctl2, devsta2=0, lnkcap2=0, lnkctl2=0, lnksta2=0, sltcap2=0, sltctl2=0,
-        sltsta2=0))
+        lnkctl=0, lnksta=0, sltcap=0, sltctl=0, sltsta=0, rtctl=0, rtcap=0, rtsta=0,
+        devcap2=devcap2, devctl2=devctl2, devsta2=0, lnkcap2=0, lnkctl2=0, lnksta2=0,
+        sltcap2=0, sltctl2=0, sltsta2=0))
 
 
 def _acs_bytes(acs) -> bytes:
     cap, ctrl = acs
-    body = AcsCap.build(dict(header=0, cap=cap, ctrl=ctrl))
+    body = _cfg().AcsCap.build(dict(header=0, cap=cap, ctrl=ctrl))
     if cap & PCI_ACS_EC:  # Egress Control: vector of (cap >> 8) bits, 0 meaning 256
         bits = (cap >> 8) or 256
         body += bytes(((bits + 31) // 32) * 4)
@@ -208,7 +211,7 @@ def _sriov_bytes(s: dict) -> bytes:
     ctrl = ((PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE) if s.get("vf_enable") else 0) \
         | (PCI_SRIOV_CTRL_ARI if s.get("ari_capable_hierarchy") else 0)
     total = s.get("total_vfs", 0)
-    return SriovCap.build(dict(
+    return _cfg().SriovCap.build(dict(
         header=0, cap=0, ctrl=ctrl, status=0, initial_vfs=s.get("initial_vfs", total),
         total_vfs=total, num_vfs=s.get("num_vfs", 0), func_link=0,
         vf_offset=s.get("first_vf_offset", 1), vf_stride=s.get("vf_stride", 1),
@@ -216,7 +219,7 @@ def _sriov_bytes(s: dict) -> bytes:
         vf_bar=[0] * 6, migration_state=0))
 
 
-def vf_config_for(pf: Function) -> ConfigSpace:
+def vf_config_for(pf) -> ConfigSpace:
     """A VF's own registers: Vendor/Device read 0xffff (SR-IOV spec), class and revision as the
     PF's, a v2 PCIe Endpoint capability, and an ARI capability if the PF has one."""
     buf = bytearray(PCI_STD_HEADER_SIZEOF)
@@ -227,6 +230,6 @@ def vf_config_for(pf: Function) -> ConfigSpace:
     cfg = ConfigSpace(PCI_CFG_SPACE_EXP_SIZE, bytes(buf))
     cfg.write_block(PCIE_CAP_OFF, _pcie_cap_bytes(pcie_flags(2, PciExpType.ENDPOINT)))
     if pf.ari_cap is not None:
-        hdr = ext_cap_header(PCI_EXT_CAP_ID_ARI, 1, 0)
-        cfg.write_block(EXT_START, AriCap.build(dict(header=hdr, cap=0, ctrl=0)))
+        hdr = _cfg().ext_cap_header(PCI_EXT_CAP_ID_ARI, 1, 0)
+        cfg.write_block(EXT_START, _cfg().AriCap.build(dict(header=hdr, cap=0, ctrl=0)))
     return cfg

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 from pcilu_cli.errors import BadInput, Diagnostic
 from pcilu_cli.abi.bdf import format_bdf
+from pcilu_cli.abi.pci_regs import (
+    PCI_CAP_ID_EXP, PCI_HEADER_TYPE, PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS,
+    PCI_HEADER_TYPE_MASK, PCI_PRIMARY_BUS, PCI_SECONDARY_BUS, PCI_SUBORDINATE_BUS,
+)
 from pcilu_cli.fabric.build import check_topology
 from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.fabric.model import Fabric, Function
@@ -40,9 +44,10 @@ class RawFunction:
 def _bridge_range(data: bytes, bus: int):
     """(secondary, subordinate) of a sane-looking bridge, or None (mirrors the checks of
     pci_scan_bridge_extend(), including the "Primary bus is hard wired to 0" fix-up)."""
-    if len(data) < 0x1B or (data[0x0E] & 0x7F) not in (1, 2):
+    if len(data) <= PCI_SUBORDINATE_BUS or (data[PCI_HEADER_TYPE] & PCI_HEADER_TYPE_MASK) \
+            not in (PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS):
         return None
-    p, s, sub = data[0x18], data[0x19], data[0x1A]
+    p, s, sub = data[PCI_PRIMARY_BUS], data[PCI_SECONDARY_BUS], data[PCI_SUBORDINATE_BUS]
     if p == 0 and p != bus and s and sub:
         p = bus
     if s == 0 and sub == 0 or s <= bus or s > sub:
@@ -143,4 +148,4 @@ def fabric_from_raw(raws: list[RawFunction], file: str, name: str, source: dict)
 
 def _has_pcie(data: bytes) -> bool:
     cfg = ConfigSpace.from_bytes(data)
-    return cfg.find_capability(0x10) is not None
+    return cfg.find_capability(PCI_CAP_ID_EXP) is not None

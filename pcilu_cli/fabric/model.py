@@ -58,13 +58,15 @@ from __future__ import annotations
 
 import bisect
 import json
-import struct
 import zlib
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterator
 
 from pcilu_cli.abi.bdf import format_bdf, format_bus, parse_bdf
+from pcilu_cli.abi.fabric_file import (
+    FABRIC_BODY, FABRIC_HEADER, FABRIC_MAGIC, FABRIC_RECORD, FABRIC_VERSION,
+)
 from pcilu_cli.abi.pci_regs import (
     PCI_ARI_CAP, PCI_ARI_CAP_NFN_SHIFT, PCI_ACS_CAP, PCI_ACS_CTRL, PCI_CAP_ID_EXP, PCI_CAP_ID_PM,
     PCI_CFG_SPACE_SIZE, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_DEVICE_ID, PCI_EXP_DEVCAP2,
@@ -362,7 +364,7 @@ class Function:
         elif state != "D0":
             self.knobs["power_state"] = state
 
-    # -- helpers -------------------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------------
     @property
     def link(self):
         """The link (bridge Function or RootBus) this function sits on."""
@@ -391,10 +393,8 @@ class RootBus:
         return f"<RootBus {format_bus(self.domain, self.number)}>"
 
 
-_REC = struct.Struct("<iHBBHBBI")  # parent, root, devfn, flags, vf_index, delta, pad, blob
 _SIZE_CODES = {64: 0, 128: 1, 256: 2, 4096: 3}
 _SIZES = {v: k for k, v in _SIZE_CODES.items()}
-from pcilu_cli.abi.formats import FABRIC_MAGIC as _MAGIC  # noqa: E402  (the one table)
 
 
 class Fabric:
@@ -806,7 +806,7 @@ class Fabric:
             b = cfg.stored_bytes()
             bi = blobs.setdefault(b, len(blobs))
             flags = isvf | (_SIZE_CODES[cfg.size] << 4)
-            table += _REC.pack(parent, rix, devfn, flags, vfi, delta, 0, bi)
+            table += FABRIC_RECORD.pack(parent, rix, devfn, flags, vfi, delta, 0, bi)
             uids.append(uid)
             if kn:
                 knobs[str(i)] = kn
@@ -815,20 +815,21 @@ class Fabric:
                            "roots": roots, "uids": uids, "knobs": knobs,
                            "blob_lengths": [len(b) for b in blob_list]},
                           sort_keys=True, separators=(",", ":")).encode()
-        body = struct.pack("<III", len(meta), len(table), len(recs)) + meta + bytes(table) \
+        body = FABRIC_BODY.pack(len(meta), len(table), len(recs)) + meta + bytes(table) \
             + b"".join(blob_list)
-        return _MAGIC + struct.pack("<H", 1) + zlib.compress(body, 6)
+        return FABRIC_HEADER.pack(FABRIC_MAGIC, FABRIC_VERSION) + zlib.compress(body, 6)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Fabric":
-        if data[:8] != _MAGIC:
+        if data[:len(FABRIC_MAGIC)] != FABRIC_MAGIC:
             raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
         try:
-            body = _inflate_fabric(data[10:])
-            mlen, tlen, n = struct.unpack_from("<III", body, 0)
-            meta = json.loads(body[12:12 + mlen])
-            table = body[12 + mlen:12 + mlen + tlen]
-            pos = 12 + mlen + tlen
+            body = _inflate_fabric(data[FABRIC_HEADER.size:])
+            mlen, tlen, n = FABRIC_BODY.unpack_from(body, 0)
+            start = FABRIC_BODY.size
+            meta = json.loads(body[start:start + mlen])
+            table = body[start + mlen:start + mlen + tlen]
+            pos = start + mlen + tlen
             blobs = []
             for ln in meta["blob_lengths"]:
                 blobs.append(body[pos:pos + ln])
@@ -837,7 +838,7 @@ class Fabric:
             recs = []
             mk = ConfigSpace.__new__
             for i, (parent, rix, devfn, flags, vfi, delta, _pad, bi) in enumerate(
-                    _REC.iter_unpack(table)):
+                    FABRIC_RECORD.iter_unpack(table)):
                 cfg = mk(ConfigSpace)
                 cfg.size = _SIZES[flags >> 4]
                 cfg._data = blobs[bi]
@@ -865,17 +866,18 @@ def _inflate_fabric(compressed: bytes) -> bytes:
     ``1 MiB + n * 1 KiB``; a stream that inflates beyond that is refused before it is."""
     from pcilu_cli.abi.untrusted import Inflater
     inf = Inflater(compressed, what="serialized fabric")
-    head = inf.peek(12)
-    if len(head) < 12:
+    hsize = FABRIC_BODY.size
+    head = inf.peek(hsize)
+    if len(head) < hsize:
         raise BadInput(f"serialized fabric body is {len(head)} bytes, too short for its header")
-    mlen, tlen, n = struct.unpack("<III", head)
-    if tlen != n * _REC.size:
+    mlen, tlen, n = FABRIC_BODY.unpack(head)
+    if tlen != n * FABRIC_RECORD.size:
         raise BadInput(f"serialized fabric declares {n} functions but a {tlen}-byte record "
-                       f"table ({n * _REC.size} expected)", field="table")
+                       f"table ({n * FABRIC_RECORD.size} expected)", field="table")
     if mlen > META_FIXED + n * META_PER_FUNCTION:
         raise BadInput(f"serialized fabric declares a {mlen}-byte meta for {n} functions",
                        field="meta")
-    return inf.read_all(12 + mlen + tlen + n * 4096)
+    return inf.read_all(hsize + mlen + tlen + n * 4096)
 
 
 def _uid_bdf(uid: str):

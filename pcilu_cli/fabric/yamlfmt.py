@@ -19,6 +19,7 @@ import yaml
 
 from pcilu_cli.errors import BadInput, Diagnostic
 from pcilu_cli.abi.bdf import format_bdf, parse_bdf
+from pcilu_cli.abi import pci_regs as R
 from pcilu_cli.abi.pci_regs import PORT_TYPE_BY_NAME, POWER_STATES
 from pcilu_cli.fabric.build import FabricBuilder, check_topology
 from pcilu_cli.fabric.config import VALID_SIZES, ConfigSpace
@@ -38,10 +39,13 @@ ACS_KEYS = {"cap", "ctrl"}
 ARI_KEYS = {"next_function"}
 SRIOV_KEYS = {"total_vfs", "initial_vfs", "num_vfs", "vf_enable", "first_vf_offset",
               "vf_stride", "vf_device", "ari_capable_hierarchy"}
-COMMAND_BITS = {"io": 0x1, "memory": 0x2, "bus_master": 0x4, "special": 0x8, "mwi": 0x10,
-                "vga_snoop": 0x20, "parity": 0x40, "serr": 0x100, "fast_b2b": 0x200,
-                "intx_disable": 0x400}
-ACS_FLAGS = {"SV": 0x1, "TB": 0x2, "RR": 0x4, "CR": 0x8, "UF": 0x10, "EC": 0x20, "DT": 0x40}
+COMMAND_BITS = {"io": R.PCI_COMMAND_IO, "memory": R.PCI_COMMAND_MEMORY,
+                "bus_master": R.PCI_COMMAND_MASTER, "special": R.PCI_COMMAND_SPECIAL,
+                "mwi": R.PCI_COMMAND_INVALIDATE, "vga_snoop": R.PCI_COMMAND_VGA_PALETTE,
+                "parity": R.PCI_COMMAND_PARITY, "serr": R.PCI_COMMAND_SERR,
+                "fast_b2b": R.PCI_COMMAND_FAST_BACK, "intx_disable": R.PCI_COMMAND_INTX_DISABLE}
+ACS_FLAGS = {"SV": R.PCI_ACS_SV, "TB": R.PCI_ACS_TB, "RR": R.PCI_ACS_RR, "CR": R.PCI_ACS_CR,
+             "UF": R.PCI_ACS_UF, "EC": R.PCI_ACS_EC, "DT": R.PCI_ACS_DT}
 PLATFORM_KEYS = {"assign_all_busses", "iommu", "cmdline"}
 NEVER_ACS = {"pcie_pci_bridge", "pci_pcie_bridge", "rcec", "pci_bridge", "pci_endpoint",
              "cardbus", "host_bridge"}
@@ -163,7 +167,7 @@ def _parse_yaml(text: str, file: str):
 
 
 # ---------------------------------------------------------------------------------------------
-# validation helpers
+# validation
 
 
 class _Ctx:
@@ -317,8 +321,9 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
                         "parent", f"{uid}.parent")
             pk = KIND_ALIASES.get(b.specs[spec.parent].kind, b.specs[spec.parent].kind)
             praw = b.specs[spec.parent].raw
-            if praw is None and KINDS[pk][0] not in (1, 2) or praw is not None and \
-                    (praw[0x0e] & 0x7F) not in (1, 2):
+            bridges = (R.PCI_HEADER_TYPE_BRIDGE, R.PCI_HEADER_TYPE_CARDBUS)
+            if praw is None and KINDS[pk][0] not in bridges or praw is not None and \
+                    (praw[R.PCI_HEADER_TYPE] & R.PCI_HEADER_TYPE_MASK) not in bridges:
                 ctx.err(f"parent {spec.parent} is not a bridge (kind {pk})", node, "parent",
                         f"{uid}.parent")
     try:
@@ -588,7 +593,7 @@ def spec_from_function(fn) -> FunctionSpec:
                           first_vf_offset=sr.first_vf_offset, vf_stride=sr.vf_stride,
                           vf_device=sr.vf_device,
                           ari_capable_hierarchy=sr.ari_capable_hierarchy)
-        spec.sriov["initial_vfs"] = fn.cfg.read(sr.offset + 0x0C, 2)
+        spec.sriov["initial_vfs"] = fn.cfg.read(sr.offset + R.PCI_SRIOV_INITIAL_VF, 2)
     ps = fn.power_state
     spec.power_state = ps if ps != "D0" else None
     spec.knobs = {k: v for k, v in (fn._knobs or {}).items() if k != "power_state"}

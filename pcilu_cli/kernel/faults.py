@@ -87,8 +87,11 @@ def corrupt(k, which: str, field: str, value: int, slot: int | None = None,
             if getattr(ser, "max_nr", None) is None:
                 raise BadInput(f"the {which} struct pci_ser of {k.profile.name} has no "
                                "max_nr_devices (kho_block chain)", field="corrupt")
-            import struct
-            struct.pack_into("<I", ser.blob, 0, value & 0xFFFFFFFF)
+            from pcilu_cli.abi import pci
+            from pcilu_cli.abi.codec import field_codec, offsetof
+            field_codec(pci.pci_ser_flex_header, "max_nr_devices").pack_into(
+                ser.blob, offsetof(pci.pci_ser_flex_header, "max_nr_devices"),
+                value & 0xFFFFFFFF)
             ser.max_nr = value          # the kernel reads the field from memory every time
         else:
             ser.nr_devices = value

@@ -169,7 +169,7 @@ class Kernel:
             exc.kernel = self
             raise
 
-    # -- helpers used by the kernel modules -------------------------------------------------
+    # -- what the kernel modules call --------------------------------------------------------
     def needs_acs_quirk(self, dev) -> bool:
         v = self._quirk_cache.get(dev.key)
         if v is None:

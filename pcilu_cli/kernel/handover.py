@@ -7,8 +7,12 @@
 * :class:`Incoming` — the protocol of the ``incoming`` source the next kernel reads
   (``flb``, ``read``, ``sessions``); the state layer's memory-backed source implements it.
 * :func:`raw_blob_sessions` — the sessions implied by a raw ``struct pci_ser``.
-* :class:`SimpleAllocator` — the default deterministic stand-in for ``kho_alloc_preserve()``:
-  zeroed ``2^order`` pages, naturally aligned, lowest free address from 0x1_0000_0000.
+* :class:`SimpleAllocator` — the allocator a :class:`~pcilu_cli.kernel.generation.Kernel`
+  uses when it is booted without one (the kernel layer on its own, without physical memory:
+  ``Kernel.boot()`` from Python, the kernel tests): a deterministic stand-in for
+  ``kho_alloc_preserve()``, ``2^order`` pages naturally aligned at the lowest free address
+  from 0x1_0000_0000, with no memory behind them. A ``Machine`` (every command) always passes
+  the KHO allocator of ``pcilu_cli.memory.kho`` instead.
 
 Our conventions (the VFIO payload is not in the spec): the file handler compatible is
 ``"vfio-pci-v1"``, ``data`` is 0, the token is ``(domain << 16) | bdf`` (a second file for the
@@ -75,7 +79,8 @@ def raw_blob_sessions(fabric, blob: bytes, handler: str = VFIO_COMPATIBLE) -> li
 
 
 class SimpleAllocator:
-    """Deterministic kho_alloc_preserve()/kho_unpreserve_free() stand-in."""
+    """Deterministic kho_alloc_preserve()/kho_unpreserve_free() stand-in: the default of a
+    Kernel booted without an allocator (see the module docstring)."""
 
     BASE = 0x1_0000_0000
 

@@ -142,7 +142,7 @@ class PciFlbIncoming:
         self.xa = xa
 
 
-# -- printk helpers --------------------------------------------------------------------------
+# -- printk ---------------------------------------------------------------------------------
 def _pr(k, level, text):
     k.log.add(level, k.profile.pr_fmt + text)
 

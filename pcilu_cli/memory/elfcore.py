@@ -22,8 +22,11 @@ already covered is dropped and a partial overlap is trimmed.
 """
 from __future__ import annotations
 
-import struct
-
+from pcilu_cli.abi.elf import (
+    EHDR as _EHDR, EI_CLASS, EI_DATA, ELF_MAGIC, ELFCLASS64, ELFDATA2LSB, EM_AARCH64, EM_X86_64,
+    ET_CORE, EV_CURRENT, NHDR as _NHDR, PF_R, PF_W, PF_X, PHDR as _PHDR, PN_XNUM, PT_LOAD,
+    PT_NOTE, SHDR as _SHDR,
+)
 from pcilu_cli.errors import BadInput
 from pcilu_cli.memory.physmem import PAGE_SIZE, PhysMem
 
@@ -31,18 +34,9 @@ NOTE_NAME = "PCILU"
 NT_PCILU_METADATA, NT_PCILU_FABRIC, NT_PCILU_KERNEL, NT_PCILU_LOG = (0x50434C01, 0x50434C02,
                                                                     0x50434C03, 0x50434C04)
 
-ELFCLASS64, ELFDATA2LSB, EV_CURRENT = 2, 1, 1
-ET_CORE, EM_X86_64, EM_AARCH64 = 4, 62, 183
-PT_LOAD, PT_NOTE = 1, 4
-PF_X, PF_W, PF_R = 1, 2, 4
-PN_XNUM = 0xFFFF
 MAX_NOTES = 1 << 20
 MAX_PHNUM = 1 << 20
 
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")       # 64 bytes
-_PHDR = struct.Struct("<IIQQQQQQ")               # 56 bytes
-_SHDR = struct.Struct("<IIQQQQIIQQ")             # 64 bytes
-_NHDR = struct.Struct("<III")
 
 
 def _align(n: int, a: int) -> int:
@@ -71,7 +65,7 @@ def write_elf_core(mem: PhysMem, notes, *, machine: int = EM_X86_64) -> bytes:
     shoff = phoff + nph * _PHDR.size if use_xnum else 0
     note_off = (shoff + _SHDR.size) if use_xnum else phoff + nph * _PHDR.size
     data_off = _align(note_off + len(note_blob), PAGE_SIZE)
-    ident = b"\x7fELF" + bytes([ELFCLASS64, ELFDATA2LSB, EV_CURRENT]) + bytes(9)
+    ident = ELF_MAGIC + bytes([ELFCLASS64, ELFDATA2LSB, EV_CURRENT]) + bytes(9)
     parts = [_EHDR.pack(ident, ET_CORE, machine, EV_CURRENT, 0, phoff, shoff, 0, _EHDR.size,
                         _PHDR.size, PN_XNUM if use_xnum else nph,
                         _SHDR.size if use_xnum else 0, 1 if use_xnum else 0, 0)]
@@ -130,12 +124,12 @@ def read_elf_core(data, *, file=None) -> tuple[PhysMem, list]:
         bad(f"too short for an ELF header ({n} bytes)", 0, "e_ident")
     (ident, e_type, e_machine, _ver, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum,
      shentsize, shnum, _shstrndx) = _EHDR.unpack_from(mv, 0)
-    if ident[:4] != b"\x7fELF":
+    if ident[:4] != ELF_MAGIC:
         bad("not an ELF file (bad magic)", 0, "e_ident")
-    if ident[4] != ELFCLASS64:
-        bad(f"ELF class {ident[4]} is not ELFCLASS64 (only 64-bit dumps are supported)", 4,
-            "e_ident[EI_CLASS]")
-    if ident[5] != ELFDATA2LSB:
+    if ident[EI_CLASS] != ELFCLASS64:
+        bad(f"ELF class {ident[EI_CLASS]} is not ELFCLASS64 (only 64-bit dumps are "
+            "supported)", EI_CLASS, "e_ident[EI_CLASS]")
+    if ident[EI_DATA] != ELFDATA2LSB:
         bad("big-endian ELF files are not supported (KHO exists on little-endian machines "
             "only)", 5, "e_ident[EI_DATA]")
     if e_type != ET_CORE:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pcilu_cli.abi import fdt as fdt_abi
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
-from pcilu_cli.abi.codec import scalar
+from pcilu_cli.abi.kho import KHO_U64 as _U64
 from pcilu_cli.errors import BadInput, KernelRefusal
 
 PAGE_SIZE = kho_abi.PAGE_SIZE
@@ -35,7 +35,6 @@ FDT_ERR_NOTFOUND, FDT_ERR_EXISTS, FDT_ERR_NOSPACE = 1, 2, 3
 FDT_ERR_TRUNCATED, FDT_ERR_BADMAGIC, FDT_ERR_BADVERSION, FDT_ERR_BADSTRUCTURE = 8, 9, 10, 11
 FDT_ERR_BADLAYOUT = 12
 MAX_DEPTH = 64
-_U64 = scalar("<Q")        # KHO's u64 properties: 8 raw little-endian bytes, not FDT cells
 _HEADER = fdt_abi.FDT_HEADER
 _HEADER_SIZE = fdt_abi.FDT_HEADER_SIZE
 _PROPERTY = fdt_abi.FDT_PROPERTY

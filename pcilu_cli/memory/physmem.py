@@ -16,8 +16,8 @@ field says so: all sizes come from the caller, and ``read`` refuses ranges over 
 from __future__ import annotations
 
 import bisect
-from pcilu_cli.abi.codec import scalar
 
+from pcilu_cli.abi.kho import KHO_U64 as _U64
 from pcilu_cli.errors import BadInput
 
 PAGE_SHIFT = 12
@@ -25,7 +25,6 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = PAGE_SIZE - 1
 MAX_READ = 1 << 30            # one read never returns more than 1 GiB
 _ZERO_PAGE = bytes(PAGE_SIZE)
-_U64 = scalar("<Q")
 
 
 class PhysMem:

@@ -25,7 +25,6 @@ count}``: generation 0 is not a fresh boot but a kernel booted from that raw
 """
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 from pcilu_cli.kernel import faults as kf
@@ -191,7 +190,7 @@ def check(exp, ctx, want, matches) -> str | None:
 def parse_start(v, arg, doc, base_dir) -> dict:
     """The top-level ``flb`` key: a raw ``struct pci_ser`` (flex layout) the previous kernel
     left, from a file or written inline."""
-    from pcilu_cli.abi.bdf import parse_bdf
+    from pcilu_cli.abi.bdf import parse_bdf, pci_dev_id
     v.keys(arg, START_KEYS, "flb", doc, "flb")
     out = {"name": None if arg.get("name") is None else
            v.str_(arg["name"], "flb name", arg, "name"),
@@ -226,13 +225,15 @@ def parse_start(v, arg, doc, base_dir) -> dict:
         except ValueError as exc:
             v.err(f"flb entry {i}: {exc}", e, "bdf", "bdf")
         rc = v.int_(e.get("refcount", 1), "refcount", e, "refcount", 0, 0xFFFF)
-        packed.append((dom, (bus << 8) | devfn, rc))
+        packed.append((dom, pci_dev_id(bus, devfn), rc))
     mx = v.int_(arg.get("max_nr_devices", len(packed)), "max_nr_devices", arg,
                 "max_nr_devices", 0, 1 << 24)
     nr = v.int_(arg.get("nr_devices", sum(1 for p in packed if p[2])), "nr_devices", arg,
                 "nr_devices", 0, 0xFFFFFFFF)
-    body = b"".join(struct.pack("<IHH", *p) for p in packed)
-    out["blob"] = struct.pack("<II", mx, nr) + body + bytes(8 * max(0, mx - len(packed)))
+    from pcilu_cli.abi import pci
+    body = b"".join(pci.PCI_DEV_SER.pack(*p) for p in packed)
+    out["blob"] = pci.PCI_SER_FLEX.pack(mx, nr) + body \
+        + bytes(pci.PCI_DEV_SER_SIZE * max(0, mx - len(packed)))
     return out
 
 

@@ -91,7 +91,7 @@ class Scenario:
     start: dict | None = None           # top-level ``flb``: boot generation 0 from a raw blob
 
 
-# ---- validation helpers ---------------------------------------------------------------------
+# ---- validation ----------------------------------------------------------------------------
 
 class _V:
     def __init__(self, file):

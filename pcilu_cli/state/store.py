@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Crash-safe, concurrency-safe storage of one state file (the bytes; the format is the lead's).
+"""Crash-safe, concurrency-safe storage of one state file (the bytes; the format is
+``state/machine.py``'s).
 
 What it models: the guarantees a CI job needs when many ``pcilu preserve`` runs edit one
 generation's state file at once, and when any of them may be killed:

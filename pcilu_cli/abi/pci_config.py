@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Construct layouts of the config-space structures the fabric model decodes and synthesizes.
+"""Construct layouts of the config-space structures (type 0/1 headers, PM, PCIe, ACS, ARI,
+SR-IOV capabilities) that the fabric synthesizes.
 
-Field names follow the kernel's pci_regs.h where it has one.  Used to build config space for
-hand-written fabrics (build.py) and to decode a function for people (render.py); the hot
-accessors in model.py read registers directly for speed.
+Field names follow the kernel's pci_regs.h where it has one; the register offsets and bits
+under their kernel names are in ``pci_regs.py``. Used to build config space for hand-written
+fabrics (``fabric/function_spec.py``); the hot accessors in ``fabric/model.py`` read registers
+directly, at the offsets ``pci_regs.py`` names, for speed.
 """
 from __future__ import annotations
 
@@ -135,4 +137,5 @@ SriovCap = Struct(                  # SR-IOV (0x0010), 0x40 bytes
 
 
 def ext_cap_header(cap_id: int, version: int, next_off: int) -> int:
+    """An extended capability header (the inverse of PCI_EXT_CAP_ID/_VER/_NEXT)."""
     return (cap_id & 0xFFFF) | (version & 0xF) << 16 | (next_off & 0xFFC) << 20

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The serialized fabric (pcilu_cli/abi/fabric_file.py): what `pcilu generate` writes is the
+declared header, body and one record per function."""
+import zlib
+
+from pcilu_cli.abi import fabric_file as ff
+from pcilu_cli.abi.codec import parse
+from pcilu_cli.fabric.build import small_fabric
+
+
+def test_a_serialized_fabric_is_the_declared_records():
+    fab = small_fabric("switch")
+    data = fab.to_bytes()
+    head = parse(ff.pcilu_fabric_header, data)
+    assert (head.magic, head.version) == (ff.FABRIC_MAGIC, ff.FABRIC_VERSION)
+    body = zlib.decompress(data[ff.pcilu_fabric_header.sizeof():])
+    hdr = parse(ff.pcilu_fabric_body, body)
+    assert hdr.nr_functions == len(list(fab.functions()))
+    assert hdr.table_len == hdr.nr_functions * ff.pcilu_fabric_record.sizeof()
+    start = ff.pcilu_fabric_body.sizeof() + hdr.meta_len
+    recs = [parse(ff.pcilu_fabric_record, body, start + i * ff.FABRIC_RECORD.size)
+            for i in range(hdr.nr_functions)]
+    # the host bridge and the root port sit on the root bus; everything else has a parent
+    assert sum(1 for r in recs if r.parent == -1) == 2
+    assert all(-1 <= r.parent < i for i, r in enumerate(recs))
+    assert {r.devfn for r in recs} == {fn.devfn for fn in fab.functions()}
