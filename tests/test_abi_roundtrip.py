@@ -34,8 +34,13 @@ def all_layouts():
             mod = importlib.import_module(modname)
         except ModuleNotFoundError:
             continue
-        out += [(f"{modname.rsplit('.', 1)[1]}.{k}", v) for k, v in vars(mod).items()
+        # the declarations may live in a module imported on first use (mod._LAYOUTS)
+        found = dict(vars(mod))
+        if getattr(mod, "_LAYOUTS", None):
+            found.update(vars(importlib.import_module(mod._LAYOUTS)))
+        out += [(f"{modname.rsplit('.', 1)[1]}.{k}", v) for k, v in sorted(found.items())
                 if isinstance(v, construct.Struct) and not k.startswith("_")]
+    assert out, "no Construct layouts found: LAYOUT_MODULES is stale"
     return out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import pcilu
 from tests.pcilu_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,9 +20,10 @@ SCEN = ROOT / "fixtures" / "scenarios" / "qemu-virtio-net.yaml"
 def gens(tmp_path_factory):
     d = tmp_path_factory.mktemp("gens")
     fab = ROOT / "fixtures" / "fabrics" / "qemu-virtio-net.yaml"
-    run(["init", fab, "-o", d / "g0.elf"])
-    run(["preserve", d / "g0.elf", "0000:01:00.0"])
-    run(["kexec", d / "g0.elf", "-o", d / "g1.elf"])
+    g0 = pcilu.init(fab)
+    g0.preserve("0000:01:00.0")
+    g0.kexec().save(d / "g1.elf")
+    g0.save(d / "g0.elf")
     return d
 
 
@@ -79,6 +81,6 @@ def test_state_against_blob_is_bad_input(gens, tmp_path):
 
 
 def test_rehearsal_keep_then_diff(tmp_path):
-    run(["rehearse", SCEN, "--keep", tmp_path, "--json"])
+    assert pcilu.rehearse(SCEN, keep=tmp_path)["passed"]
     r = run(["diff", tmp_path / "gen0.elf", tmp_path / "gen1.elf"])
     assert "was_incoming" in r.stdout and "generation" in r.stdout

@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+import pcilu
 from tests.conftest import ROOT
 from tests.pcilu_run import run
 
@@ -24,13 +25,14 @@ def switch_gens(tmp_path):
     """The switch fabric: NVMe and NIC preserved behind two ports (gen0), then kexec'd (gen1)
     with the NIC's downstream port losing its bus registers on the way."""
     g0, g1 = tmp_path / "g0.elf", tmp_path / "g1.elf"
-    run(["init", FAB / "switch-pcie.yaml", "-o", g0])
-    run(["preserve", g0, "0000:03:00.0", "0000:04:00.0"])
+    m = pcilu.init(FAB / "switch-pcie.yaml")
+    m.preserve("0000:03:00.0", "0000:04:00.0")
+    m.save(g0)
     return g0, g1
 
 
 def enum(state):
-    return run(["enumerate", state, "--json"], exit_code=None).json()
+    return pcilu.load(state).enumerate()
 
 
 def test_outgoing_path_carries_each_refcount(switch_gens):
@@ -46,7 +48,7 @@ def test_outgoing_path_carries_each_refcount(switch_gens):
 
 def test_after_kexec_incoming_lost_bus_master_and_skipped_bridge(tmp_path):
     keep = tmp_path / "keep"
-    run(["rehearse", ROOT / "fixtures/scenarios/bridge-reset.yaml", "--keep", keep, "--no-log"])
+    assert pcilu.rehearse(ROOT / "fixtures/scenarios/bridge-reset.yaml", keep=keep)["passed"]
     g1 = keep / "gen1.elf"
     rep = enum(g1)
     out = run(["fabric", "show", g1], env={"COLUMNS": "80"}).stdout
@@ -82,14 +84,14 @@ def test_a_fabric_file_has_no_marks():
 
 
 def test_enumerate_tree_marks_the_same_path_and_prunes_a_big_host(tmp_path):
-    fab, g0, g1 = tmp_path / "h.fab", tmp_path / "g0.elf", tmp_path / "g1.elf"
+    fab, g1 = tmp_path / "h.fab", tmp_path / "g1.elf"
     run(["generate", "--functions", 512, "-o", fab])
-    run(["init", fab, "-o", g0])
-    doc = run(["fabric", "show", g0, "--json"]).json()
-    eps = [f["bdf"] for f in doc["functions"] if f["kind"] == "endpoint"]
-    run(["preserve", g0, eps[0], eps[-1]])
-    run(["kexec", g0, "-o", g1])
-    rep = enum(g1)
+    m = pcilu.init(fab)
+    eps = [d["bdf"] for d in m.enumerate()["devices"] if d["kind"] == "endpoint"]
+    m.preserve(eps[0], eps[-1])
+    gen1 = m.kexec()
+    gen1.save(g1)
+    rep = gen1.enumerate()
     incoming = [d for d in rep["devices"] if d["incoming"]]
     out = run(["enumerate", g1, "--tree"]).stdout
     tree, legend = out.split("\nmarkers: ", 1)
@@ -116,7 +118,7 @@ def _dot():
 
 def test_dot_output_is_read_by_graphviz_with_every_function(switch_gens):
     g0, g1 = switch_gens
-    run(["kexec", g0, "-o", g1])
+    pcilu.load(g0).kexec().save(g1)
     text = run(["fabric", "show", g1, "--format", "dot"]).stdout
     p = subprocess.run([_dot(), "-Tplain"], input=text, capture_output=True, text=True,
                        timeout=60)

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+import pcilu
 from pcilu_cli.abi.formats import FORMATS, UNKNOWN, Format, identify, register
 from tests.conftest import ROOT
 from tests.pcilu_run import run
@@ -19,8 +20,9 @@ QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
 def exported(tmp_path):
     """A generation with a preserved device, exported as debugfs would show it."""
     state = tmp_path / "gen0.elf"
-    run(["init", QEMU, "-o", state])
-    run(["preserve", state, "01:00.0"])
+    m = pcilu.init(QEMU)
+    m.preserve("01:00.0")
+    m.save(state)
     run(["export", state, "-o", tmp_path / "out"])
     return state, tmp_path / "out"
 

@@ -4,6 +4,7 @@ devices can be kept, why the others cannot (in the kernel's own words), which br
 along, and whether struct pci_ser and the LUO sessions have room — and nothing is written."""
 from __future__ import annotations
 
+import pcilu
 from tests.conftest import ROOT
 from tests.pcilu_run import run
 
@@ -65,8 +66,9 @@ def test_a_card_below_a_cardbus_bridge_is_not_there_to_preserve():
 
 def test_a_state_file_is_planned_as_it_stands_and_left_untouched(tmp_path):
     g0 = tmp_path / "g0.elf"
-    run(["init", FAB / "emr-dsa-nvme.yaml", "-o", g0])
-    run(["preserve", g0, "0000:6a:01.0"])
+    m = pcilu.init(FAB / "emr-dsa-nvme.yaml")
+    m.preserve("0000:6a:01.0")
+    m.save(g0)
     before = g0.read_bytes()
     doc = plan(g0, "-d", "8086:0b25")
     assert doc["source_kind"] == "state"
@@ -106,14 +108,14 @@ def test_a_block_era_kernel_has_no_session_limit(tmp_path):
 
 def test_preserve_dry_run_writes_nothing_and_reports_what_would_happen(tmp_path):
     g0 = tmp_path / "g0.elf"
-    run(["init", FAB / "switch-pcie.yaml", "-o", g0])
+    pcilu.init(FAB / "switch-pcie.yaml").save(g0)
     before = g0.read_bytes()
     doc = run(["preserve", g0, "0000:04:00.0", "--dry-run", "--json"]).json()
     assert doc["dry_run"] is True
     assert [p["bdf"] for p in doc["results"][0]["path"]][:2] == ["0000:04:00.0", "0000:02:01.0"]
     assert g0.read_bytes() == before
     g1 = tmp_path / "g1.elf"
-    run(["init", FAB / "switch.yaml", "-o", g1])
+    pcilu.init(FAB / "switch.yaml").save(g1)
     before = g1.read_bytes()
     refused = run(["preserve", g1, "0000:03:00.0", "--dry-run"], exit_code=4)
     assert "EINVAL" in refused.stderr

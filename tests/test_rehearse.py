@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import pcilu
 from tests.pcilu_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +48,7 @@ def test_library_has_the_makefile_demo_and_a_comment_header_each():
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_passes(path):
-    r = run(["rehearse", path, "--json"])
-    doc = r.json()
+    doc = pcilu.rehearse(path)
     assert doc["kind"] == "rehearsal" and doc["passed"] is True, doc["failures"]
     assert doc["expectations"] > 0 and doc["expectations_failed"] == 0
     assert all(s["status"] == "passed" for s in doc["steps"])
@@ -67,7 +67,7 @@ def test_wrong_bus_numbers_and_log_messages_say_what_was_found(tmp_path):
           - log: "no such line"
           - no-log: "Device was preserved"
     """)
-    doc = run(["rehearse", p, "--json"], exit_code=6).json()
+    doc = pcilu.rehearse(p)
     msgs = doc["failures"]
     assert msgs[0] == "step 2 (kexec): expected 0000:00:01.0 bus numbers 02-02, but they are 01-01"
     assert msgs[1].startswith("step 2 (kexec): expected a log line containing 'no such line', "
@@ -99,7 +99,7 @@ def test_panic_expectation_and_skipped_steps(tmp_path):
           - panic: "anything"
       - finish: 0000:01:00.0
     """)
-    doc = run(["rehearse", p, "--json"], exit_code=6).json()
+    doc = pcilu.rehearse(p)
     assert doc["failures"] == ["step 2 (kexec): expected the kernel panics with containing "
                                "'anything', but the kernel did not panic"]
 
@@ -119,7 +119,7 @@ HOT = """\
 def test_hot_added_endpoint_is_enumerated_during_live_update(tmp_path):
     p = write(tmp_path, HOT.replace("@KIND@", "vendor: 0x8086, device: 0x1234") +
               "          - enumerated: 0000:05:00.0\n")
-    run(["rehearse", p])
+    assert pcilu.rehearse(p)["passed"]
 
 
 def test_hot_added_bridge_without_numbers_is_skipped_during_live_update(tmp_path):
@@ -128,7 +128,7 @@ def test_hot_added_bridge_without_numbers_is_skipped_during_live_update(tmp_path
           - log: "pci 0000:05:00.0: Cannot reconfigure bridge during Live Update, skipping"
           - buses: {0000:05:00.0: "00-00"}
     """)
-    run(["rehearse", p])
+    assert pcilu.rehearse(p)["passed"]
 
 
 def test_power_and_reset_steps_change_the_hardware(tmp_path):
@@ -143,7 +143,7 @@ def test_power_and_reset_steps_change_the_hardware(tmp_path):
           - no-bus-master: 0000:02:00.0
       - power: {0000:04:00.0: D3hot}
     """)
-    run(["rehearse", p])
+    assert pcilu.rehearse(p)["passed"]
 
 
 def test_junit_is_valid_and_counts(tmp_path):
@@ -186,11 +186,10 @@ def test_junit_for_a_passing_library_run(tmp_path):
 
 def test_keep_writes_each_generation_and_diff_sees_the_hand_over(tmp_path):
     scen = ROOT / "fixtures" / "scenarios" / "three-generations.yaml"
-    run(["rehearse", scen, "--keep", tmp_path / "k", "--no-log"])
+    assert pcilu.rehearse(scen, keep=tmp_path / "k")["passed"]
     files = sorted(p.name for p in (tmp_path / "k").iterdir())
     assert files == ["gen0.elf", "gen1.elf", "gen2.elf"]
-    e = run(["enumerate", tmp_path / "k" / "gen2.elf", "--json"]).json()
-    assert e["generation"] == 2
+    assert pcilu.load(tmp_path / "k" / "gen2.elf").enumerate()["generation"] == 2
 
 
 def test_no_files_written_without_keep(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import pcilu
 from tests.conftest import ROOT
 from tests.pcilu_run import run
 
@@ -88,12 +89,12 @@ def report(tmp_path, *sources, name="report.html", exit_code=0):
 
 def rehearse_keep(scenario, tmp_path):
     keep = tmp_path / "keep"
-    run(["rehearse", SCEN / scenario, "--keep", keep, "--no-log"])
+    assert pcilu.rehearse(SCEN / scenario, keep=keep)["passed"]
     return sorted(keep.glob("gen*.elf"))
 
 
 def enum_doc(state):
-    return run(["enumerate", state, "--json"], exit_code=None).json()
+    return pcilu.load(state).enumerate()
 
 
 def fabric_doc(state):
@@ -138,7 +139,7 @@ def test_emr_scenario_page_shows_the_preserved_path_across_the_kexec(tmp_path):
     # host bridges nobody preserved: their root buses are collapsed (closed <details>)
     assert html.count("<details open") < html.count("<details")
     # the steps: every expectation of the scenario with its result, and the kernel log
-    reh = run(["rehearse", SCEN / "emr-dsa-nvme.yaml", "--json"]).json()
+    reh = pcilu.rehearse(SCEN / "emr-dsa-nvme.yaml")
     for s in reh["steps"]:
         for x in s["expectations"]:
             assert x["expected"] in page.all_text
@@ -180,7 +181,7 @@ def test_state_files_give_one_column_per_generation_in_generation_order(tmp_path
 def test_refusals_show_the_errno_on_the_device(tmp_path):
     _r, out = report(tmp_path, SCEN / "refusal-vf-ebusy.yaml")
     page = Page(out.read_text())
-    reh = run(["rehearse", SCEN / "refusal-vf-ebusy.yaml", "--json"]).json()
+    reh = pcilu.rehearse(SCEN / "refusal-vf-ebusy.yaml")
     refused = [s for s in reh["steps"] if s["result"] == "refused"]
     assert len(refused) == 2
     for s in refused:
@@ -208,7 +209,7 @@ def test_hostile_names_and_log_lines_are_text_not_markup(tmp_path):
     assert "img" not in page.tags and HOSTILE in page.all_text
     # a hand-written enumerate document: a BDF and a log line that try to break out
     g0 = tmp_path / "g0.elf"
-    run(["init", tmp_path / "f.yaml", "-o", g0])
+    pcilu.init(tmp_path / "f.yaml").save(g0)
     doc = enum_doc(g0)
     doc["devices"][0]["bdf"] = doc["devices"][0]["uid"] = HOSTILE
     doc["messages"].append(HOSTILE + "</pre></details><script>x()</script>")
@@ -275,12 +276,14 @@ def big_host(tmp_path_factory):
     d = tmp_path_factory.mktemp("big")
     fab, g0, g1 = d / "host.fab", d / "g0.elf", d / "g1.elf"
     run(["generate", "--functions", 4096, "-o", fab])
-    run(["init", fab, "-o", g0])
+    m = pcilu.init(fab)
+    m.save(g0)
     doc = fabric_doc(g0)
     eps = [f["bdf"] for f in doc["functions"] if f["kind"] == "endpoint"]
     picks = [eps[0], eps[len(eps) // 2], eps[-1]]
-    run(["preserve", g0, *picks])
-    run(["kexec", g0, "-o", g1])
+    m.preserve(*picks)
+    m.save(g0)
+    m.kexec().save(g1)
     return d, doc, picks, g0, g1
 
 
@@ -371,7 +374,7 @@ def test_browser_renders_the_emr_report(tmp_path):
     dom, console, shot = browse(out, tmp_path / "emr.png")
     assert console == []
     g = Page(dom)
-    e = run(["rehearse", SCEN / "emr-dsa-nvme.yaml", "--json"]).json()
+    e = pcilu.rehearse(SCEN / "emr-dsa-nvme.yaml")
     assert e["passed"]
     fab = run(["fabric", "show", ROOT / "fixtures/fabrics/emr-dsa-nvme.yaml", "--json"]).json()
     for f in fab["functions"]:
