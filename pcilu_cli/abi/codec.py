@@ -214,8 +214,25 @@ def lazy_layouts(module: str, layouts: str):
     return __getattr__
 
 
+def cached_field(module: str, name: str, field: str) -> struct.Struct:
+    """The codec of one numeric field of the declaration ``module.name`` (as
+    :func:`field_codec`), from the codec cache: no Construct import."""
+    import re
+    codec, offsets = cached(module, name)
+    order, want, off = codec.format[0], offsets[field], 0
+    for count, code in re.findall(r"(\d*)([a-zA-Z?])", codec.format[1:]):
+        size = struct.calcsize(order + count + code)
+        if off == want:
+            if count or code in "sx":
+                raise TypeError(f"field {field!r} is not a number")
+            return scalar(order + code)
+        off += size
+    raise KeyError(f"no field {field!r} in {name}")
+
+
 CACHED_MODULES = ("pcilu_cli.abi.pci_layouts", "pcilu_cli.abi.luo_layouts",
                   "pcilu_cli.abi.kho_layouts", "pcilu_cli.abi.fdt_layouts",
+                  "pcilu_cli.abi.kho_block_layouts",
                   "pcilu_cli.abi.elf_layouts", "pcilu_cli.abi.fabric_file_layouts")
 
 

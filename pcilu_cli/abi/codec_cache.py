@@ -31,6 +31,7 @@ CODECS = {
     'pcilu_cli.abi.fdt_layouts:fdt_header': ('>LLLLLLLLLL', {'magic': 0, 'totalsize': 4, 'off_dt_struct': 8, 'off_dt_strings': 12, 'off_mem_rsvmap': 16, 'version': 20, 'last_comp_version': 24, 'boot_cpuid_phys': 28, 'size_dt_strings': 32, 'size_dt_struct': 36}),
     'pcilu_cli.abi.fdt_layouts:fdt_property': ('>LLL', {'tag': 0, 'len': 4, 'nameoff': 8}),
     'pcilu_cli.abi.fdt_layouts:fdt_reserve_entry': ('>QQ', {'address': 0, 'size': 8}),
+    'pcilu_cli.abi.kho_block_layouts:kho_block_header_ser': ('<QQ', {'next': 0, 'count': 8}),
     'pcilu_cli.abi.elf_layouts:Elf64_Ehdr': ('<16sHHLQQQLHHHHHH', {'e_ident': 0, 'e_type': 16, 'e_machine': 18, 'e_version': 20, 'e_entry': 24, 'e_phoff': 32, 'e_shoff': 40, 'e_flags': 48, 'e_ehsize': 52, 'e_phentsize': 54, 'e_phnum': 56, 'e_shentsize': 58, 'e_shnum': 60, 'e_shstrndx': 62}),
     'pcilu_cli.abi.elf_layouts:Elf64_Phdr': ('<LLQQQQQQ', {'p_type': 0, 'p_flags': 4, 'p_offset': 8, 'p_vaddr': 16, 'p_paddr': 24, 'p_filesz': 32, 'p_memsz': 40, 'p_align': 48}),
     'pcilu_cli.abi.elf_layouts:Elf64_Shdr': ('<LLQQQQLLQQ', {'sh_name': 0, 'sh_type': 4, 'sh_flags': 8, 'sh_addr': 16, 'sh_offset': 24, 'sh_size': 32, 'sh_link': 40, 'sh_info': 44, 'sh_addralign': 48, 'sh_entsize': 56}),

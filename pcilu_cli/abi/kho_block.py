@@ -4,17 +4,30 @@
 Entry ``i`` of a block lives at ``block_pa + 16 + i * entry_size``; a block holds
 ``(KHO_BLOCK_SIZE - 16) // entry_size`` entries. The header has no magic and no entry size:
 the reader must know ``entry_size`` out of band (``kho-luo-abi.md`` §3).
+
+The Construct declaration is in :mod:`pcilu_cli.abi.kho_block_layouts` (re-exported here,
+imported on first use); its size comes from the codec cache.
 """
-from construct import Int64ul, Struct
+from pcilu_cli.abi.codec import cached
 
 KHO_BLOCK_SIZE = 4096          # PAGE_SIZE
 KHO_MAX_BLOCKS = 10000         # safety limit per set (kho_block_set_restore)
 
-kho_block_header_ser = Struct(
-    "next" / Int64ul,          # PA of the next block header; 0 ends the chain
-    "count" / Int64ul,         # valid entries in THIS block (1..count_per_block when restored)
-)
-KHO_BLOCK_HEADER_SIZE = kho_block_header_ser.sizeof()  # 16
+_LAYOUTS = "pcilu_cli.abi.kho_block_layouts"
+
+
+def __getattr__(name):
+    """The Construct declaration (``kho_block.kho_block_header_ser``), imported on first use."""
+    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
+        raise AttributeError(name)
+    import importlib
+    mod = importlib.import_module(_LAYOUTS)
+    if name in mod.LAYOUTS:
+        return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+KHO_BLOCK_HEADER_SIZE = cached(_LAYOUTS, "kho_block_header_ser")[0].size  # 16
 
 
 def count_per_block(entry_size: int) -> int:

@@ -34,7 +34,7 @@ from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
 from pcilu_cli.abi import pci as _pci
 from pcilu_cli.abi import profiles as _profiles
 from pcilu_cli.abi.bdf import key_name, xa_key
-from pcilu_cli.abi.codec import field_codec
+from pcilu_cli.abi.codec import cached_field
 
 from .log import DEBUG, INFO, WARNING, WARN, EMERG, ERR
 from .luo import FlbError
@@ -44,8 +44,8 @@ EINVAL, EBUSY, ENOSPC, ENOENT, EOPNOTSUPP, ENODATA, ENOMEM = (
 
 HDR = _pci.PCI_SER_FLEX            # struct pci_ser (flex era) header: max_nr_devices, nr_devices
 ENTRY = _pci.PCI_DEV_SER           # struct pci_dev_ser: domain, bdf, refcount
-_RC = field_codec(_pci.pci_dev_ser, "refcount")
-_NR = field_codec(_pci.pci_ser_flex_header, "nr_devices")
+_RC = cached_field(_pci._LAYOUTS, "pci_dev_ser", "refcount")
+_NR = cached_field(_pci._LAYOUTS, "pci_ser_flex_header", "nr_devices")
 _NR_OFF = _pci.nr_devices_offset(_profiles.FLEX)
 _RC_OFF = _pci.REFCOUNT_OFFSET
 _DEV0 = _pci.FLEX_DEVICES_OFFSET           # devices[0]; entry i at _DEV0 + _ESZ * i

@@ -22,7 +22,7 @@ The outgoing kernel keeps the bytes of its header page and blocks itself, in a p
 from __future__ import annotations
 
 from pcilu_cli.abi import pci as _pci
-from pcilu_cli.abi.codec import field_codec
+from pcilu_cli.abi.codec import cached_field
 from pcilu_cli.abi.kho_block import KHO_BLOCK_HEADER_SIZE, KHO_BLOCK_SIZE
 from pcilu_cli.errors import BadInput, KernelRefusal
 from pcilu_cli.memory.blocks import KhoBlockSet
@@ -32,12 +32,12 @@ from .handover import get_order
 
 ENTRY = _pci.PCI_DEV_SER               # struct pci_dev_ser
 ENTRY_SIZE = ENTRY.size                # 8
-_RC = field_codec(_pci.pci_dev_ser, "refcount")
+_RC = cached_field(_pci._LAYOUTS, "pci_dev_ser", "refcount")
 _RC_OFF = _pci.REFCOUNT_OFFSET
 HDR_BLOCK = _pci.PCI_SER_BLOCK         # v7: nr_devices, devices (packed, 12 bytes)
 HDR_VERSION = _pci.PCI_SER_VERSION     # later: version, nr_devices, devices (16 bytes)
-_NR = field_codec(_pci.pci_ser_block, "nr_devices")
-_DEVICES = field_codec(_pci.pci_ser_block, "devices")
+_NR = cached_field(_pci._LAYOUTS, "pci_ser_block", "nr_devices")
+_DEVICES = cached_field(_pci._LAYOUTS, "pci_ser_block", "devices")
 PAGE = 4096
 
 

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
-from pcilu_cli.abi.codec import offsetof
+from pcilu_cli.abi.codec import cached
 from pcilu_cli.abi.kho import KHO_U64 as _U64
 from pcilu_cli.abi.profiles import FLEX, VERSION, Profile, get_profile, profiles_for_compatible
 from pcilu_cli.errors import BadInput, Diagnostic, KernelPanic, KernelRefusal
@@ -47,7 +47,7 @@ _SESSION_HDR = luo_abi.LUO_SESSION_HEADER
 _FILE = luo_abi.LUO_FILE_SER
 _LUO_SER = luo_abi.LUO_SER
 _META = kho_abi.KHO_KEXEC_METADATA
-_SESSIONS_PA_OFF = offsetof(luo_abi.luo_ser, "sessions_pa")
+_SESSIONS_PA_OFF = cached(luo_abi._LAYOUTS, "luo_ser")[1]["sessions_pa"]
 
 
 def _cstr(raw: bytes) -> str:

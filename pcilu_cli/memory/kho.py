@@ -29,9 +29,10 @@ Readers (:func:`decode_radix_tree`, :func:`decode_bitmap_chunks`) validate every
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.codec import offsetof
+from pcilu_cli.abi import kho as _kho
+from pcilu_cli.abi.codec import cached
 from pcilu_cli.abi.kho import (
-    KHO_RADIX_NODE, KHOSER_MEM_BITMAP_PTR, KHOSER_MEM_CHUNK_HDR, khoser_mem_chunk,
+    KHO_RADIX_NODE, KHOSER_MEM_BITMAP_PTR, KHOSER_MEM_CHUNK_HDR,
     KHO_ORDER_0_LOG2, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
     MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, get_order, radix_decode_key,
     radix_indices, radix_key, radix_key_from_indices,
@@ -191,8 +192,9 @@ def decode_radix_tree(mem: PhysMem, root_pa: int, *, file=None,
 
 _CHUNK_HDR = KHOSER_MEM_CHUNK_HDR
 _BITMAP_PTR = KHOSER_MEM_BITMAP_PTR
-_BITMAPS_OFF = offsetof(khoser_mem_chunk, "bitmaps")          # 16
-_NUM_ELMS_OFF = offsetof(khoser_mem_chunk, "hdr.num_elms")    # 12
+_CHUNK_OFF = cached(_kho._LAYOUTS, "khoser_mem_chunk")[1]
+_BITMAPS_OFF = _CHUNK_OFF["bitmaps"]                          # 16
+_NUM_ELMS_OFF = _CHUNK_OFF["hdr.num_elms"]                    # 12
 
 
 def encode_bitmap_chunks(mem: PhysMem, blocks, get_zeroed_page) -> int:
