@@ -8,7 +8,7 @@ the reader must know ``entry_size`` out of band (``kho-luo-abi.md`` §3).
 The Construct declaration is in :mod:`pcilu_cli.abi.kho_block_layouts` (re-exported here,
 imported on first use); its size comes from the codec cache.
 """
-from pcilu_cli.abi.codec import cached
+from pcilu_cli.abi.codec import cached, lazy_layouts
 
 KHO_BLOCK_SIZE = 4096          # PAGE_SIZE
 KHO_MAX_BLOCKS = 10000         # safety limit per set (kho_block_set_restore)
@@ -16,16 +16,7 @@ KHO_MAX_BLOCKS = 10000         # safety limit per set (kho_block_set_restore)
 _LAYOUTS = "pcilu_cli.abi.kho_block_layouts"
 
 
-def __getattr__(name):
-    """The Construct declaration (``kho_block.kho_block_header_ser``), imported on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)
 
 KHO_BLOCK_HEADER_SIZE = cached(_LAYOUTS, "kho_block_header_ser")[0].size  # 16
 
