@@ -12,6 +12,7 @@ writing a format string by hand, a module asks for the codec of a declaration:
     fields(layout) -> [(path, off, size)] every field, nested ones included
     field_codec(layout, "f") -> struct.Struct   the codec of one numeric field
     scalar("<I") -> struct.Struct        a lone little-/big-endian number (not a layout)
+    lazy_layouts(__name__, layouts_module)  a module __getattr__ re-exporting the declarations
     cached(module, name) -> (struct.Struct, {path: offset})   the codec of a declaration as
                                           derived once and kept in :mod:`codec_cache`: no
                                           Construct import (start-up of ``inspect``)
@@ -196,6 +197,21 @@ def cached(module: str, name: str) -> tuple[struct.Struct, dict]:
 
 
 _GENERATING = False
+
+
+def lazy_layouts(module: str, layouts: str):
+    """The module ``__getattr__`` that hands on the Construct declarations of ``layouts``
+    (``pci.pci_dev_ser`` ...) on first use, so importing ``module`` never imports Construct:
+    ``__getattr__ = lazy_layouts(__name__, _LAYOUTS)``."""
+    def __getattr__(name):
+        if name.startswith("__"):      # __path__, __wrapped__ ...: asked by importers, not ours
+            raise AttributeError(name)
+        import importlib
+        mod = importlib.import_module(layouts)
+        if name in mod.LAYOUTS:
+            return getattr(mod, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    return __getattr__
 
 
 CACHED_MODULES = ("pcilu_cli.abi.pci_layouts", "pcilu_cli.abi.luo_layouts",

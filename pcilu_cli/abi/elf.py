@@ -11,7 +11,7 @@ imported on first use); the fast codecs are derived from them through the codec 
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.codec import cached
+from pcilu_cli.abi.codec import cached, lazy_layouts
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS64, ELFDATA2LSB, EV_CURRENT = 2, 1, 1
@@ -24,15 +24,7 @@ PN_XNUM = 0xFFFF
 _LAYOUTS = "pcilu_cli.abi.elf_layouts"
 
 
-def __getattr__(name):
-    """The Construct declarations (``elf.Elf64_Ehdr`` ...), imported on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
 
 EHDR = cached(_LAYOUTS, "Elf64_Ehdr")[0]

@@ -13,7 +13,7 @@ All little-endian. The Construct declarations are in
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.codec import cached
+from pcilu_cli.abi.codec import cached, lazy_layouts
 
 FABRIC_MAGIC = b"PCILUFAB"
 FABRIC_VERSION = 1
@@ -21,15 +21,7 @@ FABRIC_VERSION = 1
 _LAYOUTS = "pcilu_cli.abi.fabric_file_layouts"
 
 
-def __getattr__(name):
-    """The Construct declarations (``fabric_file.pcilu_fabric_record`` ...), on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
 
 FABRIC_HEADER = cached(_LAYOUTS, "pcilu_fabric_header")[0]     # (magic, version): 10 bytes

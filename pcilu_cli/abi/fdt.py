@@ -6,7 +6,7 @@ the hand-over; the KHO root FDT and LUO's gen A-C FDT are made of these.
 The Construct declarations are in :mod:`pcilu_cli.abi.fdt_layouts` (re-exported here,
 imported on first use); the fast codecs are derived from them through the codec cache.
 """
-from pcilu_cli.abi.codec import cached, scalar
+from pcilu_cli.abi.codec import cached, lazy_layouts, scalar
 
 FDT_MAGIC = 0xD00DFEED
 FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
@@ -14,15 +14,7 @@ FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
 _LAYOUTS = "pcilu_cli.abi.fdt_layouts"
 
 
-def __getattr__(name):
-    """The Construct declarations (``fdt.fdt_header`` ...), imported on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
 
 FDT_HEADER, _HDR_OFF = cached(_LAYOUTS, "fdt_header")

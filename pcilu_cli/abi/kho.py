@@ -16,20 +16,12 @@ import Construct.
 from __future__ import annotations
 
 from pcilu_cli.abi import fdt as _fdt
-from pcilu_cli.abi.codec import cached, scalar
+from pcilu_cli.abi.codec import cached, lazy_layouts, scalar
 
 _LAYOUTS = "pcilu_cli.abi.kho_layouts"
 
 
-def __getattr__(name):
-    """The Construct declarations (``kho.kho_kexec_metadata`` ...), imported on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
 from pcilu_cli.abi.page import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, get_order  # noqa: F401
 

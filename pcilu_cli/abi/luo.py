@@ -10,7 +10,7 @@ The Construct declarations are in :mod:`pcilu_cli.abi.luo_layouts` (re-exported 
 on first use); the fast codecs below are derived from them through the codec cache, so reading
 an FLB page does not import Construct.
 """
-from pcilu_cli.abi.codec import cached
+from pcilu_cli.abi.codec import cached, lazy_layouts
 
 LUO_KHO_ENTRY_NAME = "LUO"
 LIVEUPDATE_HNDL_COMPAT_LENGTH = 48
@@ -23,15 +23,7 @@ LUO_ABI_COMPAT_LEN = 8                     # ALIGN(sizeof("luo-v5"), 8)
 _LAYOUTS = "pcilu_cli.abi.luo_layouts"
 
 
-def __getattr__(name):
-    """The Construct declarations (``luo.luo_ser`` ...), imported on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
 
 # ---- fast codecs (struct speed), derived from the declarations ----------------------------------

@@ -25,22 +25,14 @@ import struct
 from dataclasses import dataclass, field
 
 from pcilu_cli.abi.bdf import format_dev_id, parse_bdf, pci_dev_id, xa_key
-from pcilu_cli.abi.codec import cached
+from pcilu_cli.abi.codec import cached, lazy_layouts
 from pcilu_cli.abi.profiles import BLOCK, FLEX, PADDING, VERSION, Profile, get_profile
 from pcilu_cli.errors import BadInput, Diagnostic
 
 _LAYOUTS = "pcilu_cli.abi.pci_layouts"
 
 
-def __getattr__(name):
-    """The Construct declarations (``pci.pci_dev_ser`` ...), imported on first use."""
-    if name.startswith("__"):          # __path__, __wrapped__ ...: asked by importers, not ours
-        raise AttributeError(name)
-    import importlib
-    mod = importlib.import_module(_LAYOUTS)
-    if name in mod.LAYOUTS:
-        return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
 
 # The fast codecs (struct speed for the hot paths), derived from the declarations.
