@@ -6,7 +6,9 @@ any loader of this file format has to do, written as plainly as possible with th
 library: read the file; unpack the ELF64 header and program headers with ``struct``; walk the
 PT_NOTE segments' notes; ``json.loads`` the metadata note; ``zlib.decompress`` the fabric note
 and parse its body (``json.loads`` of its metadata, ``struct.iter_unpack`` of its record table
-into a list); ``zlib.decompress`` + ``json.loads`` the kernel note; decode the log note; slice
+into a list); the kernel note's sections (state format 2): ``zlib.decompress`` each,
+``json.loads`` the head and the bus rows, ``struct.iter_unpack`` the device keys and rows,
+``json.loads`` each chunk's uids; decode the log note; slice
 every PT_LOAD segment (a memoryview, as pcilu keeps it). No checks and no objects: what pcilu
 does beyond this (validation, building fabric and kernel objects) is what the ratio charges.
 """
@@ -57,8 +59,21 @@ def load(path: str) -> dict:
             meta = json.loads(body[12:12 + mlen])
             table = list(struct.iter_unpack("<iHBBHBBI", body[12 + mlen:12 + mlen + tlen]))
             parsed[ntype] = (meta, table, body)
-        elif ntype == NT_KERNEL:                  # zlib JSON
-            parsed[ntype] = json.loads(zlib.decompress(raw))
+        elif ntype == NT_KERNEL:                  # header, section lengths, zlib sections
+            _magic, _per, nrows, nchunks = struct.unpack_from("<8sIII", raw, 0)
+            lens = struct.unpack_from(f"<{3 + nchunks}I", raw, 20)
+            pos, secs = 20 + 4 * len(lens), []
+            for n in lens:
+                secs.append(zlib.decompress(raw[pos:pos + n]))
+                pos += n
+            head, buses = json.loads(secs[0]), json.loads(secs[1])
+            keys = list(struct.iter_unpack("<Q", secs[2]))
+            rows, uids = [], []
+            for c in secs[3:]:
+                k = min(_per, nrows - len(rows))
+                rows += struct.iter_unpack("<BBHHiiHqHH", c[8 * k:36 * k])
+                uids += json.loads(c[36 * k:])
+            parsed[ntype] = (head, buses, keys, rows, uids)
         elif ntype == NT_LOG:                     # text
             parsed[ntype] = raw.decode("utf-8", "replace")
     return parsed

@@ -135,7 +135,9 @@ def test_block_era_hand_over_and_finish(profile):
 def test_block_era_state_round_trip_continues_identically():
     k = Kernel.boot(switch_fabric(), profile="v7")
     k.preserve(EP3)
-    k2 = Kernel.from_state(switch_fabric(), k.to_state())
+    from pcilu_cli.state import kernel_note
+    k2, _kept = kernel_note.decode(kernel_note.encode(k), switch_fabric(),
+                                   read=kernel_note.pages_reader(k.outgoing_pages()))
     for kk in (k, k2):
         kk.preserve(EP4)
         kk.unpreserve(EP3)

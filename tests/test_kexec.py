@@ -6,7 +6,8 @@ continues identically after a state round trip).
 """
 from __future__ import annotations
 
-import json
+
+from pcilu_cli.state import kernel_note
 
 from pcilu_cli.kernel import Kernel, liveupdate as lu, shutdown as kshutdown
 from tests.inmemory_kexec import next_kernel
@@ -77,10 +78,11 @@ def test_state_round_trip_continues_identically():
     k = Kernel.boot(switch_fabric())
     k.preserve("03:00.0")
     k1 = next_kernel(k, k.kexec())
-    st = json.loads(json.dumps(k1.to_state()))
-    # the incoming hand-over is the Machine's to keep (in memory); the kernel's own state
-    # only holds what it made of it
-    k2 = Kernel.from_state(k1.fabric, st, incoming=k1.luo.incoming)
+    # the state layer's checkpoint (kernel_note); the incoming hand-over is the Machine's to
+    # keep (in memory): the kernel's own state only holds what it made of it
+    note = kernel_note.encode(k1)
+    k2, _kept = kernel_note.decode(note, k1.fabric, incoming=k1.luo.incoming,
+                                   read=kernel_note.pages_reader(k1.outgoing_pages()))
     assert k2.report() == k1.report()
     k1.finish("03:00.0")
     k2.finish("03:00.0")

@@ -734,13 +734,25 @@ class Fabric:
         return roots, recs
 
     @classmethod
-    def from_records(cls, name, source, platform, roots, recs, copy_cfg=True) -> "Fabric":
-        fab = cls(name, json.loads(json.dumps(source)), json.loads(json.dumps(platform)))
+    def from_records(cls, name, source, platform, roots, recs, copy_cfg=True, *, into=None,
+                     premade=None) -> "Fabric":
+        """The fabric of :meth:`_records`' output. ``into``: an existing object to build
+        (a lazily decoded fabric, :mod:`pcilu_cli.fabric.lazy`), ``premade``: record index →
+        the Function already handed out for it (kept, and linked into the tree)."""
+        src, plat = json.loads(json.dumps(source)), json.loads(json.dumps(platform))
+        if into is None:
+            fab = cls(name, src, plat)
+        else:
+            fab = into
+            Fabric.__init__(fab, name, src, plat)
         rbs = [fab.add_root(d, n) for d, n in roots]
         objs = []
         by_uid = fab._by_uid
-        for parent, rix, devfn, isvf, vfi, delta, cfg, uid, knobs in recs:
-            fn = Function(uid, devfn, cfg.copy() if copy_cfg else cfg, knobs)
+        premade = premade or {}
+        for i, (parent, rix, devfn, isvf, vfi, delta, cfg, uid, knobs) in enumerate(recs):
+            fn = premade.get(i)
+            if fn is None:
+                fn = Function(uid, devfn, cfg.copy() if copy_cfg else cfg, knobs)
             fn.fabric = fab
             if isvf:
                 pf = objs[parent]
@@ -824,26 +836,8 @@ class Fabric:
         if data[:len(FABRIC_MAGIC)] != FABRIC_MAGIC:
             raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
         try:
-            body = _inflate_fabric(data[FABRIC_HEADER.size:])
-            mlen, tlen, n = FABRIC_BODY.unpack_from(body, 0)
-            start = FABRIC_BODY.size
-            meta = json.loads(body[start:start + mlen])
-            table = body[start + mlen:start + mlen + tlen]
-            pos = start + mlen + tlen
-            blobs = []
-            for ln in meta["blob_lengths"]:
-                blobs.append(body[pos:pos + ln])
-                pos += ln
-            uids, knobs = meta["uids"], meta["knobs"]
-            recs = []
-            mk = ConfigSpace.__new__
-            for i, (parent, rix, devfn, flags, vfi, delta, _pad, bi) in enumerate(
-                    FABRIC_RECORD.iter_unpack(table)):
-                cfg = mk(ConfigSpace)
-                cfg.size = _SIZES[flags >> 4]
-                cfg._data = blobs[bi]
-                recs.append((parent, rix, devfn, flags & 1, vfi, delta, cfg, uids[i],
-                             knobs.get(str(i))))
+            meta, table, blobs = decode_parts(data)
+            recs = list(records_of(meta, table, blobs))
             fab = cls.from_records(meta["name"], meta["source"], meta["platform"],
                                    [tuple(r) for r in meta["roots"]], recs, copy_cfg=False)
             fab._encoded = (CONFIG_EPOCH[0], bytes(data), fab._fingerprint())
@@ -852,6 +846,36 @@ class Fabric:
             raise
         except Exception as e:  # noqa: BLE001 - any corruption is bad input
             raise BadInput(f"corrupt serialized fabric: {type(e).__name__}: {e}") from None
+
+
+def decode_parts(data: bytes):
+    """(meta, record table, config blobs) of a serialized fabric (magic already checked)."""
+    body = _inflate_fabric(data[FABRIC_HEADER.size:])
+    mlen, tlen, _n = FABRIC_BODY.unpack_from(body, 0)
+    start = FABRIC_BODY.size
+    meta = json.loads(body[start:start + mlen])
+    table = body[start + mlen:start + mlen + tlen]
+    pos = start + mlen + tlen
+    blobs = []
+    for ln in meta["blob_lengths"]:
+        blobs.append(body[pos:pos + ln])
+        pos += ln
+    return meta, table, blobs
+
+
+def record_of(meta, i: int, row: tuple, blobs) -> tuple:
+    """The :meth:`Fabric.from_records` record of table row ``i``."""
+    parent, rix, devfn, flags, vfi, delta, _pad, bi = row
+    cfg = ConfigSpace.__new__(ConfigSpace)
+    cfg.size = _SIZES[flags >> 4]
+    cfg._data = blobs[bi]
+    return (parent, rix, devfn, flags & 1, vfi, delta, cfg, meta["uids"][i],
+            meta["knobs"].get(str(i)))
+
+
+def records_of(meta, table, blobs):
+    for i, row in enumerate(FABRIC_RECORD.iter_unpack(table)):
+        yield record_of(meta, i, row, blobs)
 
 
 # What one function may take in a serialized fabric: its record, one config space of at most

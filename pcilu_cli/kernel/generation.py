@@ -10,7 +10,7 @@
     k.kexec() -> Handover                                     freeze, BME, hand-over, next fabric
     k.hot_remove(bdf) -> dict / k.rescan() -> dict
     k.is_incoming(bdf) / k.is_outgoing(bdf) / k.outgoing_blob() / k.incoming_blob()
-    k.report() -> dict (design.md ``enumerate`` JSON) / k.to_state() / Kernel.from_state(fab, d)
+    k.report() -> dict (design.md ``enumerate`` JSON)
     k.outgoing_pages() / k.incoming_pages() -> [(pa, bytes)]   what the Machine writes to memory
     k.outgoing_entries() -> [(slot, domain, bdf, refcount)]    any layout
     k.incoming_freed_pages                                     PAs released by kho_restore_free
@@ -49,8 +49,6 @@ from .pcidev import PciBus, PciDev
 from .shutdown import device_shutdown
 
 TOKEN_KEY_MASK = (1 << 48) - 1
-_PTYPES = [None, "endpoint", "legacy_endpoint", "rciep", "rcec", "root_port", "upstream",
-           "downstream", "pcie_pci_bridge", "pci_pcie_bridge"]
 
 _REFUSAL_TEXT = {
     "EOPNOTSUPP": "Live Update is disabled (liveupdate=off or kho=off)",
@@ -111,6 +109,9 @@ class Kernel:
         self.phase = "running"
         self.panic: str | None = None
         self.log = KernelLog(keep_debug=self.params.dyndbg)
+        # key -> pci_dev. A kernel read from a state file (pcilu_cli.state.kernel_note) holds a
+        # mapping that builds each pci_dev on first lookup, and all of them (``materialize()``)
+        # before anything walks them; buses/by_uid/root_buses are filled on first use there.
         self.devices: dict[int, PciDev] = {}
         self.by_uid: dict[str, PciDev] = {}
         self.buses: dict[tuple, PciBus] = {}
@@ -200,6 +201,12 @@ class Kernel:
             return key_of_bdf(bdf)
         except ValueError as exc:
             raise BadInput(str(exc), field="bdf") from None
+
+    def _every_device(self) -> None:
+        """Build every pci_dev of a kernel read lazily from a state file (no-op otherwise)."""
+        fill = getattr(self.devices, "materialize", None)
+        if fill is not None:
+            fill()
 
     def _check_running(self):
         if self.phase == "panicked":
@@ -349,6 +356,7 @@ class Kernel:
         first, releasing children before their bridge (pci_remove_bus_device()).
         """
         self._check_running()
+        self._every_device()            # the walk below reads bus lists: build them all
         dev = self.dev(bdf)
         start = len(self.log)
         removed = []
@@ -520,117 +528,6 @@ class Kernel:
                 "acs_inherited": dev.acs_inherited,
                 "ari_forwarding": dev.ari_enabled if br else None,
                 "ari_inherited": dev.ari_inherited, "enumerated": True}
-
-    # -- state -----------------------------------------------------------------------------
-    def to_state(self) -> dict:
-        ptix = {t: i for i, t in enumerate(_PTYPES)}
-        rows = []
-        for d in self.devices.values():
-            flags = (d.multifunction | d.was_preserved << 1 | d.frozen << 2 | d.ari_enabled << 3
-                     | d.acs_inherited << 4 | d.ari_inherited << 5 | d.was_incoming << 6
-                     | d.is_virtfn << 7)
-            rows.append([d.key, d.fn.uid, d.hdr_type, ptix.get(d.pcie_type, 0), d.acs_cap or 0,
-                         flags, -1 if d.outgoing is None else d.outgoing,
-                         -1 if d.incoming is None else d.incoming, d.acs_ctrl,
-                         -1 if d.physfn is None else d.physfn.key, d.vendor, d.device])
-        buses = [[b.domain, b.number, -1 if b.self is None else b.self.key,
-                  None if b.parent is None else [b.parent.domain, b.parent.number],
-                  b.start, b.end, int(b.virtual), int(b in self.root_buses)]
-                 for b in self.buses.values()]
-        out = self.pci_flb.out_obj
-        inc = self.pci_flb.in_obj
-        return {
-            "format": 1, "generation": self.generation, "profile": self.profile.name,
-            "params": self.params.to_dict(), "phase": self.phase, "panic": self.panic,
-            "buses": buses, "devices": rows,
-            "luo": self.luo.to_state(),
-            "outgoing": None if out is None else (
-                out.to_state() if hasattr(out, "to_state")
-                else {"pa": out.pa, "blob": out.blob.hex()}),
-            "incoming": None if inc is None else dict(
-                inc.ser.to_state() if hasattr(inc.ser, "to_state")
-                else {"pa": inc.ser.pa, "max_nr": inc.ser.max_nr, "blob": inc.ser.blob.hex()},
-                xa=[[k_, s] for k_, s in inc.xa.items()]),
-            "incoming_freed": self.incoming_freed, "had_incoming": self.had_incoming,
-            "incoming_freed_pages": self.incoming_freed_pages,
-            "incoming_free_calls": self.incoming_free_calls,
-            "driver_faults": [[k_, v] for k_, v in self.driver_faults.items()],
-            "allocator": None if self._allocator is None else self._allocator.to_state(),
-            "log": self.log.to_state(),
-        }
-
-    @classmethod
-    def from_state(cls, fabric, d: dict, *, alloc_preserve=None, free_preserved=None,
-                   incoming=None) -> "Kernel":
-        try:
-            return cls._from_state(fabric, d, alloc_preserve, free_preserved, incoming)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise BadInput(f"kernel state is corrupt: {exc!r}", field="kernel") from None
-
-    @classmethod
-    def _from_state(cls, fabric, d, alloc_preserve, free_preserved, incoming):
-        k = cls(fabric, d["profile"], KernelParams.from_dict(d["params"]), incoming,
-                d["generation"], alloc_preserve, free_preserved)
-        if k._allocator is not None and d.get("allocator") is not None:
-            k._allocator.used = {int(a): o for a, o in d["allocator"].items()}
-        k.phase, k.panic = d["phase"], d["panic"]
-        k.log = KernelLog.from_state(d["log"], keep_debug=k.params.dyndbg)
-        for dom, num, _s, _p, start, end, virt, is_root in d["buses"]:
-            b = PciBus(dom, num, start=start, end=end, virtual=bool(virt))
-            k.buses[b.key] = b
-            if is_root:
-                k.root_buses.append(b)
-        for dom, num, _s, parent, *_ in d["buses"]:
-            if parent is not None:
-                b = k.buses[(dom, num)]
-                b.parent = k.buses[tuple(parent)]
-                b.parent.children.append(b)
-        for row in d["devices"]:
-            key, uid, hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = row
-            bus = k.buses[(key >> 16, (key >> 8) & 0xFF)]
-            dev = PciDev(bus, key & 0xFF, fabric.by_uid(uid))
-            dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, _PTYPES[pt], acs or None
-            dev.multifunction = bool(flags & 1)
-            dev.was_preserved, dev.frozen = bool(flags & 2), bool(flags & 4)
-            dev.ari_enabled, dev.acs_inherited = bool(flags & 8), bool(flags & 16)
-            dev.ari_inherited, dev.was_incoming = bool(flags & 32), bool(flags & 64)
-            dev.is_virtfn = bool(flags & 128)
-            dev.outgoing = None if out < 0 else out
-            dev.incoming = None if inc < 0 else inc
-            dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
-            if phys >= 0:
-                dev.physfn = k.devices[phys]
-            k.devices[key] = dev
-            k.by_uid[uid] = dev
-            bus.devices.append(dev)
-        for dom, num, self_key, *_ in d["buses"]:
-            if self_key >= 0:
-                b = k.buses[(dom, num)]
-                b.self = k.devices[self_key]
-                b.self.subordinate = b
-        k.luo.load_state(d["luo"])
-        if d.get("outgoing"):
-            o = d["outgoing"]
-            if o.get("layout") == "blocks":
-                from .pci_blocks import PciSerBlocks
-                k.pci_flb.out_obj = PciSerBlocks.from_state(lu._kernel_pages(k), o)
-            else:
-                k.pci_flb.out_obj = lu.PciSer(o["pa"], bytearray.fromhex(o["blob"]))
-        if d.get("incoming"):
-            i = d["incoming"]
-            if i.get("layout") == "blocks":
-                from .pci_blocks import PciSerBlocksIn
-                ser = PciSerBlocksIn.from_state(i)
-            else:
-                ser = lu.PciSer(i["pa"], bytearray.fromhex(i["blob"]))
-                ser.max_nr = i["max_nr"]
-            k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: b for a, b in i["xa"]})
-        k.incoming_freed = d.get("incoming_freed", False)
-        k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
-        k.incoming_free_calls = d.get("incoming_free_calls", int(k.incoming_freed))
-        k.driver_faults = {a: b for a, b in d.get("driver_faults", [])}
-        k.had_incoming = d.get("had_incoming", False)
-        return k
 
 
 def _kind(is_virtfn, hdr_type, pcie_type, fn) -> str:

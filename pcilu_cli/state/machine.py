@@ -17,12 +17,12 @@ next kernel (possibly of another profile) finds the KHO root, applies its own fa
 
 The state file is an ELF64 core image (design.md): ``PT_LOAD`` segments hold the physical
 pages at their addresses, ``PT_NOTE`` notes named ``PCILU`` hold the metadata (JSON), the
-fabric, the kernel state (zlib-compressed JSON) and the kernel log.
+fabric, the kernel state (``state.kernel_note``: sectioned, read on demand) and the kernel log.
 """
 from __future__ import annotations
 
 import json
-import zlib
+
 
 from pcilu_cli import __version__
 from pcilu_cli.abi.profiles import FLEX, Profile, get_profile
@@ -95,6 +95,7 @@ class Machine:
         self.kernel = None
         self._mem = None
         self._dirty = False
+        self._kernel_kept = None      # what was read of the kernel note (reused at save)
         self.alloc = None
         self.hout = None
         self.incoming = None          # MemIncoming or None
@@ -356,8 +357,11 @@ class Machine:
                            "functions": len(self.fabric) if self.fabric is not None else 0}}
 
     def forget_encoded(self) -> None:
-        """Forget what was kept of the loaded file (the fabric note's bytes): the next save
-        encodes every part anew."""
+        """Forget what was kept of the loaded file (the fabric note's bytes, the kernel note's
+        sections): every object is built now, and the next save encodes every part anew."""
+        if self.kernel is not None:
+            self.kernel.devices.values()          # build what a lazy load left unbuilt
+        self._kernel_kept = None
         if self.fabric is not None and hasattr(self.fabric, "forget_encoded"):
             self.fabric.forget_encoded()
 
@@ -370,8 +374,9 @@ class Machine:
         if self.fabric is not None:
             notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_FABRIC, self.fabric.to_bytes()))
         if self.kernel is not None:
-            kst = json.dumps(self.kernel.to_state(), separators=(",", ":")).encode()
-            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_KERNEL, zlib.compress(kst, 1)))
+            from pcilu_cli.state import kernel_note
+            notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_KERNEL,
+                          kernel_note.encode(self.kernel, self._kernel_kept)))
             log = "\n".join(self.boot_messages + self.kernel.log.lines(debug=True))
             notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_LOG, log.encode()))
         return elfcore.write_elf_core(self.mem, notes)
@@ -419,9 +424,10 @@ class Machine:
         fab = notes.get(elfcore.NT_PCILU_FABRIC)
         if fab is None:
             raise BadInput("state file has no fabric note", file=file, field="PCILU fabric note")
-        from pcilu_cli.fabric.model import Fabric
+        from pcilu_cli.fabric import lazy
         try:
-            m.fabric = Fabric.from_bytes(bytes(fab))
+            # Functions are built as the kernel looks its devices up (fabric/lazy.py)
+            m.fabric = lazy.from_bytes(bytes(fab), file=file)
         except BadInput as exc:
             raise BadInput(f"fabric note: {exc.message}", file=file,
                            field="PCILU fabric note") from None
@@ -430,31 +436,15 @@ class Machine:
                            field="PCILU fabric note") from None
         kraw = notes.get(elfcore.NT_PCILU_KERNEL)
         if kraw is not None:
-            from pcilu_cli.abi.untrusted import inflate, loads_json
-            # the kernel's state is per device (about 60 bytes per function, 800 with a
-            # preserved file): its ceiling follows the functions the fabric note declared,
-            # so a small note cannot inflate into gigabytes of JSON objects
-            limit = KERNEL_NOTE_FIXED + KERNEL_NOTE_PER_FUNCTION * len(m.fabric)
-            kst = loads_json(inflate(bytes(kraw), limit, file=file, field="PCILU kernel note",
-                                     what="kernel note"),
-                             file=file, field="PCILU kernel note", what="kernel note")
-            from pcilu_cli.kernel import Kernel
+            from pcilu_cli.state import kernel_note
             alloc = m.alloc
-            try:
-                m.kernel = Kernel.from_state(
-                    m.fabric, kst, incoming=m.incoming,
-                    alloc_preserve=None if alloc is None else alloc.alloc_preserve,
-                    free_preserved=None if alloc is None else alloc.unpreserve_free)
-            except BadInput as exc:
-                raise BadInput(exc.message, file=file, field="PCILU kernel note") from None
-            except Exception as exc:  # noqa: BLE001
-                raise BadInput(f"kernel note is corrupt: {exc!r}", file=file,
-                               field="PCILU kernel note") from None
+            m.kernel, m._kernel_kept = kernel_note.decode(
+                bytes(kraw), m.fabric, read=lambda pa, n: mem.read(pa, n, file=file,
+                                                                  field="PCILU kernel note"),
+                incoming=m.incoming,
+                alloc_preserve=None if alloc is None else alloc.alloc_preserve,
+                free_preserved=None if alloc is None else alloc.unpreserve_free, file=file)
         return m
-
-
-KERNEL_NOTE_FIXED = 1 << 20            # sessions, FLB records, parameters
-KERNEL_NOTE_PER_FUNCTION = 2048        # > 2x a function with a preserved file
 
 
 def load_metadata(notes: dict, file) -> dict:

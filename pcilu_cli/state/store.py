@@ -39,7 +39,9 @@ from pathlib import Path
 
 from pcilu_cli.errors import BadInput, StateLocked
 
-FORMAT_VERSION = 1
+# 2: the kernel note is sectioned (device rows in binary chunks, read on demand) and the
+#    outgoing struct pci_ser is kept only in the memory image (state/kernel_note.py).
+FORMAT_VERSION = 2
 # Formats this pcilu can read. Older formats would be listed here once a reader for them exists;
 # until then an older file is refused with "re-create it" rather than guessed at.
 READABLE_FORMATS = frozenset({FORMAT_VERSION})

@@ -1,0 +1,567 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The kernel note of a state file (state format 2): one booted kernel's checkpoint.
+
+The simulated kernel (``pcilu_cli.kernel``) knows nothing of files; this module writes what a
+:class:`~pcilu_cli.kernel.Kernel` holds and builds a kernel back from it, so that a command
+pays for what it touches:
+
+* **Sections.** ``head`` (JSON: parameters, phase, LUO sessions and FLBs, the log, the
+  outgoing/incoming ``struct pci_ser`` by address), ``buses`` (JSON rows), ``keys`` (the
+  device keys, u64 each) and the device rows in chunks of :data:`CHUNK_ROWS` (a fixed-size
+  binary row per ``pci_dev`` followed by the JSON list of uids, ``""`` where the uid is the
+  device's own name). Each section is zlib-compressed on its own.
+* **Lazy views.** :func:`decode` returns a kernel whose ``devices`` build a ``pci_dev`` (with
+  its bus, upstream bridges and fabric function) when it is first looked up; anything that
+  walks every device, every bus or the uid map builds them all first (in file order, so every
+  document is the same as from a kernel built in one go).
+* **Reuse.** :func:`encode` given what :func:`decode` kept writes a chunk or section back as
+  it was read when its bytes would not change (the device rows of devices nobody looked at
+  cannot have changed), so a save after a one-device change re-encodes one chunk.
+* **The outgoing ``struct pci_ser`` is stored once**: its pages are in the state file's memory
+  image (the Machine writes them there before every save); the head records where (``pa``,
+  ``size``; block eras: the header and every block address) and :func:`decode` reads it back
+  through ``read(pa, n)``.
+
+Header: ``PCILUKN2``, rows per chunk, device rows, number of chunks, then one u32 compressed
+length per section (head, buses, keys, chunks...). Everything read is untrusted: sizes are
+checked against what the header declares and the fabric's function count before anything is
+inflated, and every decoding failure is :class:`~pcilu_cli.errors.BadInput` naming the note.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import sys
+import zlib
+
+from pcilu_cli.abi.bdf import key_name
+from pcilu_cli.errors import BadInput
+
+MAGIC = b"PCILUKN2"
+CHUNK_ROWS = 4096
+LEVEL = 1
+FIELD = "PCILU kernel note"
+_HEADER = struct.Struct("<8sIII")          # magic, rows per chunk, rows, chunks
+_LEN = struct.Struct("<I")
+# key is a column of its own; the rest of a row: hdr_type, pcie type index, ACS cap offset,
+# flags, outgoing slot, incoming slot, ACS Control, physfn key, vendor, device
+_REST = struct.Struct("<BBHHiiHqHH")
+_KEY = struct.Struct("<Q")
+_PTYPES = [None, "endpoint", "legacy_endpoint", "rciep", "rcec", "root_port", "upstream",
+           "downstream", "pcie_pci_bridge", "pci_pcie_bridge"]
+_PTIX = {t: i for i, t in enumerate(_PTYPES)}
+
+# What one function may take in the note: a row, its uid, its share of the log and sessions
+# (about 60 bytes per function, 800 with a preserved file); a fixed part for the rest.
+NOTE_FIXED = 1 << 20
+NOTE_PER_FUNCTION = 2048
+
+
+def _bad(message, file):
+    return BadInput(message, file=file, field=FIELD)
+
+
+# ---- encoding ------------------------------------------------------------------------------------
+
+def _flags(d) -> int:
+    return (d.multifunction | d.was_preserved << 1 | d.frozen << 2 | d.ari_enabled << 3
+            | d.acs_inherited << 4 | d.ari_inherited << 5 | d.was_incoming << 6
+            | d.is_virtfn << 7)
+
+
+def _rest(d) -> bytes:
+    return _REST.pack(d.hdr_type, _PTIX.get(d.pcie_type, 0), d.acs_cap or 0, _flags(d),
+                      -1 if d.outgoing is None else d.outgoing,
+                      -1 if d.incoming is None else d.incoming, d.acs_ctrl or 0,
+                      -1 if d.physfn is None else d.physfn.key, d.vendor, d.device)
+
+
+def _uid(d) -> str:
+    uid = d.fn.uid
+    return "" if uid == d.name else uid
+
+
+def _head(k) -> dict:
+    out = k.pci_flb.out_obj
+    inc = k.pci_flb.in_obj
+    if out is None:
+        outgoing = None
+    elif hasattr(out, "set"):                    # block eras: header + kho_block chain
+        outgoing = {"layout": "blocks", "pa": out.pa, "size": len(out.blob),
+                    "version": out.version, "blocks": list(out.set.blocks)}
+    else:
+        outgoing = {"pa": out.pa, "size": len(out.blob)}
+    incoming = None
+    if inc is not None:
+        incoming = dict(inc.ser.to_state() if hasattr(inc.ser, "to_state")
+                        else {"pa": inc.ser.pa, "max_nr": inc.ser.max_nr,
+                              "blob": inc.ser.blob.hex()},
+                        xa=[[a, s] for a, s in inc.xa.items()])
+    alloc = getattr(k, "_allocator", None)
+    return {"generation": k.generation, "profile": k.profile.name,
+            "params": k.params.to_dict(), "phase": k.phase, "panic": k.panic,
+            "luo": k.luo.to_state(), "outgoing": outgoing, "incoming": incoming,
+            "incoming_freed": k.incoming_freed, "had_incoming": k.had_incoming,
+            "incoming_freed_pages": k.incoming_freed_pages,
+            "incoming_free_calls": k.incoming_free_calls,
+            "driver_faults": [[a, v] for a, v in k.driver_faults.items()],
+            "allocator": None if alloc is None else alloc.to_state(),
+            "log": k.log.to_state()}
+
+
+def _bus_rows(k) -> list:
+    roots = set(map(id, k.root_buses))
+    return [[b.domain, b.number, -1 if b.self is None else b.self.key,
+             None if b.parent is None else [b.parent.domain, b.parent.number],
+             b.start, b.end, int(b.virtual), int(id(b) in roots)] for b in k.buses.values()]
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def encode(k, kept: "Kept | None" = None) -> bytes:
+    """The kernel note of ``k``. ``kept``: what :func:`decode` kept of the note ``k`` was read
+    from; parts whose bytes would not change are written back as they were read."""
+    devs = k.devices
+    lazy = kept is not None and getattr(devs, "_src", None) is kept and not devs.filled
+    sections = [zlib.compress(_dumps(_head(k)), LEVEL)]
+    if lazy:
+        # nobody walked the buses or the devices: the bus rows, the keys and every chunk of
+        # rows nobody looked at are what was read
+        sections += [kept.sections[1], kept.sections[2]]
+        touched = {}
+        for key, dev in dict.items(devs):
+            touched.setdefault(kept.index[key] // kept.chunk_rows, []).append(dev)
+        nrows = kept.nrows
+        for c in range(kept.nchunks):
+            if c not in touched:
+                sections.append(kept.sections[3 + c])
+                continue
+            raw = bytearray(kept.chunk_raw(c))
+            n = kept.rows_in(c)
+            for dev in touched[c]:
+                j = kept.index[dev.key] - c * kept.chunk_rows
+                raw[n * _KEY.size + j * _REST.size:n * _KEY.size + (j + 1) * _REST.size] = \
+                    _rest(dev)
+            sections.append(kept.reuse(c, bytes(raw)))
+    else:
+        rows = list(devs.values())
+        nrows = len(rows)
+        buses = _dumps(_bus_rows(k))
+        keys = b"".join(_KEY.pack(d.key) for d in rows)
+        sections.append(_same_or_new(kept, 1, buses))
+        sections.append(_same_or_new(kept, 2, keys))
+        for c in range(0, nrows, CHUNK_ROWS):
+            part = rows[c:c + CHUNK_ROWS]
+            raw = b"".join(_KEY.pack(d.key) for d in part) + b"".join(map(_rest, part)) + \
+                _dumps([_uid(d) for d in part])
+            i = c // CHUNK_ROWS
+            same = kept is not None and kept.chunk_rows == CHUNK_ROWS and i < kept.nchunks
+            sections.append(kept.reuse(i, raw) if same else zlib.compress(raw, LEVEL))
+    chunks = len(sections) - 3
+    head = _HEADER.pack(MAGIC, CHUNK_ROWS if not lazy else kept.chunk_rows, nrows, chunks)
+    return head + b"".join(_LEN.pack(len(s)) for s in sections) + b"".join(sections)
+
+
+def _same_or_new(kept, i: int, raw: bytes) -> bytes:
+    if kept is not None and kept.section_raw(i) == raw:
+        return kept.sections[i]
+    return zlib.compress(raw, LEVEL)
+
+
+# ---- decoding ------------------------------------------------------------------------------------
+
+class Kept:
+    """What :func:`decode` keeps of a note: its compressed sections (inflated on demand) and
+    the key index; the lazy device map reads its rows from here."""
+
+    def __init__(self, data: bytes, functions: int, file):
+        self.file = file
+        if len(data) < _HEADER.size or data[:8] != MAGIC:
+            raise _bad("not a state format 2 kernel note (bad magic)", file)
+        _m, self.chunk_rows, self.nrows, self.nchunks = _HEADER.unpack_from(data, 0)
+        if self.nrows > functions:
+            raise _bad(f"{self.nrows} devices for a fabric of {functions} functions", file)
+        if self.chunk_rows == 0 or self.nchunks != -(-self.nrows // self.chunk_rows):
+            raise _bad(f"{self.nchunks} chunks of {self.chunk_rows} rows cannot hold "
+                       f"{self.nrows} devices", file)
+        nsec = 3 + self.nchunks
+        pos = _HEADER.size + nsec * _LEN.size
+        if len(data) < pos:
+            raise _bad("truncated section table", file)
+        self.sections = []
+        for i in range(nsec):
+            n = _LEN.unpack_from(data, _HEADER.size + i * _LEN.size)[0]
+            if pos + n > len(data):
+                raise _bad(f"section {i} runs past the end of the note", file)
+            self.sections.append(bytes(data[pos:pos + n]))
+            pos += n
+        if pos != len(data):
+            raise _bad(f"{len(data) - pos} bytes after the last section", file)
+        self.limit = NOTE_FIXED + NOTE_PER_FUNCTION * functions
+        self._raw: dict[int, bytes] = {}
+        self._uids: dict[int, list] = {}
+        keys = self.section_raw(2)
+        if len(keys) != self.nrows * _KEY.size:
+            raise _bad(f"{len(keys)} bytes of device keys for {self.nrows} devices", file)
+        if sys.byteorder == "little":
+            ks = memoryview(keys).cast("Q")
+        else:                                              # pragma: no cover
+            ks = [k_ for (k_,) in _KEY.iter_unpack(keys)]
+        self.index = dict(zip(ks, range(self.nrows)))
+        if len(self.index) != self.nrows:
+            raise _bad("a device key appears twice", file)
+
+    def section_raw(self, i: int) -> bytes:
+        raw = self._raw.get(i)
+        if raw is None:
+            from pcilu_cli.abi.untrusted import inflate
+            raw = self._raw[i] = inflate(self.sections[i], self.limit, file=self.file,
+                                         field=FIELD, what="kernel note section")
+        return raw
+
+    def rows_in(self, c: int) -> int:
+        return min(self.chunk_rows, self.nrows - c * self.chunk_rows)
+
+    def chunk_raw(self, c: int) -> bytes:
+        raw = self.section_raw(3 + c)
+        if len(raw) < self.rows_in(c) * (_KEY.size + _REST.size):
+            raise _bad(f"device chunk {c} is {len(raw)} bytes, too short for its rows",
+                       self.file)
+        return raw
+
+    def reuse(self, c: int, raw: bytes) -> bytes:
+        """Chunk ``c`` compressed: as read when ``raw`` is what was read."""
+        if c < self.nchunks and self.section_raw(3 + c) == raw:
+            return self.sections[3 + c]
+        return zlib.compress(raw, LEVEL)
+
+    def row(self, i: int):
+        """(key, rest..., uid or "") of device row ``i``."""
+        c, j = divmod(i, self.chunk_rows)
+        raw = self.chunk_raw(c)
+        n = self.rows_in(c)
+        key = _KEY.unpack_from(raw, j * _KEY.size)[0]
+        rest = _REST.unpack_from(raw, n * _KEY.size + j * _REST.size)
+        uids = self._uids.get(c)
+        if uids is None:
+            from pcilu_cli.abi.untrusted import loads_json
+            uids = loads_json(raw[n * (_KEY.size + _REST.size):], file=self.file,
+                              field=FIELD, what="device uids")
+            if not isinstance(uids, list) or len(uids) != n or \
+                    not all(isinstance(u, str) for u in uids):
+                raise _bad(f"device chunk {c}: the uid list does not match its rows",
+                           self.file)
+            self._uids[c] = uids
+        return key, rest, uids[j]
+
+
+class LazyDevices(dict):
+    """``Kernel.devices`` of a kernel read from a state file: key → ``pci_dev``, each built on
+    first lookup; iterating, changing or copying it builds every one first (file order)."""
+
+    def __init__(self, builder):
+        super().__init__()
+        self._b = builder
+        self._src = builder.kept
+        self.filled = False
+
+    def materialize(self) -> None:
+        if not self.filled:
+            self._b.build_all()
+
+    # lookups that build one device
+    def get(self, key, default=None):
+        if self.filled:
+            return dict.get(self, key, default)
+        d = dict.get(self, key)
+        if d is None and key in self._src.index:
+            d = self._b.dev(key)
+        return default if d is None else d
+
+    def __getitem__(self, key):
+        d = self.get(key)
+        if d is None:
+            raise KeyError(key)
+        return d
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) if self.filled else key in self._src.index
+
+    def __len__(self):
+        return dict.__len__(self) if self.filled else self._src.nrows
+
+    # everything else sees every device
+    def _all(self):
+        if not self.filled:
+            self._b.build_all()
+        return self
+
+    def __iter__(self):
+        return dict.__iter__(self._all())
+
+    def keys(self):
+        return dict.keys(self._all())
+
+    def values(self):
+        return dict.values(self._all())
+
+    def items(self):
+        return dict.items(self._all())
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self._all(), key, value)
+
+    def __delitem__(self, key):
+        dict.__delitem__(self._all(), key)
+
+    def pop(self, key, *default):
+        return dict.pop(self._all(), key, *default)
+
+    def setdefault(self, key, default=None):
+        return dict.setdefault(self._all(), key, default)
+
+    def copy(self):
+        return dict(self.items())
+
+    def __repr__(self):
+        return f"<devices: {len(self)}{'' if self.filled else ', built on use'}>"
+
+
+class _FillDict(dict):
+    """A kernel map (buses, uid → pci_dev) that every device and bus is built into on first
+    use."""
+
+    def __init__(self, fill):
+        super().__init__()
+        self._fill = fill
+
+    def _f(self):
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill()
+        return self
+
+
+for _name in ("__getitem__", "__contains__", "__iter__", "__len__", "get", "keys", "values",
+              "items", "__setitem__", "__delitem__", "pop", "setdefault", "copy"):
+    setattr(_FillDict, _name,
+            (lambda n: lambda self, *a: getattr(dict, n)(self._f(), *a))(_name))
+
+
+class _FillList(list):
+    """``Kernel.root_buses`` of a kernel read from a state file: filled on first use."""
+
+    def __init__(self, fill):
+        super().__init__()
+        self._fill = fill
+
+    def _f(self):
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill()
+        return self
+
+
+for _name in ("__getitem__", "__contains__", "__iter__", "__len__", "__reversed__", "append",
+              "remove", "index", "count", "insert", "pop", "extend"):
+    setattr(_FillList, _name,
+            (lambda n: lambda self, *a: getattr(list, n)(self._f(), *a))(_name))
+
+
+class _Builder:
+    """Builds the ``pci_dev``/``pci_bus`` objects of a kept note on demand."""
+
+    def __init__(self, k, kept: Kept, fabric, file):
+        self.k, self.kept, self.fabric, self.file = k, kept, fabric, file
+        self._bus_rows = None
+        self._bus_index = None
+        self._self_index = None
+        self.buses: dict = {}
+
+    def _rows(self):
+        if self._bus_rows is None:
+            from pcilu_cli.abi.untrusted import loads_json
+            rows = loads_json(self.kept.section_raw(1), file=self.file, field=FIELD,
+                              what="bus rows")
+            if not isinstance(rows, list):
+                raise _bad("bus rows are not a list", self.file)
+            self._bus_index = {(r[0], r[1]): r for r in rows}
+            self._self_index = {r[2]: r for r in rows if r[2] >= 0}
+            self._bus_rows = rows
+        return self._bus_rows
+
+    def bus(self, key):
+        b = self.buses.get(key)
+        if b is not None:
+            return b
+        from pcilu_cli.kernel.pcidev import PciBus
+        self._rows()
+        dom, num, self_key, parent, start, end, virt, _root = self._bus_index[tuple(key)]
+        b = self.buses[(dom, num)] = PciBus(dom, num, start=start, end=end,
+                                            virtual=bool(virt))
+        if parent is not None:
+            b.parent = self.bus(tuple(parent))
+        if self_key >= 0:
+            b.self = self.dev(self_key)
+        return b
+
+    def dev(self, key):
+        try:
+            return self._dev(key)
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
+            raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
+
+    def _dev(self, key):
+        devs = self.k.devices
+        d = dict.get(devs, key)
+        if d is not None:
+            return d
+        from pcilu_cli.kernel.pcidev import PciDev
+        _key, rest, uid = self.kept.row(self.kept.index[key])
+        hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = rest
+        bus = self.bus((key >> 16, (key >> 8) & 0xFF))
+        d = dict.get(devs, key)         # the bus walk may have built it (a bridge above)
+        if d is not None:
+            return d
+        dev = PciDev(bus, key & 0xFF, self.fabric.by_uid(uid or key_name(key)))
+        dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, _PTYPES[pt], acs or None
+        dev.multifunction = bool(flags & 1)
+        dev.was_preserved, dev.frozen = bool(flags & 2), bool(flags & 4)
+        dev.ari_enabled, dev.acs_inherited = bool(flags & 8), bool(flags & 16)
+        dev.ari_inherited, dev.was_incoming = bool(flags & 32), bool(flags & 64)
+        dev.is_virtfn = bool(flags & 128)
+        dev.outgoing = None if out < 0 else out
+        dev.incoming = None if inc < 0 else inc
+        dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
+        dict.__setitem__(devs, key, dev)
+        if phys >= 0:
+            dev.physfn = self.dev(phys)
+        self._rows()
+        sub = self._self_index.get(key)
+        if sub is not None:
+            b = self.bus((sub[0], sub[1]))
+            b.self, dev.subordinate = dev, b
+        return dev
+
+    def build_all(self) -> None:
+        """Every bus and device, linked as a kernel built in one go links them."""
+        devs = self.k.devices
+        if devs.filled:
+            return
+        try:
+            self._build_all(devs)
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
+
+    def _build_all(self, devs):
+        whole = getattr(self.fabric, "materialize", None)
+        if whole is not None:
+            whole()
+        rows = self._rows()
+        for r in rows:
+            self.bus((r[0], r[1]))
+        order = [self._dev(self.kept.row(i)[0]) for i in range(self.kept.nrows)]
+        for b in self.buses.values():
+            b.devices, b.children = [], []
+        k = self.k
+        buses, roots = {}, []
+        for r in rows:
+            b = self.buses[(r[0], r[1])]
+            buses[b.key] = b
+            if b.parent is not None:
+                b.parent.children.append(b)
+            if r[7]:
+                roots.append(b)
+        dict.clear(devs)
+        for d in order:
+            dict.__setitem__(devs, d.key, d)
+            d.bus.devices.append(d)
+        devs.filled = True
+        dict.update(k.buses, buses)
+        k.buses._fill = None
+        list.extend(k.root_buses, roots)
+        k.root_buses._fill = None
+        dict.update(k.by_uid, {d.fn.uid: d for d in order})
+        k.by_uid._fill = None
+
+
+def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,
+           free_preserved=None, file=None):
+    """The kernel the note describes, over ``fabric``; ``read(pa, n)`` reads the state file's
+    memory image (the outgoing ``struct pci_ser``). Returns ``(kernel, kept)``."""
+    try:
+        return _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file)
+    except BadInput as exc:
+        if exc.file is None:
+            raise _bad(exc.message, file) from None
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad(f"kernel state is corrupt: {exc!r}", file) from None
+
+
+def _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file):
+    from pcilu_cli.abi.untrusted import loads_json
+    from pcilu_cli.kernel import Kernel
+    from pcilu_cli.kernel import liveupdate as lu
+    from pcilu_cli.kernel.log import KernelLog
+    from pcilu_cli.kernel.params import KernelParams
+    kept = Kept(data, len(fabric), file)
+    d = loads_json(kept.section_raw(0), file=file, field=FIELD, what="kernel note")
+    if not isinstance(d, dict):
+        raise _bad("the kernel note's head is not an object", file)
+    k = Kernel(fabric, d["profile"], KernelParams.from_dict(d["params"]), incoming,
+               d["generation"], alloc_preserve, free_preserved)
+    if k._allocator is not None and d.get("allocator") is not None:
+        k._allocator.used = {int(a): o for a, o in d["allocator"].items()}
+    k.phase, k.panic = d["phase"], d["panic"]
+    k.log = KernelLog.from_state(d["log"], keep_debug=k.params.dyndbg)
+    b = _Builder(k, kept, fabric, file)
+    k.devices = LazyDevices(b)
+    k.buses = _FillDict(b.build_all)
+    k.by_uid = _FillDict(b.build_all)
+    k.root_buses = _FillList(b.build_all)
+    k.luo.load_state(d["luo"])
+    o = d.get("outgoing")
+    if o:
+        if o.get("layout") == "blocks":
+            from pcilu_cli.kernel.pci_blocks import PciSerBlocks
+            k.pci_flb.out_obj = PciSerBlocks.from_state(lu._kernel_pages(k), {
+                "pa": o["pa"], "version": o.get("version"),
+                "blob": read(o["pa"], o["size"]).hex(),
+                "blocks": [[pa, read(pa, 4096).hex()] for pa in o["blocks"]]})
+        else:
+            k.pci_flb.out_obj = lu.PciSer(o["pa"], bytearray(read(o["pa"], o["size"])))
+    i = d.get("incoming")
+    if i:
+        if i.get("layout") == "blocks":
+            from pcilu_cli.kernel.pci_blocks import PciSerBlocksIn
+            ser = PciSerBlocksIn.from_state(i)
+        else:
+            ser = lu.PciSer(i["pa"], bytearray.fromhex(i["blob"]))
+            ser.max_nr = i["max_nr"]
+        k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: s for a, s in i["xa"]})
+    k.incoming_freed = d.get("incoming_freed", False)
+    k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
+    k.incoming_free_calls = d.get("incoming_free_calls", int(k.incoming_freed))
+    k.driver_faults = {a: v for a, v in d.get("driver_faults", [])}
+    k.had_incoming = d.get("had_incoming", False)
+    return k, kept
+
+
+def pages_reader(pages):
+    """``read(pa, n)`` over ``[(pa, bytes)]`` (a kernel's outgoing pages, no Machine)."""
+    table = {pa: bytes(data) for pa, data in pages}
+
+    def read(pa, n):
+        for base, data in table.items():
+            if base <= pa and pa + n <= base + max(len(data), 4096):
+                off = pa - base
+                return data[off:off + n] + bytes(max(0, n - len(data[off:off + n])))
+        raise BadInput(f"no page at {pa:#x}", field=FIELD)
+    return read

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The kernel note of a state file (state/kernel_note.py): a command builds only the pci_devs
+it touches, a save writes unchanged device chunks back as read, and the result is byte for
+byte what a kernel built in one go saves."""
+import pytest
+
+from pcilu_cli.errors import BadInput
+from pcilu_cli.fabric.synth import synth_fabric
+from pcilu_cli.memory import elfcore
+from pcilu_cli.state import Machine, kernel_note
+from tests.hostile_files import _state_with_notes
+
+
+@pytest.fixture(scope="module")
+def gen0():
+    # more devices than one chunk holds, so that a change touches one chunk of several
+    fab = synth_fabric(3 * kernel_note.CHUNK_ROWS)
+    return Machine.boot(fab).to_bytes()
+
+
+def _endpoints(m, k=2):
+    devs = [d for d in m.report()["devices"] if d["kind"] == "endpoint" and d["enumerated"]]
+    return [devs[0]["bdf"], devs[-1]["bdf"]][:k]
+
+
+def _kernel_sections(data: bytes) -> list:
+    _mem, notes = elfcore.read_elf_core(data)
+    note = bytes(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_KERNEL])
+    return kernel_note.Kept(note, 1 << 30, "x").sections
+
+
+def test_a_preserve_builds_only_the_devices_on_its_path(gen0):
+    bdf = _endpoints(Machine.from_bytes(gen0), 1)[0]
+    m = Machine.from_bytes(gen0)
+    m.preserve(bdf)
+    built = dict.__len__(m.kernel.devices)
+    assert 1 < built < 16, f"{built} pci_devs built for one preserve"
+    assert len(m.kernel.devices) > 3 * kernel_note.CHUNK_ROWS - 1
+    assert type(m.fabric).__name__ == "LazyFabric"        # no config cycle was routed
+
+
+def test_a_save_after_one_preserve_is_what_a_whole_build_saves(gen0):
+    first, last = _endpoints(Machine.from_bytes(gen0))
+    lazy = Machine.from_bytes(gen0)
+    lazy.preserve(last)
+    whole = Machine.from_bytes(gen0)
+    whole.forget_encoded()
+    whole.preserve(last)
+    saved = lazy.to_bytes()
+    assert saved == whole.to_bytes()
+    back = Machine.from_bytes(saved)
+    rep = {d["bdf"]: d for d in back.report()["devices"]}
+    assert rep[last]["outgoing"] and not rep[first]["outgoing"]
+
+
+def test_unchanged_device_chunks_are_written_back_as_read(gen0):
+    _first, last = _endpoints(Machine.from_bytes(gen0))
+    m = Machine.from_bytes(gen0)
+    m.preserve(last)
+    before, after = _kernel_sections(gen0), _kernel_sections(m.to_bytes())
+    same = [a == b for a, b in zip(before[3:], after[3:])]
+    assert len(same) >= 3 and same.count(False) == 1, same
+    assert before[1:3] == after[1:3]                     # bus rows and keys
+
+
+def test_the_outgoing_pci_ser_is_read_from_the_memory_image(gen0):
+    bdf = _endpoints(Machine.from_bytes(gen0), 1)[0]
+    m = Machine.from_bytes(gen0)
+    m.preserve(bdf)
+    data = m.to_bytes()
+    back = Machine.from_bytes(data)
+    ser = back.kernel.pci_flb.out_obj
+    assert bytes(ser.blob) == bytes(m.kernel.pci_flb.out_obj.blob)
+    assert bytes(ser.blob) == back.mem.read(ser.pa, len(ser.blob))
+
+
+def test_a_corrupt_device_chunk_is_one_bad_input_naming_the_note(gen0, tmp_path):
+    _mem, notes = elfcore.read_elf_core(gen0)
+    note = bytearray(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_KERNEL])
+    kept = kernel_note.Kept(bytes(note), 1 << 30, "x")
+    at = len(note) - len(kept.sections[-1]) + 4            # inside the last chunk's zlib data
+    note[at:at + 8] = b"\xff" * 8
+    bad = _state_with_notes(gen0, {elfcore.NT_PCILU_KERNEL: bytes(note)})
+    m = Machine.from_bytes(bad, file="bad.elf")
+    with pytest.raises(BadInput) as e:
+        m.report()
+    assert "bad.elf" in str(e.value) and "PCILU kernel note" in str(e.value)
