@@ -5,10 +5,10 @@ incoming blob, and LUO's FLB failure paths (pci-liveupdate-v6.md §1.5, §3, §1
 """
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
+import pcilu
 from pcilu_cli.fabric.build import small_fabric
 from pcilu_cli.kernel import Kernel, faults, liveupdate as lu
 from pcilu_cli.kernel.luo import LUO_FLB_MAX, FileHandler, Flb, Luo
@@ -243,34 +243,32 @@ def test_register_flb_checks_the_table_before_the_duplicate_name():
     assert Luo(False).liveupdate_register_flb(fh, Flb("y", None)) == -95     # EOPNOTSUPP
 
 
-def boot_blob(tmp_path, entries, *opts):
-    """kexec --fabric QEMU --flb BLOB OPTS -o g1.elf; returns (g1.elf, enumerate --json)."""
-    blob = tmp_path / "blob.bin"
-    blob.write_bytes(struct.pack("<II", 3, 2) + b"".join(entry(0, b, 1) for b in entries)
-                     + bytes(8))
-    out = tmp_path / "g1.elf"
-    run(["kexec", "--fabric", QEMU, "--flb", blob, *opts, "-o", out])
-    return out, json.loads(run(["enumerate", out, "--json"]).stdout)
+def blob_of(*bdfs) -> bytes:
+    """A flex-era struct pci_ser, room for 3, with one refcount-1 entry per BDF key."""
+    return struct.pack("<II", 3, len(bdfs)) + b"".join(entry(0, b, 1) for b in bdfs) + \
+        bytes(8 * (3 - len(bdfs)))
 
 
 def test_enumerate_json_reports_the_double_free_and_the_flb(tmp_path):
     # pci_flb_retrieve() error path: kho_restore_free(ser) on every failed attempt
-    out, doc = boot_blob(tmp_path, [0x100, 0x100], "--flb-count", "1")
+    m = pcilu.boot_from_blob(QEMU, blob_of(0x100, 0x100), flb_count=1)
+    doc = m.enumerate()
     flb = doc["flb"]
     assert flb["retrieved"] is False and flb["finished"] is False
     assert flb["blob_frees"] == flb["retrieve_failures"] > 1
     assert flb["incoming_refcount"] == 1            # the record's count, reloaded
     assert any("double free" in f and f"{flb['blob_frees']} times" in f
                for f in doc["findings"])
-    text = run(["enumerate", str(out)]).stdout
-    assert "finding: double free" in text
+    m.save(tmp_path / "g1.elf")                      # and a person reads it in the terminal
+    assert "finding: double free" in run(["enumerate", tmp_path / "g1.elf"]).stdout
 
 
 def test_flb_name_option_names_the_record(tmp_path):
     # luo_flb_retrieve_one(): records are matched by strcmp() of the name
-    out, doc = boot_blob(tmp_path, [0x100, 0x8], "--flb-name", "pci-v2")
+    doc = pcilu.boot_from_blob(QEMU, blob_of(0x100, 0x8), flb_name="pci-v2").enumerate()
     assert not any(d["incoming"] for d in doc["devices"])
     assert "PCI: liveupdate: No incoming FLB matched pci-v3" in doc["messages"]
+    (tmp_path / "blob.bin").write_bytes(blob_of(0x100, 0x8))
     r = run(["kexec", "--fabric", QEMU, "--flb", tmp_path / "blob.bin",
-             "--flb-name", "x" * 48, "-o", out], exit_code=2)
+             "--flb-name", "x" * 48, "-o", tmp_path / "g1.elf"], exit_code=2)
     assert "--flb-name" in r.stderr

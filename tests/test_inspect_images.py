@@ -5,6 +5,7 @@ import struct
 
 import pytest
 
+import pcilu
 from pcilu_cli.fabric import load_fabric
 from pcilu_cli.memory.elfcore import write_elf_core
 from pcilu_cli.memory.handover import read_handover
@@ -28,7 +29,7 @@ def test_a_memory_dump_shows_the_whole_chain(profile, tmp_path):
     mem, doc = handed_over(profile)
     dump = tmp_path / "vmcore"
     dump.write_bytes(write_elf_core(mem, []))       # no PCILU notes: a plain memory image
-    got = run(["inspect", dump, "--json"]).json()
+    got = pcilu.inspect(dump)
     assert got["kind"] == "handover" and got["profile"] == profile
     pci = got["pci"][0]
     assert [d["bdf"] for d in pci["devices"]] == ["0000:01:00.0", "0000:00:01.0"]

@@ -4,9 +4,9 @@ posting (PATCH v3 02/24: ``u64 max_nr_devices; u64 nr_devices``, entries "sorted
 domain and bdf") and a ``kho-v2`` root FDT that already has ``blob-size``."""
 from __future__ import annotations
 
-import json
 import struct
 
+import pcilu
 from pcilu_cli.abi import pre_v6
 from pcilu_cli.memory.fdt import build_kho_root_fdt, read_kho_root_fdt
 from tests.pcilu_run import run
@@ -20,7 +20,7 @@ def u64_blob(entries, max_nr):
 def test_inspect_names_the_pre_v4_layout_and_its_posting(tmp_path):
     blob = tmp_path / "old.bin"
     blob.write_bytes(u64_blob([(0, 0x0008), (0, 0x0100), (1, 0x0000)], 5))
-    doc = json.loads(run(["inspect", blob, "--json"]).stdout)
+    doc = pcilu.inspect(blob)
     assert doc["layout"] == "flex-u64" and "pre-v4 posting" in doc["posting"]
     assert (doc["max_nr_devices"], doc["nr_devices"]) == (5, 3)
     assert [d["bdf"] for d in doc["devices"]] == ["0000:00:01.0", "0000:01:00.0",
@@ -43,9 +43,7 @@ def test_kho_v2_root_with_blob_size_is_read_and_named(tmp_path):
     root = read_kho_root_fdt(fdt)
     assert root.gen == "B" and root.subtrees == [("LUO", 0x2000, 0x20)]
     assert root.posting == pre_v6.POSTING_KHO_V2_BLOB_SIZE
-    f = tmp_path / "fdt"
-    f.write_bytes(fdt)
-    doc = json.loads(run(["inspect", f, "--json"]).stdout)
+    doc = pcilu.inspect(fdt)
     assert doc["posting"] and doc["subtrees"][0]["blob_size"] == 0x20
     plain = build_kho_root_fdt("kho-v2", 0x1000, [("LUO", 0x2000, None)], gen="B")
     assert read_kho_root_fdt(plain).posting is None
