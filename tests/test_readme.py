@@ -40,3 +40,13 @@ def test_the_three_command_rehearsal_runs_as_written(tmp_path):
         assert r.returncode == 0, f"{ln}: {r.stderr}"
         out += r.stdout
     assert "incoming" in out and "0000:01:00.0" in out
+
+
+def test_the_tests_readme_names_every_test_module():
+    """tests/README.md is how a newcomer finds the tests of a module: a new test module must
+    get its row (product module -> test module)."""
+    index = (ROOT / "tests" / "README.md").read_text()
+    named = set(re.findall(r"`(test_[a-z0-9_]+\.py)`", index))
+    present = {p.name for p in (ROOT / "tests").glob("test_*.py")}
+    assert present - named == set(), "add a row to tests/README.md for these"
+    assert named - present == set(), "tests/README.md names modules that do not exist"
