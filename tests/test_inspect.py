@@ -159,3 +159,26 @@ def test_every_subcommand_has_help_with_a_description():
         assert "Usage: pcilu " + name in r.stdout
         assert "Not implemented yet" not in r.stdout, f"{name} is still a stub"
         assert len(r.stdout.splitlines()) > 4, name
+
+
+@pytest.mark.parametrize("case", ["clean", "nr_devices off", "duplicate"])
+def test_a_large_blob_streams_the_document_the_api_builds(tmp_path, case):
+    # more entries than one streamed chunk, free slots between them, several domains
+    entries = [(s, s >> 14, (s * 7) & 0xFFFF, 1 + s % 3) for s in range(0, 60000, 3)]
+    nr = len(entries) + (5 if case == "nr_devices off" else 0)
+    if case == "duplicate":
+        entries.append((59999, entries[100][1], entries[100][2], 1))
+    blob = tmp_path / "big.bin"
+    blob.write_bytes(pci.encode_pci_ser("v6", entries, max_nr_devices=60000, nr_devices=nr))
+    if case == "duplicate":                     # the kernel refuses it: no document at all
+        r = run(["inspect", blob, "--profile", "v6", "--json"], exit_code=3)
+        assert "duplicate entry" in r.stderr and "slots 300 and 59999" in r.stderr
+        assert r.stdout.strip().startswith('{"kind":"error"')
+        return
+    from pcilu_cli.api.decoder import examine
+    from pcilu_cli.cli.context import json_text
+    want = json_text(examine(blob.read_bytes(), str(blob), profile="v6").doc) + "\n"
+    got = run(["inspect", blob, "--profile", "v6", "--json"]).stdout
+    assert got == want
+    assert json.loads(got)["warnings"] == ([] if case == "clean" else
+                                           json.loads(want)["warnings"]) and len(want) > 10 ** 6

@@ -104,6 +104,7 @@ class PciSer:
     diagnostics: list = field(default_factory=list)
     size: int = 0                          # bytes the layout occupies (header + array)
     file_size: int = 0                     # bytes that were given
+    body: memoryview | None = None         # flex, decoded with stream=True: the entry array
 
     @property
     def compatible(self) -> str:
@@ -117,7 +118,7 @@ def decode_entries(body: bytes | memoryview, base_slot: int = 0) -> list:
 
 
 def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=None,
-                   entries_from=None) -> PciSer:
+                   entries_from=None, stream: bool = False) -> PciSer:
     """Decode one ``struct pci_ser`` as the incoming kernel would (``pci_flb_retrieve()``), plus
     the bounds and consistency checks the kernel does not make (reported, not enforced).
 
@@ -147,7 +148,12 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
                            f"(room for {full} entries)", file=file, offset=0,
                            field="max_nr_devices")
         ser = PciSer(p, FLEX, nr, max_nr_devices=max_nr, size=need, file_size=n)
-        ser.entries = decode_entries(mv[hsize:need])
+        if stream:
+            # the entries stay in the blob (write_json streams them); the checks below run
+            # over it without listing a million entries
+            ser.body = mv[hsize:need]
+        else:
+            ser.entries = decode_entries(mv[hsize:need])
         if any(mv[need:n].tobytes().strip(b"\0")):
             diags.append(Diagnostic("non-zero bytes after devices[max_nr_devices] (the kernel "
                                     "zero-fills the folio tail)", file=file, offset=need,
@@ -167,7 +173,10 @@ def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=No
                            file=file, offset=0, field="version")
         if entries_from is not None and devices_pa:
             ser.entries = entries_from(devices_pa)
-    _check_consistency(ser, diags, file)
+    if ser.body is not None:
+        _check_consistency_stream(ser, diags, file)
+    else:
+        _check_consistency(ser, diags, file)
     ser.diagnostics = diags
     return ser
 
@@ -195,6 +204,81 @@ def _check_consistency(ser: PciSer, diags: list, file) -> None:
                 field=f"devices[{slot}]", kernel_accepts=False))
         else:
             seen[key] = slot
+
+
+def _in_use(body) -> int:
+    """Entries with a non-zero refcount, counted over a strided view of the refcounts."""
+    import array
+    import sys
+    n = len(body) // PCI_DEV_SER_SIZE
+    if sys.byteorder == "little" and PCI_DEV_SER_SIZE % 2 == 0:
+        refs = array.array("H", body.cast("H")[REFCOUNT_OFFSET // 2::PCI_DEV_SER_SIZE // 2])
+        return n - refs.count(0)
+    return sum(1 for _d, _b, r in PCI_DEV_SER.iter_unpack(body) if r)   # pragma: no cover
+
+
+def _check_consistency_stream(ser: PciSer, diags: list, file) -> None:
+    """:func:`_check_consistency` over ``ser.body`` (same diagnostics, same order) with one
+    bitmap of 65,536 bits per domain instead of a key set."""
+    if ser.profile.refcount == PADDING:
+        return
+    in_use = _in_use(ser.body)
+    if in_use != ser.nr_devices:
+        diags.append(Diagnostic(f"nr_devices is {ser.nr_devices} but {in_use} entries are "
+                                "in use (refcount != 0); the kernel does not check this",
+                                file=file, offset=nr_devices_offset(FLEX), field="nr_devices",
+                                kernel_accepts=True))
+    bits: dict[int, bytearray] = {}
+    dups = []
+    for slot, (dom, bdf, ref) in enumerate(PCI_DEV_SER.iter_unpack(ser.body)):
+        if ref:
+            bm = bits.get(dom)
+            if bm is None:
+                bm = bits[dom] = bytearray(8192)
+            i, m = bdf >> 3, 1 << (bdf & 7)
+            if bm[i] & m:
+                dups.append((slot, dom, bdf))
+            else:
+                bm[i] |= m
+    for slot, dom, bdf in dups:
+        first = next(s for s, (d, b, r) in enumerate(PCI_DEV_SER.iter_unpack(ser.body))
+                     if r and d == dom and b == bdf)
+        diags.append(Diagnostic(
+            f"duplicate entry {format_dev_id(dom, bdf)} in slots {first} and {slot}: "
+            "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
+            "later kernels panic)", file=file, offset=entry_offset(slot),
+            field=f"devices[{slot}]", kernel_accepts=False))
+
+
+def write_json(ser: PciSer, write, dumps, chunk: int = 16384) -> None:
+    """Write :func:`pci_ser_to_json`'s document of ``ser`` through ``write(text)`` as
+    ``dumps`` (the caller's ``json.dumps``) would print it, the devices formatted in chunks
+    straight from the blob (``ser`` from ``decode_pci_ser(..., stream=True)``): the same
+    bytes, without a million dicts or one string of the whole document."""
+    head = pci_ser_to_json(ser)
+    tail = {k: head.pop(k) for k in ("devices", "free_slots", "blob_size", "warnings")
+            if k in head}
+    tail.pop("devices")
+    used = _in_use(ser.body) if ser.body is not None else len(ser.entries)
+    if "free_slots" in tail:
+        tail["free_slots"] = ser.max_nr_devices - used
+    text = dumps(head)
+    write(text[:-1] + (',' if len(head) else '') + '"devices":[')
+    rows = enumerate(PCI_DEV_SER.iter_unpack(ser.body)) if ser.body is not None else \
+        ((s, (d, b, r)) for s, d, b, r in ser.entries)
+    out, first = [], True
+    for slot, (d, b, r) in rows:
+        if r:
+            bus, dev, fn = b >> 8, (b >> 3) & 0x1F, b & 7
+            out.append(f'{{"slot":{slot},"domain":{d},"bus":{bus},"device":{dev},'
+                       f'"function":{fn},"bdf":"{d:04x}:{bus:02x}:{dev:02x}.{fn}",'
+                       f'"refcount":{r}}}')
+            if len(out) == chunk:
+                write(("" if first else ",") + ",".join(out))
+                out, first = [], False
+    if out:
+        write(("" if first else ",") + ",".join(out))
+    write("]," + dumps(tail)[1:] + "\n")
 
 
 # ---- encoding --------------------------------------------------------------------------------

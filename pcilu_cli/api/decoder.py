@@ -60,7 +60,7 @@ def elf_document(data: bytes, name: str, *, profile=None) -> dict:
     return doc
 
 
-def examine(data: bytes, name: str, *, profile=None) -> Examined:
+def examine(data: bytes, name: str, *, profile=None, stream: bool = False) -> Examined:
     """Decode ``data`` (named ``name`` in messages). Raises BadInput (exit 3) for input the
     kernel would refuse, and for a file of no format ``inspect`` decodes (saying what it looks
     like) unless ``profile`` forces a ``struct pci_ser`` layout; warnings the kernel would
@@ -99,12 +99,13 @@ def examine(data: bytes, name: str, *, profile=None) -> Examined:
                          hint="--profile P decodes it as that profile's struct pci_ser")
         profile = inp.ident.facts["profile"]
         why = f"{name}: no --profile given; {inp.ident.detail}, decoding as {profile}"
-    ser = pci.decode_pci_ser(data, profile, file=name)
+    # stream: a flex blob's entries stay in the bytes (``doc`` None) for pci.write_json
+    ser = pci.decode_pci_ser(data, profile, file=name, stream=stream)
     for d in ser.diagnostics:
         if not d.kernel_accepts:
             raise d.as_error()
-    return Examined("pci_ser", pci.pci_ser_to_json(ser), ser=ser, notice=why,
-                    warnings=list(ser.diagnostics))
+    return Examined("pci_ser", None if ser.body is not None else pci.pci_ser_to_json(ser),
+                    ser=ser, notice=why, warnings=list(ser.diagnostics))
 
 
 def inspect(path_or_bytes, *, profile=None) -> dict:

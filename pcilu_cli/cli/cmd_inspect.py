@@ -19,7 +19,8 @@ from pcilu_cli.abi.bdf import format_dev_id
 from pcilu_cli.abi.detect import _folio_size
 from pcilu_cli.abi.formats import GZIP_MAGIC
 from pcilu_cli.abi.profiles import BLOCK, FLEX, VERSION, get_profile
-from pcilu_cli.cli.context import busy, notice, print_json, set_json_mode, warn
+from pcilu_cli.cli.context import (busy, notice, print_json, print_json_streamed,
+                                   set_json_mode, warn)
 from pcilu_cli.errors import BadInput, UsageError
 
 def _profile_choice():
@@ -167,13 +168,15 @@ def inspect(file, profile, as_json, as_hex):
             return inspect_capture(file, as_json)
     name = "<stdin>" if file == "-" else file
     with busy(f"decoding {len(data) // 8} entries", size=len(data) // 8, threshold=200000):
-        ex = examine(data, name, profile=profile)
+        ex = examine(data, name, profile=profile, stream=as_json)
     if ex.notice:
         notice(ex.notice)
     for d in ex.warnings:
         warn(d)
     doc = ex.doc
-    if as_json:
+    if as_json and doc is None:          # a flex blob: its entries formatted as they are read
+        print_json_streamed(lambda write, dumps: pci.write_json(ex.ser, write, dumps))
+    elif as_json:
         print_json(doc)
     elif ex.kind == "image":
         from pcilu_cli.cli import cmd_image

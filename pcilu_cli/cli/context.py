@@ -78,10 +78,23 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+def json_text(obj) -> str:
+    """One JSON document as every command prints it (compact, UTF-8 as is)."""
+    return json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":"))
+
+
 def print_json(obj) -> None:
     current_settings().json_printed = True
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":")))
+    sys.stdout.write(json_text(obj))
     sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def print_json_streamed(write_document) -> None:
+    """``write_document(write, dumps)`` writes one document (ending in a newline) piece by
+    piece, formatting as :func:`json_text` (a million-entry blob never exists as one string)."""
+    current_settings().json_printed = True
+    write_document(sys.stdout.write, json_text)
     sys.stdout.flush()
 
 
