@@ -9,7 +9,7 @@ A target is a pcilu command line with ``{file}`` where the mutated input goes, p
 function that builds valid inputs with the project's own encoders (or finds shipped fixtures)
 and names their integer fields (``(offset, width)``) so that the mutation engine can overwrite
 them with 0, 1, max and huge values. A seed function that cannot run yet (its encoder has not
-landed) raises :class:`Unavailable`; the tests skip that target with the reason.
+landed) raises :class:`Unavailable`; the tests fail on that target with the reason.
 
 The contract checked for every input (``check_outcome``): the exit code is one the command
 documents (default {0, 3}); no traceback and no "internal error"; on failure exactly one

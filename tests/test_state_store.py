@@ -323,9 +323,9 @@ def test_missing_or_garbage_format_is_refused(found):
     assert ei.value.exit_code == ExitCode.BAD_INPUT
 
 
-# ---- 16 concurrent `pcilu preserve` (needs init/preserve/enumerate) ------------------------
+# ---- 16 concurrent `pcilu preserve` ----------------------------------------------------------
 
-FABRIC = REPO / "fixtures" / "fabrics" / "emr-dsa-nvme.yaml"
+FABRIC = REPO / "fixtures" / "fabrics" / "nvme-jbof.yaml"      # 16 NVMe endpoints
 
 
 def _pcilu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -335,8 +335,7 @@ def _pcilu(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 def _preservable_endpoints(state: Path) -> list[str]:
     r = _pcilu("enumerate", str(state), "--json")
-    if r.returncode != 0:
-        pytest.skip(f"`pcilu enumerate --json` does not work yet: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr
     devs = json.loads(r.stdout)["devices"]
     # endpoints only (bridges are auto-preserved as ancestors; VFs cannot be preserved)
     return [d["bdf"] for d in devs
@@ -344,23 +343,13 @@ def _preservable_endpoints(state: Path) -> list[str]:
 
 
 def _state_with_16_endpoints(tmp_path) -> tuple[Path, list[str]]:
-    """`pcilu init` of emr-dsa-nvme.yaml (else any shipped fabric) with >= 16 endpoints."""
-    fabrics = [FABRIC] + sorted(set(FABRIC.parent.glob("*.yaml")) - {FABRIC})
-    fabrics = [f for f in fabrics if f.exists()]
-    if not fabrics:
-        pytest.skip("no fixtures/fabrics/*.yaml yet")
-    seen = []
-    for fab in fabrics:
-        state = tmp_path / "S"
-        r = _pcilu("init", str(fab), "-o", str(state))
-        if r.returncode != 0 and "not implemented yet" in r.stderr:
-            pytest.skip("`pcilu init` is not implemented yet")
-        assert r.returncode == 0, r.stderr
-        bdfs = _preservable_endpoints(state)
-        if len(bdfs) >= 16:
-            return state, bdfs[:16]
-        seen.append(f"{fab.name}: {len(bdfs)}")
-    pytest.skip(f"no shipped fabric has 16 preservable endpoints ({'; '.join(seen)})")
+    """`pcilu init` of nvme-jbof.yaml, which has 16 preservable endpoints."""
+    state = tmp_path / "S"
+    r = _pcilu("init", str(FABRIC), "-o", str(state))
+    assert r.returncode == 0, r.stderr
+    bdfs = _preservable_endpoints(state)
+    assert len(bdfs) >= 16, f"{FABRIC.name} has {len(bdfs)} preservable endpoints"
+    return state, bdfs[:16]
 
 
 def test_sixteen_concurrent_pcilu_preserve_all_land(tmp_path):
@@ -371,8 +360,6 @@ def test_sixteen_concurrent_pcilu_preserve_all_land(tmp_path):
              for b in bdfs]
     for b, p in zip(bdfs, procs):
         out, err = p.communicate(timeout=300)
-        if p.returncode != 0 and b"not implemented yet" in err:
-            pytest.skip("`pcilu preserve` is not implemented yet")
         assert p.returncode == 0, f"preserve {b}: {err.decode()}"
     r = _pcilu("enumerate", str(state), "--json")
     assert r.returncode == 0, r.stderr
