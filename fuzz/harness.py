@@ -31,7 +31,7 @@ CLI_MODULES = ["cmd_inspect", "cmd_image", "cmd_fabric", "cmd_kernel", "cmd_rehe
 def instrumented_imports():
     import atheris
     with atheris.instrument_imports(include=["pcilu_cli"]):
-        import pcilu_cli.cli  # noqa: F401
+        importlib.import_module("pcilu_cli.cli")
         for m in CLI_MODULES:
             try:
                 importlib.import_module(f"pcilu_cli.cli.{m}")

@@ -14,7 +14,7 @@ Python objects:
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.kho import get_order
+from pcilu_cli.abi.page import get_order
 from pcilu_cli.kernel import Kernel
 from pcilu_cli.kernel.handover import RAW_BLOB_PA, Handover, raw_blob_sessions
 

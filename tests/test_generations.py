@@ -15,7 +15,6 @@ import pytest
 
 import pcilu
 from tests.conftest import ROOT
-from tests.pcilu_run import run
 
 QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
 SRIOV = ROOT / "fixtures/fabrics/sriov.yaml"

@@ -23,7 +23,7 @@ _LAYOUTS = "pcilu_cli.abi.kho_layouts"
 
 __getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
 
-from pcilu_cli.abi.page import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, get_order  # noqa: F401
+from pcilu_cli.abi.page import PAGE_SHIFT, PAGE_SIZE
 
 # ---- root FDT (kexec_handover.h) ---------------------------------------------------------------
 KHO_FDT_COMPATIBLE = {"A": "kho-v1", "B": "kho-v2", "C": "kho-v3", "D": "kho-v4"}

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pcilu_cli.abi import pci
-from pcilu_cli.abi.kho import get_order  # noqa: F401  (re-exported: one definition)
+from pcilu_cli.abi.page import get_order  # noqa: F401  (re-exported: one definition)
 
 VFIO_COMPATIBLE = "vfio-pci-v1"
 DEFAULT_SESSION = "pcilu"

@@ -34,9 +34,10 @@ from pcilu_cli.abi.codec import cached
 from pcilu_cli.abi.kho import (
     KHO_RADIX_NODE, KHOSER_MEM_BITMAP_PTR, KHOSER_MEM_CHUNK_HDR,
     KHO_ORDER_0_LOG2, KHO_TREE_MAX_DEPTH, KHOSER_BITMAP_SIZE,
-    MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, get_order, radix_decode_key,
+    PAGE_SHIFT, PAGE_SIZE, PRESERVE_BITS, radix_decode_key,
     radix_indices, radix_key, radix_key_from_indices,
 )
+from pcilu_cli.abi.page import MAX_PAGE_ORDER, get_order
 from pcilu_cli.errors import BadInput, KernelRefusal
 from pcilu_cli.memory.physmem import PhysMem
 
