@@ -5,6 +5,7 @@ typed errors, the same documents as the CLI's --json)."""
 from __future__ import annotations
 
 import errno
+import json
 import re
 
 import pytest
@@ -108,3 +109,41 @@ def test_a_panic_at_kexec_carries_the_panicked_generation(tmp_path):
     assert dead.enumerate()["panic"] == exc.value.panic_message
     dead.save(tmp_path / "panicked.elf")
     run(["enumerate", tmp_path / "panicked.elf"], exit_code=5)
+
+
+def test_export_writes_what_the_cli_writes_and_says_so_in_the_same_document(tmp_path):
+    m = pcilu.init(FABRIC)
+    pf, _ = _pf_and_vf(m)
+    m.preserve(pf)
+    m.kexec().save(tmp_path / "gen1.elf")
+    api = pcilu.load(tmp_path / "gen1.elf").export(tmp_path / "api")
+    cli = run(["export", tmp_path / "gen1.elf", "-o", tmp_path / "cli", "--json"]).json()
+    assert api == {**cli, "directory": str(tmp_path / "api")}
+    assert api["state"] == str(tmp_path / "gen1.elf")
+    paths = [f["path"] for f in api["files"]]
+    assert "flb/incoming/pci-v3.bin" in paths and "kho/in/fdt" in paths
+    for f in api["files"]:
+        assert (tmp_path / "api" / f["path"]).read_bytes() == \
+            (tmp_path / "cli" / f["path"]).read_bytes(), f["path"]
+
+
+def test_export_of_a_machine_made_in_memory_names_no_state_file(tmp_path):
+    m = pcilu.init(FABRIC)
+    doc = m.export(tmp_path / "gen0")
+    assert doc["kind"] == "export" and doc["state"] is None and doc["removed"] == []
+    assert pcilu.inspect(tmp_path / "gen0" / "kho" / "fdt")["kind"] == "kho_root_fdt"
+    # exporting another generation into the same directory replaces what the first wrote
+    pf, _ = _pf_and_vf(m)
+    m.preserve(pf)
+    again = m.kexec().export(tmp_path / "gen0")
+    assert "flb/incoming/pci-v3.bin" in [f["path"] for f in again["files"]]
+    state = json.loads((tmp_path / "gen0" / "state.json").read_text())
+    assert state["metadata"]["generation"] == 1
+
+
+def test_export_into_a_directory_it_does_not_own_is_bad_input(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(pcilu.BadInput) as exc:
+        pcilu.init(FABRIC).export(tmp_path)
+    assert exc.value.exit_code == 3 and exc.value.file == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import pcilu
 from tests.pcilu_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def gens(tmp_path_factory):
     run(["init", QEMU, "-o", g0, "-q"])
     run(["preserve", g0, NIC, "-q"])
     run(["kexec", g0, "-o", g1, "-q"])
-    run(["export", g0, "-o", d / "exp0", "-q"])
+    pcilu.load(g0).export(d / "exp0")
     return d
 
 

@@ -23,7 +23,7 @@ def exported(tmp_path):
     m = pcilu.init(QEMU)
     m.preserve("01:00.0")
     m.save(state)
-    run(["export", state, "-o", tmp_path / "out"])
+    m.export(tmp_path / "out")
     return state, tmp_path / "out"
 
 

@@ -202,8 +202,7 @@ def test_exported_outgoing_blob_is_read_by_the_c_reader(tmp_path):
     exe = _abi_check(tmp_path)
     m = pcilu.init(QEMU)
     m.preserve("01:00.0")
-    m.save(tmp_path / "gen0.elf")
-    run(["export", tmp_path / "gen0.elf", "-o", tmp_path / "export"])
+    m.export(tmp_path / "export")
     text = subprocess.run([str(exe), "read", str(tmp_path / "export/flb/pci-v3.bin")],
                           check=True, capture_output=True, text=True).stdout.splitlines()
     # max_nr_devices = every pci_dev at the first preserve (3 functions in the fixture);
@@ -237,10 +236,8 @@ def test_lspci_sees_busmaster_kept_on_exactly_the_preserved_path(shared_dir, tmp
     across a kexec whose new kernel has pci=assign-busses: the export decoded by lspci."""
     gen0 = pcilu.init(shared_dir / "data/lspci/tree-asus-p6t6")
     gen0.preserve("04:00.0")
-    gen0.kexec(cmdline="pci=assign-busses").save(tmp_path / "g1.elf")
-    gen0.save(tmp_path / "g0.elf")
-    run(["export", tmp_path / "g0.elf", "-o", tmp_path / "e0"])
-    run(["export", tmp_path / "g1.elf", "-o", tmp_path / "e1"])
+    gen0.kexec(cmdline="pci=assign-busses").export(tmp_path / "e1")
+    gen0.export(tmp_path / "e0")
     before = _lspci_fields(tmp_path / "e0/lspci.txt")
     after = _lspci_fields(tmp_path / "e1/lspci.txt")
     path = {"0000:04:00.0", "0000:03:00.0", "0000:02:00.0", "0000:00:03.0"}
@@ -276,9 +273,8 @@ def test_readelf_reads_the_state_file(tmp_path):
 def test_dtc_decodes_the_exported_debugfs_view(tmp_path):
     m = pcilu.init(QEMU)
     m.preserve("01:00.0")
-    m.kexec().save(tmp_path / "g1.elf")
     out = tmp_path / "x"
-    run(["export", tmp_path / "g1.elf", "-o", out])
+    m.kexec().export(out)
     for rel, want in (("kho/fdt", 'compatible = "kho-v3"'),
                       ("kho/in/fdt", "preserved-memory-map"),
                       ("kho/in/sub_fdts/LUO", 'compatible = "luo-v1"')):

@@ -19,6 +19,7 @@ import tarfile
 
 import pytest
 
+import pcilu
 from tests import hostile_files as H
 from tests.conftest import ROOT
 from tests.pcilu_run import child_env, run
@@ -149,7 +150,7 @@ def _state_with_subfdt_named(tmp_path, new_name: bytes):
 def test_export_never_writes_outside_its_directory(tmp_path, name):
     state = _state_with_subfdt_named(tmp_path, name)
     out = tmp_path / "a" / "b" / "export"
-    doc = run(["export", state, "-o", out, "--json"]).json()
+    doc = pcilu.load(state).export(out)
     real = os.path.realpath(out)
     for f in doc["files"]:
         p = os.path.realpath(out / f["path"])
@@ -165,7 +166,7 @@ def test_export_refuses_a_symlink_in_its_directory_that_leads_out(tmp_path):
     state = tmp_path / "g1.elf"
     state.write_bytes(_base_state())
     out = tmp_path / "export"
-    run(["export", state, "-o", out])
+    pcilu.load(state).export(out)
     outside = tmp_path / "outside"
     outside.mkdir()
     import shutil

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import pcilu
 from tests.conftest import ROOT
 from tests.pcilu_run import child_env, run
 
@@ -221,7 +222,7 @@ def test_wrong_type_messages_say_what_the_file_is(gen1, tmp_path):
     r = run(["init", SCEN, "-o", tmp_path / "x.elf"], exit_code=3)
     assert "rehearsal scenario" in r.stderr and "pcilu rehearse" in r.stderr
     view = tmp_path / "view"
-    run(["export", gen1, "-o", view])
+    pcilu.load(gen1).export(view)
     blob = next((view / "flb").rglob("*.bin"))
     r = run(["init", blob, "-o", tmp_path / "y.elf"], exit_code=3)
     assert "binary data" in r.stderr and "pcilu inspect" in r.stderr

@@ -8,6 +8,7 @@ documents as dicts (``docs/api.md``).
     m1 = m.kexec()                                                # generation 1; m unchanged
     m1.enumerate()["devices"]                                     # the enumerate --json document
     m1.save("gen1.elf"); pcilu.load("gen1.elf")
+    m1.export("gen1/")                                            # the export --json document
     pcilu.inspect("gen1.elf")                                     # the inspect --json document
     pcilu.rehearse("fixtures/scenarios/")                         # the rehearse --json document
     pcilu.verify("gen1.elf", "lspci.txt", "dmesg.txt")            # the verify --json document

@@ -72,9 +72,10 @@ class Machine:
     """One generation (see the module docstring). Build with :func:`pcilu.init`,
     :func:`pcilu.load` or :meth:`kexec`."""
 
-    def __init__(self, sim, *, disposable: bool = False):
+    def __init__(self, sim, *, disposable: bool = False, source: str | None = None):
         self.sim = sim                    # the pcilu_cli.state.Machine underneath
         self._disposable = disposable
+        self.source = source              # the state file it was loaded from, if any
 
     # ---- facts ---------------------------------------------------------------------------
     @property
@@ -186,6 +187,17 @@ class Machine:
         from pcilu_cli.state import save
         save(self.sim, str(path))
 
+    def export(self, directory) -> dict:
+        """Write the standard views of this generation (lspci dump, KHO FDTs, FLB blobs,
+        state.json) into ``directory``; the ``export --json`` document (``files``,
+        ``removed``; ``state`` is the file this machine was loaded from, None if it was made
+        in memory). ``directory`` must be new, empty, or an earlier export (whose files are
+        replaced); anything else is :class:`BadInput`."""
+        from pcilu_cli.state.export import write_export
+        directory = str(directory)
+        res = write_export(self.sim, directory)
+        return {"kind": "export", "state": self.source, "directory": directory, **res}
+
 
 def init(fabric, *, profile=None, cmdline="") -> Machine:
     from pcilu_cli.state import Machine as Sim
@@ -201,7 +213,7 @@ def init(fabric, *, profile=None, cmdline="") -> Machine:
 
 def load(path) -> Machine:
     from pcilu_cli.state import load as _load
-    return Machine(_load(str(path)))
+    return Machine(_load(str(path)), source=str(path))
 
 
 def from_bytes(data: bytes, name: str = "<bytes>") -> Machine:

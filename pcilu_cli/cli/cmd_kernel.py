@@ -554,13 +554,13 @@ def export(state, outdir, as_json):
       pcilu export gen1.elf -o gen1 && pcilu inspect gen1/flb/incoming/pci-v3.bin
     """
     set_json_mode(as_json)
-    from pcilu_cli.state import load
-    from pcilu_cli.state.export import prepare_export_dir, write_export
+    from pcilu_cli import api
+    from pcilu_cli.state.export import prepare_export_dir
     prepare_export_dir(outdir)           # refused before the state is even read
-    res = write_export(load(state), outdir)
+    res = api.load(state).export(outdir)
     paths = [f["path"] for f in res["files"]]
     if as_json:
-        print_json({"kind": "export", "state": state, "directory": outdir, **res})
+        print_json(res)
         return
     gone = f"; removed {len(res['removed'])} left by an earlier export" if res["removed"] else ""
     notice(f"wrote {plural(len(paths), 'file')} into {outdir}: {', '.join(paths)}{gone}")
