@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from pcilu_cli.abi.page import get_order
 from pcilu_cli.kernel import Kernel
-from pcilu_cli.kernel.handover import RAW_BLOB_PA, Handover, raw_blob_sessions
+from pcilu_cli.kernel.handover import RAW_BLOB_PA, Handover, Incoming, raw_blob_sessions
 
 PAGE = 4096
 
 
-class InMemoryIncoming:
+class InMemoryIncoming(Incoming):
     def __init__(self, flbs: dict | None = None, blocks: dict | None = None,
                  sessions: list | None = None):
         self.flbs = dict(flbs or {})            # name -> (data_pa, count)

@@ -23,7 +23,6 @@ Only the standard library; cheap enough for every state load.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -129,6 +128,7 @@ def file_component(name: str) -> str:
             out.append(f"%{b:02X}")
     enc = "".join(out) or "%"
     if len(enc) > 200:
+        import hashlib             # only for names this long: every reader imports this module
         enc = enc[:180] + "~" + hashlib.sha256(raw).hexdigest()[:16]
     return enc
 

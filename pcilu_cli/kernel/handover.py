@@ -52,7 +52,10 @@ class Incoming(Protocol):
     """What a booting kernel reads of the previous kernel's hand-over (LUO's view after
     ``luo_early_startup()``): the FLB record of a name (exact strcmp) as ``(data_pa, count)``,
     the bytes at a preserved physical address (``phys_to_virt``; fewer than asked past the
-    preserved memory), and the sessions ``[(name, [(compatible, data, token)])]``."""
+    preserved memory), and the sessions ``[(name, [(compatible, data, token)])]``.
+
+    Declared once, here: the state layer's memory-backed source and the kernel tests'
+    in-memory one subclass it, and the kernel reads nothing else of them."""
 
     sessions: list
 
