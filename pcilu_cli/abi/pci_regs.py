@@ -42,6 +42,11 @@ PCI_HEADER_TYPE_MFD = 0x80          # multi-function device
 PCI_HEADER_TYPE_NORMAL = 0
 PCI_HEADER_TYPE_BRIDGE = 1
 PCI_HEADER_TYPE_CARDBUS = 2
+# pci_is_bridge(): header type 1 or 2; and every header layout the kernel knows (a set built
+# once, so hot membership tests don't build a tuple from module globals on every call)
+BRIDGE_HEADER_TYPES = frozenset({PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS})
+KNOWN_HEADER_TYPES = frozenset({PCI_HEADER_TYPE_NORMAL, PCI_HEADER_TYPE_BRIDGE,
+                                PCI_HEADER_TYPE_CARDBUS})
 PCI_SUBSYSTEM_VENDOR_ID = 0x2C
 PCI_SUBSYSTEM_ID = 0x2E
 PCI_CAPABILITY_LIST = 0x34
@@ -150,16 +155,17 @@ PORT_TYPE_NAMES = {
     PciExpType.RC_EC: "rcec",
 }
 PORT_TYPE_BY_NAME = {w: t for t, w in PORT_TYPE_NAMES.items()}
+# the same table keyed by plain ints: the per-function decode below looks a field value up
+# directly instead of constructing an enum member (PciExpType(t) costs an Enum.__call__)
+_PORT_TYPE_WORD_BY_VALUE = {int(t): w for t, w in PORT_TYPE_NAMES.items()}
 
 
 def port_type_word(flags: int) -> str:
     """The port type of a PCIe Capabilities register value, by name (``type0xN`` when the
     value is reserved)."""
     t = (flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT
-    try:
-        return PORT_TYPE_NAMES[PciExpType(t)]
-    except ValueError:
-        return f"type{t:#x}"
+    w = _PORT_TYPE_WORD_BY_VALUE.get(t)
+    return w if w is not None else f"type{t:#x}"
 
 
 def pcie_flags(version: int, port_type: PciExpType, slot: bool = False) -> int:

@@ -156,11 +156,13 @@ class ConfigSpace:
     # -- capability walks -----------------------------------------------------------------
     def capabilities(self) -> list[tuple[int, int]]:
         """[(cap_id, offset)] of the standard list; mirrors __pci_find_next_cap_ttl()."""
-        return self._cached(0, self._walk_capabilities)
+        return list(self._cached(0, self._walk_capabilities))
 
     def _cached(self, which: int, walk):
         # Config space that was never written is an immutable bytes object, usually shared
         # by many functions (templates, copies): its capability lists are computed once.
+        # Returns the shared tuple (or a fresh list when the space is writable): callers that
+        # hand the list out copy it; the find_* lookups only iterate it.
         d = self._data
         if type(d) is not bytes:
             return walk()
@@ -170,7 +172,7 @@ class ConfigSpace:
             if len(_CAP_CACHE) > 8192:
                 _CAP_CACHE.clear()
             hit = _CAP_CACHE[key] = tuple(walk())
-        return list(hit)
+        return hit
 
     def _walk_capabilities(self) -> list[tuple[int, int]]:
         if not self.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
@@ -192,14 +194,14 @@ class ConfigSpace:
         return out
 
     def find_capability(self, cap_id: int) -> int | None:
-        for cid, pos in self.capabilities():
+        for cid, pos in self._cached(0, self._walk_capabilities):
             if cid == cap_id:
                 return pos
         return None
 
     def ext_capabilities(self) -> list[tuple[int, int]]:
         """[(ext_cap_id, offset)] from 0x100; mirrors pci_find_next_ext_capability()."""
-        return self._cached(1, self._walk_ext_capabilities)
+        return list(self._cached(1, self._walk_ext_capabilities))
 
     def _walk_ext_capabilities(self) -> list[tuple[int, int]]:
         if self.size < 4096:
@@ -221,7 +223,7 @@ class ConfigSpace:
         return out
 
     def find_ext_capability(self, cap_id: int) -> int | None:
-        for cid, pos in self.ext_capabilities():
+        for cid, pos in self._cached(1, self._walk_ext_capabilities):
             if cid == cap_id:
                 return pos
         return None

@@ -9,7 +9,7 @@ itself only knows the address).
 from __future__ import annotations
 
 from pcilu_cli.abi.bdf import device_key, format_bdf, key_dev_id
-from pcilu_cli.abi.pci_regs import PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
+from pcilu_cli.abi.pci_regs import BRIDGE_HEADER_TYPES
 
 
 class PciBus:
@@ -80,7 +80,7 @@ class PciDev:
     @property
     def is_bridge(self) -> bool:
         # pci_is_bridge(): header type 1 or 2
-        return self.hdr_type in (PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS)
+        return self.hdr_type in BRIDGE_HEADER_TYPES
 
     @property
     def upstream(self):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pcilu_cli.abi.bdf import device_key
 from pcilu_cli.abi.pci_regs import (
-    DOWNSTREAM_PORTS, PCI_EXP_FLAGS, PCI_HEADER_TYPE, PCI_HEADER_TYPE_BRIDGE,
-    PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK, PCI_HEADER_TYPE_MFD, PCI_HEADER_TYPE_NORMAL,
+    DOWNSTREAM_PORTS, PCI_EXP_FLAGS, PCI_HEADER_TYPE, KNOWN_HEADER_TYPES,
+    PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK, PCI_HEADER_TYPE_MFD,
     PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType, port_type_word,
     split_bus_numbers,
 )
@@ -144,8 +144,7 @@ def pci_setup_device(k, dev, hdr: int) -> int:
     dev.multifunction = bool(hdr & PCI_HEADER_TYPE_MFD)
     set_pcie_port_type(k, dev)
     lu.pci_liveupdate_setup_device(k, dev)      # v6: right after the early config dump
-    if dev.hdr_type not in (PCI_HEADER_TYPE_NORMAL, PCI_HEADER_TYPE_BRIDGE,
-                             PCI_HEADER_TYPE_CARDBUS):
+    if dev.hdr_type not in KNOWN_HEADER_TYPES:
         k.log.add(ERR, f"pci {dev.name}: unknown header type {dev.hdr_type:02x}, "
                        "ignoring device")
         lu.pci_liveupdate_cleanup_device(k, dev)
