@@ -489,6 +489,11 @@ class _Builder:
         k.root_buses._fill = None
         dict.update(k.by_uid, {d.fn.uid: d for d in order})
         k.by_uid._fill = None
+        # everything is built: the parsed uid lists and bus-row indexes only served the
+        # on-demand builds (both are re-read from the note if ever needed again). The
+        # inflated sections stay: a save compares against them to reuse unchanged chunks.
+        self.kept._uids.clear()
+        self._bus_rows = self._bus_index = self._self_index = None
 
 
 def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,
