@@ -85,3 +85,36 @@ def test_a_corrupt_device_chunk_is_one_bad_input_naming_the_note(gen0, tmp_path)
     with pytest.raises(BadInput) as e:
         m.report()
     assert "bad.elf" in str(e.value) and "PCILU kernel note" in str(e.value)
+
+
+def test_a_row_names_the_port_type_by_its_pci_exp_type_number():
+    # PCI_EXP_TYPE_ROOT_PORT is 4, PCI_EXP_TYPE_RC_EC 0xa (pci_regs.h); the row keeps it + 1
+    from pcilu_cli.abi.kernel_note import port_type_code, port_type_word
+    assert port_type_code(None) == 0 and port_type_word(0) is None
+    assert port_type_code("root_port") == 5 and port_type_word(5) == "root_port"
+    assert port_type_code("rcec") == 11 and port_type_word(11) == "rcec"
+    # a reserved Device/Port Type survives a save (it used to come back as "no PCIe")
+    assert port_type_word(port_type_code("type0x3")) == "type0x3"
+
+
+def _rewrite_first_row(note: bytes, offset_in_rest: int, value: bytes) -> bytes:
+    import zlib
+    from pcilu_cli.abi.kernel_note import NOTE_HEADER, NOTE_KEY, NOTE_LEN
+    kept = kernel_note.Kept(note, 1 << 30, "x")
+    raw = bytearray(kept.section_raw(3))
+    at = kept.rows_in(0) * NOTE_KEY.size + offset_in_rest
+    raw[at:at + len(value)] = value
+    sections = list(kept.sections)
+    sections[3] = zlib.compress(bytes(raw))
+    return note[:NOTE_HEADER.size] + b"".join(NOTE_LEN.pack(len(s)) for s in sections) \
+        + b"".join(sections)
+
+
+def test_a_port_type_past_its_field_is_one_bad_input(gen0):
+    _mem, notes = elfcore.read_elf_core(gen0)
+    note = bytes(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_KERNEL])
+    bad = _state_with_notes(gen0, {elfcore.NT_PCILU_KERNEL: _rewrite_first_row(note, 1, b"\xee")})
+    m = Machine.from_bytes(bad, file="bad.elf")
+    with pytest.raises(BadInput) as e:
+        m.report()
+    assert "bad.elf" in str(e.value) and "PCILU kernel note" in str(e.value)

@@ -233,7 +233,8 @@ def cached_field(module: str, name: str, field: str) -> struct.Struct:
 CACHED_MODULES = ("pcilu_cli.abi.pci_layouts", "pcilu_cli.abi.luo_layouts",
                   "pcilu_cli.abi.kho_layouts", "pcilu_cli.abi.fdt_layouts",
                   "pcilu_cli.abi.kho_block_layouts",
-                  "pcilu_cli.abi.elf_layouts", "pcilu_cli.abi.fabric_file_layouts")
+                  "pcilu_cli.abi.elf_layouts", "pcilu_cli.abi.fabric_file_layouts",
+                  "pcilu_cli.abi.kernel_note_layouts")
 
 
 def cache_source() -> str:

@@ -39,4 +39,8 @@ CODECS = {
     'pcilu_cli.abi.fabric_file_layouts:pcilu_fabric_header': ('<8sH', {'magic': 0, 'version': 8}),
     'pcilu_cli.abi.fabric_file_layouts:pcilu_fabric_body': ('<LLL', {'meta_len': 0, 'table_len': 4, 'nr_functions': 8}),
     'pcilu_cli.abi.fabric_file_layouts:pcilu_fabric_record': ('<lHBBHBBL', {'parent': 0, 'root': 4, 'devfn': 6, 'flags': 7, 'vf_index': 8, 'vbus_delta': 10, 'pad': 11, 'blob': 12}),
+    'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_header': ('<8sLLL', {'magic': 0, 'chunk_rows': 8, 'nr_devices': 12, 'nr_chunks': 16}),
+    'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_len': ('<L', {'length': 0}),
+    'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_key': ('<Q', {'key': 0}),
+    'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_row': ('<BBHHllHqHH', {'hdr_type': 0, 'pcie_type': 1, 'acs_cap': 2, 'flags': 4, 'outgoing': 6, 'incoming': 10, 'acs_ctrl': 14, 'physfn': 16, 'vendor': 24, 'device': 26}),
 }

@@ -30,26 +30,20 @@ inflated, and every decoding failure is :class:`~pcilu_cli.errors.BadInput` nami
 from __future__ import annotations
 
 import json
-import struct
 import sys
 import zlib
 
-from pcilu_cli.abi.bdf import key_name
+from pcilu_cli.abi.bdf import key_name, key_parts
+from pcilu_cli.abi.kernel_note import (KERNEL_NOTE_MAGIC as MAGIC,
+                                       NOTE_HEADER as _HEADER, NOTE_KEY as _KEY,
+                                       NOTE_LEN as _LEN, NOTE_ROW as _REST, port_type_code,
+                                       port_type_word)
 from pcilu_cli.errors import BadInput
 
-MAGIC = b"PCILUKN2"
 CHUNK_ROWS = 4096
 LEVEL = 1
 FIELD = "PCILU kernel note"
-_HEADER = struct.Struct("<8sIII")          # magic, rows per chunk, rows, chunks
-_LEN = struct.Struct("<I")
-# key is a column of its own; the rest of a row: hdr_type, pcie type index, ACS cap offset,
-# flags, outgoing slot, incoming slot, ACS Control, physfn key, vendor, device
-_REST = struct.Struct("<BBHHiiHqHH")
-_KEY = struct.Struct("<Q")
-_PTYPES = [None, "endpoint", "legacy_endpoint", "rciep", "rcec", "root_port", "upstream",
-           "downstream", "pcie_pci_bridge", "pci_pcie_bridge"]
-_PTIX = {t: i for i, t in enumerate(_PTYPES)}
+# The byte layout (header, section lengths, key column, row) is pcilu_cli.abi.kernel_note's.
 
 # What one function may take in the note: a row, its uid, its share of the log and sessions
 # (about 60 bytes per function, 800 with a preserved file); a fixed part for the rest.
@@ -64,13 +58,14 @@ def _bad(message, file):
 # ---- encoding ------------------------------------------------------------------------------------
 
 def _flags(d) -> int:
+    # the row's flags bits, written out (this runs once per device of a 262,144-device save)
     return (d.multifunction | d.was_preserved << 1 | d.frozen << 2 | d.ari_enabled << 3
             | d.acs_inherited << 4 | d.ari_inherited << 5 | d.was_incoming << 6
             | d.is_virtfn << 7)
 
 
 def _rest(d) -> bytes:
-    return _REST.pack(d.hdr_type, _PTIX.get(d.pcie_type, 0), d.acs_cap or 0, _flags(d),
+    return _REST.pack(d.hdr_type, port_type_code(d.pcie_type), d.acs_cap or 0, _flags(d),
                       -1 if d.outgoing is None else d.outgoing,
                       -1 if d.incoming is None else d.incoming, d.acs_ctrl or 0,
                       -1 if d.physfn is None else d.physfn.key, d.vendor, d.device)
@@ -423,12 +418,13 @@ class _Builder:
         from pcilu_cli.kernel.pcidev import PciDev
         _key, rest, uid = self.kept.row(self.kept.index[key])
         hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = rest
-        bus = self.bus((key >> 16, (key >> 8) & 0xFF))
+        domain, bus_nr, devfn = key_parts(key)
+        bus = self.bus((domain, bus_nr))
         d = dict.get(devs, key)         # the bus walk may have built it (a bridge above)
         if d is not None:
             return d
-        dev = PciDev(bus, key & 0xFF, self.fabric.by_uid(uid or key_name(key)))
-        dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, _PTYPES[pt], acs or None
+        dev = PciDev(bus, devfn, self.fabric.by_uid(uid or key_name(key)))
+        dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, port_type_word(pt), acs or None
         dev.multifunction = bool(flags & 1)
         dev.was_preserved, dev.frozen = bool(flags & 2), bool(flags & 4)
         dev.ari_enabled, dev.acs_inherited = bool(flags & 8), bool(flags & 16)

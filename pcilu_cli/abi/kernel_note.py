@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""``PCILUKN2``: the kernel note of a pcilu state file (state format 2), pcilu's own layout.
+No kernel header mirrors it; it is declared like the kernel's layouts so that its bytes have
+one written form (:mod:`pcilu_cli.abi.kernel_note_layouts`, re-exported here and imported on
+first use) and :mod:`pcilu_cli.state.kernel_note` reads and writes it through the derived
+codecs.
+
+    pcilu_kernel_note_header  magic, rows per chunk, device rows, chunks
+    pcilu_kernel_note_len     one u32 per section: head, buses, keys, chunk 0, chunk 1 ...
+    pcilu_kernel_note_key     u64 device key (the keys section; a chunk's first column)
+    pcilu_kernel_note_row     the rest of a device row (a chunk's second column)
+
+All little-endian.
+"""
+from __future__ import annotations
+
+from pcilu_cli.abi.codec import cached, lazy_layouts
+from pcilu_cli.abi.pci_regs import PORT_TYPE_BY_NAME, PORT_TYPE_NAMES, PciExpType
+
+KERNEL_NOTE_MAGIC = b"PCILUKN2"
+
+_LAYOUTS = "pcilu_cli.abi.kernel_note_layouts"
+
+__getattr__ = lazy_layouts(__name__, _LAYOUTS)   # the declarations, on first use
+
+NOTE_HEADER = cached(_LAYOUTS, "pcilu_kernel_note_header")[0]
+NOTE_LEN = cached(_LAYOUTS, "pcilu_kernel_note_len")[0]
+NOTE_KEY = cached(_LAYOUTS, "pcilu_kernel_note_key")[0]
+NOTE_ROW = cached(_LAYOUTS, "pcilu_kernel_note_row")[0]
+
+def port_type_code(word) -> int:
+    """The row's ``pcie_type`` for a pci_dev's port-type word (``None``: 0). A reserved type
+    (``"type0x3"``) keeps its number."""
+    if word is None:
+        return 0
+    t = PORT_TYPE_BY_NAME.get(word)
+    if t is None:
+        t = int(word[4:], 16)          # "type0xN", as port_type_word() names a reserved type
+    return int(t) + 1
+
+
+def port_type_word(code: int):
+    """The port-type word of a row's ``pcie_type`` (ValueError past the 4-bit field)."""
+    if code == 0:
+        return None
+    t = code - 1
+    if t > 0xF:
+        raise ValueError(f"port type code {code} is past the 4-bit Device/Port Type field")
+    try:
+        return PORT_TYPE_NAMES[PciExpType(t)]
+    except ValueError:
+        return f"type{t:#x}"
