@@ -324,45 +324,42 @@ class LazyDevices(dict):
         return f"<devices: {len(self)}{'' if self.filled else ', built on use'}>"
 
 
-class _FillDict(dict):
+class _FillOnUse:
+    """A container that ``fill()`` builds every device and bus into on first use."""
+
+    def __init__(self, fill):
+        super().__init__()
+        self._fill = fill
+
+    def _f(self):
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill()
+        return self
+
+
+def _fill_first(cls, base, names):
+    # each of base's methods in names, on cls, runs the fill first
+    for name in names:
+        setattr(cls, name, (lambda n: lambda self, *a: getattr(base, n)(self._f(), *a))(name))
+    return cls
+
+
+class _FillDict(_FillOnUse, dict):
     """A kernel map (buses, uid → pci_dev) that every device and bus is built into on first
     use."""
 
-    def __init__(self, fill):
-        super().__init__()
-        self._fill = fill
 
-    def _f(self):
-        if self._fill is not None:
-            fill, self._fill = self._fill, None
-            fill()
-        return self
-
-
-for _name in ("__getitem__", "__contains__", "__iter__", "__len__", "get", "keys", "values",
-              "items", "__setitem__", "__delitem__", "pop", "setdefault", "copy"):
-    setattr(_FillDict, _name,
-            (lambda n: lambda self, *a: getattr(dict, n)(self._f(), *a))(_name))
-
-
-class _FillList(list):
+class _FillList(_FillOnUse, list):
     """``Kernel.root_buses`` of a kernel read from a state file: filled on first use."""
 
-    def __init__(self, fill):
-        super().__init__()
-        self._fill = fill
 
-    def _f(self):
-        if self._fill is not None:
-            fill, self._fill = self._fill, None
-            fill()
-        return self
-
-
-for _name in ("__getitem__", "__contains__", "__iter__", "__len__", "__reversed__", "append",
-              "remove", "index", "count", "insert", "pop", "extend"):
-    setattr(_FillList, _name,
-            (lambda n: lambda self, *a: getattr(list, n)(self._f(), *a))(_name))
+_fill_first(_FillDict, dict, ("__getitem__", "__contains__", "__iter__", "__len__", "get",
+                              "keys", "values", "items", "__setitem__", "__delitem__", "pop",
+                              "setdefault", "copy"))
+_fill_first(_FillList, list, ("__getitem__", "__contains__", "__iter__", "__len__",
+                              "__reversed__", "append", "remove", "index", "count", "insert",
+                              "pop", "extend"))
 
 
 class _Builder:
