@@ -164,6 +164,17 @@ def register(fmt: Format, *, before: str | None = None) -> None:
     FORMATS.insert(at, fmt)
 
 
+HEAD_BYTES = 4096      # enough for every row's magic and shape test
+
+
+def identify_head(path) -> Identified:
+    """What the file at ``path`` is, from its first :data:`HEAD_BYTES` (``OSError`` —
+    including ``IsADirectoryError`` — is the caller's to word)."""
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    return identify(head, str(path))
+
+
 def identify(data: bytes, name: str = "") -> Identified:
     """What ``data`` is: the first row of :data:`FORMATS` that matches, else unknown."""
     for f in FORMATS:

@@ -60,16 +60,14 @@ def report(sources, output, title):
 
 
 def _sniff(path: str) -> str:
+    from pcilu_cli.abi.formats import identify_head
     try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
+        ident = identify_head(path)
     except IsADirectoryError:
         raise BadInput("is a directory, not a state file, scenario or JSON document",
                        file=path) from None
     except OSError as exc:
         raise BadInput(f"cannot read: {exc.strerror or exc}", file=path) from None
-    from pcilu_cli.abi.formats import identify
-    ident = identify(head, str(path))
     if ident.kind == "elf":
         return "state"
     text = ident.facts.get("text")

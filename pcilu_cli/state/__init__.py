@@ -59,17 +59,15 @@ def transaction(path: str, *, wait: float = 30.0):
 def _check_is_state(path) -> None:
     """A read-modify-write command is refused before a lock file is created when PATH is
     not a state file (no ELF header): the message says what the file is."""
+    from pcilu_cli.abi.formats import identify_head
     from pcilu_cli.errors import BadInput
     try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
+        ident = identify_head(path)
     except IsADirectoryError:
         raise BadInput("is a directory, not a state file (create one with `pcilu init`)",
                        file=path) from None
     except OSError:
         return                   # missing / unreadable: the store's own check says so
-    from pcilu_cli.abi.formats import identify
-    ident = identify(head, str(path))
     if ident.kind != "elf":
         raise BadInput(f"not a pcilu state file: this is {ident.describe()} (create a state "
                        "file with `pcilu init FABRIC -o STATE`)", file=path, offset=0,
