@@ -18,7 +18,6 @@ error number the kernel would print).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from pcilu_cli.abi import fdt as fdt_abi
@@ -155,7 +154,8 @@ class FdtNode:
     holds no container it does not need (a shared empty one until the parser adds to it), no
     path string (it is computed from the parents when a message needs it) and no second
     list of its children (the by-name dict keeps their order). The name dict also keeps the
-    parser's duplicate-name check O(1) per node."""
+    parser's duplicate-name check O(1) per node. (A plain class, not a dataclass: every state
+    load imports this module, and a dataclass's methods are generated at import.)"""
     __slots__ = ("name", "parent", "props", "_kids")
 
     def __init__(self, name: str, parent: "FdtNode | None" = None):
@@ -176,6 +176,14 @@ class FdtNode:
     @property
     def children(self) -> list:
         return list(self._kids.values())
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name, self.props, self.children) == \
+            (other.name, other.props, other.children)
+
+    __hash__ = None
 
     def child(self, name: str):
         return self._kids.get(name)
@@ -347,14 +355,27 @@ def check_compatible(node: FdtNode, want: str, *, file=None, what: str = "FDT") 
                        field=f"{node.path}:compatible")
 
 
-@dataclass
 class KhoRootFdt:
-    compatible: list
-    mem_map: int
-    subtrees: list          # [(name, pa, size or None)] in node order
-    size: int
-    gen: str                # KHO generation A..D (given, or detected from the compatible)
-    posting: str | None = None   # a layout outside the A..D table (kho-v2 with blob-size)
+    """A validated KHO root FDT."""
+
+    def __init__(self, compatible: list, mem_map: int, subtrees: list, size: int, gen: str,
+                 posting: str | None = None):
+        self.compatible = compatible
+        self.mem_map = mem_map
+        self.subtrees = subtrees      # [(name, pa, size or None)] in node order
+        self.size = size
+        self.gen = gen                # KHO generation A..D (given, or detected)
+        self.posting = posting        # a layout outside the A..D table (kho-v2 with blob-size)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "KhoRootFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None,
@@ -390,11 +411,23 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None,
     return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen, posting)
 
 
-@dataclass
 class LuoFdt:
-    liveupdate_num: int
-    session_header_pa: int
-    flb_header_pa: int | None
+    """A validated LUO FDT (gen A-C)."""
+
+    def __init__(self, liveupdate_num: int, session_header_pa: int, flb_header_pa: int | None):
+        self.liveupdate_num = liveupdate_num
+        self.session_header_pa = session_header_pa
+        self.flb_header_pa = flb_header_pa
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "LuoFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_luo_fdt(data: bytes, *, file=None, root: FdtNode | None = None) -> LuoFdt:
