@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-_BDF_RE = re.compile(r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+_BDF_PATTERN = r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$"
+_BDF_RE = None                 # compiled on the first parse (not at every pcilu start)
 MAX_DOMAIN = 0xFFFFFF          # what a BDF the user types may name (Linux: 16 bits, VMD 24)
 
 
@@ -37,6 +38,9 @@ def pci_func(devfn: int) -> int:
 
 def parse_bdf(text: str, *, max_domain: int = MAX_DOMAIN) -> tuple[int, int, int]:
     """``[DDDD:]BB:DD.F`` -> (domain, bus, devfn); ValueError if malformed."""
+    global _BDF_RE
+    if _BDF_RE is None:
+        _BDF_RE = re.compile(_BDF_PATTERN)
     m = _BDF_RE.match(str(text).strip())
     if not m:
         raise ValueError(f"not a PCI address (expected [DDDD:]BB:DD.F): {text!r}")
