@@ -114,6 +114,13 @@ def fdt_siblings(scale: int = 1, *, nodes: int | None = None, compatible: bytes 
     return ["inspect", "{file}", "--json"], hdr + bytes(16) + bytes(st) + strings, ".dtb"
 
 
+def pci_ser_duplicates(n: int = 1_000_000):
+    """A flex ``struct pci_ser`` of ``n`` entries (8 MB) that all name one device."""
+    from pcilu_cli.abi import pci
+    return ["inspect", "{file}", "--json"], pci.encode_pci_ser(
+        "v6", [(slot, 0, 0x0100, 1) for slot in range(n)], max_nr_devices=n), ".bin"
+
+
 def elf_tiny_segments(scale: int = 1):
     """An ELF core with 500k x scale one-byte PT_LOAD segments, each on its own page."""
     n = 500_000 * scale
@@ -154,4 +161,4 @@ class _ZeroReader:
 
 
 __all__ = ["fabric_bomb", "kernel_note_bomb", "deep_json_note", "deep_yaml_fabric",
-           "yaml_laughs", "fdt_siblings", "elf_tiny_segments", "sysfs_big_config"]
+           "yaml_laughs", "fdt_siblings", "pci_ser_duplicates", "elf_tiny_segments", "sysfs_big_config"]

@@ -55,6 +55,7 @@ CLASSES = {
     "fdt-25k-siblings": H.fdt_siblings,
     "elf-500k-tiny-segments": H.elf_tiny_segments,
     "sysfs-archive-huge-config": H.sysfs_big_config,
+    "pci-ser-million-duplicates": H.pci_ser_duplicates,
 }
 
 
@@ -325,3 +326,24 @@ def test_a_device_tree_at_the_size_limit_is_shown_within_the_budget(name, as_jso
     else:
         shown = out.count(" {\n") if name.startswith("plain") else out.count("preserved-data")
     assert shown == nodes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("view", ["text", "hex"])
+def test_a_large_pci_ser_is_shown_for_people_within_the_budget(view, tmp_path):
+    """The human views read the entries as they print them (a list of a million rows took
+    over a gigabyte for an 8 MB blob)."""
+    from pcilu_cli.abi import pci
+    n = 250_000
+    entries = [(slot, slot >> 13, (slot * 8) & 0xFFFF, 1 + slot % 3) for slot in range(0, n, 2)]
+    path = tmp_path / "big.bin"
+    path.write_bytes(pci.encode_pci_ser("v6", entries, max_nr_devices=n))
+    argv = ["inspect", "{file}", "--profile", "v6", *(["--hex"] if view == "hex" else [])]
+    code, peak, out, err = run_measured(argv, path)
+    assert code == 0, err[-400:]
+    assert peak <= budget(path.stat().st_size), \
+        f"peak RSS {peak / MiB:.0f} MiB > budget {budget(path.stat().st_size) / MiB:.0f} MiB"
+    if view == "text":
+        assert out.count(" free (1 slot) ") == n // 2 and "free slots 125000" in out
+    else:
+        assert out.count(".refcount = ") == n // 2 and out.count("] free") == n // 2

@@ -22,18 +22,11 @@ def pci_ser_fields(ser: pci.PciSer) -> Iterator[tuple[int, int, str]]:
         yield (*hdr["nr_devices"], f"nr_devices = {ser.nr_devices}")
         ent = {n: (o, s) for n, o, s in fields(pci.entry_layout(ser.profile))}
         last = "padding" if ser.profile.refcount == PADDING else "refcount"
-        used = {e[0]: e for e in ser.entries}
-        run_start = None
-        for slot in range(ser.max_nr_devices):
-            e = used.get(slot)
-            if e is None:
-                if run_start is None:
-                    run_start = slot
-                continue
-            if run_start is not None:
-                yield free_slots_field(run_start, slot - 1)
-                run_start = None
-            _, dom, bdf, ref = e
+        nxt = 0                         # the first slot not yet described
+        for slot, dom, bdf, ref in pci.in_use_entries(ser):
+            if slot > nxt:
+                yield free_slots_field(nxt, slot - 1)
+            nxt = slot + 1
             base = pci.entry_offset(slot)
             o, s = ent["domain"]
             yield base + o, s, f"devices[{slot}].domain = {dom:#x}"
@@ -41,8 +34,8 @@ def pci_ser_fields(ser: pci.PciSer) -> Iterator[tuple[int, int, str]]:
             yield base + o, s, f"devices[{slot}].bdf = {bdf:#06x} ({format_dev_id(dom, bdf)})"
             o, s = ent[last]
             yield base + o, s, f"devices[{slot}].{last} = {ref}"
-        if run_start is not None:
-            yield free_slots_field(run_start, ser.max_nr_devices - 1)
+        if nxt < ser.max_nr_devices:
+            yield free_slots_field(nxt, ser.max_nr_devices - 1)
     else:
         if ser.layout == VERSION:
             yield (*hdr["version"], f"version = {ser.version}")

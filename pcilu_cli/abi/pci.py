@@ -140,6 +140,18 @@ def decode_entries(body: bytes | memoryview, base_slot: int = 0) -> list:
             if r]
 
 
+def in_use_entries(ser: "PciSer"):
+    """The in-use entries of ``ser`` as ``(slot, domain, bdf, refcount)``, in slot order: read
+    one at a time from the blob when it was decoded with ``stream=True``, else its list."""
+    if ser.body is None:
+        return iter(ser.entries)
+    return ((i, d, b, r) for i, (d, b, r) in enumerate(PCI_DEV_SER.iter_unpack(ser.body)) if r)
+
+
+def in_use_count(ser: "PciSer") -> int:
+    return _in_use(ser.body) if ser.body is not None else len(ser.entries)
+
+
 def decode_pci_ser(data: bytes, profile: Profile | str | None = None, *, file=None,
                    entries_from=None, stream: bool = False) -> PciSer:
     """Decode one ``struct pci_ser`` as the incoming kernel would (``pci_flb_retrieve()``), plus
@@ -216,17 +228,39 @@ def _check_consistency(ser: PciSer, diags: list, file) -> None:
                                     file=file, offset=nr_off, field="nr_devices",
                                     kernel_accepts=True))
     seen: dict[int, int] = {}
+    more = 0
+    nr_diags = len(diags)
     for slot, dom, bdf, _ref in ser.entries:
         key = xa_key(dom, bdf)
         if key in seen:
-            off = entry_offset(slot) if ser.layout == FLEX else None
-            diags.append(Diagnostic(
-                f"duplicate entry {format_dev_id(dom, bdf)} in slots {seen[key]} and {slot}: "
-                "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
-                "later kernels panic)", file=file, offset=off,
-                field=f"devices[{slot}]", kernel_accepts=False))
+            if len(diags) - nr_diags < MAX_DUPLICATES_NAMED:
+                off = entry_offset(slot) if ser.layout == FLEX else None
+                diags.append(_duplicate(seen[key], slot, dom, bdf, off, file))
+            else:
+                more += 1
         else:
             seen[key] = slot
+    if more:
+        diags.append(_more_duplicates(more, file))
+
+
+# A blob can hold a million duplicates; the kernel stops at the first one (the xa_insert()
+# that fails in pci_flb_retrieve()), so the first few are named and the rest counted.
+MAX_DUPLICATES_NAMED = 16
+
+
+def _duplicate(first: int, slot: int, dom: int, bdf: int, off, file) -> Diagnostic:
+    return Diagnostic(
+        f"duplicate entry {format_dev_id(dom, bdf)} in slots {first} and {slot}: "
+        "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
+        "later kernels panic)", file=file, offset=off,
+        field=f"devices[{slot}]", kernel_accepts=False)
+
+
+def _more_duplicates(more: int, file) -> Diagnostic:
+    return Diagnostic(f"{more} more duplicate entries after the first {MAX_DUPLICATES_NAMED} "
+                      "(the kernel stops at the first)", file=file, field="devices",
+                      kernel_accepts=False)
 
 
 def _in_use(body) -> int:
@@ -253,24 +287,32 @@ def _check_consistency_stream(ser: PciSer, diags: list, file) -> None:
                                 kernel_accepts=True))
     bits: dict[int, bytearray] = {}
     dups = []
+    more = 0
     for slot, (dom, bdf, ref) in enumerate(PCI_DEV_SER.iter_unpack(ser.body)):
         if ref:
             bm = bits.get(dom)
             if bm is None:
                 bm = bits[dom] = bytearray(8192)
             i, m = bdf >> 3, 1 << (bdf & 7)
-            if bm[i] & m:
+            if not bm[i] & m:
+                bm[i] |= m
+            elif len(dups) < MAX_DUPLICATES_NAMED:
                 dups.append((slot, dom, bdf))
             else:
-                bm[i] |= m
-    for slot, dom, bdf in dups:
-        first = next(s for s, (d, b, r) in enumerate(PCI_DEV_SER.iter_unpack(ser.body))
-                     if r and d == dom and b == bdf)
-        diags.append(Diagnostic(
-            f"duplicate entry {format_dev_id(dom, bdf)} in slots {first} and {slot}: "
-            "pci_flb_retrieve() fails with -EBUSY (v6: WARN, nothing is incoming; "
-            "later kernels panic)", file=file, offset=entry_offset(slot),
-            field=f"devices[{slot}]", kernel_accepts=False))
+                more += 1
+    if dups:
+        # the slot each named duplicate first appeared in: one more pass, for those keys only
+        first: dict[tuple, int] = {}
+        want = {(d, b) for _s, d, b in dups}
+        for s, (d, b, r) in enumerate(PCI_DEV_SER.iter_unpack(ser.body)):
+            if r and (d, b) in want and (d, b) not in first:
+                first[(d, b)] = s
+                if len(first) == len(want):
+                    break
+        for slot, dom, bdf in dups:
+            diags.append(_duplicate(first[(dom, bdf)], slot, dom, bdf, entry_offset(slot), file))
+    if more:
+        diags.append(_more_duplicates(more, file))
 
 
 def write_json(ser: PciSer, write, dumps, chunk: int = 16384) -> None:
@@ -282,7 +324,7 @@ def write_json(ser: PciSer, write, dumps, chunk: int = 16384) -> None:
     tail = {k: head.pop(k) for k in ("devices", "free_slots", "blob_size", "warnings")
             if k in head}
     tail.pop("devices")
-    used = _in_use(ser.body) if ser.body is not None else len(ser.entries)
+    used = in_use_count(ser)
     if "free_slots" in tail:
         tail["free_slots"] = ser.max_nr_devices - used
     text = dumps(head)

@@ -141,6 +141,22 @@ def plain_table(columns, rows, right=()) -> list[str]:
     return out
 
 
+def plain_table_lines(columns, rows, right=()):
+    """:func:`plain_table`'s lines, one at a time, for more rows than should be held at once:
+    ``rows()`` gives the rows afresh, once to measure the columns and once to format them."""
+    widths = [len(h) for h in columns]
+    for r in rows():
+        for i, c in enumerate(r):
+            if len(c) > widths[i]:
+                widths[i] = len(c)
+    fmt = "  ".join(f"{{:{'>' if i in right else '<'}{w}}}" for i, w in zip(range(len(widths)),
+                                                                              widths))
+    yield fmt.format(*columns).rstrip()
+    yield "  ".join("-" * w for w in widths)
+    for r in rows():
+        yield fmt.format(*r).rstrip()
+
+
 class _NoStatus:
     def __enter__(self):
         return self
