@@ -11,6 +11,7 @@ and the assumption is stated on stderr; a file of no known format is refused (ex
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -61,7 +62,7 @@ def render_pci_ser(ser: pci.PciSer, file: str) -> None:
     1,000,000-entry blob prints in seconds and in the memory of one chunk, where a rich Table
     took minutes and a list of its rows a gigabyte."""
     from pcilu_cli.cli.context import plain_table_lines
-    write = click.get_text_stream("stdout").write
+    write = sys.stdout.write
     write(f"{file}: {ser.file_size} bytes, struct pci_ser [{ser.profile.name}: compatible "
           f"{ser.compatible!r}, {ser.layout} layout]\n")
     out = []
@@ -82,6 +83,7 @@ def render_pci_ser(ser: pci.PciSer, file: str) -> None:
                      "file or memory image to follow it)")
     out.append(", ".join(facts))
     write("\n".join(out) + "\n")
+    sys.stdout.flush()
 
 
 def hexdump_fields(data: bytes, ser: pci.PciSer | None = None, *, fields=None) -> str:
@@ -110,7 +112,7 @@ def hexdump_lines(data: bytes, ser: pci.PciSer | None = None, *, fields=None):
 
 
 def _echo_lines(lines, chunk: int = 8192) -> None:
-    write = click.get_text_stream("stdout").write
+    write = sys.stdout.write
     out = []
     for line in lines:
         out.append(line)
@@ -119,6 +121,7 @@ def _echo_lines(lines, chunk: int = 8192) -> None:
             out = []
     if out:
         write("\n".join(out) + "\n")
+    sys.stdout.flush()
 
 
 def _hexline(off: int, chunk: bytes, label: str) -> str:
