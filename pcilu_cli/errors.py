@@ -22,6 +22,9 @@ class ExitCode:
     PANIC = 5
     EXPECTATION = 6
     INTERRUPTED = 130          # Ctrl-C: 128 + SIGINT, what a shell reports for it
+    # stdout closed before the output was all written (`pcilu ... | head`): 128 + SIGPIPE, what
+    # a shell reports for a program the signal ended; never 1, which would say "a bug"
+    BROKEN_PIPE = 141
 
 
 def _where(file=None, offset=None, field=None, line=None) -> str:

@@ -268,3 +268,19 @@ def test_generate_refuses_binary_to_a_terminal(tmp_path):
     piped = subprocess.run([sys.executable, "-m", "pcilu_cli", "generate", "-n", "8", "-o", "-"],
                            capture_output=True, timeout=60, env=child_env())
     assert piped.returncode == 0 and piped.stdout.startswith(b"PCILUFAB")
+
+
+@pytest.mark.parametrize("view", ["text", "--json", "--hex"])
+def test_output_cut_short_by_the_reader_is_quiet_exit_141_not_a_bug(view, tmp_path):
+    """`pcilu inspect big.bin | head`: the reader goes away; pcilu stops writing, prints
+    nothing more, and exits 141 (128 + SIGPIPE, as a shell reports it), never 1 (a bug)."""
+    from pcilu_cli.abi import pci
+    blob = tmp_path / "big.bin"
+    blob.write_bytes(pci.encode_pci_ser("v6", [(s, 0, s, 1) for s in range(60_000)]))
+    args = ["inspect", str(blob), "--profile", "v6"] + ([] if view == "text" else [view])
+    child = subprocess.Popen([sys.executable, "-m", "pcilu_cli", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=child_env())
+    assert len(child.stdout.read(100)) == 100
+    child.stdout.close()                         # what `head -c 100` does
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141 and err == ""

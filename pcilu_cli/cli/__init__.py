@@ -102,6 +102,11 @@ internal errors. Shell completion:
 INTERRUPTED = "interrupted (Ctrl-C); the unfinished command wrote nothing"
 
 
+class _OutputClosed(Exception):
+    """stdout went away mid-output; not an OSError, so click's own EPIPE handler (which
+    exits 1, our "bug") lets it through to :func:`_run`."""
+
+
 class LazyGroup(click.Group):
     """A group that imports a subcommand's module only when that subcommand runs."""
 
@@ -113,6 +118,8 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             from pcilu_cli.errors import Interrupted
             raise Interrupted(INTERRUPTED) from None
+        except BrokenPipeError:
+            raise _OutputClosed() from None
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -284,10 +291,10 @@ def _run(args) -> int:
             emit_error(err)
         except BrokenPipeError:
             _quiet_stdout()
-    except BrokenPipeError:
+    except (BrokenPipeError, _OutputClosed):
         # stdout closed early (e.g. `| head`): keep quiet, as Python's SIGPIPE advice says
         _quiet_stdout()
-        code = ExitCode.INTERNAL
+        code = ExitCode.BROKEN_PIPE
     except OSError as e:
         if e.filename is None:
             code = _internal(e)
