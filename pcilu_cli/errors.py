@@ -11,7 +11,6 @@ are returned as :class:`Diagnostic` objects so that ``--strict`` can promote the
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass
 
 
 class ExitCode:
@@ -153,21 +152,48 @@ class StateLocked(PcIluError):
     exit_code = ExitCode.INTERNAL
 
 
-@dataclass(frozen=True)
 class Diagnostic:
     """A warning about input the kernel itself would accept (it would only log, or not notice).
 
-    ``--strict`` turns every Diagnostic into a :class:`BadInput` failure.
+    ``--strict`` turns every Diagnostic into a :class:`BadInput` failure. A value: equal (and
+    hashing alike) when its fields are, read-only once made. A plain class rather than a frozen
+    dataclass, so that every pcilu start (this module is always imported) does not pay for
+    generating its methods.
     """
 
-    message: str
-    file: str | None = None
-    offset: int | None = None
-    field: str | None = None
-    line: int | None = None
-    # True: the kernel would accept the input (it only logs, or does not notice);
-    # False: the kernel would refuse it (a failure, not a warning); None: not a kernel matter
-    kernel_accepts: bool | None = None
+    __slots__ = ("message", "file", "offset", "field", "line", "kernel_accepts")
+
+    def __init__(self, message: str, file: str | None = None, offset: int | None = None,
+                 field: str | None = None, line: int | None = None,
+                 kernel_accepts: bool | None = None):
+        # kernel_accepts: True: the kernel would accept the input (it only logs, or does not
+        # notice); False: the kernel would refuse it (a failure, not a warning); None: not a
+        # kernel matter
+        for name, value in zip(self.__slots__,
+                               (message, file, offset, field, line, kernel_accepts)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r} (a Diagnostic is read-only)")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r} (a Diagnostic is read-only)")
+
+    def _fields(self) -> tuple:
+        return (self.message, self.file, self.offset, self.field, self.line,
+                self.kernel_accepts)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self):
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Diagnostic(" + ", ".join(f"{n}={v!r}" for n, v in
+                                         zip(self.__slots__, self._fields())) + ")"
 
     def one_line(self) -> str:
         where = _where(self.file, self.offset, self.field, self.line)

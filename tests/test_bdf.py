@@ -42,3 +42,11 @@ def test_slot_and_function_of_a_devfn():
     assert (bdf.pci_slot(devfn), bdf.pci_func(devfn)) == (0x1f, 7)
     assert bdf.format_devfn(devfn) == "1f.7"
     assert bdf.format_bus(0, 0x3a) == "0000:3a"
+
+
+@pytest.mark.parametrize("domain, bus, name", [(0, 0, "pci0000:00"), (1, 0x80, "pci0001:80"),
+                                               (0x10000, 0xE0, "pci10000:e0")])
+def test_a_root_bus_sits_below_the_host_bridge_sysfs_names(domain, bus, name):
+    # /sys/devices/pci0000:00 on every PC; a second segment's host bridge; a VMD domain
+    # (above 16 bits) printed in full, as its /sys/devices/pci10000:e0 is
+    assert bdf.format_host_bridge(domain, bus) == name

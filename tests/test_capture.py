@@ -137,6 +137,22 @@ def test_a_copied_tree_is_captured_without_secrets(tmp_path):
     assert run(["inspect", cap, "--json"]).json()["functions"] == 1
 
 
+def test_a_dump_of_a_vmd_domain_is_captured_below_its_host_bridge(tmp_path):
+    """A bug report's lspci dump of an NVMe drive behind VMD (domain 10000, root bus e0): the
+    rebuilt sysfs tree puts it where the kernel does, below /sys/devices/pci10000:e0."""
+    from pcilu_cli.fabric import capture
+    dump = tmp_path / "vmd.lspci"
+    cfg = bytes.fromhex("86 80 54 0a 06 04 10 00 00 02 08 01 00 00 00 00") + bytes(48)
+    dump.write_text("10000:e0:00.0 Non-Volatile memory controller: Intel Corporation NVMe\n"
+                    + "".join(f"{o:02x}: " + " ".join(f"{b:02x}" for b in cfg[o:o + 16]) + "\n"
+                              for o in range(0, 64, 16))
+                    + "\tKernel driver in use: nvme\n\n")
+    _data, man = capture.build_from_lspci(dump)
+    assert man["devices"]["10000:e0:00.0"]["path"] == \
+        "sys/devices/pci10000:e0/10000:e0:00.0"
+    assert man["devices"]["10000:e0:00.0"]["driver"] == "nvme"
+
+
 def test_shipped_captures_are_rebuilt_byte_for_byte(shared_dir):
     p = subprocess.run([sys.executable, str(CAPTURES / "regenerate.py"), "--check",
                         str(shared_dir)], capture_output=True, text=True, timeout=300)

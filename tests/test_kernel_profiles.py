@@ -4,7 +4,6 @@ kho-luo-abi.md §3, §4, §6): one test per behaviour difference, bytes checked 
 struct.pack-built expectations, block chains walked with kho_block_set_restore()."""
 from __future__ import annotations
 
-import dataclasses
 import struct
 
 import pytest
@@ -404,8 +403,8 @@ def test_cross_profile_version_mismatch_panics_and_is_recorded():
 
 def test_cross_profile_luo_mismatch_panics(monkeypatch):
     # no shipped pair shares a KHO root but not LUO: make one (gen D KHO with the FDT LUO)
-    odd = dataclasses.replace(PROFILES["v7"], name="v7-luo-v1", luo_compatible="luo-v1",
-                              aliases=())
+    odd = PROFILES["v7"].replace(name="v7-luo-v1", luo_compatible="luo-v1",
+                                 aliases=())
     monkeypatch.setitem(PROFILES, odd.name, odd)
     with pytest.raises(KernelPanic) as ei:
         machine(odd.name).kexec(profile="v7")

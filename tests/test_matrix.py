@@ -3,7 +3,6 @@
 predicts from the two profiles' fields (KHO compatible, LUO compatible, FLB name, version)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -91,8 +90,8 @@ def test_v6_into_the_version_field_era(matrix):
 
 
 def test_luo_mismatch_cell_panics(monkeypatch):
-    odd = dataclasses.replace(PROFILES["v7"], name="v7-luo-v1", luo_compatible="luo-v1",
-                              aliases=())
+    odd = PROFILES["v7"].replace(name="v7-luo-v1", luo_compatible="luo-v1",
+                                 aliases=())
     monkeypatch.setitem(PROFILES, odd.name, odd)
     doc = profile_matrix(FABRIC, profiles=["v7", odd.name])
     for c in doc["cells"]:

@@ -4,6 +4,9 @@
     "DDDD:BB:DD.F"        what lspci and ``dev_name()`` print (``pci_setup_device()`` names a
                           device ``"%04x:%02x:%02x.%d"``); a domain wider than 4 hex digits is
                           printed in full, as lspci does
+    "pciDDDD:BB"          the host bridge above root bus BB (``pci_register_host_bridge()``
+                          names it ``"pci%04x:%02x"``): the ``/sys/devices/pciDDDD:BB``
+                          directory every function below that root bus sits in
     devfn                 ``PCI_DEVFN(slot, func)``: slot << 3 | func
     pci_dev_id            ``pci_dev_id()``: bus << 8 | devfn (the ``bdf`` of ``struct pci_dev_ser``)
     device key            ``pci_ser_xa_key()`` as fixed in v6: ``(u64)domain << 16 | pci_dev_id``
@@ -16,7 +19,8 @@ from __future__ import annotations
 
 import re
 
-_BDF_RE = re.compile(r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+_BDF_PATTERN = r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$"
+_BDF_RE = None                 # compiled on the first parse (not at every pcilu start)
 MAX_DOMAIN = 0xFFFFFF          # what a BDF the user types may name (Linux: 16 bits, VMD 24)
 
 
@@ -37,6 +41,9 @@ def pci_func(devfn: int) -> int:
 
 def parse_bdf(text: str, *, max_domain: int = MAX_DOMAIN) -> tuple[int, int, int]:
     """``[DDDD:]BB:DD.F`` -> (domain, bus, devfn); ValueError if malformed."""
+    global _BDF_RE
+    if _BDF_RE is None:
+        _BDF_RE = re.compile(_BDF_PATTERN)
     m = _BDF_RE.match(str(text).strip())
     if not m:
         raise ValueError(f"not a PCI address (expected [DDDD:]BB:DD.F): {text!r}")
@@ -57,6 +64,13 @@ def format_bdf(domain: int, bus: int, devfn: int) -> str:
 def format_bus(domain: int, bus: int) -> str:
     """A bus as the kernel names it (``pci_bus_add()``'s ``"%04x:%02x"``)."""
     return f"{domain:04x}:{bus:02x}"
+
+
+def format_host_bridge(domain: int, bus: int) -> str:
+    """The host bridge device above root bus ``bus`` as the kernel names it
+    (``pci_register_host_bridge()``: ``"pci%04x:%02x"`` of the domain and the bridge's first
+    bus number): the ``/sys/devices/pciDDDD:BB`` directory of every function below it."""
+    return f"pci{domain:04x}:{bus:02x}"
 
 
 def format_devfn(devfn: int) -> str:

@@ -20,7 +20,6 @@ Kinds: ``elf`` (a pcilu state file or a memory dump), ``fdt``, ``pcilu_fabric``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from pcilu_cli.abi import kho, luo
 from pcilu_cli.abi.elf import ELF_MAGIC
@@ -34,21 +33,49 @@ CAPTURE_MANIFEST = "pcilu-capture.json"      # the first member of a capture's t
 CAPTURE_HEAD = 1 << 16                       # bytes of a file enough to recognise a capture
 
 
-@dataclass(frozen=True)
 class Format:
-    kind: str
-    title: str                               # what it is, in words
-    readers: str                             # which commands read it
-    match: Callable[[bytes, str], str | tuple[str, dict] | None]
+    """One row of the table. (Plain classes here, not dataclasses: this module is on every
+    ``inspect``'s path, and a dataclass's methods are generated at import.)"""
+
+    __slots__ = ("kind", "title", "readers", "match")
+
+    def __init__(self, kind: str, title: str, readers: str,
+                 match: Callable[[bytes, str], str | tuple[str, dict] | None]):
+        self.kind = kind
+        self.title = title                    # what it is, in words
+        self.readers = readers                # which commands read it
+        self.match = match
+
+    def __repr__(self) -> str:
+        return f"Format(kind={self.kind!r}, title={self.title!r}, readers={self.readers!r})"
 
 
-@dataclass(frozen=True)
 class Identified:
-    kind: str
-    title: str
-    detail: str
-    readers: str
-    facts: dict = field(default_factory=dict)    # what the match found (e.g. "profile")
+    """What a file is: its row's kind, title and readers, and what the match found."""
+
+    __slots__ = ("kind", "title", "detail", "readers", "facts")
+
+    def __init__(self, kind: str, title: str, detail: str, readers: str,
+                 facts: dict | None = None):
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.readers = readers
+        self.facts = {} if facts is None else facts    # what the match found (e.g. "profile")
+
+    def _values(self) -> tuple:
+        return (self.kind, self.title, self.detail, self.readers, self.facts)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None            # facts is a dict
+
+    def __repr__(self) -> str:
+        return ("Identified(" + ", ".join(f"{n}={v!r}" for n, v in
+                                          zip(self.__slots__, self._values())) + ")")
 
     def describe(self) -> str:
         """``a LUO FLB page (2 records)``: what the file looks like, for messages."""

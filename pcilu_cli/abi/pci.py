@@ -22,7 +22,6 @@ Version-field era (``pci`` + ``PCI_LUO_FLB_VERSION``): ``{ u32 version; u32 nr_d
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from pcilu_cli.abi.bdf import format_dev_id, parse_bdf, pci_dev_id, xa_key
 from pcilu_cli.abi.codec import cached, lazy_layouts
@@ -92,19 +91,43 @@ def flex_size(max_nr_devices: int) -> int:
 
 # ---- decoded form ----------------------------------------------------------------------------
 
-@dataclass
 class PciSer:
-    profile: Profile
-    layout: str
-    nr_devices: int
-    max_nr_devices: int | None = None      # flex era
-    version: int | None = None             # version era
-    devices_pa: int | None = None          # block / version era
-    entries: list = field(default_factory=list)   # (slot, domain, bdf, refcount), in use only
-    diagnostics: list = field(default_factory=list)
-    size: int = 0                          # bytes the layout occupies (header + array)
-    file_size: int = 0                     # bytes that were given
-    body: memoryview | None = None         # flex, decoded with stream=True: the entry array
+    """A decoded ``struct pci_ser``. (A plain class, not a dataclass: ``inspect`` of a blob
+    loads this module at every start, and a dataclass's methods are generated at import.)"""
+
+    FIELDS = ("profile", "layout", "nr_devices", "max_nr_devices", "version", "devices_pa",
+              "entries", "diagnostics", "size", "file_size", "body")
+
+    def __init__(self, profile: Profile, layout: str, nr_devices: int,
+                 max_nr_devices: int | None = None,      # flex era
+                 version: int | None = None,             # version era
+                 devices_pa: int | None = None,          # block / version era
+                 entries: list | None = None,    # (slot, domain, bdf, refcount), in use only
+                 diagnostics: list | None = None,
+                 size: int = 0,                  # bytes the layout occupies (header + array)
+                 file_size: int = 0,             # bytes that were given
+                 body: memoryview | None = None):  # flex, decoded with stream=True: the array
+        self.profile = profile
+        self.layout = layout
+        self.nr_devices = nr_devices
+        self.max_nr_devices = max_nr_devices
+        self.version = version
+        self.devices_pa = devices_pa
+        self.entries = [] if entries is None else entries
+        self.diagnostics = [] if diagnostics is None else diagnostics
+        self.size = size
+        self.file_size = file_size
+        self.body = body
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "PciSer(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.FIELDS) + ")"
 
     @property
     def compatible(self) -> str:

@@ -14,8 +14,6 @@ sessions and files" merge, so it runs on gen C (``kho-v3`` + FDT ``luo-v1`` with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pcilu_cli.errors import UsageError
 
 # struct pci_ser layouts
@@ -29,29 +27,79 @@ IN_USE = "in-use"    # 1 = in use, 0 = free
 PATH = "path"        # number of preserved devices at or below this one
 
 
-@dataclass(frozen=True)
 class Profile:
-    name: str
-    series: str                  # the patch series revision it models
-    pci_compatible: str          # PCI_LUO_FLB_COMPATIBLE (luo_flb_ser.name)
-    pci_layout: str              # FLEX / BLOCK / VERSION
-    refcount: str                # PADDING / IN_USE / PATH
-    pci_version: int | None      # PCI_LUO_FLB_VERSION (VERSION layout only)
-    kho_compatible: str          # KHO_FDT_COMPATIBLE of the root FDT
-    luo_compatible: str          # "luo-v1" (FDT) or "luo-v5" (raw struct luo_ser)
-    # behaviour (spec §13)
-    retrieve_failure: str        # "warn" (v6: WARN_ONCE, nothing incoming) / "panic"
-    bus_inherit: str             # "unfinished" (v6/v7) / "lifetime" (had_incoming, later)
-    hold_flb_ref_per_device: bool  # v6/v7: every incoming pci_dev holds an FLB ref until finish
-    panic_on_unfinished: bool    # later: pci_flb_finish panics if devices never finished
-    pr_fmt: str = "PCI: liveupdate: "
-    aliases: tuple = field(default=())
-    note: str = ""
-    # the last patch of the v6 series whose behaviour this kernel has (1..12); later series
-    # (v7, the version-field era) carry every v6 behaviour, so 12
-    patch: int = 12
-    adds: str = ""               # what that patch adds (``pcilu profiles``)
-    matrix: bool = True          # part of ``profiles --matrix`` by default
+    """One kernel's ABI and behaviour. A read-only value, equal when its fields are; a
+    variant is ``profile.replace(name=..., ...)``. (A plain class rather than a frozen
+    dataclass: every pcilu start loads this table, and a dataclass's methods are generated
+    at import.)"""
+
+    FIELDS = ("name", "series", "pci_compatible", "pci_layout", "refcount", "pci_version",
+              "kho_compatible", "luo_compatible", "retrieve_failure", "bus_inherit",
+              "hold_flb_ref_per_device", "panic_on_unfinished", "pr_fmt", "aliases", "note",
+              "patch", "adds", "matrix")
+
+    def __init__(self, name: str,
+                 series: str,                   # the patch series revision it models
+                 pci_compatible: str,           # PCI_LUO_FLB_COMPATIBLE (luo_flb_ser.name)
+                 pci_layout: str,               # FLEX / BLOCK / VERSION
+                 refcount: str,                 # PADDING / IN_USE / PATH
+                 pci_version: int | None,       # PCI_LUO_FLB_VERSION (VERSION layout only)
+                 kho_compatible: str,           # KHO_FDT_COMPATIBLE of the root FDT
+                 luo_compatible: str,           # "luo-v1" (FDT) or "luo-v5" (raw luo_ser)
+                 # behaviour (spec §13)
+                 retrieve_failure: str,         # "warn" (v6: WARN_ONCE, nothing incoming)
+                                                # / "panic"
+                 bus_inherit: str,              # "unfinished" (v6/v7) / "lifetime"
+                                                # (had_incoming, later)
+                 hold_flb_ref_per_device: bool,  # v6/v7: every incoming pci_dev holds an
+                                                 # FLB ref until finish
+                 panic_on_unfinished: bool,     # later: pci_flb_finish panics if devices
+                                                # never finished
+                 pr_fmt: str = "PCI: liveupdate: ",
+                 aliases: tuple = (),
+                 note: str = "",
+                 # the last patch of the v6 series whose behaviour this kernel has (1..12);
+                 # later series (v7, the version-field era) carry every v6 behaviour, so 12
+                 patch: int = 12,
+                 adds: str = "",                # what that patch adds (``pcilu profiles``)
+                 matrix: bool = True):          # part of ``profiles --matrix`` by default
+        self.__dict__.update(
+            name=name, series=series, pci_compatible=pci_compatible, pci_layout=pci_layout,
+            refcount=refcount, pci_version=pci_version, kho_compatible=kho_compatible,
+            luo_compatible=luo_compatible, retrieve_failure=retrieve_failure,
+            bus_inherit=bus_inherit, hold_flb_ref_per_device=hold_flb_ref_per_device,
+            panic_on_unfinished=panic_on_unfinished, pr_fmt=pr_fmt, aliases=aliases,
+            note=note, patch=patch, adds=adds, matrix=matrix)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r} (a Profile is read-only; "
+                             "make a variant with .replace())")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r} (a Profile is read-only)")
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some fields changed (what ``dataclasses.replace`` does)."""
+        unknown = set(changes) - set(self.FIELDS)
+        if unknown:
+            raise TypeError(f"Profile has no field(s) {', '.join(sorted(unknown))}")
+        return Profile(**{**{f: self.__dict__[f] for f in self.FIELDS}, **changes})
+
+    def _values(self) -> tuple:
+        d = self.__dict__
+        return tuple(d[f] for f in self.FIELDS)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Profile(" + ", ".join(f"{f}={v!r}" for f, v in
+                                      zip(self.FIELDS, self._values())) + ")"
 
     @property
     def luo_is_fdt(self) -> bool:

@@ -9,19 +9,24 @@ the document with what the CLI needs to draw it for a person. The CLI's ``inspec
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pcilu_cli.errors import BadInput, Diagnostic
 
 
-
-@dataclass
 class Examined:
-    kind: str                          # "image" | "luo_flb_page" | "pci_ser"
-    doc: dict
-    ser: object = None                 # the decoded PciSer (kind "pci_ser")
-    notice: str | None = None          # how the layout was chosen, for people
-    warnings: list = field(default_factory=list)     # Diagnostic objects
+    """What ``examine`` found. (A plain class: ``inspect`` builds one per run, and a dataclass
+    would be generated at every start.)"""
+
+    def __init__(self, kind: str, doc: dict, ser: object = None, notice: str | None = None,
+                 warnings: list | None = None):
+        self.kind = kind               # "image" | "luo_flb_page" | "pci_ser"
+        self.doc = doc
+        self.ser = ser                 # the decoded PciSer (kind "pci_ser")
+        self.notice = notice           # how the layout was chosen, for people
+        self.warnings = [] if warnings is None else warnings     # Diagnostic objects
+
+    def __repr__(self) -> str:
+        return (f"Examined(kind={self.kind!r}, doc={self.doc!r}, ser={self.ser!r}, "
+                f"notice={self.notice!r}, warnings={self.warnings!r})")
 
 
 def fdt_document(data: bytes, name: str) -> dict:

@@ -42,6 +42,52 @@ COMMANDS = {
     "verify": "cmd_verify:verify",
 }
 
+# name -> the one-line summary `pcilu --help` lists (the first sentence of the command's help):
+# the list is drawn from here, without importing every command module; tests/test_startup.py
+# holds each line equal to the real command's. A command missing here is imported for its help.
+SUMMARIES = {
+    "inspect": "Decode a hand-over blob for a person, or for a script with --json.",
+    "encode": "Build a raw `struct pci_ser` blob from a JSON list of entries.",
+    "fabric": "Inspect and convert PCI fabrics (YAML, `lspci -xxxx` dump, sysfs snapshot).",
+    "init": "Boot generation 0 on FABRIC and write its state file.",
+    "preserve": "Preserve devices for the next kernel (their upstream bridges come along).",
+    "unpreserve": "Stop preserving devices (their bridges' refcounts drop).",
+    "kexec": ("Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing "
+              "devices), hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it."),
+    "enumerate": ("What this generation's enumeration did, per device: incoming / outgoing, Bus "
+                  "Master, bus numbers, ACS control and ARI Forwarding (and whether inherited), "
+                  "enumerated or skipped — and the kernel log lines."),
+    "finish": ("Finish incoming devices (the driver is done with them): refcounts drop up the "
+               "path, and the incoming FLB is freed once every preserved device has finished."),
+    "hot-remove": ("Hot-remove devices (and everything below them) from this kernel: each release "
+                   "runs pci_liveupdate_cleanup_device()."),
+    "hot-add": ("Rescan every bus (echo 1 > /sys/bus/pci/rescan): removed or new hardware is "
+                "enumerated, with Live Update's bus-number rules still in force while devices are "
+                "unfinished."),
+    "export": ("Write the standard views of a generation (lspci dump, KHO FDTs, FLB blobs) into "
+               "DIR."),
+    "profiles": "List kernel profiles (ABI + behaviour of one series revision).",
+    "rehearse": "Rehearse a Live Update from scenario files and check their expectations.",
+    "diff": "Show what changed between two generations (state files) or two blobs.",
+    "generate": ("Generate a synthetic fabric of FUNCTIONS functions (for benchmarks and scale "
+                 "rehearsals)."),
+    "report": "Write an HTML report of state files, a scenario, or pcilu JSON documents.",
+    "capture": ("Capture this host for rehearsals: every PCI function (config space, topology "
+                "links, SR-IOV attributes, bound driver, IOMMU group, power state), /proc/cmdline,"
+                " uname -r, the kernel config, the KHO debugfs tree when mounted, and the "
+                "PCI/KHO/LUO kernel log lines."),
+    "kernel": ("Report a kernel build's release, CONFIG_KEXEC_HANDOVER / CONFIG_LIVEUPDATE / "
+               "CONFIG_PCI_LIVEUPDATE, the hand-over ABI strings it carries (KHO, LUO, PCI FLB "
+               "compatibles) and the pcilu profile that matches — or why it cannot take part."),
+    "plan": ("Plan preserving devices: per device, preservable or not with the errno and the "
+             "reason the kernel would give (VF, ACS quirk on the device or an upstream port, below"
+             " a CardBus bridge or a bridge without a child bus, already preserved, ...), the "
+             "bridges it pulls in with their resulting refcounts, struct pci_ser slots against "
+             "max_nr_devices, and the LUO sessions needed."),
+    "examples": "List (or copy) the example fabrics and scenarios that ship with pcilu.",
+    "verify": "Hold a predicted generation against the real host after its kexec.",
+}
+
 EPILOG = """\b
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input (the message names
 the file and offset/line/field), 4 refused by the simulated kernel (errno
@@ -71,6 +117,15 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)
+
+    def format_commands(self, ctx, formatter):
+        """The command list of ``pcilu --help`` from :data:`SUMMARIES`: what click draws from
+        the commands themselves (each shortened by click's own rule to the width), without
+        importing them."""
+        stand_ins = click.Group(commands={
+            name: click.Command(name, help=SUMMARIES[name]) if name in SUMMARIES
+            else self.get_command(ctx, name) for name in self.list_commands(ctx)})
+        stand_ins.format_commands(ctx, formatter)
 
     def get_command(self, ctx, name):
         target = COMMANDS.get(name)
@@ -151,6 +206,13 @@ def main(argv=None):
     finally:
         if gc_was:
             gc.enable()
+        if argv is None:
+            # the process ends next: move every object out of the collector's sight, so that
+            # the interpreter's collections at exit do not walk the whole heap (click's and
+            # the command's objects) only to find that nothing is garbage. Refcounted objects
+            # are still released; stdout/stderr are flushed as always. Not done for in-process
+            # callers, whose collector keeps working.
+            gc.freeze()
     sys.exit(code)
 
 

@@ -7,25 +7,28 @@ the one-line message still goes to stderr. rich is imported only when a person i
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-from dataclasses import dataclass, field
 
 import click
 
 from pcilu_cli.errors import Diagnostic, PcIluError
 
 
-@dataclass
 class Settings:
-    strict: bool = False
-    quiet: bool = False
-    color: str = "auto"
-    traceback: bool = False
-    json_mode: bool = False
-    json_printed: bool = False       # the one --json document has gone out
-    warnings: list = field(default_factory=list)
+    """The global options of one invocation, and what it has printed so far. (A plain class:
+    every command builds two of these, and a dataclass would be generated at every start.)"""
+
+    def __init__(self, strict: bool = False, quiet: bool = False, color: str = "auto",
+                 traceback: bool = False, json_mode: bool = False, json_printed: bool = False,
+                 warnings: list | None = None):
+        self.strict = strict
+        self.quiet = quiet
+        self.color = color
+        self.traceback = traceback
+        self.json_mode = json_mode
+        self.json_printed = json_printed       # the one --json document has gone out
+        self.warnings = [] if warnings is None else warnings
 
 
 _DEFAULT = Settings()
@@ -80,6 +83,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 def json_text(obj) -> str:
     """One JSON document as every command prints it (compact, UTF-8 as is)."""
+    import json                  # only when a document is printed (not on every start)
     return json.dumps(obj, ensure_ascii=False, indent=None, separators=(",", ":"))
 
 

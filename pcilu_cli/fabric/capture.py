@@ -42,7 +42,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from pcilu_cli.abi.bdf import format_bdf, pci_devfn
+from pcilu_cli.abi.bdf import format_bdf, format_host_bridge, pci_devfn
 from pcilu_cli.abi.formats import CAPTURE_HEAD, CAPTURE_MANIFEST, identify
 from pcilu_cli.errors import BadInput
 
@@ -540,8 +540,9 @@ def build_from_lspci(dump) -> tuple[bytes, dict]:
             ub = fab.current_bdf(up)
             chain.append(format_bdf(*ub) if ub else up.uid)
             up = up.upstream
-        top = chain[-1]
-        rel = "/".join([f"sys/devices/pci{top[:-8]}:{top[-7:-5]}"] + chain[::-1])
+        root = fn.root                      # the root bus, below its host bridge
+        rel = "/".join([f"sys/devices/{format_host_bridge(root.domain, root.number)}"]
+                       + chain[::-1])
         members[f"sys/bus/pci/devices/{bdf}"] = ("link",
                                                  os.path.relpath(rel, "sys/bus/pci/devices"))
         cfg = fn.cfg.to_bytes()

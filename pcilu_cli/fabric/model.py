@@ -61,7 +61,6 @@ from __future__ import annotations
 import bisect
 import json
 import zlib
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterator
 
@@ -82,22 +81,46 @@ from pcilu_cli.abi.pci_regs import (
 )
 from pcilu_cli.errors import BadInput
 from pcilu_cli.fabric.config import BUS_EPOCH, CONFIG_EPOCH, ConfigSpace
-from pcilu_cli.fabric.function_spec import vf_config_for
 
 _EMPTY_MAP = MappingProxyType({})
 
 
-@dataclass(frozen=True)
 class SriovInfo:
-    """Decoded SR-IOV capability of a PF (values as the registers read now)."""
-    offset: int
-    total_vfs: int
-    num_vfs: int
-    vf_enable: bool
-    first_vf_offset: int
-    vf_stride: int
-    vf_device: int
-    ari_capable_hierarchy: bool
+    """Decoded SR-IOV capability of a PF (values as the registers read now). A read-only
+    value; a plain class rather than a frozen dataclass, whose methods would be generated at
+    every start that loads a fabric."""
+
+    __slots__ = ("offset", "total_vfs", "num_vfs", "vf_enable", "first_vf_offset",
+                 "vf_stride", "vf_device", "ari_capable_hierarchy")
+
+    def __init__(self, offset: int, total_vfs: int, num_vfs: int, vf_enable: bool,
+                 first_vf_offset: int, vf_stride: int, vf_device: int,
+                 ari_capable_hierarchy: bool):
+        for name, value in zip(self.__slots__, (offset, total_vfs, num_vfs, vf_enable,
+                                                first_vf_offset, vf_stride, vf_device,
+                                                ari_capable_hierarchy)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r} (SriovInfo is read-only)")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r} (SriovInfo is read-only)")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "SriovInfo(" + ", ".join(f"{n}={v!r}" for n, v in
+                                        zip(self.__slots__, self._values())) + ")"
 
 
 class Function:
@@ -668,6 +691,8 @@ class Fabric:
         VF i (0-based) has RID offset devfn + First VF Offset + i * VF Stride from the PF's bus
         (pci_iov_virtfn_bus()/pci_iov_virtfn_devfn()); it lives on the PF's link.
         """
+        # config-space synthesis, imported here: loading a fabric without VFs needs none of it
+        from pcilu_cli.fabric.function_spec import vf_config_for
         sr = pf.sriov
         want = []
         if sr is not None and sr.vf_enable and sr.num_vfs:

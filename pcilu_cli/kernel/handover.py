@@ -23,7 +23,6 @@ compatible, ``count`` = number of files of :func:`raw_blob_sessions`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from pcilu_cli.abi import pci
@@ -35,17 +34,26 @@ RAW_BLOB_PA = 0x1_0000_0000
 PAGE = 4096
 
 
-@dataclass
 class Handover:
-    sessions: list
-    flbs: list
-    fabric: object
-    generation: int = 0
-    profile: str = "v6"
-    messages: list = field(default_factory=list)
-    pages: list = field(default_factory=list)   # [(pa, bytes)] PCI FLB pages (block eras)
-    # [(name, uid)] of the devices device_shutdown() cleared Bus Master Enable on
-    bus_master_cleared: list = field(default_factory=list)
+    """What kexec hands the next kernel. (A plain class rather than a dataclass: every kernel
+    command loads this module, and a dataclass's methods are generated at import.)"""
+
+    def __init__(self, sessions: list, flbs: list, fabric: object, generation: int = 0,
+                 profile: str = "v6", messages: list | None = None, pages: list | None = None,
+                 bus_master_cleared: list | None = None):
+        self.sessions = sessions
+        self.flbs = flbs
+        self.fabric = fabric
+        self.generation = generation
+        self.profile = profile
+        self.messages = [] if messages is None else messages
+        self.pages = [] if pages is None else pages   # [(pa, bytes)] PCI FLB pages (block eras)
+        # [(name, uid)] of the devices device_shutdown() cleared Bus Master Enable on
+        self.bus_master_cleared = [] if bus_master_cleared is None else bus_master_cleared
+
+    def __repr__(self) -> str:
+        return (f"Handover(generation={self.generation!r}, profile={self.profile!r}, "
+                f"sessions={self.sessions!r}, flbs=<{len(self.flbs)}>)")
 
 
 class Incoming(Protocol):

@@ -11,8 +11,6 @@ vfio-pci; ``iommu=off`` models a host without one.
 """
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass, field, asdict
 
 _TRUE = {"1", "y", "yes", "on", "true", "enable", "enabled"}
 _FALSE = {"0", "n", "no", "off", "false", "disable", "disabled"}
@@ -27,20 +25,40 @@ def _kstrtobool(value: str):
     return None
 
 
-@dataclass
 class KernelParams:
-    assign_busses: bool = False          # pci=assign-busses (x86 PCI_ASSIGN_ALL_BUSSES)
-    noari: bool = False                  # pci=noari (pcie_ari_disabled)
-    config_acs: str | None = None        # pci=config_acs=
-    disable_acs_redir: str | None = None  # pci=disable_acs_redir=
-    pcie_scan_all: bool = False          # pci=pcie_scan_all (PCI_SCAN_ALL_PCIE_DEVS)
-    noats: bool = False                  # pci=noats (pci_ats_disabled())
-    liveupdate: bool = True              # liveupdate=on|off
-    kho: bool = True                     # kho=on|off
-    iommu: bool = True                   # an IOMMU driver called pci_request_acs()
-    dyndbg: bool = False                 # dyndbg=... / <module>.dyndbg: pr_debug lines kept
-    cmdline: str = ""
-    ignored: list = field(default_factory=list)
+    """The parsed command line. (A plain class rather than a dataclass: every kernel command
+    loads this module, and a dataclass's methods are generated at import.)"""
+
+    FIELDS = ("assign_busses", "noari", "config_acs", "disable_acs_redir", "pcie_scan_all",
+              "noats", "liveupdate", "kho", "iommu", "dyndbg", "cmdline", "ignored")
+
+    def __init__(self, assign_busses: bool = False, noari: bool = False,
+                 config_acs: str | None = None, disable_acs_redir: str | None = None,
+                 pcie_scan_all: bool = False, noats: bool = False, liveupdate: bool = True,
+                 kho: bool = True, iommu: bool = True, dyndbg: bool = False, cmdline: str = "",
+                 ignored: list | None = None):
+        self.assign_busses = assign_busses    # pci=assign-busses (x86 PCI_ASSIGN_ALL_BUSSES)
+        self.noari = noari                    # pci=noari (pcie_ari_disabled)
+        self.config_acs = config_acs          # pci=config_acs=
+        self.disable_acs_redir = disable_acs_redir  # pci=disable_acs_redir=
+        self.pcie_scan_all = pcie_scan_all    # pci=pcie_scan_all (PCI_SCAN_ALL_PCIE_DEVS)
+        self.noats = noats                    # pci=noats (pci_ats_disabled())
+        self.liveupdate = liveupdate          # liveupdate=on|off
+        self.kho = kho                        # kho=on|off
+        self.iommu = iommu                    # an IOMMU driver called pci_request_acs()
+        self.dyndbg = dyndbg                  # dyndbg=... / <module>.dyndbg: pr_debug kept
+        self.cmdline = cmdline
+        self.ignored = [] if ignored is None else ignored
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "KernelParams(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
 
     @property
     def luo_enabled(self) -> bool:
@@ -48,11 +66,13 @@ class KernelParams:
         return self.liveupdate and self.kho
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = {k: getattr(self, k) for k in self.FIELDS}
+        d["ignored"] = list(d["ignored"])
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "KernelParams":
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known = {k: d[k] for k in cls.FIELDS if k in d}
         return cls(**known)
 
 
@@ -82,6 +102,7 @@ def parse_cmdline(cmdline: str | None) -> KernelParams:
     p = KernelParams(cmdline=cmdline or "")
     if not cmdline:
         return p
+    import shlex                 # only for a command line given (not at every start)
     try:
         words = shlex.split(cmdline)
     except ValueError:

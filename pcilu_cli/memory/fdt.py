@@ -18,8 +18,6 @@ error number the kernel would print).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pcilu_cli.abi import fdt as fdt_abi
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
@@ -142,15 +140,34 @@ def build_luo_fdt(liveupdate_num: int, session_header_pa: int, flb_header_pa: in
 
 # ---- reader ----------------------------------------------------------------------------------------
 
-@dataclass
 class FdtNode:
-    name: str
-    path: str
-    props: dict = field(default_factory=dict)       # name -> (value bytes, offset of value)
-    children: list = field(default_factory=list)
-    # name -> child, kept by the parser: the duplicate-name check stays O(1) per node (a
-    # scan of the siblings made 25k sibling nodes take seconds)
-    by_name: dict = field(default_factory=dict, repr=False, compare=False)
+    """One node of a parsed FDT. (The values of this module are plain classes rather than
+    dataclasses: every state load imports it, and a dataclass's methods are generated at
+    import.)"""
+
+    __slots__ = ("name", "path", "props", "children", "by_name")
+
+    def __init__(self, name: str, path: str, props: dict | None = None,
+                 children: list | None = None, by_name: dict | None = None):
+        self.name = name
+        self.path = path
+        self.props = {} if props is None else props    # name -> (value bytes, offset of value)
+        self.children = [] if children is None else children
+        # name -> child, kept by the parser: the duplicate-name check stays O(1) per node (a
+        # scan of the siblings made 25k sibling nodes take seconds); not part of the value
+        self.by_name = {} if by_name is None else by_name
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name, self.path, self.props, self.children) == \
+            (other.name, other.path, other.props, other.children)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return (f"FdtNode(name={self.name!r}, path={self.path!r}, props={self.props!r}, "
+                f"children={self.children!r})")
 
     def child(self, name: str):
         found = self.by_name.get(name)
@@ -313,14 +330,27 @@ def check_compatible(node: FdtNode, want: str, *, file=None, what: str = "FDT") 
                        field=f"{node.path}:compatible")
 
 
-@dataclass
 class KhoRootFdt:
-    compatible: list
-    mem_map: int
-    subtrees: list          # [(name, pa, size or None)] in node order
-    size: int
-    gen: str                # KHO generation A..D (given, or detected from the compatible)
-    posting: str | None = None   # a layout outside the A..D table (kho-v2 with blob-size)
+    """A validated KHO root FDT."""
+
+    def __init__(self, compatible: list, mem_map: int, subtrees: list, size: int, gen: str,
+                 posting: str | None = None):
+        self.compatible = compatible
+        self.mem_map = mem_map
+        self.subtrees = subtrees      # [(name, pa, size or None)] in node order
+        self.size = size
+        self.gen = gen                # KHO generation A..D (given, or detected)
+        self.posting = posting        # a layout outside the A..D table (kho-v2 with blob-size)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "KhoRootFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoRootFdt:
@@ -353,11 +383,23 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoR
     return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen, posting)
 
 
-@dataclass
 class LuoFdt:
-    liveupdate_num: int
-    session_header_pa: int
-    flb_header_pa: int | None
+    """A validated LUO FDT (gen A-C)."""
+
+    def __init__(self, liveupdate_num: int, session_header_pa: int, flb_header_pa: int | None):
+        self.liveupdate_num = liveupdate_num
+        self.session_header_pa = session_header_pa
+        self.flb_header_pa = flb_header_pa
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "LuoFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_luo_fdt(data: bytes, *, file=None) -> LuoFdt:

@@ -12,17 +12,23 @@ the one-line refusal naming what the file looks like and which commands read it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pcilu_cli.abi.formats import Identified, identify
 from pcilu_cli.errors import BadInput
 
 
-@dataclass
 class Input:
-    data: bytes
-    name: str                 # for messages: the path, or "<stdin>"
-    ident: Identified
+    """A file read and identified. (A plain class: every ``inspect`` builds one, and a
+    dataclass would be generated at every start.)"""
+
+    __slots__ = ("data", "name", "ident")
+
+    def __init__(self, data: bytes, name: str, ident: Identified):
+        self.data = data
+        self.name = name          # for messages: the path, or "<stdin>"
+        self.ident = ident
+
+    def __repr__(self) -> str:
+        return f"Input(data=<{len(self.data)} bytes>, name={self.name!r}, ident={self.ident!r})"
 
     @property
     def kind(self) -> str:

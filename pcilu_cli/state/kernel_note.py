@@ -55,6 +55,19 @@ def _bad(message, file):
     return BadInput(message, file=file, field=FIELD)
 
 
+# the bulk build's lookups (one per row of a 262,144-device note): DD.F of every devfn, the
+# eight flag bits of a row as the pci_dev's booleans, the port-type word of every valid code
+_DEVFN_NAMES = tuple(f"{d >> 3:02x}.{d & 7}" for d in range(256))
+_FLAG_BITS = tuple(tuple(bool(f >> b & 1) for b in range(8)) for f in range(256))
+_NO_WORD = object()
+_WORDS = {}
+for _c in range(256):
+    try:
+        _WORDS[_c] = port_type_word(_c)
+    except ValueError:
+        pass
+
+
 # ---- encoding ------------------------------------------------------------------------------------
 
 def _flags(d) -> int:
@@ -64,16 +77,25 @@ def _flags(d) -> int:
             | d.is_virtfn << 7)
 
 
-def _rest(d) -> bytes:
-    return _REST.pack(d.hdr_type, port_type_code(d.pcie_type), d.acs_cap or 0, _flags(d),
-                      -1 if d.outgoing is None else d.outgoing,
-                      -1 if d.incoming is None else d.incoming, d.acs_ctrl or 0,
-                      -1 if d.physfn is None else d.physfn.key, d.vendor, d.device)
+def _rest(d, pack=_REST.pack) -> bytes:
+    out, inc, phys = d.outgoing, d.incoming, d.physfn
+    return pack(d.hdr_type, port_type_code(d.pcie_type), d.acs_cap or 0, _flags(d),
+                -1 if out is None else out, -1 if inc is None else inc, d.acs_ctrl or 0,
+                -1 if phys is None else phys.key, d.vendor, d.device)
 
 
-def _uid(d) -> str:
-    uid = d.fn.uid
-    return "" if uid == d.name else uid
+def _uids(part) -> list:
+    """The chunk's uid list: ``""`` where the uid is the device's name (``dev_name()`` of its
+    key: a bus keeps its number, so the key names the device as ``PciDev.name`` does)."""
+    prefixes: dict = {}
+    out = []
+    for d in part:
+        uid, key = d.fn.uid, d.key
+        pre = prefixes.get(key >> 8)
+        if pre is None:
+            pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
+        out.append("" if uid == pre + _DEVFN_NAMES[key & 0xFF] else uid)
+    return out
 
 
 def _head(k) -> dict:
@@ -144,13 +166,13 @@ def encode(k, kept: "Kept | None" = None) -> bytes:
         rows = list(devs.values())
         nrows = len(rows)
         buses = _dumps(_bus_rows(k))
-        keys = b"".join(_KEY.pack(d.key) for d in rows)
+        keys = b"".join(map(_KEY.pack, [d.key for d in rows]))
         sections.append(_same_or_new(kept, 1, buses))
         sections.append(_same_or_new(kept, 2, keys))
         for c in range(0, nrows, CHUNK_ROWS):
             part = rows[c:c + CHUNK_ROWS]
-            raw = b"".join(_KEY.pack(d.key) for d in part) + b"".join(map(_rest, part)) + \
-                _dumps([_uid(d) for d in part])
+            raw = keys[c * _KEY.size:(c + len(part)) * _KEY.size] + \
+                b"".join(map(_rest, part)) + _dumps(_uids(part))
             i = c // CHUNK_ROWS
             same = kept is not None and kept.chunk_rows == CHUNK_ROWS and i < kept.nchunks
             sections.append(kept.reuse(i, raw) if same else zlib.compress(raw, LEVEL))
@@ -453,27 +475,76 @@ class _Builder:
             raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
 
     def _build_all(self, devs):
+        # one pass over the rows, chunk by chunk (a 262,144-device kexec or enumerate pays
+        # this): buses first, then every device not built yet, then the links between them.
+        # Devices and buses already handed out are kept (the kernel may hold them).
+        from pcilu_cli.kernel.pcidev import PciBus, PciDev
         whole = getattr(self.fabric, "materialize", None)
         if whole is not None:
             whole()
+        fn_of = self.fabric.by_uid
         rows = self._rows()
-        for r in rows:
-            self.bus((r[0], r[1]))
-        order = [self._dev(self.kept.row(i)[0]) for i in range(self.kept.nrows)]
-        for b in self.buses.values():
-            b.devices, b.children = [], []
+        built = self.buses
+        for dom, num, _s, _p, start, end, virt, _r in rows:
+            if (dom, num) not in built:
+                built[(dom, num)] = PciBus(dom, num, start=start, end=end, virtual=bool(virt))
+        for dom, num, _s, parent, *_rest in rows:
+            if parent is not None:
+                built[(dom, num)].parent = built[tuple(parent)]
+        kept, rest_size, key_size = self.kept, _REST.size, _KEY.size
+        words = _WORDS
+        order, vfs = [], []
+        get = dict.get
+        prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
+        for c in range(kept.nchunks):
+            n = kept.rows_in(c)
+            raw = kept.chunk_raw(c)
+            kept.row(c * kept.chunk_rows)                      # checks and caches the uids
+            uids = kept._uids[c]
+            keys = [k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])]
+            rests = _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)])
+            for key, rest, uid in zip(keys, rests, uids):
+                dev = get(devs, key)
+                if dev is None:
+                    hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = rest
+                    if not uid:                     # the uid is the device's name
+                        pre = prefixes.get(key >> 8)
+                        if pre is None:
+                            pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
+                        uid = pre + _DEVFN_NAMES[key & 0xFF]
+                    dev = PciDev(built[(key >> 16, key >> 8 & 0xFF)], key & 0xFF, fn_of(uid))
+                    word = get(words, pt, _NO_WORD)
+                    dev.hdr_type, dev.pcie_type, dev.acs_cap = \
+                        hdr, port_type_word(pt) if word is _NO_WORD else word, acs or None
+                    (dev.multifunction, dev.was_preserved, dev.frozen, dev.ari_enabled,
+                     dev.acs_inherited, dev.ari_inherited, dev.was_incoming,
+                     dev.is_virtfn) = _FLAG_BITS[flags & 0xFF]
+                    dev.outgoing = None if out < 0 else out
+                    dev.incoming = None if inc < 0 else inc
+                    dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
+                    if phys >= 0:
+                        vfs.append((dev, phys))
+                order.append(dev)
+        by_key = {d.key: d for d in order}
+        for dev, phys in vfs:
+            dev.physfn = by_key[phys]
         k = self.k
         buses, roots = {}, []
-        for r in rows:
-            b = self.buses[(r[0], r[1])]
-            buses[b.key] = b
+        for dom, num, self_key, _p, _s, _e, _v, root in rows:
+            b = built[(dom, num)]
+            b.devices, b.children = [], []
+            if self_key >= 0:
+                up = by_key[self_key]
+                b.self, up.subordinate = up, b
+            buses[(dom, num)] = b
+            if root:
+                roots.append(b)
+        for b in buses.values():
             if b.parent is not None:
                 b.parent.children.append(b)
-            if r[7]:
-                roots.append(b)
         dict.clear(devs)
+        dict.update(devs, by_key)
         for d in order:
-            dict.__setitem__(devs, d.key, d)
             d.bus.devices.append(d)
         devs.filled = True
         dict.update(k.buses, buses)
