@@ -163,7 +163,8 @@ class Machine:
         generation (save it to look at it)."""
         src = self.sim if self._disposable else self._copy()
         try:
-            nxt = src.kexec(profile=profile, params=cmdline)
+            # src is this call's own (disposable, or the private copy): consumed by the kexec
+            nxt = src.kexec(profile=profile, params=cmdline, consume=True)
         except KernelPanic as exc:
             inner = exc.machine
             exc.machine = None if inner is None or inner is src else Machine(inner)

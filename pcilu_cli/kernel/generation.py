@@ -300,8 +300,13 @@ class Kernel:
             self.phase = "frozen"
         return {"frozen": len(self.devices), "messages": self.log.lines(start)}
 
-    def kexec(self) -> Handover:
-        """liveupdate_reboot() then device_shutdown() on kexec; returns the hand-over."""
+    def kexec(self, *, share_fabric: bool = False) -> Handover:
+        """liveupdate_reboot() then device_shutdown() on kexec; returns the hand-over.
+
+        The hand-over's fabric is a copy (this generation's stays as it was), or with
+        ``share_fabric`` this very fabric, for a caller that drops this generation right
+        after (a command that kexecs a state loaded from disk: the copy would rebuild every
+        function only to throw the original away)."""
         self._check_running()
         sessions, flbs = self.luo.serialize() if self.luo.enabled else ([], [])
         cleared = device_shutdown(self, kexec_in_progress=True)
@@ -312,7 +317,7 @@ class Kernel:
             out.append((name, data, count, blob))
         if self.pci_flb.out_obj is not None:
             pages = [(pa, bytes(b)) for pa, b in self.pci_flb.out_obj.pages()]
-        nxt = self.fabric.copy()
+        nxt = self.fabric if share_fabric else self.fabric.copy()
         for fn in list(nxt.functions()):
             if fn.knob("reset_on_kexec"):
                 nxt.reset_function(fn)

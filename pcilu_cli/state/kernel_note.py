@@ -56,16 +56,9 @@ def _bad(message, file):
 
 
 # the bulk build's lookups (one per row of a 262,144-device note): DD.F of every devfn, the
-# eight flag bits of a row as the pci_dev's booleans, the port-type word of every valid code
+# eight flag bits of a row as the pci_dev's booleans
 _DEVFN_NAMES = tuple(f"{d >> 3:02x}.{d & 7}" for d in range(256))
 _FLAG_BITS = tuple(tuple(bool(f >> b & 1) for b in range(8)) for f in range(256))
-_NO_WORD = object()
-_WORDS = {}
-for _c in range(256):
-    try:
-        _WORDS[_c] = port_type_word(_c)
-    except ValueError:
-        pass
 
 
 # ---- encoding ------------------------------------------------------------------------------------
@@ -492,7 +485,7 @@ class _Builder:
             if parent is not None:
                 built[(dom, num)].parent = built[tuple(parent)]
         kept, rest_size, key_size = self.kept, _REST.size, _KEY.size
-        words = _WORDS
+        word = port_type_word
         order, vfs = [], []
         get = dict.get
         prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
@@ -513,9 +506,7 @@ class _Builder:
                             pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
                         uid = pre + _DEVFN_NAMES[key & 0xFF]
                     dev = PciDev(built[(key >> 16, key >> 8 & 0xFF)], key & 0xFF, fn_of(uid))
-                    word = get(words, pt, _NO_WORD)
-                    dev.hdr_type, dev.pcie_type, dev.acs_cap = \
-                        hdr, port_type_word(pt) if word is _NO_WORD else word, acs or None
+                    dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, word(pt), acs or None
                     (dev.multifunction, dev.was_preserved, dev.frozen, dev.ari_enabled,
                      dev.acs_inherited, dev.ari_inherited, dev.was_incoming,
                      dev.is_virtfn) = _FLAG_BITS[flags & 0xFF]

@@ -290,16 +290,18 @@ class Machine:
 
     # ---- kexec ---------------------------------------------------------------------------------
     @no_gc
-    def kexec(self, *, profile=None, params=None) -> "Machine":
+    def kexec(self, *, profile=None, params=None, consume=False) -> "Machine":
         """Reboot into the next generation. Raises KernelPanic (with ``.machine`` = the
-        panicked next generation, which the caller should save) if the new kernel panics."""
+        panicked next generation, which the caller should save) if the new kernel panics.
+        ``consume``: this generation is dropped after (its fabric becomes the next one's
+        instead of being copied; nothing of this Machine may be used afterwards)."""
         from pcilu_cli.kernel.params import as_params
         from pcilu_cli.memory.handover import HandoverIn
         from pcilu_cli.memory.physmem import PhysMem
         self._check_alive()
         nxt_profile = get_profile(profile) if profile else self.profile
         nxt_params = as_params(self.kernel.params if params is None else params)
-        h = self.kernel.kexec()               # liveupdate_reboot() + device_shutdown()
+        h = self.kernel.kexec(share_fabric=consume)  # liveupdate_reboot(), device_shutdown()
         self.phase = "frozen"
         self.sync()
         root = self.hout.finalize(h.sessions, h.flbs) if self.hout is not None else 0
