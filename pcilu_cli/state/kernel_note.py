@@ -485,7 +485,7 @@ class _Builder:
             if parent is not None:
                 built[(dom, num)].parent = built[tuple(parent)]
         kept, rest_size, key_size = self.kept, _REST.size, _KEY.size
-        word = port_type_word
+        word = port_type_of_code
         order, vfs = [], []
         get = dict.get
         prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
