@@ -269,3 +269,59 @@ def test_sysfs_archive_is_never_extracted_and_a_kill_leaves_nothing(tmp_path):
     child.kill()
     child.wait()
     assert list(tmpdir.iterdir()) == []
+
+
+# ---- a device tree at the size limit is read, and shown, within the budget ------------------
+
+def _kho_root_with_subtrees(n: int) -> bytes:
+    """A valid gen-A KHO root FDT with ``n`` subtrees (a real one has a handful)."""
+    import struct
+    from pcilu_cli.abi import kho
+    gen = kho.GEN_OF_KHO_COMPATIBLE["kho-v1"]
+    mm, sub = kho.PROP_PRESERVED_MEMORY_MAP.encode(), kho.sub_tree_prop(gen).encode()
+    strings = b"compatible\0" + mm + b"\0" + sub + b"\0"
+    o_sub = len(b"compatible\0") + len(mm) + 1
+
+    def prop(off, val):
+        return struct.pack(">III", 3, len(val), off) + val + bytes(-len(val) % 4)
+    st = bytearray(struct.pack(">I", 1) + bytes(4)) + prop(0, b"kho-v1\0") + \
+        prop(len(b"compatible\0"), bytes(8))
+    for i in range(n):
+        name = b"s%d\0" % i
+        st += struct.pack(">I", 1) + name + bytes(-len(name) % 4) + \
+            prop(o_sub, struct.pack("<Q", i << 12)) + struct.pack(">I", 2)
+    st += struct.pack(">II", 2, 9)
+    off_strings = 56 + len(st)
+    hdr = struct.pack(">10I", 0xD00DFEED, off_strings + len(strings), 56, off_strings, 40, 17,
+                      16, 0, len(strings), len(st))
+    return hdr + bytes(16) + bytes(st) + strings
+
+
+LIMIT_TREES = {
+    "plain-tree-130k-nodes": (lambda: H.fdt_siblings(nodes=130_000,
+                                                     compatible=b"vendor,board")[1], 130_001),
+    "kho-root-55k-subtrees": (lambda: _kho_root_with_subtrees(55_000), 55_000),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+@pytest.mark.parametrize("name", sorted(LIMIT_TREES))
+def test_a_device_tree_at_the_size_limit_is_shown_within_the_budget(name, as_json, tmp_path):
+    make, nodes = LIMIT_TREES[name]
+    data = make()
+    assert 1 << 20 < len(data) <= 2 << 20
+    path = tmp_path / "big.dtb"
+    path.write_bytes(data)
+    argv = ["inspect", "{file}", *(["--json"] if as_json else [])]
+    code, peak, out, err = run_measured(argv, path)
+    assert code == 0, err[-400:]
+    assert peak <= budget(len(data)), \
+        f"peak RSS {peak / MiB:.0f} MiB > budget {budget(len(data)) / MiB:.0f} MiB"
+    if as_json:
+        doc = json.loads(out)
+        shown = len(doc["tree"]["children"]) + 1 if doc["kind"] == "fdt" else \
+            len(doc["subtrees"])
+    else:
+        shown = out.count(" {\n") if name.startswith("plain") else out.count("preserved-data")
+    assert shown == nodes

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """ELF core container, FDT writer/reader and kho_block sets, checked against independent tools."""
+import json
 import shutil
 import struct
 import subprocess
@@ -263,3 +264,76 @@ def test_block_set_chain_longer_than_the_limit_is_refused():
         m.write(pa + i * 4096, struct.pack("<QQ", pa + (i + 1) * 4096 if i < n - 1 else 0, 1))
     with pytest.raises(BlockSetCorrupt, match="more than"):
         kho_block_set_restore(m, pa, 8)
+
+
+# ---- a device tree that is not one of the hand-over's: inspect shows it whole ---------------
+
+PLAIN_DTS = """/dts-v1/;
+/ {
+	compatible = "vendor,board", "vendor,soc";
+	model = "Test";
+	#address-cells = <2>;
+	empty-prop;
+	bytes = [01 02 03];
+	chosen {
+		bootargs = "console=ttyS0";
+		sub { x = <1 2 3>; };
+	};
+	memory@0 { device_type = "memory"; reg = <0 0x1000>; };
+};
+"""
+
+
+def _dtc(tmp_path, dts: str) -> bytes:
+    src = tmp_path / "t.dts"
+    src.write_text(dts)
+    return subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", str(src)], capture_output=True,
+                          check=True).stdout
+
+
+@needs("dtc")
+def test_a_plain_device_tree_reads_as_dtc_prints_it(tmp_path):
+    from tests.pcilu_run import run
+    blob = tmp_path / "board.dtb"
+    blob.write_bytes(_dtc(tmp_path, PLAIN_DTS))
+    ours = run(["inspect", blob]).stdout.splitlines()
+    theirs = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", str(blob)], capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    assert ours[0] == f"{blob}: a device tree that is not a KHO/LUO FDT"
+    assert theirs[:2] == ["/dts-v1/;", ""]
+    # the two notations that differ: dtc joins a string list with \0; pcilu adds the u64
+    # KHO would read from an 8-byte value
+    assert '\tcompatible = "vendor,board", "vendor,soc";' in ours
+    assert '\t\treg = <0x00 0x1000>; /* u64 0x10000000000000 */' in ours
+    norm = [ln.replace('", "', '\\0').split(" /* u64 ")[0] for ln in ours[1:]]
+    assert norm == theirs[2:]
+
+
+@needs("dtc")
+def test_plain_tree_json_is_written_node_by_node_as_the_document(tmp_path):
+    import pcilu
+    from tests.pcilu_run import run
+    blob = tmp_path / "board.dtb"
+    blob.write_bytes(_dtc(tmp_path, PLAIN_DTS))
+    doc = pcilu.inspect(blob)
+    assert doc["kind"] == "fdt" and doc["tree"]["children"][0]["name"] == "chosen"
+    assert json.loads(run(["inspect", blob, "--json"]).stdout) == doc
+
+
+def test_a_node_name_with_control_characters_prints_escaped(tmp_path):
+    from tests import hostile_files as H
+    from tests.pcilu_run import run
+    _, data, _ = H.fdt_siblings(nodes=3, compatible=b"vendor,board")
+    p = tmp_path / "esc.dtb"
+    p.write_bytes(data.replace(b"n1\0\0", b"\x1b[1\0"))
+    out = run(["inspect", p]).stdout
+    assert "\x1b" not in out and "\t\\x1b[1 {" in out
+
+
+def test_an_fdt_over_the_kernel_limit_is_refused_before_it_is_read():
+    from tests import hostile_files as H
+    _, data, _ = H.fdt_siblings(nodes=140_000, compatible=b"vendor,board")
+    assert len(data) > 2 << 20
+    with pytest.raises(BadInput, match="over the 2,097,152-byte limit") as e:
+        fdtmod.parse_fdt(data)
+    assert (e.value.offset, e.value.field) == (4, "fdt_header.totalsize")

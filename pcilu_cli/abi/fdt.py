@@ -11,6 +11,12 @@ from pcilu_cli.abi.codec import cached, lazy_layouts, scalar
 FDT_MAGIC = 0xD00DFEED
 FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
 
+# The largest device tree a kernel takes: arm64's MAX_FDT_SIZE (asm/boot.h, SZ_2M). The
+# hand-over's own trees are far smaller (the KHO root FDT and LUO's FDT are one page each),
+# so pcilu reads no FDT larger than this: a crafted tree can spend ~12 bytes per node, and
+# a larger one would cost more memory than its size allows.
+MAX_FDT_SIZE = 2 << 20
+
 _LAYOUTS = "pcilu_cli.abi.fdt_layouts"
 
 

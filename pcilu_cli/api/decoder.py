@@ -17,25 +17,28 @@ class Examined:
     would be generated at every start.)"""
 
     def __init__(self, kind: str, doc: dict, ser: object = None, notice: str | None = None,
-                 warnings: list | None = None):
+                 warnings: list | None = None, tree: object = None):
         self.kind = kind               # "image" | "luo_flb_page" | "pci_ser"
         self.doc = doc
         self.ser = ser                 # the decoded PciSer (kind "pci_ser")
         self.notice = notice           # how the layout was chosen, for people
         self.warnings = [] if warnings is None else warnings     # Diagnostic objects
+        self.tree = tree               # a plain device tree's root FdtNode (``fdt_tree=True``)
 
     def __repr__(self) -> str:
         return (f"Examined(kind={self.kind!r}, doc={self.doc!r}, ser={self.ser!r}, "
-                f"notice={self.notice!r}, warnings={self.warnings!r})")
+                f"notice={self.notice!r}, warnings={self.warnings!r}, tree={self.tree!r})")
 
 
-def fdt_document(data: bytes, name: str) -> dict:
-    """A standalone FDT: the debugfs ``kho/fdt`` (root), or a LUO FDT from ``sub_fdts/LUO``."""
+def fdt_document(data: bytes, name: str, node=None) -> dict:
+    """A standalone FDT: the debugfs ``kho/fdt`` (root), or a LUO FDT from ``sub_fdts/LUO``;
+    any other device tree as a whole (``node``: its tree, when already parsed)."""
     from pcilu_cli.memory import fdt as fdtmod
-    node = fdtmod.parse_fdt(data, file=name)
+    if node is None:
+        node = fdtmod.parse_fdt(data, file=name)
     compat = node.compatible()
-    if any(c.startswith("kho-v") for c in compat):
-        root = fdtmod.read_kho_root_fdt(data, file=name)
+    if fdtmod.is_kho_root(node):
+        root = fdtmod.read_kho_root_fdt(data, file=name, root=node)
         return {"kind": "kho_root_fdt", "kho_compatible": root.compatible,
                 "preserved_memory_map": root.mem_map,
                 "subtrees": [{"name": n, "preserved_data": p, "blob_size": s}
@@ -43,13 +46,22 @@ def fdt_document(data: bytes, name: str) -> dict:
                 "posting": root.posting,
                 "note": "a root FDT alone holds only physical addresses; inspect a memory "
                         "image or state file to follow them", "warnings": []}
-    if "luo-v1" in compat:
-        lf = fdtmod.read_luo_fdt(data, file=name)
+    if fdtmod.is_luo_fdt(node):
+        lf = fdtmod.read_luo_fdt(data, file=name, root=node)
         return {"kind": "luo_fdt", "compatible": "luo-v1", "liveupdate_num": lf.liveupdate_num,
                 "session_header_pa": lf.session_header_pa, "flbs_pa": lf.flb_header_pa,
                 "warnings": []}
     return {"kind": "fdt", "compatible": compat, "tree": fdtmod.fdt_to_dict(node),
             "warnings": []}
+
+
+def write_fdt_document(tree, write, dumps) -> None:
+    """Write ``dumps(fdt_document(...))`` of a plain device tree (``Examined.tree``) piece by
+    piece: the same text, built node by node."""
+    from pcilu_cli.memory import fdt as fdtmod
+    write('{"kind":"fdt","compatible":' + dumps(tree.compatible()) + ',"tree":')
+    fdtmod.write_fdt_json(tree, write, dumps)
+    write(',"warnings":[]}\n')
 
 
 def elf_document(data: bytes, name: str, *, profile=None) -> dict:
@@ -65,17 +77,29 @@ def elf_document(data: bytes, name: str, *, profile=None) -> dict:
     return doc
 
 
-def examine(data: bytes, name: str, *, profile=None, stream: bool = False) -> Examined:
+def examine(data: bytes, name: str, *, profile=None, stream: bool = False,
+            fdt_tree: bool = False) -> Examined:
     """Decode ``data`` (named ``name`` in messages). Raises BadInput (exit 3) for input the
     kernel would refuse, and for a file of no format ``inspect`` decodes (saying what it looks
     like) unless ``profile`` forces a ``struct pci_ser`` layout; warnings the kernel would
     only log are in ``.warnings``. What the file is comes from the one format table
-    (:mod:`pcilu_cli.abi.formats`)."""
+    (:mod:`pcilu_cli.abi.formats`).
+
+    ``stream``: a flex ``pci_ser``'s entries stay in the bytes (``doc`` None) for
+    ``pci.write_json``. ``fdt_tree``: a device tree that is not a KHO/LUO one comes back as
+    ``.tree`` (``doc`` None), for a caller that writes it node by node — its document would
+    hold one dict per node, several times the tree's own size."""
     from pcilu_cli.abi import pci
     from pcilu_cli.abi.detect import _text_kind, flb_page_to_json
     from pcilu_cli.state.files import identify_bytes, refuse
     inp = identify_bytes(data, name)
     kind = inp.kind
+    if kind == "fdt" and fdt_tree:
+        from pcilu_cli.memory import fdt as fdtmod
+        node = fdtmod.parse_fdt(data, file=name)
+        if fdtmod.is_plain_tree(node):
+            return Examined("fdt", None, tree=node)
+        return Examined("image", fdt_document(data, name, node))
     if kind in ("elf", "fdt"):
         doc = fdt_document(data, name) if kind == "fdt" else \
             elf_document(data, name, profile=profile)

@@ -7,7 +7,6 @@ Keeping subcommand modules (and rich, and the kernel model) out of start-up is w
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -132,7 +131,10 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         mod_name, attr = target.split(":")
-        return getattr(importlib.import_module(f"pcilu_cli.cli.{mod_name}"), attr)
+        # the import statement's machinery (not importlib.import_module), so that
+        # `python -X importtime` names the command module with its cost
+        module = __import__(f"pcilu_cli.cli.{mod_name}", fromlist=[attr])
+        return getattr(module, attr)
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG,

@@ -168,13 +168,20 @@ def inspect(file, profile, as_json, as_hex):
             return inspect_capture(file, as_json)
     name = "<stdin>" if file == "-" else file
     with busy(f"decoding {len(data) // 8} entries", size=len(data) // 8, threshold=200000):
-        ex = examine(data, name, profile=profile, stream=as_json)
+        ex = examine(data, name, profile=profile, stream=as_json, fdt_tree=True)
     if ex.notice:
         notice(ex.notice)
     for d in ex.warnings:
         warn(d)
     doc = ex.doc
-    if as_json and doc is None:          # a flex blob: its entries formatted as they are read
+    if ex.kind == "fdt":                 # a plain device tree, written node by node
+        if as_json:
+            from pcilu_cli.api.decoder import write_fdt_document
+            print_json_streamed(lambda write, dumps: write_fdt_document(ex.tree, write, dumps))
+        else:
+            from pcilu_cli.cli import cmd_image
+            cmd_image.render_plain_fdt(ex.tree, name)
+    elif as_json and doc is None:        # a flex blob: its entries formatted as they are read
         print_json_streamed(lambda write, dumps: pci.write_json(ex.ser, write, dumps))
     elif as_json:
         print_json(doc)

@@ -18,6 +18,8 @@ error number the kernel would print).
 """
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from pcilu_cli.abi import fdt as fdt_abi
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
@@ -140,40 +142,54 @@ def build_luo_fdt(liveupdate_num: int, session_header_pa: int, flb_header_pa: in
 
 # ---- reader ----------------------------------------------------------------------------------------
 
+_NO_PROPS = MappingProxyType({})     # the props of a node that has none (shared, read-only)
+_NO_KIDS = MappingProxyType({})
+
+
 class FdtNode:
-    """One node of a parsed FDT. (The values of this module are plain classes rather than
-    dataclasses: every state load imports it, and a dataclass's methods are generated at
-    import.)"""
+    """One node of a parsed tree: ``props`` maps a property name to (value bytes, offset of
+    the value in the blob); children are kept by name, in blob order.
 
-    __slots__ = ("name", "path", "props", "children", "by_name")
+    Light on purpose: a crafted FDT spends about 12 bytes of file per empty node, so a node
+    holds no container it does not need (a shared empty one until the parser adds to it), no
+    path string (it is computed from the parents when a message needs it) and no second
+    list of its children (the by-name dict keeps their order). The name dict also keeps the
+    parser's duplicate-name check O(1) per node. (A plain class, not a dataclass: every state
+    load imports this module, and a dataclass's methods are generated at import.)"""
+    __slots__ = ("name", "parent", "props", "_kids")
 
-    def __init__(self, name: str, path: str, props: dict | None = None,
-                 children: list | None = None, by_name: dict | None = None):
+    def __init__(self, name: str, parent: "FdtNode | None" = None):
         self.name = name
-        self.path = path
-        self.props = {} if props is None else props    # name -> (value bytes, offset of value)
-        self.children = [] if children is None else children
-        # name -> child, kept by the parser: the duplicate-name check stays O(1) per node (a
-        # scan of the siblings made 25k sibling nodes take seconds); not part of the value
-        self.by_name = {} if by_name is None else by_name
+        self.parent = parent
+        self.props = _NO_PROPS
+        self._kids = _NO_KIDS
+
+    @property
+    def path(self) -> str:
+        names = []
+        node = self
+        while node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return "/" + "/".join(reversed(names))
+
+    @property
+    def children(self) -> list:
+        return list(self._kids.values())
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return (self.name, self.path, self.props, self.children) == \
-            (other.name, other.path, other.props, other.children)
+        return (self.name, self.props, self.children) == \
+            (other.name, other.props, other.children)
 
     __hash__ = None
 
-    def __repr__(self) -> str:
-        return (f"FdtNode(name={self.name!r}, path={self.path!r}, props={self.props!r}, "
-                f"children={self.children!r})")
-
     def child(self, name: str):
-        found = self.by_name.get(name)
-        if found is not None or len(self.by_name) == len(self.children):
-            return found
-        return next((c for c in self.children if c.name == name), None)
+        return self._kids.get(name)
+
+    def __repr__(self) -> str:
+        return f"FdtNode({self.path!r}, {len(self.props)} props, {len(self._kids)} children)"
 
     def compatible(self) -> list[str]:
         v = self.props.get("compatible")
@@ -232,6 +248,12 @@ def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
                        file=file, offset=0, field="fdt_header")
     (_m, total, off_struct, off_strings, _rsv, _v, _lc, _c, size_strings,
      size_struct) = _HEADER.unpack_from(data, 0)
+    if total > fdt_abi.MAX_FDT_SIZE:
+        # pcilu's limit, not libfdt's (hence BadInput, not FdtError): see abi.fdt.MAX_FDT_SIZE
+        raise BadInput(f"{what}: totalsize {total:,} bytes is over the {fdt_abi.MAX_FDT_SIZE:,}"
+                       "-byte limit of a device tree (arm64's MAX_FDT_SIZE; the hand-over's "
+                       "FDTs are one page)", file=file, offset=fdt_abi.FDT_TOTALSIZE_OFFSET,
+                       field="fdt_header.totalsize")
     strings = data[off_strings:off_strings + size_strings]
     end = off_struct + size_struct
     pos = off_struct
@@ -268,13 +290,14 @@ def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
             if root is not None and not stack:
                 bad("more than one root node", at, name)
             parent = stack[-1] if stack else None
-            path = "/" if parent is None else (parent.path.rstrip("/") + "/" + name)
-            node = FdtNode(name, path)
+            node = FdtNode(name, parent)
             if parent is not None:
-                if name in parent.by_name:
-                    bad(f"duplicate node {path}", at, path)
-                parent.children.append(node)
-                parent.by_name[name] = node
+                kids = parent._kids
+                if kids is _NO_KIDS:
+                    kids = parent._kids = {}
+                elif name in kids:
+                    bad(f"duplicate node {node.path}", at, node.path)
+                kids[name] = node
             else:
                 root = node
             stack.append(node)
@@ -297,7 +320,9 @@ def parse_fdt(data: bytes, *, file=None, what: str = "FDT") -> FdtNode:
                     stack[-1].path)
             pname = strings[nameoff:strings.index(b"\0", nameoff)].decode("latin-1")
             node = stack[-1]
-            if pname in node.props:
+            if node.props is _NO_PROPS:
+                node.props = {}
+            elif pname in node.props:
                 bad(f"duplicate property {pname!r}", at, f"{node.path}:{pname}")
             node.props[pname] = (data[pos:pos + ln], pos)
             pos = (pos + ln + 3) & ~3
@@ -353,10 +378,13 @@ class KhoRootFdt:
         return "KhoRootFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
-def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None) -> KhoRootFdt:
+def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None,
+                      root: FdtNode | None = None) -> KhoRootFdt:
     """Validate a KHO root FDT. ``gen`` (A..D) fixes the expected compatible and property names;
-    ``None`` detects the generation from the compatible."""
-    root = parse_fdt(data, file=file, what="KHO root FDT")
+    ``None`` detects the generation from the compatible. ``root``: the tree of ``data`` when
+    the caller has already parsed it (a tree is not built twice)."""
+    if root is None:
+        root = parse_fdt(data, file=file, what="KHO root FDT")
     compat = root.compatible()
     if gen is None:
         gen = next((kho_abi.GEN_OF_KHO_COMPATIBLE[c] for c in compat
@@ -402,10 +430,12 @@ class LuoFdt:
         return "LuoFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
-def read_luo_fdt(data: bytes, *, file=None) -> LuoFdt:
-    """Validate LUO's gen A-C FDT as luo_early_startup() does (compatibles, 8-byte props)."""
+def read_luo_fdt(data: bytes, *, file=None, root: FdtNode | None = None) -> LuoFdt:
+    """Validate LUO's gen A-C FDT as luo_early_startup() does (compatibles, 8-byte props);
+    ``root`` as for :func:`read_kho_root_fdt`."""
     what = "LUO FDT"
-    root = parse_fdt(data, file=file, what=what)
+    if root is None:
+        root = parse_fdt(data, file=file, what=what)
     check_compatible(root, luo_abi.LUO_FDT_COMPATIBLE, file=file, what=what)
     num = prop_u64(root, luo_abi.LUO_FDT_LIVEUPDATE_NUM, file=file, what=what)
     sess = root.child(luo_abi.LUO_FDT_SESSION_NODE_NAME)
@@ -422,8 +452,23 @@ def read_luo_fdt(data: bytes, *, file=None) -> LuoFdt:
     return LuoFdt(num, sess_pa, flb_pa)
 
 
-def fdt_to_dict(node: FdtNode) -> dict:
-    """A JSON-able view (u64-sized values as integers, strings decoded, others as hex)."""
+def is_kho_root(root: FdtNode) -> bool:
+    """A KHO root FDT (any generation's ``kho-v*`` compatible), read by read_kho_root_fdt()."""
+    return any(c.startswith("kho-v") for c in root.compatible())
+
+
+def is_luo_fdt(root: FdtNode) -> bool:
+    return luo_abi.LUO_FDT_COMPATIBLE in root.compatible()
+
+
+def is_plain_tree(root: FdtNode) -> bool:
+    """Neither of the hand-over's own trees: shown as it is, node by node."""
+    return not (is_kho_root(root) or is_luo_fdt(root))
+
+
+def prop_values(node: FdtNode) -> dict:
+    """A node's properties, JSON-able: ``compatible`` as its string list, 8-byte values as the
+    u64 KHO writes (raw little-endian, not FDT cells), anything else as hex."""
     props = {}
     for k, (v, _off) in node.props.items():
         if k == "compatible":
@@ -432,5 +477,93 @@ def fdt_to_dict(node: FdtNode) -> dict:
             props[k] = _U64.unpack(v)[0]
         else:
             props[k] = v.hex()
-    return {"name": node.name or "/", "props": props,
+    return props
+
+
+def fdt_to_dict(node: FdtNode) -> dict:
+    """A JSON-able view of the tree under ``node`` (values as :func:`prop_values`)."""
+    return {"name": node.name or "/", "props": prop_values(node),
             "children": [fdt_to_dict(c) for c in node.children]}
+
+
+def walk_fdt(node: FdtNode):
+    """``(depth, node)`` events in document order, without recursion: a node is yielded when
+    it opens, and ``(depth, None)`` when it closes. Every view of a whole
+    tree goes through this, so a tree of 100k nodes never exists twice."""
+    stack = [(0, node)]
+    while stack:
+        depth, n = stack.pop()
+        if n is None:
+            yield depth, None
+            continue
+        yield depth, n
+        stack.append((depth, None))
+        stack.extend((depth + 1, c) for c in reversed(n.children))
+
+
+def shown(text: str) -> str:
+    """A name or string from a tree, safe to print on a terminal: a crafted blob's control
+    characters (an escape sequence in a node name) come out as ``\\xNN``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _dts_value(name: str, v: bytes) -> str:
+    if name == "compatible" or (v.endswith(b"\0") and len(v) > 1 and _printable(v[:-1])):
+        raw = v[:-1] if v.endswith(b"\0") else v
+        return ", ".join('"' + shown(s.decode("latin-1")).replace('"', '\\"') + '"'
+                         for s in raw.split(b"\0")) + ";"
+    if len(v) % 4 == 0:                # FDT cells: big-endian u32s, as dtc prints them
+        cells = "<" + " ".join(f"{int.from_bytes(v[i:i + 4], 'big'):#04x}"
+                               for i in range(0, len(v), 4)) + ">"
+        if len(v) == 8:                # KHO writes a u64 as 8 raw little-endian bytes
+            return f"{cells}; /* u64 {_U64.unpack(v)[0]:#x} */"
+        return cells + ";"
+    return "[" + " ".join(f"{b:02x}" for b in v) + "];"
+
+
+def _printable(raw: bytes) -> bool:
+    return all(0x20 <= b < 0x7F or b == 0 for b in raw) and not raw.startswith(b"\0") \
+        and b"\0\0" not in raw
+
+
+def dts_lines(tree: FdtNode):
+    """The tree in device-tree source syntax, one line at a time (as ``dtc -O dts`` lays it
+    out: a tab per level, ``name = value;``, a blank line before a child node); string lists
+    as a list of quoted strings (dtc joins them with ``\\0``), multiples of 4 bytes as
+    cells, an 8-byte value also as the u64 KHO stores in it (in a comment), the rest as
+    bytes."""
+    for depth, n in walk_fdt(tree):
+        if n is None:
+            yield "\t" * depth + "};"
+            continue
+        pad = "\t" * depth
+        if n.parent is None:
+            yield "/ {"
+        else:
+            yield ""
+            yield f"{pad}{shown(n.name)} {{"
+        for k, (v, _off) in n.props.items():
+            yield f"{pad}\t{shown(k)};" if not v else f"{pad}\t{shown(k)} = {_dts_value(k, v)}"
+
+
+def write_fdt_json(node: FdtNode, write, dumps, *, chunk: int = 4096) -> None:
+    """Write ``dumps(fdt_to_dict(node))`` through ``write(text)`` piece by piece: the same
+    text, without one dict per node or one string of the whole tree."""
+    out, after_child = [], []          # after_child[d]: depth d has written a child already
+    for _depth, n in walk_fdt(node):
+        if n is None:
+            out.append("]}")
+            after_child.pop()
+        else:
+            if after_child:
+                out.append("," if after_child[-1] else "")
+                after_child[-1] = True
+            out.append('{"name":' + dumps(n.name or "/") + ',"props":' + dumps(prop_values(n))
+                       + ',"children":[')
+            after_child.append(False)
+        if len(out) >= chunk:
+            write("".join(out))
+            out = []
+    write("".join(out))
