@@ -183,10 +183,16 @@ class Machine:
     def to_bytes(self) -> bytes:
         return self.sim.to_bytes()
 
-    def save(self, path) -> None:
-        """Write the state file atomically (``-`` = stdout)."""
+    def save(self, path, *, report_json=None) -> None:
+        """Write the state file atomically (``-`` = stdout). ``report_json`` (a JSON renderer,
+        ``obj -> str``): the file also keeps this generation's enumerate document rendered by
+        it, which ``stored_report()`` of the loaded file returns until the state changes."""
         from pcilu_cli.state import save
-        save(self.sim, str(path))
+        save(self.sim, str(path), report_json=report_json)
+
+    def stored_report(self) -> str | None:
+        """The enumerate document the loaded file keeps (see :meth:`save`), or None."""
+        return self.sim.stored_report()
 
     def export(self, directory) -> dict:
         """Write the standard views of this generation (lspci dump, KHO FDTs, FLB blobs,

@@ -365,7 +365,10 @@ def kexec(state, output, profile, kernel_image, cmdline, fabric_path, flb_path, 
                 exc.machine.save(output)
                 _say_written_panicked(exc, output)
             raise
-    nxt.save(output)
+    # the new state keeps the enumerate document of this boot (what `enumerate --json` of it
+    # prints until it changes), rendered while every pci_dev is in memory
+    from pcilu_cli.cli.context import json_text
+    nxt.save(output, report_json=json_text)
     if as_json:
         print_json({**nxt.enumerate(), "kind": "kexec", "state": output})
     else:
@@ -474,6 +477,12 @@ def enumerate(state, as_json, show_all, debug, tree):  # noqa: A001 - the kernel
     set_json_mode(as_json)
     from pcilu_cli import api
     m = api.load(state)
+    if as_json and not debug:
+        text = m.stored_report()      # kept by the kexec that wrote STATE, if unchanged since
+        if text is not None:
+            from pcilu_cli.cli.context import print_json_text
+            print_json_text(text)
+            return
     rep = m.enumerate(debug=debug)
     if as_json:
         print_json(rep)

@@ -94,6 +94,14 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
+def print_json_text(text: str) -> None:
+    """One JSON document already rendered by :func:`json_text` (e.g. kept in a state file)."""
+    current_settings().json_printed = True
+    sys.stdout.write(text)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
 def print_json_streamed(write_document) -> None:
     """``write_document(write, dumps)`` writes one document (ending in a newline) piece by
     piece, formatting as :func:`json_text` (a million-entry blob never exists as one string)."""

@@ -13,6 +13,8 @@ mislabelling them as core types (NT_PRSTATUS = 1 ...), which it does for owner-a
     NT_PCILU_FABRIC   = 0x50434c02   the fabric (config space of every function), owner-defined
     NT_PCILU_KERNEL   = 0x50434c03   the simulated kernel's state, owner-defined bytes
     NT_PCILU_LOG      = 0x50434c04   the kernel log, UTF-8 text
+    NT_PCILU_REPORT   = 0x50434c05   optional: the generation's enumerate document as written
+                                     with it (zlib-compressed UTF-8 JSON)
 
 The reader also accepts QEMU ``dump-guest-memory`` ELF files and kdump vmcores: every
 ``PT_LOAD`` is mapped at ``p_paddr`` (zero-copy: memory is a view of the file's bytes); foreign
@@ -33,6 +35,7 @@ from pcilu_cli.memory.physmem import PAGE_SIZE, PhysMem
 NOTE_NAME = "PCILU"
 NT_PCILU_METADATA, NT_PCILU_FABRIC, NT_PCILU_KERNEL, NT_PCILU_LOG = (0x50434C01, 0x50434C02,
                                                                     0x50434C03, 0x50434C04)
+NT_PCILU_REPORT = 0x50434C05
 
 MAX_NOTES = 1 << 20
 MAX_PHNUM = 1 << 20

@@ -30,9 +30,10 @@ def load(path: str) -> "Machine":
     return Machine.from_bytes(read_input(path), file=name)
 
 
-def save(machine: "Machine", path: str) -> None:
+def save(machine: "Machine", path: str, *, report_json=None) -> None:
+    """Write ``machine`` to ``path`` atomically; ``report_json``: see ``Machine.to_bytes``."""
     from pcilu_cli.state.store import atomic_write
-    atomic_write(path, machine.to_bytes())
+    atomic_write(path, machine.to_bytes(report_json=report_json))
 
 
 @contextmanager

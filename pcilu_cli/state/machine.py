@@ -96,6 +96,7 @@ class Machine:
         self._mem = None
         self._dirty = False
         self._kernel_kept = None      # what was read of the kernel note (reused at save)
+        self._report_note = None      # (bytes, file, log bytes): the stored enumerate document
         self.alloc = None
         self.hout = None
         self.incoming = None          # MemIncoming or None
@@ -196,6 +197,7 @@ class Machine:
     @no_gc
     def _op(self, fn, *a, **kw):
         self._check_alive()
+        self._report_note = None      # the stored document describes the state as loaded
         try:
             return fn(*a, **kw)
         except KernelPanic as exc:
@@ -299,6 +301,7 @@ class Machine:
         from pcilu_cli.memory.handover import HandoverIn
         from pcilu_cli.memory.physmem import PhysMem
         self._check_alive()
+        self._report_note = None
         nxt_profile = get_profile(profile) if profile else self.profile
         nxt_params = as_params(self.kernel.params if params is None else params)
         h = self.kernel.kexec(share_fabric=consume)  # liveupdate_reboot(), device_shutdown()
@@ -367,8 +370,21 @@ class Machine:
         if self.fabric is not None and hasattr(self.fabric, "forget_encoded"):
             self.fabric.forget_encoded()
 
+    def stored_report(self) -> str | None:
+        """The enumerate document the file was written with (``pcilu kexec`` writes one), as
+        the text it was rendered to; None if it holds none or anything changed since the load
+        (state/report_note.py)."""
+        if self._report_note is None or self.kernel is None or self.phase == "panicked" \
+                or self.panic is not None:
+            return None
+        from pcilu_cli.state import report_note
+        raw, file, log_bytes = self._report_note
+        return report_note.decode(raw, len(self.fabric), log_bytes, file=file)
+
     @no_gc
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, report_json=None) -> bytes:
+        """The state file. ``report_json``: a JSON renderer (``obj -> str``); the file then
+        also keeps the enumerate document rendered by it (not for a panicked generation)."""
         from pcilu_cli.memory import elfcore
         self.sync()
         meta = json.dumps(self.metadata(), separators=(",", ":")).encode()
@@ -381,6 +397,10 @@ class Machine:
                           kernel_note.encode(self.kernel, self._kernel_kept)))
             log = "\n".join(self.boot_messages + self.kernel.log.lines(debug=True))
             notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_LOG, log.encode()))
+            if report_json is not None and self.phase != "panicked" and self.panic is None:
+                from pcilu_cli.state import report_note
+                notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_REPORT,
+                              report_note.encode(self, report_json)))
         return elfcore.write_elf_core(self.mem, notes)
 
     @classmethod
@@ -446,6 +466,10 @@ class Machine:
                 incoming=m.incoming,
                 alloc_preserve=None if alloc is None else alloc.alloc_preserve,
                 free_preserved=None if alloc is None else alloc.unpreserve_free, file=file)
+        rep = notes.get(elfcore.NT_PCILU_REPORT)
+        if rep is not None:
+            log = notes.get(elfcore.NT_PCILU_LOG)
+            m._report_note = (bytes(rep), file, 0 if log is None else len(log))
         return m
 
 

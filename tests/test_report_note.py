@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The state written by `pcilu kexec` keeps the enumerate document of that boot; `enumerate
+--json` of the state prints it, and only while it still describes the state: any change
+drops it, and a damaged one is refused naming the note."""
+import zlib
+
+from pcilu_run import ROOT, run
+
+import pcilu
+from pcilu_cli.memory import elfcore
+
+FABRIC = ROOT / "fixtures" / "fabrics" / "qemu-virtio-net.yaml"
+
+
+def _endpoints(state):
+    return [d["bdf"] for d in run(["enumerate", state, "--json"]).json()["devices"]
+            if d["kind"] == "endpoint"]
+
+
+def _kexeced(tmp_path):
+    s0, s1 = tmp_path / "gen0.elf", tmp_path / "gen1.elf"
+    run(["init", FABRIC, "-o", s0])
+    eps = _endpoints(s0)
+    run(["preserve", s0, eps[0]])
+    run(["kexec", s0, "-o", s1])
+    return s1, eps
+
+
+def _notes(path):
+    _mem, notes = elfcore.read_elf_core(path.read_bytes())
+    return elfcore.pcilu_notes(notes)
+
+
+def _with_report_note(path, out, raw):
+    """``path`` with its report note replaced by ``raw`` (everything else as it was)."""
+    data = path.read_bytes()
+    mem, notes = elfcore.read_elf_core(data)
+    notes = [(n, t, raw if t == elfcore.NT_PCILU_REPORT else bytes(d)) for n, t, d in notes]
+    out.write_bytes(elfcore.write_elf_core(mem, notes))
+    return out
+
+
+def test_enumerate_of_a_kexeced_state_is_the_document_the_state_describes(tmp_path):
+    s1, eps = _kexeced(tmp_path)
+    assert elfcore.NT_PCILU_REPORT in _notes(s1)
+    printed = run(["enumerate", s1, "--json"]).json()
+    computed = pcilu.load(str(s1)).enumerate()          # the API rebuilds it from the state
+    assert printed == computed
+    dev = next(d for d in printed["devices"] if d["bdf"] == eps[0])
+    assert dev["incoming"] and dev["enumerated"]
+
+
+def test_a_change_drops_the_kept_document_and_enumerate_shows_the_change(tmp_path):
+    s1, eps = _kexeced(tmp_path)
+    before = run(["enumerate", s1, "--json"]).json()
+    run(["finish", s1, eps[0]])
+    assert elfcore.NT_PCILU_REPORT not in _notes(s1)
+    after = run(["enumerate", s1, "--json"]).json()
+    assert after == pcilu.load(str(s1)).enumerate()
+    assert after["flb"] != before["flb"]                 # the incoming FLB was finished
+
+
+def test_kexec_of_a_kexeced_state_keeps_a_fresh_document(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    s2 = tmp_path / "gen2.elf"
+    run(["kexec", s1, "-o", s2])
+    printed = run(["enumerate", s2, "--json"]).json()
+    assert printed["generation"] == 2
+    assert printed == pcilu.load(str(s2)).enumerate()
+
+
+def test_a_report_note_that_does_not_inflate_is_refused_naming_the_note(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    bad = _with_report_note(s1, tmp_path / "bad.elf", b"\x78\x9c not a zlib stream")
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    assert "PCILU report note" in res.stderr and str(bad) in res.stderr
+
+
+def test_a_report_note_cut_short_is_refused(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    raw = bytes(_notes(s1)[elfcore.NT_PCILU_REPORT])
+    bad = _with_report_note(s1, tmp_path / "cut.elf", raw[:len(raw) // 2])
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    assert "PCILU report note" in res.stderr
+
+
+def test_a_report_note_that_is_no_enumerate_document_is_refused(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    bad = _with_report_note(s1, tmp_path / "other.elf", zlib.compress(b'{"kind":"error"}'))
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    assert "PCILU report note" in res.stderr
+
+
+def test_a_report_note_inflating_past_its_bound_is_refused(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    bomb = zlib.compress(b'{"kind":"enumerate",' + b" " * (64 << 20) + b"}", 9)
+    bad = _with_report_note(s1, tmp_path / "bomb.elf", bomb)
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    assert "PCILU report note" in res.stderr and "more than" in res.stderr
