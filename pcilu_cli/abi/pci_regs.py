@@ -171,15 +171,15 @@ PORT_TYPE_BY_NAME = {w: t for t, w in PORT_TYPE_NAMES.items()}
 _PORT_TYPE_WORD_BY_VALUE = {int(t): w for t, w in PORT_TYPE_NAMES.items()}
 
 
-# the port type of each value of the field, members made once: the per-function decode below
-# is a tuple index (no Enum.__call__ per function)
-_PORT_TYPE_BY_FIELD = tuple(PciExpType(v) for v in
-                            range((PCI_EXP_FLAGS_TYPE >> PCI_EXP_FLAGS_TYPE_SHIFT) + 1))
+# the port type of each value of the field, members made once: a per-function decode is a
+# tuple index (no Enum.__call__ per function)
+PORT_TYPE_BY_FIELD = tuple(PciExpType(v) for v in
+                           range((PCI_EXP_FLAGS_TYPE >> PCI_EXP_FLAGS_TYPE_SHIFT) + 1))
 
 
 def port_type(flags: int) -> PciExpType:
     """pci_pcie_type(): the port type of a PCIe Capabilities register value."""
-    return _PORT_TYPE_BY_FIELD[(flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT]
+    return PORT_TYPE_BY_FIELD[(flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT]
 
 
 def port_type_word(flags: int) -> str:

@@ -127,6 +127,8 @@ class ConfigSpace:
             if off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
                 return  # the same value: keep the shared, immutable bytes (and their caches)
             d = self._data = bytearray(d)
+        elif off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
+            return  # the same value: nothing changes (the capability lists stay walked)
         CONFIG_EPOCH[0] += 1
         self._caps = self._ext_caps = None      # the bytes change: walk again when asked
         if off + width > len(d):

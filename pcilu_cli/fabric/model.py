@@ -618,10 +618,13 @@ class Fabric:
 
     def answering(self, domain: int, bus: int) -> dict[int, Function]:
         """{devfn: the Function route() finds there} for every devfn of (domain, bus) that
-        some function answers now (one address decode for the whole bus; unordered)."""
+        some function answers now (one address decode for the whole bus; unordered). Read
+        only: it may be the link's own map."""
         link, link_bus = self._find_link(domain, bus)
         if link is None:
             return {}
+        if not link.virtual:
+            return link.downstream if bus == link_bus else {}
         out = dict(link.downstream) if bus == link_bus else {}
         if link.virtual:
             delta = bus - link_bus

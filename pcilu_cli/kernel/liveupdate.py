@@ -580,7 +580,8 @@ def pci_liveupdate_cleanup_device(k, dev) -> None:
 
 # -- bus numbers (patch 05) ------------------------------------------------------------------
 def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
-    if not _has(k, 5) or not _tracks_incoming(k):
+    p = k.profile
+    if p.patch < 5 or p.refcount == _profiles.PADDING:
         return False                          # bus-number inheritance is patch 05
     if pass_:
         return dev.inherit_buses

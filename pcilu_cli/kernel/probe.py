@@ -20,7 +20,8 @@ from pcilu_cli.abi.pci_regs import (
     PCI_EXP_DEVCTL2_ARI, PCI_EXP_FLAGS, PCI_EXP_FLAGS_TYPE, PCI_EXP_FLAGS_TYPE_SHIFT,
     PCI_HEADER_TYPE, KNOWN_HEADER_TYPES, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_HEADER_TYPE_MFD, PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType,
-    port_type, split_bus_numbers,
+    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV,
+    PORT_TYPE_BY_FIELD, split_bus_numbers,
 )
 
 from . import liveupdate as lu
@@ -140,14 +141,14 @@ def set_pcie_port_type(k, dev) -> None:
     dev->pcie_cap / dev->pcie_flags_reg (every later PCIe capability access goes through them,
     as pcie_capability_read_*() does); a switch port claiming the wrong direction for its
     parent is corrected in both (6.18)."""
-    fn = dev.fn
-    pos = fn.pcie_cap                           # pci_find_capability(dev, PCI_CAP_ID_EXP)
+    cfg = dev.fn.cfg
+    pos = cfg.find_capability(PCI_CAP_ID_EXP)   # pci_find_capability()
     dev.pcie_cap = pos
     if pos is None:
         return                                  # pcie_type None, pcie_flags_reg 0
-    flags = fn.cfg.read(pos + PCI_EXP_FLAGS, 2)
-    t = port_type(flags)
-    parent = dev.upstream
+    flags = cfg.read(pos + PCI_EXP_FLAGS, 2)
+    t = PORT_TYPE_BY_FIELD[(flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT]
+    parent = dev.bus.self if not dev.is_virtfn else dev.upstream    # pci_upstream_bridge()
     if parent is not None:
         if t is _DOWNSTREAM and parent.pcie_type in DOWNSTREAM_PORTS:
             _dev_log(k, INFO, dev, "claims to be downstream port but is acting as upstream "
@@ -213,7 +214,7 @@ def pci_configure_ari(k, dev) -> None:
     if k.params.noari:
         return
     ctl = bcfg.read(pos + PCI_EXP_DEVCTL2, 2)
-    if dev.fn.ari_cap is not None:              # pci_find_ext_capability(dev, ARI)
+    if dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ARI) is not None:
         bcfg.write(pos + PCI_EXP_DEVCTL2, 2, ctl | PCI_EXP_DEVCTL2_ARI)
         bridge.ari_enabled = True
     else:
@@ -222,7 +223,7 @@ def pci_configure_ari(k, dev) -> None:
 
 
 def pci_acs_init(k, dev) -> None:
-    dev.acs_cap = dev.fn.acs_cap_offset
+    dev.acs_cap = dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ACS)
     lu.pci_liveupdate_init_acs(k, dev)
 
 
@@ -231,8 +232,11 @@ def pci_iov_bus_range(k, bus) -> int:
     for dev in bus.devices:
         if dev.is_virtfn:
             continue
-        sr = dev.fn.sriov if dev.fn.sriov_offset is not None else None
-        if sr is None or not sr.total_vfs:
+        fn = dev.fn
+        if fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV) is None:
+            continue
+        sr = fn.sriov
+        if not sr.total_vfs:
             continue
         last = dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)
         mx = max(mx, last >> 8)
@@ -243,7 +247,7 @@ def pci_add_new_bus(k, parent, dev, busnr: int) -> PciBus:
     child = PciBus(parent.domain, busnr, self_dev=dev, parent=parent)
     parent.children.append(child)
     dev.subordinate = child
-    k.buses[child.key] = child
+    k.buses[(parent.domain, busnr)] = child
     return child
 
 
