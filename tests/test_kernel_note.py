@@ -89,12 +89,17 @@ def test_a_corrupt_device_chunk_is_one_bad_input_naming_the_note(gen0, tmp_path)
 
 def test_a_row_names_the_port_type_by_its_pci_exp_type_number():
     # PCI_EXP_TYPE_ROOT_PORT is 4, PCI_EXP_TYPE_RC_EC 0xa (pci_regs.h); the row keeps it + 1
-    from pcilu_cli.abi.kernel_note import port_type_code, port_type_word
-    assert port_type_code(None) == 0 and port_type_word(0) is None
-    assert port_type_code("root_port") == 5 and port_type_word(5) == "root_port"
-    assert port_type_code("rcec") == 11 and port_type_word(11) == "rcec"
+    from pcilu_cli.abi.kernel_note import port_type_code, port_type_of_code
+    from pcilu_cli.abi.pci_regs import PciExpType
+    assert port_type_code(None) == 0 and port_type_of_code(0) is None
+    assert port_type_code(PciExpType.ROOT_PORT) == 5
+    assert port_type_of_code(5) is PciExpType.ROOT_PORT
+    assert port_type_code(PciExpType.RC_EC) == 11 and port_type_of_code(11) is PciExpType.RC_EC
     # a reserved Device/Port Type survives a save (it used to come back as "no PCIe")
-    assert port_type_word(port_type_code("type0x3")) == "type0x3"
+    reserved = port_type_of_code(port_type_code(PciExpType(3)))
+    assert isinstance(reserved, PciExpType) and reserved == 3 and reserved.word == "type0x3"
+    with pytest.raises(ValueError):
+        port_type_of_code(17)
 
 
 def _rewrite_first_row(note: bytes, offset_in_rest: int, value: bytes) -> bytes:

@@ -15,7 +15,7 @@ All little-endian.
 from __future__ import annotations
 
 from pcilu_cli.abi.codec import cached, lazy_layouts
-from pcilu_cli.abi.pci_regs import PORT_TYPE_NAMES, PciExpType
+from pcilu_cli.abi.pci_regs import PciExpType
 
 KERNEL_NOTE_MAGIC = b"PCILUKN2"
 
@@ -28,29 +28,19 @@ NOTE_LEN = cached(_LAYOUTS, "pcilu_kernel_note_len")[0]
 NOTE_KEY = cached(_LAYOUTS, "pcilu_kernel_note_key")[0]
 NOTE_ROW = cached(_LAYOUTS, "pcilu_kernel_note_row")[0]
 
-def _word(t: int) -> str:
-    w = PORT_TYPE_NAMES.get(t) if t in _KNOWN else None
-    return w if w is not None else f"type{t:#x}"   # as port_type_word() names a reserved type
+# one step per row of a 262,144-device note: a tuple index and an addition, no Enum call
+# (code 0: no PCIe capability; code t + 1: PCI_EXP_TYPE t, reserved values included)
+_TYPE_BY_CODE = (None, *(PciExpType(t) for t in range(16)))
 
 
-_KNOWN = {int(t) for t in PciExpType}
-# one lookup per row of a 262,144-device note: plain dicts, built once (0: no PCIe capability)
-_WORD_BY_CODE = {0: None, **{t + 1: _word(t) for t in range(16)}}
-_CODE_BY_WORD = {w: c for c, w in _WORD_BY_CODE.items()}
+def port_type_code(t: PciExpType | None) -> int:
+    """The row's ``pcie_type`` for a pci_dev's port type (``None``: 0): its PCI_EXP_TYPE
+    number + 1. A reserved type (``PciExpType(3)``) keeps its number."""
+    return 0 if t is None else t + 1
 
 
-def port_type_code(word) -> int:
-    """The row's ``pcie_type`` for a pci_dev's port-type word (``None``: 0): its
-    PCI_EXP_TYPE number + 1. A reserved type (``"type0x3"``) keeps its number."""
-    return _CODE_BY_WORD[word]
-
-
-def port_type_word(code: int):
-    """The port-type word of a row's ``pcie_type``; ValueError past the 4-bit field."""
-    w = _WORD_BY_CODE.get(code, _WordMissing)
-    if w is _WordMissing:
+def port_type_of_code(code: int) -> PciExpType | None:
+    """The port type of a row's ``pcie_type``; ValueError past the 4-bit field."""
+    if not 0 <= code < len(_TYPE_BY_CODE):
         raise ValueError(f"port type code {code} is past the 4-bit Device/Port Type field")
-    return w
-
-
-_WordMissing = object()
+    return _TYPE_BY_CODE[code]

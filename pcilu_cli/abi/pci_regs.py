@@ -141,10 +141,21 @@ class PciExpType(IntEnum):
     RC_END = 0x9                    # Root Complex Integrated Endpoint
     RC_EC = 0xA                     # Root Complex Event Collector
 
+    @classmethod
+    def _missing_(cls, value):
+        # A reserved value of the 4-bit field (0x2, 0x3, 0xb-0xf) still is what the hardware
+        # says: a pseudo-member named as pcilu's documents name it ("type0x3"), made once, so
+        # that a port type read from a register is always a PciExpType.
+        if type(value) is int and 0 <= value <= PCI_EXP_FLAGS_TYPE >> PCI_EXP_FLAGS_TYPE_SHIFT:
+            m = int.__new__(cls, value)
+            m._name_, m._value_ = f"type{value:#x}", value
+            return cls._value2member_map_.setdefault(value, m)
+        return None
+
     @property
     def word(self) -> str:
-        """The name pcilu's fabric files and documents use."""
-        return PORT_TYPE_NAMES[self]
+        """The name pcilu's fabric files and documents use (``type0xN`` when reserved)."""
+        return PORT_TYPE_NAMES.get(self) or self._name_
 
 
 PORT_TYPE_NAMES = {
@@ -158,6 +169,17 @@ PORT_TYPE_BY_NAME = {w: t for t, w in PORT_TYPE_NAMES.items()}
 # the same table keyed by plain ints: the per-function decode below looks a field value up
 # directly instead of constructing an enum member (PciExpType(t) costs an Enum.__call__)
 _PORT_TYPE_WORD_BY_VALUE = {int(t): w for t, w in PORT_TYPE_NAMES.items()}
+
+
+# the port type of each value of the field, members made once: a per-function decode is a
+# tuple index (no Enum.__call__ per function)
+PORT_TYPE_BY_FIELD = tuple(PciExpType(v) for v in
+                           range((PCI_EXP_FLAGS_TYPE >> PCI_EXP_FLAGS_TYPE_SHIFT) + 1))
+
+
+def port_type(flags: int) -> PciExpType:
+    """pci_pcie_type(): the port type of a PCIe Capabilities register value."""
+    return PORT_TYPE_BY_FIELD[(flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT]
 
 
 def port_type_word(flags: int) -> str:

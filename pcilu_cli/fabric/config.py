@@ -64,12 +64,16 @@ _U32_FROM = _U32.unpack_from
 class ConfigSpace:
     """A function's config space: sparse, little-endian, copy-on-write."""
 
-    __slots__ = ("size", "_data")
+    # _caps / _ext_caps: this space's capability lists ((id, offset) tuples) once walked, kept
+    # until the next write (None: not walked since); the walks themselves are shared by every
+    # space holding the same immutable bytes (_CAP_CACHE)
+    __slots__ = ("size", "_data", "_caps", "_ext_caps")
 
     def __init__(self, size: int = 4096, data: bytes | bytearray = _EMPTY):
         if size not in VALID_SIZES:
             raise ValueError(f"config space size must be one of {VALID_SIZES}, not {size}")
         self.size = size
+        self._caps = self._ext_caps = None
         if len(data) > size:
             data = data[:size]
         # strip trailing zeros: they read as zero anyway and cost memory (rstrip: in C, a
@@ -123,7 +127,10 @@ class ConfigSpace:
             if off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
                 return  # the same value: keep the shared, immutable bytes (and their caches)
             d = self._data = bytearray(d)
+        elif off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
+            return  # the same value: nothing changes (the capability lists stay walked)
         CONFIG_EPOCH[0] += 1
+        self._caps = self._ext_caps = None      # the bytes change: walk again when asked
         if off + width > len(d):
             d.extend(bytes(off + width - len(d)))
         d[off:off + width] = value.to_bytes(width, "little")
@@ -141,6 +148,7 @@ class ConfigSpace:
         if off < _BUS_END and end > PCI_PRIMARY_BUS:
             BUS_EPOCH[0] += 1
         CONFIG_EPOCH[0] += 1
+        self._caps = self._ext_caps = None
         d = self._data
         if not isinstance(d, bytearray):
             d = self._data = bytearray(d)
@@ -194,7 +202,10 @@ class ConfigSpace:
         return out
 
     def find_capability(self, cap_id: int) -> int | None:
-        for cid, pos in self._cached(0, self._walk_capabilities):
+        caps = self._caps
+        if caps is None:
+            caps = self._caps = tuple(self._cached(0, self._walk_capabilities))
+        for cid, pos in caps:
             if cid == cap_id:
                 return pos
         return None
@@ -223,7 +234,10 @@ class ConfigSpace:
         return out
 
     def find_ext_capability(self, cap_id: int) -> int | None:
-        for cid, pos in self._cached(1, self._walk_ext_capabilities):
+        caps = self._ext_caps
+        if caps is None:
+            caps = self._ext_caps = tuple(self._cached(1, self._walk_ext_capabilities))
+        for cid, pos in caps:
             if cid == cap_id:
                 return pos
         return None
@@ -245,6 +259,15 @@ class ConfigSpace:
     def from_bytes(cls, data: bytes) -> "ConfigSpace":
         return cls(visible_size(len(data)), bytes(data))
 
+    @classmethod
+    def of_stored(cls, size: int, data: bytes) -> "ConfigSpace":
+        """A space over ``data`` as a serialization stored it (already stripped, immutable,
+        shared with every function stored with the same bytes)."""
+        new = cls.__new__(cls)
+        new.size, new._data = size, data
+        new._caps = new._ext_caps = None
+        return new
+
     def copy(self) -> "ConfigSpace":
         new = ConfigSpace.__new__(ConfigSpace)
         new.size = self.size
@@ -252,6 +275,7 @@ class ConfigSpace:
         if isinstance(d, bytearray):
             d = self._data = bytes(d)  # freeze: both copies now share it until written
         new._data = d
+        new._caps, new._ext_caps = self._caps, self._ext_caps   # same bytes, same lists
         return new
 
     def __eq__(self, other):

@@ -41,6 +41,8 @@ Public API (the kernel layer codes against this):
       name, source, platform (assign_all_busses, iommu, cmdline, ...), roots
       functions(include_virtfns=True) -> Iterator[Function]   depth-first, VFs after their PF
       route(domain, bus, devfn) -> Function|None     config-cycle routing, current registers
+      answering(domain, bus) -> {devfn: Function}     route() of every devfn of a bus at once
+      responders(domain, bus) -> [devfn]              its devfns, in increasing order
       config_read(domain, bus, devfn, off, width) -> int     all-ones if nobody answers
       config_write(domain, bus, devfn, off, width, value)    ignored if nobody answers
       by_uid(uid) -> Function (KeyError if unknown); has_uid(uid)
@@ -612,13 +614,24 @@ class Fabric:
     def responders(self, domain: int, bus: int) -> list[int]:
         """The devfns at which some function answers a config cycle on (domain, bus) right
         now, in increasing order — what probing all 256 devfns would find, in one lookup."""
+        return sorted(self.answering(domain, bus))
+
+    def answering(self, domain: int, bus: int) -> dict[int, Function]:
+        """{devfn: the Function route() finds there} for every devfn of (domain, bus) that
+        some function answers now (one address decode for the whole bus; unordered). Read
+        only: it may be the link's own map."""
         link, link_bus = self._find_link(domain, bus)
         if link is None:
-            return []
-        out = list(link.downstream) if bus == link_bus else []
+            return {}
+        if not link.virtual:
+            return link.downstream if bus == link_bus else {}
+        out = dict(link.downstream) if bus == link_bus else {}
         if link.virtual:
-            out += [df for (delta, df) in link.virtual if delta == bus - link_bus]
-        return sorted(set(out))
+            delta = bus - link_bus
+            for (dl, df), vf in link.virtual.items():
+                if dl == delta and df not in out:     # route(): the link's own first
+                    out[df] = vf
+        return out
 
     def config_read(self, domain: int, bus: int, devfn: int, off: int, width: int) -> int:
         fn = self.route(domain, bus, devfn)
@@ -891,9 +904,7 @@ def decode_parts(data: bytes):
 def record_of(meta, i: int, row: tuple, blobs) -> tuple:
     """The :meth:`Fabric.from_records` record of table row ``i``."""
     parent, rix, devfn, flags, vfi, delta, _pad, bi = row
-    cfg = ConfigSpace.__new__(ConfigSpace)
-    cfg.size = _SIZES[flags >> 4]
-    cfg._data = blobs[bi]
+    cfg = ConfigSpace.of_stored(_SIZES[flags >> 4], blobs[bi])
     return (parent, rix, devfn, flags & 1, vfi, delta, cfg, meta["uids"][i],
             meta["knobs"].get(str(i)))
 

@@ -15,9 +15,9 @@ can force the answer with the `acs_quirk: true|false` knob.
 """
 from __future__ import annotations
 
-from pcilu_cli.abi.pci_regs import PCI_VENDOR_ID_INTEL as INTEL, PciExpType
+from pcilu_cli.abi.pci_regs import PCI_VENDOR_ID_INTEL as INTEL, PciExpType, port_type
 
-_ROOT_PORT = PciExpType.ROOT_PORT.word
+_ROOT_PORT = PciExpType.ROOT_PORT
 
 _PCH_ACS_IDS = frozenset(
     list(range(0x3B42, 0x3B52))          # Ibexpeak PCH
@@ -31,29 +31,34 @@ _PCH_ACS_IDS = frozenset(
     + list(range(0x8C90, 0x8CA0, 2))     # Lynx Point (9 series) PCH
 )
 _SPT_ACS_BASES = frozenset({0xA110, 0xA290, 0xA2E0})
+_FROM_FN = object()     # needs_acs_quirk(): no port type given, read the function's
 
 
-def pch_acs_match(vendor: int, device: int, pcie_type: str | None) -> bool:
+def pch_acs_match(vendor: int, device: int, pcie_type: PciExpType | None) -> bool:
     """pci_quirk_intel_pch_acs_match(): Intel PCH root ports from the fixed list."""
     return vendor == INTEL and pcie_type == _ROOT_PORT and device in _PCH_ACS_IDS
 
 
-def spt_pch_acs_match(vendor: int, device: int, pcie_type: str | None) -> bool:
+def spt_pch_acs_match(vendor: int, device: int, pcie_type: PciExpType | None) -> bool:
     """pci_quirk_intel_spt_pch_acs_match(): Sunrise Point / Union Point PCH root ports."""
     return vendor == INTEL and pcie_type == _ROOT_PORT and (device & ~0xF) in _SPT_ACS_BASES
 
 
-def needs_acs_quirk(vendor: int, device: int, fn=None) -> bool:
+def needs_acs_quirk(vendor: int, device: int, fn=None, pcie_type=_FROM_FN) -> bool:
     """Would pci_dev_acs_ops handle this device (pci_need_dev_specific_enable_acs())?
 
-    ``fn`` (a fabric Function, optional) supplies the port type and the ``acs_quirk`` knob,
-    which overrides the table in either direction.
+    ``fn`` (a fabric Function, optional) supplies the ``acs_quirk`` knob, which overrides the
+    table in either direction, and the port type unless ``pcie_type`` gives it (the kernel
+    matches on pci_pcie_type(), which it read at enumeration).
     """
     if fn is not None:
         forced = fn.knob("acs_quirk")
         if forced is not None:
             return bool(forced)
-        ptype = fn.pcie_type
+        if pcie_type is _FROM_FN:
+            flags = fn.pcie_flags
+            pcie_type = None if flags is None else port_type(flags)
+        ptype = pcie_type
     else:
         ptype = _ROOT_PORT  # without a function, assume the only type the quirks match
     return pch_acs_match(vendor, device, ptype) or spt_pch_acs_match(vendor, device, ptype)

@@ -113,6 +113,8 @@ def pci_dev_specific_disable_acs_redir(k, dev) -> int:
 
 
 def pci_enable_acs(k, dev) -> None:
+    if not dev.acs_cap and not dev.was_preserved:
+        return      # the hook refuses (-EINVAL) and there is no ACS capability to configure
     if not lu.pci_liveupdate_enable_acs(k, dev):
         return                                   # v6: inherited value re-imposed
     pos = dev.acs_cap
@@ -127,8 +129,11 @@ def pci_enable_acs(k, dev) -> None:
         ctrl |= cap & (PCI_ACS_SV | PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_UF)
         if k.params.noats:
             ctrl |= cap & PCI_ACS_TB
-    ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, k.params.disable_acs_redir,
-                            PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_EC, 0)
-    ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, k.params.config_acs, 0, 0)
+    params = k.params
+    if params.disable_acs_redir:                 # (__pci_config_acs() of no option: ctrl)
+        ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, params.disable_acs_redir,
+                                PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_EC, 0)
+    if params.config_acs:
+        ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, params.config_acs, 0, 0)
     if ctrl != fw_ctrl:
         cfg.write(pos + PCI_ACS_CTRL, 2, ctrl)

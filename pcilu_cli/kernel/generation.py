@@ -34,7 +34,7 @@ from pcilu_cli.abi.luo import LUO_FILE_MAX
 from pcilu_cli.abi.pci_regs import (
     PCI_ACS_CTRL, PCI_CLASS_BRIDGE_HOST, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_HEADER_TYPE_BRIDGE,
     PCI_HEADER_TYPE_CARDBUS, PCI_SECONDARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID_INTEL,
-    PciExpType,
+    PciExpType, port_type,
 )
 from pcilu_cli.abi.profiles import Profile, get_profile
 from pcilu_cli.errors import BadInput, KernelPanic, KernelRefusal
@@ -96,7 +96,7 @@ def _default_quirk(dev) -> bool:
         from pcilu_cli.fabric.quirks import needs_acs_quirk
     except ImportError:     # pragma: no cover - fabric layer not there yet
         return bool(dev.fn.knob("acs_quirk", False))
-    return needs_acs_quirk(dev.vendor, dev.device, dev.fn)
+    return needs_acs_quirk(dev.vendor, dev.device, dev.fn, dev.pcie_type)
 
 
 class Kernel:
@@ -550,9 +550,9 @@ def _kind(is_virtfn, hdr_type, pcie_type, fn) -> str:
     return "endpoint"
 
 
-_BRIDGE_KINDS = {PciExpType.ROOT_PORT.word: "root_port",
-                 PciExpType.UPSTREAM.word: "switch_upstream",
-                 PciExpType.DOWNSTREAM.word: "switch_downstream"}
+_BRIDGE_KINDS = {PciExpType.ROOT_PORT: "root_port",
+                 PciExpType.UPSTREAM: "switch_upstream",
+                 PciExpType.DOWNSTREAM: "switch_downstream"}
 
 
 def _kind_of(dev) -> str:
@@ -560,4 +560,5 @@ def _kind_of(dev) -> str:
 
 
 def _kind_of_fn(fn) -> str:
-    return _kind(fn.is_virtfn, fn.header_type, fn.pcie_type, fn)
+    flags = fn.pcie_flags
+    return _kind(fn.is_virtfn, fn.header_type, None if flags is None else port_type(flags), fn)

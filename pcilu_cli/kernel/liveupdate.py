@@ -183,8 +183,10 @@ def _tracks_devices(k) -> bool:
 
 
 def _tracks_incoming(k) -> bool:
-    # patch 03: the xarray of incoming devices, pci_liveupdate_setup_device()/finish()
-    return _has(k, 3) and _tracks_devices(k)
+    # patch 03: the xarray of incoming devices, pci_liveupdate_setup_device()/finish();
+    # _has(k, 3) and _tracks_devices(k) in one step (enumeration asks for every bridge)
+    p = k.profile
+    return p.patch >= 3 and p.refcount != _profiles.PADDING
 
 
 def _auto_preserves_bridges(k) -> bool:
@@ -486,6 +488,10 @@ def pci_liveupdate_unpreserve(k, dev) -> None:
 
 # -- incoming tracking (patches 03, 06) ------------------------------------------------------
 def pci_liveupdate_setup_device(k, dev) -> None:
+    if k.luo.incoming is None:
+        # no LUO data from a previous kernel: pci_liveupdate_flb_get_incoming() would find no
+        # FLB (-ENODATA, nothing logged) for every device; said once here instead
+        return
     if not _tracks_incoming(k):
         return                                # incoming tracking arrives in patch 03
     inc = pci_liveupdate_flb_get_incoming(k)
@@ -574,7 +580,8 @@ def pci_liveupdate_cleanup_device(k, dev) -> None:
 
 # -- bus numbers (patch 05) ------------------------------------------------------------------
 def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
-    if not _has(k, 5) or not _tracks_incoming(k):
+    p = k.profile
+    if p.patch < 5 or p.refcount == _profiles.PADDING:
         return False                          # bus-number inheritance is patch 05
     if pass_:
         return dev.inherit_buses
@@ -585,6 +592,10 @@ def pci_liveupdate_scan_bridge_begin(k, bus, dev, pass_: int) -> bool:
     if k.profile.bus_inherit == "lifetime":      # later profiles: had_incoming
         dev.inherit_buses = k.had_incoming
         return dev.inherit_buses
+    if k.luo.incoming is None:
+        # no LUO data from a previous kernel: pci_liveupdate_flb_get_incoming() finds no FLB
+        dev.inherit_buses = False
+        return False
     inc = pci_liveupdate_flb_get_incoming(k)
     if inc is None:
         dev.inherit_buses = False
@@ -623,14 +634,14 @@ def pci_liveupdate_scan_bridge_end(k, dev, pass_: int) -> None:
 
 # -- ACS (patch 08) and ARI (patch 09) -------------------------------------------------------
 def pci_liveupdate_init_acs(k, dev) -> None:
-    if not _has(k, 8):
+    if dev.incoming is None or not _has(k, 8):
         return                                # ACS inheritance is patch 08
-    if dev.acs_cap and dev.incoming is not None:
+    if dev.acs_cap:
         dev.acs_ctrl = k.cfg_read(dev, dev.acs_cap + PCI_ACS_CTRL, 2)
 
 
 def pci_liveupdate_enable_acs(k, dev) -> int:
-    if not _has(k, 8) or not dev.was_preserved:
+    if not dev.was_preserved or not _has(k, 8):
         return EINVAL
     if pci_need_dev_specific_enable_acs(k, dev):
         _dev(k, WARNING, dev, "Device-specific quirk required to enable ACS!")

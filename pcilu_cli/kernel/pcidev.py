@@ -9,7 +9,14 @@ itself only knows the address).
 from __future__ import annotations
 
 from pcilu_cli.abi.bdf import device_key, format_bdf, key_dev_id
-from pcilu_cli.abi.pci_regs import BRIDGE_HEADER_TYPES
+from pcilu_cli.abi.pci_regs import (
+    BRIDGE_HEADER_TYPES, PCI_EXP_FLAGS, PCI_EXP_FLAGS_TYPE, PCI_EXP_FLAGS_TYPE_SHIFT,
+    PCI_EXP_FLAGS_VERS, PciExpType,
+)
+
+# dev.pcie_cap of a pci_dev rebuilt from a saved kernel: the offset was not saved, it is found
+# again (as set_pcie_port_type() found it) on first use
+PCIE_CAP_UNREAD = -1
 
 
 class PciBus:
@@ -36,18 +43,20 @@ class PciBus:
 class PciDev:
     __slots__ = (
         "domain", "bus", "devfn", "key", "fn", "vendor", "device", "hdr_type", "multifunction",
-        "is_virtfn", "physfn", "pcie_type", "subordinate", "acs_cap", "ari_enabled",
+        "is_virtfn", "physfn", "pcie_type", "pcie_cap", "pcie_flags_reg", "subordinate",
+        "acs_cap", "ari_enabled",
         # struct pci_liveupdate (final v6)
         "outgoing", "incoming", "acs_ctrl", "inherit_buses", "was_preserved", "frozen",
         # simulator bookkeeping for the report
         "acs_inherited", "ari_inherited", "was_incoming",
     )
 
-    def __init__(self, bus: PciBus, devfn: int, fn):
+    def __init__(self, bus: PciBus, devfn: int, fn, key: int | None = None):
+        # ``key``: the caller's device_key() of (bus, devfn) when it has it (enumeration)
         self.domain = bus.domain
         self.bus = bus
         self.devfn = devfn
-        self.key = device_key(bus.domain, bus.number, devfn)
+        self.key = device_key(bus.domain, bus.number, devfn) if key is None else key
         self.fn = fn
         self.vendor = 0
         self.device = 0
@@ -55,7 +64,11 @@ class PciDev:
         self.multifunction = False
         self.is_virtfn = False
         self.physfn = None
-        self.pcie_type = None
+        # set_pcie_port_type(): pci_pcie_type() (None: no PCIe capability, !pci_is_pcie()),
+        # dev->pcie_cap and dev->pcie_flags_reg (its port type corrected like pcie_type)
+        self.pcie_type: PciExpType | None = None
+        self.pcie_cap: int | None = PCIE_CAP_UNREAD
+        self.pcie_flags_reg = 0
         self.subordinate = None
         self.acs_cap = None
         self.ari_enabled = False
@@ -81,6 +94,21 @@ class PciDev:
     def is_bridge(self) -> bool:
         # pci_is_bridge(): header type 1 or 2
         return self.hdr_type in BRIDGE_HEADER_TYPES
+
+    def pcie_cap_v2(self) -> int | None:
+        """pci_pcie_cap() where pcie_capability_reg_implemented() holds for the registers from
+        Device Capabilities 2 on (a version 2 capability), else None: what the kernel checks
+        against the cached dev->pcie_flags_reg before a pcie_capability_*() access there."""
+        pos = self.pcie_cap
+        if pos == PCIE_CAP_UNREAD:
+            pos = self.pcie_cap = self.fn.pcie_cap
+            if pos is not None:
+                flags = self.fn.cfg.read(pos + PCI_EXP_FLAGS, 2) & ~PCI_EXP_FLAGS_TYPE
+                t = 0 if self.pcie_type is None else int(self.pcie_type)
+                self.pcie_flags_reg = flags | t << PCI_EXP_FLAGS_TYPE_SHIFT
+        if pos is None or (self.pcie_flags_reg & PCI_EXP_FLAGS_VERS) < 2:
+            return None
+        return pos
 
     @property
     def upstream(self):

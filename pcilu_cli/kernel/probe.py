@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from pcilu_cli.abi.bdf import device_key
 from pcilu_cli.abi.pci_regs import (
-    DOWNSTREAM_PORTS, PCI_EXP_FLAGS, PCI_HEADER_TYPE, KNOWN_HEADER_TYPES,
-    PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK, PCI_HEADER_TYPE_MFD,
-    PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType, port_type_word,
-    split_bus_numbers,
+    DOWNSTREAM_PORTS, PCI_EXP_DEVCAP2, PCI_EXP_DEVCAP2_ARI, PCI_EXP_DEVCTL2,
+    PCI_EXP_DEVCTL2_ARI, PCI_EXP_FLAGS, PCI_EXP_FLAGS_TYPE, PCI_EXP_FLAGS_TYPE_SHIFT,
+    PCI_HEADER_TYPE, KNOWN_HEADER_TYPES, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
+    PCI_HEADER_TYPE_MFD, PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType,
+    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV,
+    PORT_TYPE_BY_FIELD, split_bus_numbers,
 )
 
 from . import liveupdate as lu
@@ -27,9 +29,9 @@ from .acs import pci_enable_acs
 from .log import DEBUG, INFO, WARNING, ERR
 from .pcidev import PciBus, PciDev
 
-# dev.pcie_type holds the port type's word (PORT_TYPE_NAMES), as the report shows it
-_DOWNSTREAM_PORTS = frozenset(t.word for t in DOWNSTREAM_PORTS)   # pcie_downstream_port()
-_UPSTREAM, _DOWNSTREAM = PciExpType.UPSTREAM.word, PciExpType.DOWNSTREAM.word
+# dev.pcie_type is a PciExpType member (one object per value): compared by identity
+_UPSTREAM, _DOWNSTREAM = PciExpType.UPSTREAM, PciExpType.DOWNSTREAM
+_ROUTE = object()       # pci_scan_device(): no Function given, route the config cycle
 
 
 def _dev_log(k, level, dev, text):
@@ -52,7 +54,7 @@ def only_one_child(k, bus) -> bool:
     bridge = bus.self
     if bridge is None or k.params.pcie_scan_all:
         return False
-    return bridge.pcie_type in _DOWNSTREAM_PORTS
+    return bridge.pcie_type in DOWNSTREAM_PORTS   # pcie_downstream_port()
 
 
 def pci_ari_enabled(bus) -> bool:
@@ -60,7 +62,8 @@ def pci_ari_enabled(bus) -> bool:
 
 
 def next_fn(k, bus, dev, fn: int) -> int:
-    if pci_ari_enabled(bus):                    # next_ari_fn()
+    bridge = bus.self
+    if bridge is not None and bridge.ari_enabled:   # pci_ari_enabled(bus): next_ari_fn()
         if dev is None:
             return -1
         nfn = dev.fn.ari_next_function
@@ -74,13 +77,27 @@ def next_fn(k, bus, dev, fn: int) -> int:
     return fn + 1
 
 
-def pci_scan_slot(k, bus, devfn: int) -> int:
+def pci_scan_slot(k, bus, devfn: int, answering=None) -> int:
+    """``answering``: {devfn: Function} of what answers a config cycle on ``bus`` now (the
+    caller decoded the bus once, ``Fabric.answering``): the vendor-ID read of each function
+    goes straight to the function found there, and a function number nobody answers reads
+    ~0 without a decode, as whole empty slots are skipped."""
     if devfn > 0 and only_one_child(k, bus):
         return 0
+    devices = k.devices
+    base = device_key(bus.domain, bus.number, 0)   # a function's key is base | devfn
     nr = 0
     fn = 0
     while fn >= 0:
-        dev = pci_scan_single_device(k, bus, devfn + fn)
+        df = devfn + fn
+        dev = devices.get(base | df)            # pci_scan_single_device(): pci_get_slot()
+        if dev is None:
+            if answering is None:
+                dev = pci_scan_device(k, bus, df, base | df)
+            else:
+                hw = answering.get(df)
+                if hw is not None:
+                    dev = pci_scan_device(k, bus, df, base | df, hw)
         if dev is not None:
             nr += 1
             if fn > 0:
@@ -96,46 +113,54 @@ def pci_scan_single_device(k, bus, devfn: int):
     dev = k.devices.get(key)                    # pci_get_slot(): already known (rescan)
     if dev is not None:
         return dev
-    return pci_scan_device(k, bus, devfn)
+    return pci_scan_device(k, bus, devfn, key)
 
 
-def pci_scan_device(k, bus, devfn: int):
-    fn = k.fabric.route(bus.domain, bus.number, devfn)
+def pci_scan_device(k, bus, devfn: int, key: int, fn=_ROUTE):
+    """``fn``: the Function that answers at (bus, devfn), when the caller decoded the bus."""
+    if fn is _ROUTE:
+        fn = k.fabric.route(bus.domain, bus.number, devfn)
     # pci_bus_read_dev_vendor_id(): nobody answers / a VF's own ID registers / D3cold → ~0
     if fn is None or fn.physfn is not None or fn.knob("power_state") == "D3cold":
         return None
-    l = fn.cfg.read(PCI_VENDOR_ID, 4)           # vendor | device << 16
+    cfg = fn.cfg
+    l = cfg.read(PCI_VENDOR_ID, 4)              # vendor | device << 16
     if l in (0xFFFFFFFF, 0) or (l & 0xFFFF) in (0xFFFF, 0) or (l >> 16) in (0xFFFF, 0):
         return None
-    dev = PciDev(bus, devfn, fn)
+    dev = PciDev(bus, devfn, fn, key)
     dev.vendor, dev.device = l & 0xFFFF, l >> 16
-    hdr = fn.cfg.read(PCI_HEADER_TYPE, 1)
+    hdr = cfg.read(PCI_HEADER_TYPE, 1)
     if pci_setup_device(k, dev, hdr):
         return None
     pci_device_add(k, dev)
     return dev
 
 
-def _pcie_type(fn):
-    # one capability walk per function (fn.pcie_type would walk again on every access)
-    p = fn.pcie_cap
-    if p is None:
-        return None
-    return port_type_word(fn.cfg.read(p + PCI_EXP_FLAGS, 2))
-
-
 def set_pcie_port_type(k, dev) -> None:
-    t = _pcie_type(dev.fn)
-    parent = dev.upstream
-    if parent is not None and t is not None:
-        if t == _DOWNSTREAM and parent.pcie_type in _DOWNSTREAM_PORTS:
+    """set_pcie_port_type(): the PCIe capability is found and its flags read once, into
+    dev->pcie_cap / dev->pcie_flags_reg (every later PCIe capability access goes through them,
+    as pcie_capability_read_*() does); a switch port claiming the wrong direction for its
+    parent is corrected in both (6.18)."""
+    cfg = dev.fn.cfg
+    pos = cfg.find_capability(PCI_CAP_ID_EXP)   # pci_find_capability()
+    dev.pcie_cap = pos
+    if pos is None:
+        return                                  # pcie_type None, pcie_flags_reg 0
+    flags = cfg.read(pos + PCI_EXP_FLAGS, 2)
+    t = PORT_TYPE_BY_FIELD[(flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT]
+    parent = dev.bus.self if not dev.is_virtfn else dev.upstream    # pci_upstream_bridge()
+    if parent is not None:
+        if t is _DOWNSTREAM and parent.pcie_type in DOWNSTREAM_PORTS:
             _dev_log(k, INFO, dev, "claims to be downstream port but is acting as upstream "
                                    "port, correcting type")
             t = _UPSTREAM
-        elif t == _UPSTREAM and parent.pcie_type == _UPSTREAM:
+            flags = flags & ~PCI_EXP_FLAGS_TYPE | t << PCI_EXP_FLAGS_TYPE_SHIFT
+        elif t is _UPSTREAM and parent.pcie_type is _UPSTREAM:
             _dev_log(k, INFO, dev, "claims to be upstream port but is acting as downstream "
                                    "port, correcting type")
             t = _DOWNSTREAM
+            flags = flags & ~PCI_EXP_FLAGS_TYPE | t << PCI_EXP_FLAGS_TYPE_SHIFT
+    dev.pcie_flags_reg = flags
     dev.pcie_type = t
 
 
@@ -168,13 +193,19 @@ def pci_init_capabilities(k, dev) -> None:
 
 
 def pci_configure_ari(k, dev) -> None:
-    """v6 order (patch 09): the liveupdate hook before the pci=noari check."""
-    if dev.pcie_type is None or dev.devfn:
+    """v6 order (patch 09): the liveupdate hook before the pci=noari check. The bridge's
+    Device Capabilities 2 / Control 2 are reached through its cached PCIe capability
+    (pcie_capability_read_dword() / pcie_capability_{set,clear}_word(): no new walk)."""
+    if dev.pcie_type is None or dev.devfn:      # !pci_is_pcie(dev) || dev->devfn
         return
     bridge = dev.bus.self
     if bridge is None:
         return
-    if not bridge.fn.ari_forwarding_supported:
+    pos = bridge.pcie_cap_v2()                  # DevCap2 reads 0 when not implemented
+    if pos is None:
+        return
+    bcfg = bridge.fn.cfg
+    if not bcfg.read(pos + PCI_EXP_DEVCAP2, 4) & PCI_EXP_DEVCAP2_ARI:
         return
     if lu.pci_liveupdate_configure_ari(k, bridge) == 0:
         return
@@ -182,16 +213,17 @@ def pci_configure_ari(k, dev) -> None:
     bridge.ari_inherited = False
     if k.params.noari:
         return
-    if dev.fn.ari_cap is not None:
-        bridge.fn.ari_forwarding = True
+    ctl = bcfg.read(pos + PCI_EXP_DEVCTL2, 2)
+    if dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ARI) is not None:
+        bcfg.write(pos + PCI_EXP_DEVCTL2, 2, ctl | PCI_EXP_DEVCTL2_ARI)
         bridge.ari_enabled = True
     else:
-        bridge.fn.ari_forwarding = False
+        bcfg.write(pos + PCI_EXP_DEVCTL2, 2, ctl & ~PCI_EXP_DEVCTL2_ARI)
         bridge.ari_enabled = False
 
 
 def pci_acs_init(k, dev) -> None:
-    dev.acs_cap = dev.fn.acs_cap_offset
+    dev.acs_cap = dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ACS)
     lu.pci_liveupdate_init_acs(k, dev)
 
 
@@ -200,8 +232,11 @@ def pci_iov_bus_range(k, bus) -> int:
     for dev in bus.devices:
         if dev.is_virtfn:
             continue
-        sr = dev.fn.sriov if dev.fn.sriov_offset is not None else None
-        if sr is None or not sr.total_vfs:
+        fn = dev.fn
+        if fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV) is None:
+            continue
+        sr = fn.sriov
+        if not sr.total_vfs:
             continue
         last = dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)
         mx = max(mx, last >> 8)
@@ -212,7 +247,7 @@ def pci_add_new_bus(k, parent, dev, busnr: int) -> PciBus:
     child = PciBus(parent.domain, busnr, self_dev=dev, parent=parent)
     parent.children.append(child)
     dev.subordinate = child
-    k.buses[child.key] = child
+    k.buses[(parent.domain, busnr)] = child
     return child
 
 
@@ -221,11 +256,12 @@ def pci_scan_child_bus_extend(k, bus, available_buses: int) -> int:
     # Probing a slot whose function 0 does not answer reads ~0 and moves on (function 0 is
     # required); asking the fabric which devfns answer skips those reads without changing
     # what is found or in which order. Below a downstream port only device 0 is scanned.
-    slots = sorted({df >> 3 for df in k.fabric.responders(bus.domain, bus.number)})
+    answering = k.fabric.answering(bus.domain, bus.number)
+    slots = sorted({df >> 3 for df in answering})
     if only_one_child(k, bus):
         slots = slots[:1] if slots and slots[0] == 0 else []
     for devnr in slots:
-        pci_scan_slot(k, bus, devnr << 3)
+        pci_scan_slot(k, bus, devnr << 3, answering)
     mx += pci_iov_bus_range(k, bus)             # reserve buses for SR-IOV
     bridges = [d for d in bus.devices if d.hdr_type in (1, 2)]
     for dev in bridges:
@@ -328,7 +364,7 @@ def pci_iov_add_virtfns(k, pf) -> None:
             bus = PciBus(pf.domain, busnr, self_dev=None, parent=pf.bus, virtual=True)
             pf.bus.children.append(bus)
             k.buses[bus.key] = bus
-        dev = PciDev(bus, vf.devfn, vf)
+        dev = PciDev(bus, vf.devfn, vf, key)
         dev.is_virtfn, dev.physfn = True, pf
         dev.vendor, dev.device = pf.vendor, vf.device
         if pci_setup_device(k, dev, pf.hdr_type):

@@ -37,7 +37,7 @@ from pcilu_cli.abi.bdf import key_name, key_parts
 from pcilu_cli.abi.kernel_note import (KERNEL_NOTE_MAGIC as MAGIC,
                                        NOTE_HEADER as _HEADER, NOTE_KEY as _KEY,
                                        NOTE_LEN as _LEN, NOTE_ROW as _REST, port_type_code,
-                                       port_type_word)
+                                       port_type_of_code)
 from pcilu_cli.errors import BadInput
 
 CHUNK_ROWS = 4096
@@ -436,7 +436,7 @@ class _Builder:
         if d is not None:
             return d
         dev = PciDev(bus, devfn, self.fabric.by_uid(uid or key_name(key)))
-        dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, port_type_word(pt), acs or None
+        dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, port_type_of_code(pt), acs or None
         dev.multifunction = bool(flags & 1)
         dev.was_preserved, dev.frozen = bool(flags & 2), bool(flags & 4)
         dev.ari_enabled, dev.acs_inherited = bool(flags & 8), bool(flags & 16)
@@ -485,7 +485,7 @@ class _Builder:
             if parent is not None:
                 built[(dom, num)].parent = built[tuple(parent)]
         kept, rest_size, key_size = self.kept, _REST.size, _KEY.size
-        word = port_type_word
+        word = port_type_of_code
         order, vfs = [], []
         get = dict.get
         prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""A config space's capability lists (``ConfigSpace.find_capability`` /
+``find_ext_capability``): walked once and kept until a write changes the bytes, so that the
+kernel's several lookups of one function cost one walk, and a changed list is seen at once.
+"""
+from __future__ import annotations
+
+from pcilu_cli.fabric.config import ConfigSpace
+
+
+def _space():
+    # status: capability list; pointer 0x40; PM at 0x40 -> PCIe at 0x50 -> end; one ACS
+    # extended capability at 0x100; a distinct subsystem ID so no other test shares the bytes
+    data = bytearray(0x110)
+    data[0x06] = 0x10
+    data[0x2E] = 0x5A
+    data[0x34] = 0x40
+    data[0x40:0x42] = bytes([0x01, 0x50])
+    data[0x50:0x52] = bytes([0x10, 0x00])
+    data[0x100:0x104] = (0x000D | 1 << 16).to_bytes(4, "little")
+    return ConfigSpace(4096, bytes(data))
+
+
+def _counting(cfg):
+    reads = []
+    orig = ConfigSpace.read
+
+    def read(self, off, width):
+        if self is cfg:
+            reads.append(off)
+        return orig(self, off, width)
+    return reads, read
+
+
+def test_lookups_of_one_function_walk_its_lists_once(monkeypatch):
+    cfg = _space()
+    cfg.write(0x2C, 2, 0x1234)                   # written: its bytes are its own now
+    reads, read = _counting(cfg)
+    monkeypatch.setattr(ConfigSpace, "read", read)
+    assert cfg.find_capability(0x10) == 0x50 and cfg.find_ext_capability(0x0D) == 0x100
+    walked = len(reads)
+    assert cfg.find_capability(0x01) == 0x40 and cfg.find_ext_capability(0x10) is None
+    assert cfg.find_capability(0x10) == 0x50
+    assert len(reads) == walked
+
+
+def test_a_write_that_changes_the_list_is_seen_at_the_next_lookup():
+    cfg = _space()
+    assert cfg.find_capability(0x10) == 0x50 and cfg.find_ext_capability(0x0E) is None
+    cfg.write(0x06, 2, 0x10)                     # the same value: nothing changes
+    assert cfg.find_capability(0x10) == 0x50
+    cfg.write(0x41, 1, 0x00)                     # PM is now the last capability
+    assert cfg.find_capability(0x10) is None and cfg.find_capability(0x01) == 0x40
+    cfg.write(0x100, 4, 0x000E | 1 << 16)        # the extended capability is ARI now
+    assert cfg.find_ext_capability(0x0E) == 0x100 and cfg.find_ext_capability(0x0D) is None
+
+
+def test_a_copy_keeps_the_lists_and_its_own_writes_are_its_own():
+    cfg = _space()
+    assert cfg.find_capability(0x10) == 0x50
+    twin = cfg.copy()
+    twin.write(0x41, 1, 0x00)
+    assert twin.find_capability(0x10) is None
+    assert cfg.find_capability(0x10) == 0x50
