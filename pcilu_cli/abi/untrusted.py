@@ -30,9 +30,28 @@ import zlib
 
 from pcilu_cli.errors import BadInput
 
-def inflate(data: bytes, limit: int, *, file=None, field=None, what="data") -> bytes:
-    """zlib-decompress ``data``; more than ``limit`` bytes of output is bad input (the excess
-    is never produced: decompression stops at ``limit + 1``)."""
+
+def _incomplete(d, data, *, file, field, what, base) -> None:
+    """BadInput when the stream in ``data`` (already fed whole to ``d``) is cut short or is
+    followed by other bytes. Every zlib stream pcilu writes is the whole of its field (a
+    serialized fabric after its 10-byte header, one kernel note section, the report note), so
+    neither a missing end (``eof`` false: the last block or the Adler-32 check never came) nor
+    bytes after the end is allowed. ``base`` is where ``data`` starts in its file or note."""
+    if not d.eof:
+        raise BadInput(f"{what} is cut short: its zlib stream of {len(data)} bytes "
+                       f"(from offset {base:#x}) ends at offset {base + len(data):#x} before "
+                       "its end marker and checksum", file=file, field=field)
+    if d.unused_data:
+        end = base + len(data) - len(d.unused_data)
+        raise BadInput(f"{what} is followed by {len(d.unused_data)} bytes after the end of its "
+                       f"zlib stream at offset {end:#x}", file=file, field=field)
+
+
+def inflate(data: bytes, limit: int, *, file=None, field=None, what="data",
+            base: int = 0) -> bytes:
+    """zlib-decompress ``data``, which must be exactly one whole zlib stream; more than
+    ``limit`` bytes of output is bad input (the excess is never produced: decompression stops
+    at ``limit + 1``); a stream cut short or followed by other bytes is bad input too."""
     d = zlib.decompressobj()
     try:
         out = d.decompress(data, limit + 1)
@@ -41,21 +60,25 @@ def inflate(data: bytes, limit: int, *, file=None, field=None, what="data") -> b
     if len(out) > limit or d.unconsumed_tail:
         raise BadInput(f"{what} inflates to more than {limit} bytes, more than its declared "
                        "sizes allow", file=file, field=field)
+    _incomplete(d, data, file=file, field=field, what=what, base=base)
     return out
 
 
 class Inflater:
     """Incremental bounded inflate: read a header first, then grow the ceiling to what the
-    header declares. ``read(n)`` returns exactly ``n`` more bytes or raises BadInput."""
+    header declares. ``peek(n)`` returns up to ``n`` bytes; ``read_all(limit)`` returns the
+    whole stream, which must be exactly one whole zlib stream (see :func:`inflate`)."""
 
-    def __init__(self, data: bytes, *, file=None, field=None, what="data"):
+    def __init__(self, data: bytes, *, file=None, field=None, what="data", base: int = 0):
         self._d = zlib.decompressobj()
+        self._data = data
         self._tail = data
         self._buf = bytearray()
-        self.file, self.field, self.what = file, field, what
+        self.file, self.field, self.what, self.base = file, field, what, base
 
     def _grow(self, total: int) -> None:
-        while len(self._buf) < total and (self._tail or not self._d.eof):
+        while len(self._buf) < total and not self._d.eof:
+            # an empty tail may still hold output inside the decompressor (a capped call)
             try:
                 chunk = self._d.decompress(self._tail, total - len(self._buf))
             except zlib.error as e:
@@ -64,10 +87,6 @@ class Inflater:
             self._tail = self._d.unconsumed_tail
             self._buf += chunk
             if not chunk and not self._tail:
-                try:
-                    self._buf += self._d.flush(total - len(self._buf))
-                except zlib.error:
-                    pass
                 break
 
     def read_all(self, limit: int) -> bytes:
@@ -76,6 +95,8 @@ class Inflater:
         if len(self._buf) > limit or (self._tail and not self._d.eof):
             raise BadInput(f"{self.what} inflates to more than {limit} bytes, more than its "
                            "declared sizes allow", file=self.file, field=self.field)
+        _incomplete(self._d, self._data, file=self.file, field=self.field, what=self.what,
+                    base=self.base)
         return bytes(self._buf)
 
     def peek(self, n: int) -> bytes:

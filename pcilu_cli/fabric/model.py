@@ -925,7 +925,7 @@ def _inflate_fabric(compressed: bytes) -> bytes:
     ``n * record`` bytes of table, at most ``n * 4 KiB`` of config space and a meta of at most
     ``1 MiB + n * 1 KiB``; a stream that inflates beyond that is refused before it is."""
     from pcilu_cli.abi.untrusted import Inflater
-    inf = Inflater(compressed, what="serialized fabric")
+    inf = Inflater(compressed, what="serialized fabric", base=FABRIC_HEADER.size)
     hsize = FABRIC_BODY.size
     head = inf.peek(hsize)
     if len(head) < hsize:

@@ -201,11 +201,13 @@ class Kept:
         if len(data) < pos:
             raise _bad("truncated section table", file)
         self.sections = []
+        self.offsets = []                  # where each section starts in the note
         for i in range(nsec):
             n = _LEN.unpack_from(data, _HEADER.size + i * _LEN.size)[0]
             if pos + n > len(data):
                 raise _bad(f"section {i} runs past the end of the note", file)
             self.sections.append(bytes(data[pos:pos + n]))
+            self.offsets.append(pos)
             pos += n
         if pos != len(data):
             raise _bad(f"{len(data) - pos} bytes after the last section", file)
@@ -228,7 +230,8 @@ class Kept:
         if raw is None:
             from pcilu_cli.abi.untrusted import inflate
             raw = self._raw[i] = inflate(self.sections[i], self.limit, file=self.file,
-                                         field=FIELD, what="kernel note section")
+                                         field=FIELD, what=f"kernel note section {i}",
+                                         base=self.offsets[i])
         return raw
 
     def rows_in(self, c: int) -> int:

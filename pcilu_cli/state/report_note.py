@@ -58,18 +58,8 @@ def encode(machine, dumps) -> bytes:
 def decode(raw: bytes, functions: int, log_bytes: int, *, file=None) -> str:
     """The stored document's text (checked as described in the module docstring)."""
     limit = REPORT_FIXED + REPORT_PER_FUNCTION * functions + 6 * log_bytes
-    d = zlib.decompressobj()
-    try:
-        data = d.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise BadInput(f"the stored enumerate document is not valid zlib data: {exc}",
-                       file=file, field=FIELD) from None
-    if len(data) > limit or d.unconsumed_tail:
-        raise BadInput(f"the stored enumerate document inflates to more than {limit} bytes, "
-                       "more than this fabric's functions and log allow", file=file, field=FIELD)
-    if not d.eof or d.unused_data:
-        raise BadInput("the stored enumerate document is cut short or followed by other bytes",
-                       file=file, field=FIELD)
+    from pcilu_cli.abi.untrusted import inflate     # cut short / trailing bytes: refused there
+    data = inflate(raw, limit, file=file, field=FIELD, what="the stored enumerate document")
     try:
         text = data.decode()
     except UnicodeDecodeError as exc:
