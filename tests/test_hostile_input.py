@@ -347,3 +347,16 @@ def test_a_large_pci_ser_is_shown_for_people_within_the_budget(view, tmp_path):
         assert out.count(" free (1 slot) ") == n // 2 and "free slots 125000" in out
     else:
         assert out.count(".refcount = ") == n // 2 and out.count("] free") == n // 2
+
+
+@pytest.mark.slow
+def test_a_yaml_fabric_of_4096_functions_is_read_within_the_budget(tmp_path):
+    """Built from the parser's events: PyYAML's composed nodes cost ~100 bytes per byte of
+    YAML (137 MiB for this 1.1 MB file, over its budget of 73 MiB)."""
+    path = tmp_path / "host.yaml"
+    run(["generate", "-n", "4096", "--seed", "2", "-o", path])
+    code, peak, out, err = run_measured(["fabric", "show", "{file}", "--json"], path)
+    assert code == 0, err[-400:]
+    assert peak <= budget(path.stat().st_size), \
+        f"peak RSS {peak / MiB:.0f} MiB > budget {budget(path.stat().st_size) / MiB:.0f} MiB"
+    assert len(json.loads(out)["functions"]) == 4096

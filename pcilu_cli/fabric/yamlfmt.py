@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from sys import intern
+
 import yaml
 
 from pcilu_cli.errors import BadInput, Diagnostic
@@ -55,11 +57,12 @@ NEVER_ACS = {"pcie_pci_bridge", "pci_pcie_bridge", "rcec", "pci_bridge", "pci_en
 # a YAML loader that remembers lines and never turns "00:01.0" into a sexagesimal number
 
 class _LDict(dict):
-    line: int = 0
-    lines: dict
+    """A mapping of the file with ``line`` (where it starts) and ``lines`` (key -> line);
+    slotted: a 65,536-function fabric has ~400k of them."""
+    __slots__ = ("line", "lines")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):   # libyaml parser: ~10x faster
     pass
 
 
@@ -84,6 +87,20 @@ def marked_mapping(dict_cls, key_ok):
             d[key] = loader.construct_object(v_node, deep=True)
             d.lines[key] = line
         return d
+    # what parse_marked_yaml() builds from the event stream (the same values, the same checks)
+    construct.dict_cls, construct.key_ok = dict_cls, key_ok
+    return construct
+
+
+def marked_sequence(list_cls):
+    """A sequence constructor that builds ``list_cls`` with ``line`` and ``lines`` (index ->
+    line of each item)."""
+    def construct(loader, node):
+        out = list_cls(loader.construct_object(n, deep=True) for n in node.value)
+        out.line = node.start_mark.line + 1
+        out.lines = [n.start_mark.line + 1 for n in node.value]
+        return out
+    construct.list_cls = list_cls
     return construct
 
 
@@ -112,54 +129,129 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_number("float"))
 MAX_YAML_DEPTH = 100
 
 
-def check_yaml_nodes(root, file: str) -> None:
-    """Refuse aliases (``*name``: a node reached twice — "billion laughs" expands a few lines
-    into gigabytes once the values are walked) and nesting deeper than MAX_YAML_DEPTH, each
-    with file:line. Iterative and linear in the number of nodes of the file as written."""
-    seen = set()
-    stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if id(node) in seen:
-            raise BadInput("YAML anchors and aliases (&name, *name) are not accepted in "
-                           "pcilu files: the value anchored here is used again; write it out",
-                           file=file, line=node.start_mark.line + 1)
-        seen.add(id(node))
-        if depth > MAX_YAML_DEPTH:
-            raise BadInput(f"YAML nests deeper than {MAX_YAML_DEPTH} levels", file=file,
-                           line=node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((v, depth + 1) for v in node.value)
+_ALIASES = ("YAML anchors and aliases (&name, *name) are not accepted in pcilu files: the "
+            "value anchored here is used again; write it out")
+_MAP_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+_SEQ_TAG = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
 
 
 def parse_marked_yaml(loader_cls, text: str, file: str):
-    """Parse one YAML document with ``loader_cls`` (which keeps line marks); any YAML error,
-    including a control character caught by the reader, becomes BadInput(file:line)."""
+    """Parse one YAML document with ``loader_cls``'s parser, resolver and scalar constructors
+    into the mapping (and sequence) types its marked constructors name, every mapping with
+    ``line`` and ``lines``; any YAML error, including a control character caught by the
+    reader, becomes BadInput(file:line).
+
+    Built straight from the parser's events, never from a composed node graph: PyYAML's
+    nodes and their marks cost ~100 bytes of memory per byte of YAML (a 4.5 MB fabric took
+    480 MB), the events are dropped as they are read. Aliases (``*name``: a node reached
+    twice — "billion laughs" expands a few lines into gigabytes) and nesting deeper than
+    MAX_YAML_DEPTH are refused where they appear, with file:line."""
     loader = None
+    cons = loader_cls.yaml_constructors
+    mapping = cons[_MAP_TAG]
+    dict_cls, key_ok = mapping.dict_cls, mapping.key_ok
+    seq = cons.get(_SEQ_TAG)
+    list_cls = getattr(seq, "list_cls", None)
+    undefined = cons[None]
     try:
         # the loader's constructor already reads the stream: a control character raises here
         loader = loader_cls(text)
         loader._pcilu_file = file
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        check_yaml_nodes(node, file)
-        return loader.construct_document(node)
-    except RecursionError:
-        raise BadInput(f"YAML nests deeper than {MAX_YAML_DEPTH} levels", file=file) from None
+        # frames: [container, key (mappings: _NO_KEY until a key is read), key line]
+        stack: list = []
+        result = _NO_KEY
+        documents = 0
+        anchors: dict = {}
+        E = yaml.events
+        while loader.check_event():
+            ev = loader.get_event()
+            t = ev.__class__
+            line = ev.start_mark.line + 1 if ev.start_mark is not None else None
+            anchor = getattr(ev, "anchor", None)
+            if anchor is not None and t is not E.AliasEvent:
+                anchors[anchor] = line      # where an alias's message points
+            if t is E.ScalarEvent:
+                tag = ev.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+                node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark,
+                                       style=ev.style)
+                value = cons.get(tag, undefined)(loader, node)
+                if len(stack) + 1 > MAX_YAML_DEPTH:
+                    raise BadInput(f"YAML nests deeper than {MAX_YAML_DEPTH} levels",
+                                   file=file, line=line)
+            elif t is E.MappingStartEvent or t is E.SequenceStartEvent:
+                want = _MAP_TAG if t is E.MappingStartEvent else _SEQ_TAG
+                if ev.tag not in (None, "!", want):
+                    raise BadInput(f"YAML tag {ev.tag} is not accepted in pcilu files",
+                                   file=file, line=line)
+                if stack and isinstance(stack[-1][0], dict) and stack[-1][1] is _NO_KEY:
+                    if not key_ok([] if want == _SEQ_TAG else {}):
+                        raise BadInput("a mapping key must be a scalar", file=file, line=line)
+                if len(stack) + 1 > MAX_YAML_DEPTH:
+                    raise BadInput(f"YAML nests deeper than {MAX_YAML_DEPTH} levels",
+                                   file=file, line=line)
+                if t is E.MappingStartEvent:
+                    c = dict_cls()
+                    c.line, c.lines = line, {}
+                else:
+                    c = (list_cls or list)()
+                    if list_cls is not None:
+                        c.line, c.lines = line, []
+                stack.append([c, _NO_KEY, None])
+                continue
+            elif t is E.MappingEndEvent or t is E.SequenceEndEvent:
+                value = stack.pop()[0]
+                line = value.line if hasattr(value, "line") else None
+            elif t is E.AliasEvent:
+                raise BadInput(_ALIASES, file=file, line=anchors.get(ev.anchor, line))
+            elif t is E.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise BadInput("YAML: expected a single document in the stream, found "
+                                   "another", file=file, line=line)
+                continue
+            else:                           # stream and document ends
+                continue
+            # a value is complete: it goes into the container it belongs to
+            if not stack:
+                result = value
+                continue
+            top = stack[-1]
+            c = top[0]
+            if isinstance(c, dict):
+                if top[1] is _NO_KEY:
+                    if not key_ok(value):
+                        raise BadInput("a mapping key must be a scalar", file=file, line=line)
+                    if value in c:
+                        raise BadInput(f"duplicate key {value!r}", file=file, line=line,
+                                       field=str(value))
+                    if value.__class__ is str:
+                        value = intern(value)   # "vendor" once, not once per function
+                    top[1], top[2] = value, line
+                else:
+                    c[top[1]] = value
+                    c.lines[top[1]] = top[2]
+                    top[1] = _NO_KEY
+            else:
+                c.append(value)
+                if list_cls is not None:
+                    c.lines.append(line)
+        return None if result is _NO_KEY else result
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
         raise BadInput(f"YAML syntax: {e.problem or e}", file=file, line=line) from None
     except yaml.YAMLError as e:
         raise BadInput(f"YAML: {e}", file=file) from None
+    except TypeError as e:                  # an unhashable key that key_ok let through
+        raise BadInput(f"YAML: {e}", file=file) from None
     finally:
         if loader is not None:
             loader.dispose()
+
+
+_NO_KEY = object()
 
 
 def _parse_yaml(text: str, file: str):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import yaml
 
-from pcilu_cli.fabric.yamlfmt import bdf_safe_number, marked_mapping, parse_marked_yaml
+from pcilu_cli.fabric.yamlfmt import (bdf_safe_number, marked_mapping, marked_sequence,
+                                      parse_marked_yaml)
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml parser: ~5x faster
 
@@ -34,11 +35,7 @@ class _Loader(_Base):
 _map = marked_mapping(LMap, lambda key: isinstance(key, (str, int, bool)) or key is None)
 
 
-def _seq(loader, node):
-    out = LList(loader.construct_object(n, deep=True) for n in node.value)
-    out.line = node.start_mark.line + 1
-    out.lines = [n.start_mark.line + 1 for n in node.value]
-    return out
+_seq = marked_sequence(LList)
 
 
 _number = bdf_safe_number
