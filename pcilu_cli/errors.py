@@ -155,7 +155,40 @@ class StateLocked(PcIluError):
     exit_code = ExitCode.INTERNAL
 
 
-class Diagnostic:
+class Value:
+    """The base of pcilu's plain value classes: equal when their ``FIELDS`` are, shown as
+    ``Name(field=value, ...)``. (Plain classes rather than dataclasses, whose methods are
+    generated at import: the modules on every command's start-up path hold such values.)
+    Unhashable, as a dataclass with ``eq``; :class:`FrozenValue` for read-only ones."""
+
+    __slots__ = ()
+    FIELDS: tuple = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.FIELDS)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return self.__class__.__name__ + "(" + ", ".join(
+            f"{f}={v!r}" for f, v in zip(self.FIELDS, self._values())) + ")"
+
+
+class FrozenValue(Value):
+    """A :class:`Value` that is read-only once made, so it hashes like its fields."""
+
+    __slots__ = ()
+
+    def __hash__(self):
+        return hash(self._values())
+
+
+class Diagnostic(FrozenValue):
     """A warning about input the kernel itself would accept (it would only log, or not notice).
 
     ``--strict`` turns every Diagnostic into a :class:`BadInput` failure. A value: equal (and
@@ -165,6 +198,7 @@ class Diagnostic:
     """
 
     __slots__ = ("message", "file", "offset", "field", "line", "kernel_accepts")
+    FIELDS = __slots__
 
     def __init__(self, message: str, file: str | None = None, offset: int | None = None,
                  field: str | None = None, line: int | None = None,
@@ -182,21 +216,6 @@ class Diagnostic:
     def __delattr__(self, name):
         raise AttributeError(f"cannot delete field {name!r} (a Diagnostic is read-only)")
 
-    def _fields(self) -> tuple:
-        return (self.message, self.file, self.offset, self.field, self.line,
-                self.kernel_accepts)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self):
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return "Diagnostic(" + ", ".join(f"{n}={v!r}" for n, v in
-                                         zip(self.__slots__, self._fields())) + ")"
 
     def one_line(self) -> str:
         where = _where(self.file, self.offset, self.field, self.line)

@@ -25,6 +25,7 @@ from pcilu_cli.abi import kho, luo
 from pcilu_cli.abi.elf import ELF_MAGIC
 from pcilu_cli.abi.fabric_file import FABRIC_MAGIC
 from pcilu_cli.abi.fdt import FDT_MAGIC
+from pcilu_cli.errors import Value
 
 UNKNOWN = "unknown"
 FDT_MAGIC_BYTES = FDT_MAGIC.to_bytes(4, "big")
@@ -50,10 +51,11 @@ class Format:
         return f"Format(kind={self.kind!r}, title={self.title!r}, readers={self.readers!r})"
 
 
-class Identified:
+class Identified(Value):
     """What a file is: its row's kind, title and readers, and what the match found."""
 
     __slots__ = ("kind", "title", "detail", "readers", "facts")
+    FIELDS = __slots__         # unhashable: facts is a dict
 
     def __init__(self, kind: str, title: str, detail: str, readers: str,
                  facts: dict | None = None):
@@ -63,19 +65,6 @@ class Identified:
         self.readers = readers
         self.facts = {} if facts is None else facts    # what the match found (e.g. "profile")
 
-    def _values(self) -> tuple:
-        return (self.kind, self.title, self.detail, self.readers, self.facts)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None            # facts is a dict
-
-    def __repr__(self) -> str:
-        return ("Identified(" + ", ".join(f"{n}={v!r}" for n, v in
-                                          zip(self.__slots__, self._values())) + ")")
 
     def describe(self) -> str:
         """``a LUO FLB page (2 records)``: what the file looks like, for messages."""

@@ -26,7 +26,7 @@ import struct
 from pcilu_cli.abi.bdf import format_dev_id, parse_bdf, pci_dev_id, xa_key
 from pcilu_cli.abi.codec import cached, lazy_layouts
 from pcilu_cli.abi.profiles import BLOCK, FLEX, PADDING, VERSION, Profile, get_profile
-from pcilu_cli.errors import BadInput, Diagnostic
+from pcilu_cli.errors import BadInput, Diagnostic, Value
 
 _LAYOUTS = "pcilu_cli.abi.pci_layouts"
 
@@ -91,7 +91,7 @@ def flex_size(max_nr_devices: int) -> int:
 
 # ---- decoded form ----------------------------------------------------------------------------
 
-class PciSer:
+class PciSer(Value):
     """A decoded ``struct pci_ser``. (A plain class, not a dataclass: ``inspect`` of a blob
     loads this module at every start, and a dataclass's methods are generated at import.)"""
 
@@ -119,15 +119,6 @@ class PciSer:
         self.file_size = file_size
         self.body = body
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return "PciSer(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.FIELDS) + ")"
 
     @property
     def compatible(self) -> str:

@@ -14,7 +14,7 @@ sessions and files" merge, so it runs on gen C (``kho-v3`` + FDT ``luo-v1`` with
 """
 from __future__ import annotations
 
-from pcilu_cli.errors import UsageError
+from pcilu_cli.errors import FrozenValue, UsageError
 
 # struct pci_ser layouts
 FLEX = "flex"        # u32 max_nr_devices; u32 nr_devices; struct pci_dev_ser devices[]
@@ -27,7 +27,7 @@ IN_USE = "in-use"    # 1 = in use, 0 = free
 PATH = "path"        # number of preserved devices at or below this one
 
 
-class Profile:
+class Profile(FrozenValue):
     """One kernel's ABI and behaviour. A read-only value, equal when its fields are; a
     variant is ``profile.replace(name=..., ...)``. (A plain class rather than a frozen
     dataclass: every pcilu start loads this table, and a dataclass's methods are generated
@@ -85,21 +85,6 @@ class Profile:
             raise TypeError(f"Profile has no field(s) {', '.join(sorted(unknown))}")
         return Profile(**{**{f: self.__dict__[f] for f in self.FIELDS}, **changes})
 
-    def _values(self) -> tuple:
-        d = self.__dict__
-        return tuple(d[f] for f in self.FIELDS)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return "Profile(" + ", ".join(f"{f}={v!r}" for f, v in
-                                      zip(self.FIELDS, self._values())) + ")"
 
     @property
     def luo_is_fdt(self) -> bool:

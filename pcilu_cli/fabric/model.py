@@ -79,19 +79,20 @@ from pcilu_cli.abi.pci_regs import (
     PCI_SRIOV_VF_DID, PCI_SRIOV_VF_OFFSET, PCI_SRIOV_VF_STRIDE, PCI_SUBORDINATE_BUS,
     PCI_VENDOR_ID, POWER_STATES, port_type_word, split_bus_numbers, with_bus_numbers,
 )
-from pcilu_cli.errors import BadInput
+from pcilu_cli.errors import BadInput, FrozenValue
 from pcilu_cli.fabric.config import BUS_EPOCH, CONFIG_EPOCH, ConfigSpace
 
 _EMPTY_MAP = MappingProxyType({})
 
 
-class SriovInfo:
+class SriovInfo(FrozenValue):
     """Decoded SR-IOV capability of a PF (values as the registers read now). A read-only
     value; a plain class rather than a frozen dataclass, whose methods would be generated at
     every start that loads a fabric."""
 
     __slots__ = ("offset", "total_vfs", "num_vfs", "vf_enable", "first_vf_offset",
                  "vf_stride", "vf_device", "ari_capable_hierarchy")
+    FIELDS = __slots__
 
     def __init__(self, offset: int, total_vfs: int, num_vfs: int, vf_enable: bool,
                  first_vf_offset: int, vf_stride: int, vf_device: int,
@@ -107,20 +108,6 @@ class SriovInfo:
     def __delattr__(self, name):
         raise AttributeError(f"cannot delete field {name!r} (SriovInfo is read-only)")
 
-    def _values(self) -> tuple:
-        return tuple(getattr(self, n) for n in self.__slots__)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return "SriovInfo(" + ", ".join(f"{n}={v!r}" for n, v in
-                                        zip(self.__slots__, self._values())) + ")"
 
 
 class Function:

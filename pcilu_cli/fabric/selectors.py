@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from pcilu_cli.errors import BadInput
+from pcilu_cli.errors import BadInput, Value
 from pcilu_cli.abi.bdf import format_bdf, parse_bdf, pci_func, pci_slot
 
 # class names as lspci prints them (pci.ids), subclass first, then base class
@@ -49,7 +49,7 @@ BASE_NAMES = {0x01: "Mass storage controller", 0x02: "Network controller",
               0xff: "Unassigned class"}
 
 
-class Selection:
+class Selection(Value):
     """The selectors of one command line. (A plain class rather than a dataclass: every
     kernel command builds one, and a dataclass's methods are generated at import.)"""
 
@@ -64,19 +64,6 @@ class Selection:
         self.drivers = drivers
         self.all = all
 
-    def _values(self) -> tuple:
-        return tuple(getattr(self, f) for f in self.FIELDS)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return "Selection(" + ", ".join(f"{f}={v!r}" for f, v in
-                                        zip(self.FIELDS, self._values())) + ")"
 
     @property
     def empty(self) -> bool:

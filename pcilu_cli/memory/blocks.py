@@ -19,7 +19,7 @@ from __future__ import annotations
 from pcilu_cli.abi.kho_block import (
     KHO_BLOCK_HEADER_SIZE, KHO_BLOCK_SIZE, KHO_MAX_BLOCKS, count_per_block,
 )
-from pcilu_cli.errors import BadInput, KernelRefusal
+from pcilu_cli.errors import BadInput, KernelRefusal, Value
 
 
 class BlockSetCorrupt(BadInput):
@@ -130,26 +130,18 @@ class KhoBlockSet:
             self.write_entry(index, data)
 
 
-class RestoredSet:
+class RestoredSet(Value):
     """What ``kho_block_set_restore()`` accepted: the blocks and their valid entries. (A plain
     class rather than a dataclass: every state load imports this module, and a dataclass's
     methods are generated at import.)"""
+
+    FIELDS = ("entry_size", "blocks", "data")
 
     def __init__(self, entry_size: int, blocks: list | None = None, data: bytes = b""):
         self.entry_size = entry_size
         self.blocks = [] if blocks is None else blocks      # [(block_pa, count)]
         self.data = data                    # valid entries of every block, concatenated
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return vars(self) == vars(other)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return (f"RestoredSet(entry_size={self.entry_size!r}, blocks={self.blocks!r}, "
-                f"data={self.data!r})")
 
     @property
     def count(self) -> int:

@@ -24,7 +24,7 @@ from pcilu_cli.abi import fdt as fdt_abi
 from pcilu_cli.abi import kho as kho_abi
 from pcilu_cli.abi import luo as luo_abi
 from pcilu_cli.abi.kho import KHO_U64 as _U64
-from pcilu_cli.errors import BadInput, KernelRefusal
+from pcilu_cli.errors import BadInput, KernelRefusal, Value
 
 PAGE_SIZE = kho_abi.PAGE_SIZE
 FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = (
@@ -355,8 +355,10 @@ def check_compatible(node: FdtNode, want: str, *, file=None, what: str = "FDT") 
                        field=f"{node.path}:compatible")
 
 
-class KhoRootFdt:
+class KhoRootFdt(Value):
     """A validated KHO root FDT."""
+
+    FIELDS = ("compatible", "mem_map", "subtrees", "size", "gen", "posting")
 
     def __init__(self, compatible: list, mem_map: int, subtrees: list, size: int, gen: str,
                  posting: str | None = None):
@@ -367,15 +369,6 @@ class KhoRootFdt:
         self.gen = gen                # KHO generation A..D (given, or detected)
         self.posting = posting        # a layout outside the A..D table (kho-v2 with blob-size)
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return vars(self) == vars(other)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return "KhoRootFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None,
@@ -411,23 +404,16 @@ def read_kho_root_fdt(data: bytes, *, gen: str | None = None, file=None,
     return KhoRootFdt(compat, mem_map, subs, fdt_totalsize(data), gen, posting)
 
 
-class LuoFdt:
+class LuoFdt(Value):
     """A validated LUO FDT (gen A-C)."""
+
+    FIELDS = ("liveupdate_num", "session_header_pa", "flb_header_pa")
 
     def __init__(self, liveupdate_num: int, session_header_pa: int, flb_header_pa: int | None):
         self.liveupdate_num = liveupdate_num
         self.session_header_pa = session_header_pa
         self.flb_header_pa = flb_header_pa
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return vars(self) == vars(other)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return "LuoFdt(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_luo_fdt(data: bytes, *, file=None, root: FdtNode | None = None) -> LuoFdt:
