@@ -146,17 +146,27 @@ def encode(k, kept: "Kept | None" = None) -> bytes:
         touched = {}
         for key, dev in dict.items(devs):
             touched.setdefault(kept.index[key] // kept.chunk_rows, []).append(dev)
+        refrozen = {}                   # rows frozen by a shutdown walk, never built
+        for key, frozen in kept.frozen.items():
+            if not dict.__contains__(devs, key):
+                refrozen.setdefault(kept.index[key] // kept.chunk_rows, []).append(
+                    (key, frozen))
         nrows = kept.nrows
         for c in range(kept.nchunks):
-            if c not in touched:
+            if c not in touched and c not in refrozen:
                 sections.append(kept.sections[3 + c])
                 continue
             raw = bytearray(kept.chunk_raw(c))
             n = kept.rows_in(c)
-            for dev in touched[c]:
+            for dev in touched.get(c, ()):
                 j = kept.index[dev.key] - c * kept.chunk_rows
                 raw[n * _KEY.size + j * _REST.size:n * _KEY.size + (j + 1) * _REST.size] = \
                     _rest(dev)
+            for key, frozen in refrozen.get(c, ()):
+                at = n * _KEY.size + (kept.index[key] - c * kept.chunk_rows) * _REST.size
+                row = list(_REST.unpack_from(raw, at))
+                row[3] = row[3] & ~4 | (4 if frozen else 0)
+                _REST.pack_into(raw, at, *row)
             sections.append(kept.reuse(c, bytes(raw)))
     else:
         rows = list(devs.values())
@@ -217,6 +227,9 @@ class Kept:
         self.limit = NOTE_FIXED + NOTE_PER_FUNCTION * functions
         self._raw: dict[int, bytes] = {}
         self._uids: dict[int, list] = {}
+        # key -> frozen, for rows whose device was frozen without being built (a shutdown
+        # walk): applied when the device is built, written into its row at save
+        self.frozen: dict[int, bool] = {}
         keys = self.section_raw(2)
         if len(keys) != self.nrows * _KEY.size:
             raise _bad(f"{len(keys)} bytes of device keys for {self.nrows} devices", file)
@@ -286,6 +299,22 @@ class LazyDevices(dict):
     def materialize(self) -> None:
         if not self.filled:
             self._b.build_all()
+
+    def walk_unbuilt(self, visit, view, *, reverse=False) -> bool:
+        """``visit(dev)`` for every device in file order (``reverse``: backwards), without
+        building any: a device handed out before is visited as it is, any other as
+        ``view(key, name, fn, frozen, outgoing)`` of its row, whose ``frozen`` is kept after (the
+        device is built with it later, and a save writes it). False (nothing visited) once
+        every device is built: the caller walks the devices themselves."""
+        if self.filled:
+            return False
+        try:
+            self._b.walk(visit, view, reverse)
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
+            raise _bad(f"kernel note is corrupt: {exc!r}", self._b.file) from None
+        return True
 
     # lookups that build one device
     def get(self, key, default=None):
@@ -451,6 +480,8 @@ class _Builder:
         dev.outgoing = None if out < 0 else out
         dev.incoming = None if inc < 0 else inc
         dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
+        if key in self.kept.frozen:
+            dev.frozen = self.kept.frozen[key]
         dict.__setitem__(devs, key, dev)
         if phys >= 0:
             dev.physfn = self.dev(phys)
@@ -460,6 +491,43 @@ class _Builder:
             b = self.bus((sub[0], sub[1]))
             b.self, dev.subordinate = dev, b
         return dev
+
+    def walk(self, visit, view, reverse: bool) -> None:
+        """See :meth:`LazyDevices.walk_unbuilt` (``view(key, name, fn, frozen, outgoing)``)."""
+        whole = getattr(self.fabric, "materialize", None)
+        if whole is not None:
+            whole()
+        fns = getattr(self.fabric, "_by_uid", None)
+        fn_of = fns.__getitem__ if type(fns) is dict else self.fabric.by_uid
+        devs, kept = self.k.devices, self.kept
+        frozen_rows = kept.frozen
+        get = dict.get
+        key_size, rest_size = _KEY.size, _REST.size
+        prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
+        names = _DEVFN_NAMES
+        chunks = range(kept.nchunks)
+        for c in (reversed(chunks) if reverse else chunks):
+            n = kept.rows_in(c)
+            raw = kept.chunk_raw(c)
+            kept.row(c * kept.chunk_rows)                      # checks and caches the uids
+            rows = list(zip([k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])],
+                            _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)]),
+                            kept._uids[c]))
+            for key, rest, uid in (reversed(rows) if reverse else rows):
+                dev = get(devs, key)
+                if dev is not None:
+                    visit(dev)
+                    continue
+                flags, out = rest[3], rest[4]
+                was = frozen_rows.get(key, bool(flags & 4))
+                pre = prefixes.get(key >> 8)
+                if pre is None:
+                    pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
+                name = pre + names[key & 0xFF]
+                v = view(key, name, fn_of(uid or name), was, None if out < 0 else out)
+                visit(v)
+                if v.frozen != was:
+                    frozen_rows[key] = bool(v.frozen)
 
     def build_all(self) -> None:
         """Every bus and device, linked as a kernel built in one go links them."""
@@ -502,6 +570,7 @@ class _Builder:
         types, bad_type = _TYPES, _BAD_TYPE
         names, flag_bits = _DEVFN_NAMES, _FLAG_BITS
         vfs = []
+        frozen_rows = kept.frozen
         premade = dict(dict.items(devs))        # handed out before: kept as they are
         by_key, by_uid = {}, {}
         for c in range(kept.nchunks):
@@ -533,6 +602,8 @@ class _Builder:
                     dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
                     if phys >= 0:
                         vfs.append((dev, phys))
+                    if frozen_rows and key in frozen_rows:
+                        dev.frozen = frozen_rows[key]
                 else:
                     uid = dev.fn.uid
                     bus = dev.bus
