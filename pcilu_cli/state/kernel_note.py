@@ -494,6 +494,7 @@ class _Builder:
 
     def walk(self, visit, view, reverse: bool) -> None:
         """See :meth:`LazyDevices.walk_unbuilt` (``view(key, name, fn, frozen, outgoing)``)."""
+        self._rows()            # a walk of every device reads the whole note: bus rows too
         whole = getattr(self.fabric, "materialize", None)
         if whole is not None:
             whole()
