@@ -71,8 +71,20 @@ class BadInput(PcIluError):
 
     def __init__(self, message: str, *, file=None, offset=None, field=None, line=None):
         self.file, self.offset, self.field, self.line = file, offset, field, line
+        self.reason = message               # the message without where it was found
         where = _where(file, offset, field, line)
         super().__init__(f"{where}: {message}" if where else message)
+
+    def in_file(self, file, *, field=None) -> "BadInput":
+        """The same failure, found in ``file`` (a decoder that only saw bytes names no file;
+        its caller knows which file they came from). Offset, line and field are kept: they
+        are what a user needs to find the bad byte (``field`` is put before the decoder's
+        own, ``FIELD: INNER``, when the bytes were one part of the file)."""
+        inner = self.field
+        if field is not None:
+            inner = field if inner is None else f"{field}: {inner}"
+        return BadInput(self.reason, file=file if self.file is None else self.file,
+                        offset=self.offset, field=inner, line=self.line)
 
     def to_json(self) -> dict:
         d = super().to_json()

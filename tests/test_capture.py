@@ -210,3 +210,48 @@ steps:
     r = run(["rehearse", sc, "--json"], exit_code=None)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert r.json()["kind"] == "rehearsal"
+
+
+def _with_release(root: Path, release: str = "6.19.0-lu") -> Path:
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "proc/sys/kernel/osrelease").write_text(release + "\n")
+    return root
+
+
+@pytest.mark.parametrize("damage", ["cut short", "not gzip"])
+def test_a_damaged_proc_config_gz_is_not_kept_as_the_kernel_config(tmp_path, damage):
+    """A /proc/config.gz whose stream does not end would read as a config where every option
+    after the cut is "not set" (CONFIG_PCI_LIVEUPDATE among them): it is not kept, the
+    capture says why, and /boot's config of the same release is taken instead."""
+    root = _with_release(_fake_root(tmp_path / "root", "quiet"))
+    text = "".join(f"CONFIG_OPTION_{i}=y\n" for i in range(5000)) + "CONFIG_PCI_LIVEUPDATE=y\n"
+    gz = gzip.compress(text.encode())
+    (root / "proc/config.gz").write_bytes(gz[:len(gz) // 2] if damage == "cut short"
+                                          else b"\x1f\x8bXXXX" + gz[8:])
+    cap = tmp_path / "c.tar.gz"
+    run(["capture", "--root", root, "-o", cap])
+    man = manifest(cap)
+    assert man["kernel_config"] is None and "host/config" not in members(cap)
+    assert any(n.startswith("/proc/config.gz is") and n.endswith(": not kept")
+               for n in man["notes"]), man["notes"]
+    (root / "boot").mkdir()
+    (root / "boot/config-6.19.0-lu").write_text(text)
+    run(["capture", "--root", root, "-o", cap])
+    man = manifest(cap)
+    assert man["kernel_config"] == "/boot/config-6.19.0-lu"
+    with tarfile.open(cap, "r:gz") as tf:
+        assert tf.extractfile("host/config").read().decode().endswith(
+            "CONFIG_PCI_LIVEUPDATE=y\n")
+
+
+def test_a_whole_proc_config_gz_is_kept(tmp_path):
+    root = _with_release(_fake_root(tmp_path / "root", "quiet"))
+    text = "CONFIG_KEXEC_HANDOVER=y\nCONFIG_PCI_LIVEUPDATE=y\n"
+    (root / "proc/config.gz").write_bytes(gzip.compress(text.encode()))
+    cap = tmp_path / "c.tar.gz"
+    run(["capture", "--root", root, "-o", cap])
+    man = manifest(cap)
+    assert man["kernel_config"] == "/proc/config.gz"
+    assert not any("config.gz" in n for n in man["notes"])
+    with tarfile.open(cap, "r:gz") as tf:
+        assert tf.extractfile("host/config").read().decode() == text

@@ -24,3 +24,23 @@ def test_a_serialized_fabric_is_the_declared_records():
     assert sum(1 for r in recs if r.parent == -1) == 2
     assert all(-1 <= r.parent < i for i, r in enumerate(recs))
     assert {r.devfn for r in recs} == {fn.devfn for fn in fab.functions()}
+
+
+def test_a_bad_serialized_fabric_names_its_file_and_field_in_the_error_json(tmp_path):
+    """A .fab from another machine whose body declares a record table of the wrong size: the
+    error (one line, exit 3) names the file and the field, and `--json` carries both as
+    fields a CI script can read, not only inside the message."""
+    import json
+
+    from tests.pcilu_run import run
+    data = small_fabric("switch").to_bytes()
+    hsize = ff.pcilu_fabric_header.sizeof()
+    body = bytearray(zlib.decompress(data[hsize:]))
+    meta_len, table_len, n = ff.FABRIC_BODY.unpack_from(body, 0)
+    ff.FABRIC_BODY.pack_into(body, 0, meta_len, table_len + 1, n)
+    bad = tmp_path / "bad.fab"
+    bad.write_bytes(data[:hsize] + zlib.compress(bytes(body)))
+    res = run(["fabric", "show", bad, "--json"], exit_code=3)
+    doc = json.loads(res.stdout)
+    assert (doc["file"], doc["field"]) == (str(bad), "table")
+    assert res.stderr.count("\n") == 1 and "field table" in res.stderr

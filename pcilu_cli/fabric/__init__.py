@@ -99,7 +99,7 @@ def load_fabric_bytes(data: bytes, name: str, *, suffix: str = "") -> "model.Fab
         try:
             return Fabric.from_bytes(data)
         except BadInput as e:
-            raise BadInput(e.message, file=name) from None
+            raise e.in_file(name) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

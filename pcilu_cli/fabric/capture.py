@@ -203,20 +203,34 @@ class _TarFS:
                 yield name[len(pre):]
 
 
-def _kernel_config(fs, release: str | None) -> tuple[str | None, str | None]:
-    """The running kernel's config text and where it came from."""
-    gz = fs.read("proc/config.gz", TEXT_MAX)
+def _kernel_config(fs, release: str | None) -> tuple[str | None, str | None, str | None]:
+    """The running kernel's config text, where it came from, and why /proc/config.gz was not
+    used when it is there but unusable.
+
+    A config cut short would read as options that are "not set" (CONFIG_PCI_LIVEUPDATE among
+    them), which is worse than none: a gzip stream that does not end inside the
+    ``TEXT_MAX`` bytes read, that inflates to more than ``TEXT_MAX`` or is not gzip at all is
+    not kept, and the config of ``/boot`` is taken instead when there is one."""
+    why = None
+    gz = fs.read("proc/config.gz", TEXT_MAX + 1)
     if gz:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            return d.decompress(gz, TEXT_MAX).decode("utf-8", "replace"), "/proc/config.gz"
-        except zlib.error:
-            pass
+            text = d.decompress(gz[:TEXT_MAX], TEXT_MAX + 1)
+        except zlib.error as e:
+            why = f"/proc/config.gz is not gzip data ({e})"
+        else:
+            if len(gz) > TEXT_MAX or len(text) > TEXT_MAX:
+                why = f"/proc/config.gz holds more than {TEXT_MAX} bytes"
+            elif not d.eof:
+                why = f"/proc/config.gz is cut short ({len(gz)} bytes, the stream does not end)"
+            else:
+                return text.decode("utf-8", "replace"), "/proc/config.gz", None
     if release:
         txt = _text(fs, f"boot/config-{release}", TEXT_MAX)
         if txt is not None:
-            return txt + "\n", f"/boot/config-{release}"
-    return None, None
+            return txt + "\n", f"/boot/config-{release}", why
+    return None, None, why
 
 
 def _kernel_log(live: bool) -> tuple[list[str] | None, str]:
@@ -336,7 +350,9 @@ def build_capture(root="/", *, live: bool = True, fs=None) -> tuple[bytes, dict]
         cmdline = redact_cmdline(cmdline)
         manifest["cmdline"] = cmdline
         members["host/cmdline"] = ("file", (cmdline + "\n").encode())
-    cfg_text, cfg_from = _kernel_config(fs, release)
+    cfg_text, cfg_from, cfg_why = _kernel_config(fs, release)
+    if cfg_why is not None:
+        notes.append(f"{cfg_why}: not kept")
     if cfg_text is not None:
         manifest["kernel_config"] = cfg_from
         members["host/config"] = ("file", cfg_text.encode())

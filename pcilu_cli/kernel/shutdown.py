@@ -46,11 +46,36 @@ def pci_clear_master(k, dev, cmd=None) -> None:
         cfg.write(PCI_COMMAND, 2, new)
 
 
+class ShutdownView:
+    """What :func:`pci_device_shutdown` reads and writes of a ``pci_dev`` — ``frozen``,
+    ``outgoing``, ``name``, ``fn`` — for a device a kernel holds only as a row of its saved
+    state (a kernel read from a state file builds its ``pci_dev`` objects on first use; a
+    shutdown of 65,536 devices need not build them). The holder writes ``frozen`` back."""
+
+    __slots__ = ("key", "name", "fn", "frozen", "outgoing")
+
+    def __init__(self, key: int, name: str, fn, frozen: bool, outgoing):
+        # name: dev_name(), the key's DDDD:BB:DD.F
+        self.key, self.name, self.fn, self.frozen, self.outgoing = \
+            key, name, fn, frozen, outgoing
+
+
 def device_shutdown(k, kexec_in_progress: bool) -> list:
     """Shut every device down; returns ``[(name, uid)]`` of the devices whose Bus Master
     Enable this shutdown cleared, in registration order."""
     cleared = []
-    for dev in reversed(list(k.devices.values())):
+    devs = k.devices
+    walk = getattr(devs, "walk_unbuilt", None)
+    if walk is not None:
+        # a kernel read from a state file: devices nobody built are shut down through a
+        # ShutdownView of their row, in the same (reverse registration) order
+        def shut(dev):
+            if pci_device_shutdown(k, dev, kexec_in_progress):
+                cleared.append((dev.name, dev.fn.uid))
+        if walk(shut, ShutdownView, reverse=True):
+            cleared.reverse()
+            return cleared
+    for dev in reversed(list(devs.values())):
         if pci_device_shutdown(k, dev, kexec_in_progress):
             cleared.append((dev.name, dev.fn.uid))
     cleared.reverse()

@@ -59,6 +59,9 @@ def _bad(message, file):
 # eight flag bits of a row as the pci_dev's booleans
 _DEVFN_NAMES = tuple(f"{d >> 3:02x}.{d & 7}" for d in range(256))
 _FLAG_BITS = tuple(tuple(bool(f >> b & 1) for b in range(8)) for f in range(256))
+# a row's pcie_type byte -> the port type (port_type_of_code()), _BAD_TYPE past the field
+_BAD_TYPE = object()
+_TYPES = tuple(port_type_of_code(c) if c < 17 else _BAD_TYPE for c in range(256))
 
 
 # ---- encoding ------------------------------------------------------------------------------------
@@ -143,17 +146,27 @@ def encode(k, kept: "Kept | None" = None) -> bytes:
         touched = {}
         for key, dev in dict.items(devs):
             touched.setdefault(kept.index[key] // kept.chunk_rows, []).append(dev)
+        refrozen = {}                   # rows frozen by a shutdown walk, never built
+        for key, frozen in kept.frozen.items():
+            if not dict.__contains__(devs, key):
+                refrozen.setdefault(kept.index[key] // kept.chunk_rows, []).append(
+                    (key, frozen))
         nrows = kept.nrows
         for c in range(kept.nchunks):
-            if c not in touched:
+            if c not in touched and c not in refrozen:
                 sections.append(kept.sections[3 + c])
                 continue
             raw = bytearray(kept.chunk_raw(c))
             n = kept.rows_in(c)
-            for dev in touched[c]:
+            for dev in touched.get(c, ()):
                 j = kept.index[dev.key] - c * kept.chunk_rows
                 raw[n * _KEY.size + j * _REST.size:n * _KEY.size + (j + 1) * _REST.size] = \
                     _rest(dev)
+            for key, frozen in refrozen.get(c, ()):
+                at = n * _KEY.size + (kept.index[key] - c * kept.chunk_rows) * _REST.size
+                row = list(_REST.unpack_from(raw, at))
+                row[3] = row[3] & ~4 | (4 if frozen else 0)
+                _REST.pack_into(raw, at, *row)
             sections.append(kept.reuse(c, bytes(raw)))
     else:
         rows = list(devs.values())
@@ -214,6 +227,9 @@ class Kept:
         self.limit = NOTE_FIXED + NOTE_PER_FUNCTION * functions
         self._raw: dict[int, bytes] = {}
         self._uids: dict[int, list] = {}
+        # key -> frozen, for rows whose device was frozen without being built (a shutdown
+        # walk): applied when the device is built, written into its row at save
+        self.frozen: dict[int, bool] = {}
         keys = self.section_raw(2)
         if len(keys) != self.nrows * _KEY.size:
             raise _bad(f"{len(keys)} bytes of device keys for {self.nrows} devices", file)
@@ -283,6 +299,22 @@ class LazyDevices(dict):
     def materialize(self) -> None:
         if not self.filled:
             self._b.build_all()
+
+    def walk_unbuilt(self, visit, view, *, reverse=False) -> bool:
+        """``visit(dev)`` for every device in file order (``reverse``: backwards), without
+        building any: a device handed out before is visited as it is, any other as
+        ``view(key, name, fn, frozen, outgoing)`` of its row, whose ``frozen`` is kept after (the
+        device is built with it later, and a save writes it). False (nothing visited) once
+        every device is built: the caller walks the devices themselves."""
+        if self.filled:
+            return False
+        try:
+            self._b.walk(visit, view, reverse)
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
+            raise _bad(f"kernel note is corrupt: {exc!r}", self._b.file) from None
+        return True
 
     # lookups that build one device
     def get(self, key, default=None):
@@ -448,6 +480,8 @@ class _Builder:
         dev.outgoing = None if out < 0 else out
         dev.incoming = None if inc < 0 else inc
         dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
+        if key in self.kept.frozen:
+            dev.frozen = self.kept.frozen[key]
         dict.__setitem__(devs, key, dev)
         if phys >= 0:
             dev.physfn = self.dev(phys)
@@ -457,6 +491,44 @@ class _Builder:
             b = self.bus((sub[0], sub[1]))
             b.self, dev.subordinate = dev, b
         return dev
+
+    def walk(self, visit, view, reverse: bool) -> None:
+        """See :meth:`LazyDevices.walk_unbuilt` (``view(key, name, fn, frozen, outgoing)``)."""
+        self._rows()            # a walk of every device reads the whole note: bus rows too
+        whole = getattr(self.fabric, "materialize", None)
+        if whole is not None:
+            whole()
+        fns = getattr(self.fabric, "_by_uid", None)
+        fn_of = fns.__getitem__ if type(fns) is dict else self.fabric.by_uid
+        devs, kept = self.k.devices, self.kept
+        frozen_rows = kept.frozen
+        get = dict.get
+        key_size, rest_size = _KEY.size, _REST.size
+        prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
+        names = _DEVFN_NAMES
+        chunks = range(kept.nchunks)
+        for c in (reversed(chunks) if reverse else chunks):
+            n = kept.rows_in(c)
+            raw = kept.chunk_raw(c)
+            kept.row(c * kept.chunk_rows)                      # checks and caches the uids
+            rows = list(zip([k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])],
+                            _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)]),
+                            kept._uids[c]))
+            for key, rest, uid in (reversed(rows) if reverse else rows):
+                dev = get(devs, key)
+                if dev is not None:
+                    visit(dev)
+                    continue
+                flags, out = rest[3], rest[4]
+                was = frozen_rows.get(key, bool(flags & 4))
+                pre = prefixes.get(key >> 8)
+                if pre is None:
+                    pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
+                name = pre + names[key & 0xFF]
+                v = view(key, name, fn_of(uid or name), was, None if out < 0 else out)
+                visit(v)
+                if v.frozen != was:
+                    frozen_rows[key] = bool(v.frozen)
 
     def build_all(self) -> None:
         """Every bus and device, linked as a kernel built in one go links them."""
@@ -472,26 +544,36 @@ class _Builder:
 
     def _build_all(self, devs):
         # one pass over the rows, chunk by chunk (a 262,144-device kexec or enumerate pays
-        # this): buses first, then every device not built yet, then the links between them.
-        # Devices and buses already handed out are kept (the kernel may hold them).
+        # this): buses first, then every device not built yet, linked as it is made; a VF's
+        # PF and a bridge's secondary bus after. Devices and buses already handed out are
+        # kept (the kernel may hold them). Per row: one struct unpack (the row codec derived
+        # from the layout), one pci_dev, a few dict lookups.
         from pcilu_cli.kernel.pcidev import PciBus, PciDev
         whole = getattr(self.fabric, "materialize", None)
         if whole is not None:
             whole()
-        fn_of = self.fabric.by_uid
+        fns = getattr(self.fabric, "_by_uid", None)          # a built Fabric's uid map
+        fn_of = fns.__getitem__ if type(fns) is dict else self.fabric.by_uid
         rows = self._rows()
         built = self.buses
         for dom, num, _s, _p, start, end, virt, _r in rows:
             if (dom, num) not in built:
                 built[(dom, num)] = PciBus(dom, num, start=start, end=end, virtual=bool(virt))
+        # key >> 8 of a device on the bus -> (bus, "dddd:bb:"): its name, less DD.F
+        on_bus = {}
         for dom, num, _s, parent, *_rest in rows:
+            b = built[(dom, num)]
+            b.devices, b.children = [], []
             if parent is not None:
-                built[(dom, num)].parent = built[tuple(parent)]
+                b.parent = built[tuple(parent)]
+            on_bus[dom << 8 | num] = (b, f"{dom:04x}:{num:02x}:")
         kept, rest_size, key_size = self.kept, _REST.size, _KEY.size
-        word = port_type_of_code
-        order, vfs = [], []
-        get = dict.get
-        prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
+        types, bad_type = _TYPES, _BAD_TYPE
+        names, flag_bits = _DEVFN_NAMES, _FLAG_BITS
+        vfs = []
+        frozen_rows = kept.frozen
+        premade = dict(dict.items(devs))        # handed out before: kept as they are
+        by_key, by_uid = {}, {}
         for c in range(kept.nchunks):
             n = kept.rows_in(c)
             raw = kept.chunk_raw(c)
@@ -499,34 +581,44 @@ class _Builder:
             uids = kept._uids[c]
             keys = [k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])]
             rests = _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)])
-            for key, rest, uid in zip(keys, rests, uids):
-                dev = get(devs, key)
+            for key, (hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc), uid in \
+                    zip(keys, rests, uids):
+                bus, pre = on_bus[key >> 8]
+                if not uid:                     # the uid is the device's name
+                    uid = pre + names[key & 0xFF]
+                dev = premade.get(key) if premade else None
                 if dev is None:
-                    hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = rest
-                    if not uid:                     # the uid is the device's name
-                        pre = prefixes.get(key >> 8)
-                        if pre is None:
-                            pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
-                        uid = pre + _DEVFN_NAMES[key & 0xFF]
-                    dev = PciDev(built[(key >> 16, key >> 8 & 0xFF)], key & 0xFF, fn_of(uid))
-                    dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, word(pt), acs or None
+                    dev = PciDev(bus, key & 0xFF, fn_of(uid), key)
+                    dev.hdr_type, dev.acs_cap = hdr, acs or None
+                    dev.pcie_type = ptype = types[pt]
+                    if ptype is bad_type:
+                        port_type_of_code(pt)           # raises: past the 4-bit field
                     (dev.multifunction, dev.was_preserved, dev.frozen, dev.ari_enabled,
                      dev.acs_inherited, dev.ari_inherited, dev.was_incoming,
-                     dev.is_virtfn) = _FLAG_BITS[flags & 0xFF]
-                    dev.outgoing = None if out < 0 else out
-                    dev.incoming = None if inc < 0 else inc
+                     dev.is_virtfn) = flag_bits[flags & 0xFF]
+                    if out >= 0:
+                        dev.outgoing = out
+                    if inc >= 0:
+                        dev.incoming = inc
                     dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
                     if phys >= 0:
                         vfs.append((dev, phys))
-                order.append(dev)
-        by_key = {d.key: d for d in order}
+                    if frozen_rows and key in frozen_rows:
+                        dev.frozen = frozen_rows[key]
+                else:
+                    uid = dev.fn.uid
+                    bus = dev.bus
+                by_key[key] = dev
+                by_uid[uid] = dev
+                bus.devices.append(dev)
+        if len(by_key) != kept.nrows:
+            raise _bad("a device key appears twice", self.file)
         for dev, phys in vfs:
             dev.physfn = by_key[phys]
         k = self.k
         buses, roots = {}, []
         for dom, num, self_key, _p, _s, _e, _v, root in rows:
             b = built[(dom, num)]
-            b.devices, b.children = [], []
             if self_key >= 0:
                 up = by_key[self_key]
                 b.self, up.subordinate = up, b
@@ -538,14 +630,12 @@ class _Builder:
                 b.parent.children.append(b)
         dict.clear(devs)
         dict.update(devs, by_key)
-        for d in order:
-            d.bus.devices.append(d)
         devs.filled = True
         dict.update(k.buses, buses)
         k.buses._fill = None
         list.extend(k.root_buses, roots)
         k.root_buses._fill = None
-        dict.update(k.by_uid, {d.fn.uid: d for d in order})
+        dict.update(k.by_uid, by_uid)
         k.by_uid._fill = None
         # everything is built: the parsed uid lists and bus-row indexes only served the
         # on-demand builds (both are re-read from the note if ever needed again). The
