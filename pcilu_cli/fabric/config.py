@@ -59,6 +59,7 @@ _U16 = PCI_CFG_U16
 _U32 = PCI_CFG_U32
 _U16_FROM = _U16.unpack_from
 _U32_FROM = _U32.unpack_from
+_WIDTH_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 
 
 class ConfigSpace:
@@ -117,25 +118,28 @@ class ConfigSpace:
     def write(self, off: int, width: int, value: int) -> None:
         if width not in (1, 2, 4) or off < 0:
             raise ValueError(f"bad config write off={off:#x} width={width}")
-        if off + width > self.size:
+        end = off + width
+        if end > self.size:
             return
-        if off < _BUS_END and off + width > PCI_PRIMARY_BUS:
+        if off < _BUS_END and end > PCI_PRIMARY_BUS:
             BUS_EPOCH[0] += 1
-        value &= (1 << (8 * width)) - 1
+        value &= _WIDTH_MASK[width]
         d = self._data
+        if end <= len(d):
+            # the register holds this value already: nothing changes (shared, immutable
+            # bytes stay shared; the capability lists stay walked)
+            if (d[off] if width == 1 else (_U16_FROM if width == 2 else _U32_FROM)(d, off)[0]) \
+                    == value:
+                return
+        elif value == 0 and off >= len(d) and not isinstance(d, bytearray):
+            return  # writing zero beyond the stored extent of shared bytes changes nothing
         if not isinstance(d, bytearray):
-            if value == 0 and off >= len(d):
-                return  # writing zero beyond the stored extent changes nothing
-            if off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
-                return  # the same value: keep the shared, immutable bytes (and their caches)
             d = self._data = bytearray(d)
-        elif off + width <= len(d) and int.from_bytes(d[off:off + width], "little") == value:
-            return  # the same value: nothing changes (the capability lists stay walked)
         CONFIG_EPOCH[0] += 1
         self._caps = self._ext_caps = None      # the bytes change: walk again when asked
-        if off + width > len(d):
-            d.extend(bytes(off + width - len(d)))
-        d[off:off + width] = value.to_bytes(width, "little")
+        if end > len(d):
+            d.extend(bytes(end - len(d)))
+        d[off:end] = value.to_bytes(width, "little")
 
     def read_block(self, off: int, length: int) -> bytes:
         d = self._data

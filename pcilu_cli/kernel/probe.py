@@ -77,12 +77,13 @@ def next_fn(k, bus, dev, fn: int) -> int:
     return fn + 1
 
 
-def pci_scan_slot(k, bus, devfn: int, answering=None) -> int:
+def pci_scan_slot(k, bus, devfn: int, answering=None, checked: bool = False) -> int:
     """``answering``: {devfn: Function} of what answers a config cycle on ``bus`` now (the
     caller decoded the bus once, ``Fabric.answering``): the vendor-ID read of each function
     goes straight to the function found there, and a function number nobody answers reads
-    ~0 without a decode, as whole empty slots are skipped."""
-    if devfn > 0 and only_one_child(k, bus):
+    ~0 without a decode, as whole empty slots are skipped. ``checked``: the caller scans only
+    device 0 below a downstream port already (the only_one_child() test here)."""
+    if devfn > 0 and not checked and only_one_child(k, bus):
         return 0
     devices = k.devices
     base = device_key(bus.domain, bus.number, 0)   # a function's key is base | devfn
@@ -292,17 +293,23 @@ def pci_scan_child_bus_extend(k, bus, available_buses: int) -> int:
     # required); asking the fabric which devfns answer skips those reads without changing
     # what is found or in which order. Below a downstream port only device 0 is scanned.
     answering = k.fabric.answering(bus.domain, bus.number)
-    slots = sorted({df >> 3 for df in answering})
-    if only_one_child(k, bus):
-        slots = slots[:1] if slots and slots[0] == 0 else []
-    for devnr in slots:
-        pci_scan_slot(k, bus, devnr << 3, answering)
+    if answering:
+        if only_one_child(k, bus):
+            if min(answering) < 8:              # a function of device 0 answers
+                pci_scan_slot(k, bus, 0, answering, True)
+        else:
+            for devnr in sorted({df >> 3 for df in answering}):
+                pci_scan_slot(k, bus, devnr << 3, answering, True)
+    devices = bus.devices
+    if not devices:
+        return mx                               # (nothing to reserve buses for or scan)
     mx += pci_iov_bus_range(k, bus)             # reserve buses for SR-IOV
-    bridges = [d for d in bus.devices if d.hdr_type in (1, 2)]
-    for dev in bridges:
-        mx = pci_scan_bridge_extend(k, bus, dev, mx, 0, 0)
-    for dev in bridges:
-        mx = pci_scan_bridge_extend(k, bus, dev, mx, 0, 1)
+    bridges = [d for d in devices if d.hdr_type in (1, 2)]
+    if bridges:
+        for dev in bridges:
+            mx = pci_scan_bridge_extend(k, bus, dev, mx, 0, 0)
+        for dev in bridges:
+            mx = pci_scan_bridge_extend(k, bus, dev, mx, 0, 1)
     return mx
 
 
@@ -410,5 +417,5 @@ def pci_iov_add_virtfns(k, pf) -> None:
 
 def pci_bus_add_virtfns(k, devs) -> None:
     for dev in devs:
-        if not dev.is_virtfn and dev.fn.virtfns:
+        if dev.fn.virtfns and not dev.is_virtfn:   # (a VF's Function has no VFs)
             pci_iov_add_virtfns(k, dev)
