@@ -26,8 +26,8 @@ from __future__ import annotations
 
 
 from pcilu_cli.abi.pci_regs import (
-    PCI_CAPABILITY_LIST, PCI_CB_CAPABILITY_LIST, PCI_CFG_SPACE_SIZE, PCI_EXT_CAP_ID,
-    PCI_EXT_CAP_NEXT, PCI_HEADER_TYPE, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
+    PCI_CAPABILITY_LIST, PCI_CB_CAPABILITY_LIST, PCI_CFG_SPACE_SIZE,
+    PCI_HEADER_TYPE, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_PRIMARY_BUS, PCI_STATUS, PCI_STATUS_CAP_LIST, PCI_STD_HEADER_SIZEOF,
     PCI_SUBORDINATE_BUS, PCI_CAP_LIST_NEXT, PCI_CFG_U16, PCI_CFG_U32,
 )
@@ -64,9 +64,11 @@ _U32_FROM = _U32.unpack_from
 class ConfigSpace:
     """A function's config space: sparse, little-endian, copy-on-write."""
 
-    # _caps / _ext_caps: this space's capability lists ((id, offset) tuples) once walked, kept
-    # until the next write (None: not walked since); the walks themselves are shared by every
-    # space holding the same immutable bytes (_CAP_CACHE)
+    # _caps / _ext_caps: {cap_id: offset of the first capability with that ID} of this space's
+    # standard / extended list once walked, kept until the next write (None: not walked
+    # since): a find_*capability() is then one dict lookup (enumeration asks two to four
+    # times per function). The walks themselves are shared by every space holding the same
+    # immutable bytes (_CAP_CACHE)
     __slots__ = ("size", "_data", "_caps", "_ext_caps")
 
     def __init__(self, size: int = 4096, data: bytes | bytearray = _EMPTY):
@@ -164,22 +166,30 @@ class ConfigSpace:
     # -- capability walks -----------------------------------------------------------------
     def capabilities(self) -> list[tuple[int, int]]:
         """[(cap_id, offset)] of the standard list; mirrors __pci_find_next_cap_ttl()."""
-        return list(self._cached(0, self._walk_capabilities))
+        return list(self._walked(0)[0])
 
-    def _cached(self, which: int, walk):
-        # Config space that was never written is an immutable bytes object, usually shared
-        # by many functions (templates, copies): its capability lists are computed once.
-        # Returns the shared tuple (or a fresh list when the space is writable): callers that
-        # hand the list out copy it; the find_* lookups only iterate it.
+    def _walked(self, which: int):
+        """(list, index) of one capability list (0 standard, 1 extended): the walk's
+        (id, offset) pairs as a tuple, and {id: offset of the first with that ID} (what a
+        pci_find_*capability() from the list head returns).
+
+        Config space that was never written is an immutable bytes object, usually shared by
+        many functions (templates, copies): its lists are walked once for all of them. A
+        writable space is walked anew at every call (its owner keeps the index until its
+        next write). Both results are shared: callers copy the tuple before handing it out
+        and never change the index."""
         d = self._data
+        walk = self._walk_capabilities if which == 0 else self._walk_ext_capabilities
         if type(d) is not bytes:
-            return walk()
+            caps = tuple(walk())
+            return caps, dict(caps[::-1])   # reversed: the first of an ID wins
         key = (which, self.size, d)
         hit = _CAP_CACHE.get(key)
         if hit is None:
             if len(_CAP_CACHE) > 8192:
                 _CAP_CACHE.clear()
-            hit = _CAP_CACHE[key] = tuple(walk())
+            caps = tuple(walk())
+            hit = _CAP_CACHE[key] = (caps, dict(caps[::-1]))
         return hit
 
     def _walk_capabilities(self) -> list[tuple[int, int]]:
@@ -202,17 +212,18 @@ class ConfigSpace:
         return out
 
     def find_capability(self, cap_id: int) -> int | None:
-        caps = self._caps
-        if caps is None:
-            caps = self._caps = tuple(self._cached(0, self._walk_capabilities))
-        for cid, pos in caps:
-            if cid == cap_id:
-                return pos
-        return None
+        idx = self._caps
+        if idx is None:
+            # the shared walk of these bytes looked up in place (this runs once per function
+            # at enumeration), else walked by _walked()
+            d = self._data
+            hit = _CAP_CACHE.get((0, self.size, d)) if type(d) is bytes else None
+            idx = self._caps = (hit or self._walked(0))[1]
+        return idx.get(cap_id)
 
     def ext_capabilities(self) -> list[tuple[int, int]]:
         """[(ext_cap_id, offset)] from 0x100; mirrors pci_find_next_ext_capability()."""
-        return list(self._cached(1, self._walk_ext_capabilities))
+        return list(self._walked(1)[0])
 
     def _walk_ext_capabilities(self) -> list[tuple[int, int]]:
         if self.size < 4096:
@@ -221,26 +232,26 @@ class ConfigSpace:
         out = []
         ttl = PCI_EXT_CAP_TTL
         seen = set()
+        read = self.read
         while ttl > 0:
-            hdr = self.read(pos, 4)
+            hdr = read(pos, 4)
             if hdr == 0 or hdr == 0xFFFFFFFF:
                 break
-            out.append((PCI_EXT_CAP_ID(hdr), pos))
+            out.append((hdr & 0xFFFF, pos))     # PCI_EXT_CAP_ID()
             seen.add(pos)
-            pos = PCI_EXT_CAP_NEXT(hdr)
+            pos = hdr >> 20 & 0xFFC             # PCI_EXT_CAP_NEXT()
             if pos < PCI_CFG_SPACE_SIZE or pos in seen:
                 break
             ttl -= 1
         return out
 
     def find_ext_capability(self, cap_id: int) -> int | None:
-        caps = self._ext_caps
-        if caps is None:
-            caps = self._ext_caps = tuple(self._cached(1, self._walk_ext_capabilities))
-        for cid, pos in caps:
-            if cid == cap_id:
-                return pos
-        return None
+        idx = self._ext_caps
+        if idx is None:
+            d = self._data                      # (as in find_capability())
+            hit = _CAP_CACHE.get((1, self.size, d)) if type(d) is bytes else None
+            idx = self._ext_caps = (hit or self._walked(1))[1]
+        return idx.get(cap_id)
 
     # -- bulk -----------------------------------------------------------------------------
     def to_bytes(self, length: int | None = None) -> bytes:

@@ -425,7 +425,7 @@ class Fabric:
         self._domains: dict[int, list[RootBus]] = {}   # sorted by number
         self._domain_nums: dict[int, list[int]] = {}
         self._route_cache: dict = {}
-        self._link_index: dict = {}     # id(link) -> _forwarding_ranges(link), same epoch
+        self._link_index: dict = {}     # id(link) -> _link_decoder(link), same epoch
         self._cache_epoch = -1
         self.diagnostics: list = []   # Diagnostic objects produced while loading
         # (CONFIG_EPOCH, bytes, knobs/metadata fingerprint) of the serialization this fabric was
@@ -566,9 +566,20 @@ class Fabric:
             link, link_bus = root, root.number
             idx = self._link_index
             while bus != link_bus:
-                ranges = idx.get(id(link))
-                if ranges is None:
-                    ranges = idx[id(link)] = self._forwarding_ranges(link)
+                ent = idx.get(id(link))
+                if ent is None:
+                    ent = idx[id(link)] = self._link_decoder(link)
+                secs, ranges = ent
+                if secs is not None:
+                    # disjoint ranges in increasing order: only the last one starting at or
+                    # below ``bus`` can hold it (a root bus carries dozens of root ports)
+                    i = bisect.bisect_right(secs, bus) - 1
+                    if i >= 0:
+                        sec, sub, br = ranges[i]
+                        if bus <= sub:
+                            link, link_bus = br, sec
+                            continue
+                    break       # nobody below claims it (as in the walk below)
                 for sec, sub, br in ranges:
                     if sec <= bus <= sub:
                         link, link_bus = br, sec
@@ -578,6 +589,19 @@ class Fabric:
             res = (link, link_bus)
         cache[key] = res
         return res
+
+    def _link_decoder(self, link):
+        """(secondaries, ranges) of ``link`` for :meth:`_find_link`: its forwarding ranges,
+        and their secondary bus numbers when the ranges are disjoint and in increasing order
+        (the usual case: one bisection finds the bridge), else None (walk them in order, the
+        first match wins: a misprogrammed fabric may overlap)."""
+        ranges = self._forwarding_ranges(link)
+        prev_sub = -1
+        for sec, sub, _br in ranges:
+            if sec <= prev_sub:
+                return None, ranges
+            prev_sub = sub
+        return [sec for sec, _sub, _br in ranges], ranges
 
     def _forwarding_ranges(self, link) -> list:
         """[(secondary, subordinate, bridge)] of the bridges on ``link`` that forward config

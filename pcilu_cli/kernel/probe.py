@@ -21,7 +21,7 @@ from pcilu_cli.abi.pci_regs import (
     PCI_HEADER_TYPE, KNOWN_HEADER_TYPES, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_HEADER_TYPE_MFD, PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType,
     PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV,
-    PORT_TYPE_BY_FIELD, split_bus_numbers,
+    PORT_TYPE_BY_FIELD,
 )
 
 from . import liveupdate as lu
@@ -86,9 +86,10 @@ def pci_scan_slot(k, bus, devfn: int, answering=None) -> int:
         return 0
     devices = k.devices
     base = device_key(bus.domain, bus.number, 0)   # a function's key is base | devfn
+    bridge = bus.self
     nr = 0
     fn = 0
-    while fn >= 0:
+    while True:
         df = devfn + fn
         dev = devices.get(base | df)            # pci_scan_single_device(): pci_get_slot()
         if dev is None:
@@ -104,7 +105,19 @@ def pci_scan_slot(k, bus, devfn: int, answering=None) -> int:
                 dev.multifunction = True
         elif fn == 0:
             break                               # function 0 is required
-        fn = next_fn(k, bus, dev, fn)
+        # next_fn() (written out here: it runs once per function). The bridge's ARI state
+        # is read anew each time: pci_configure_ari() of function 0 may have just set it.
+        if bridge is not None and bridge.ari_enabled:   # pci_ari_enabled(): next_ari_fn()
+            if dev is None:
+                break
+            nfn = dev.fn.ari_next_function
+            if nfn is None or nfn <= fn:
+                break
+            fn = nfn
+        elif fn >= 7 or dev is not None and not dev.multifunction:
+            break
+        else:
+            fn += 1
     return nr
 
 
@@ -121,14 +134,21 @@ def pci_scan_device(k, bus, devfn: int, key: int, fn=_ROUTE):
     if fn is _ROUTE:
         fn = k.fabric.route(bus.domain, bus.number, devfn)
     # pci_bus_read_dev_vendor_id(): nobody answers / a VF's own ID registers / D3cold → ~0
-    if fn is None or fn.physfn is not None or fn.knob("power_state") == "D3cold":
+    # (fn.knob("power_state") read in place: most functions have no knobs at all)
+    if fn is None or fn.physfn is not None:
+        return None
+    knobs = fn._knobs
+    if knobs is not None and knobs.get("power_state") == "D3cold":
         return None
     cfg = fn.cfg
     l = cfg.read(PCI_VENDOR_ID, 4)              # vendor | device << 16
-    if l in (0xFFFFFFFF, 0) or (l & 0xFFFF) in (0xFFFF, 0) or (l >> 16) in (0xFFFF, 0):
-        return None
+    vendor = l & 0xFFFF
+    device = l >> 16
+    if vendor == 0xFFFF or not vendor or device == 0xFFFF or not device:
+        return None                             # (~0 and 0 fail these too)
     dev = PciDev(bus, devfn, fn, key)
-    dev.vendor, dev.device = l & 0xFFFF, l >> 16
+    dev.vendor = vendor
+    dev.device = device
     hdr = cfg.read(PCI_HEADER_TYPE, 1)
     if pci_setup_device(k, dev, hdr):
         return None
@@ -148,7 +168,11 @@ def set_pcie_port_type(k, dev) -> None:
         return                                  # pcie_type None, pcie_flags_reg 0
     flags = cfg.read(pos + PCI_EXP_FLAGS, 2)
     t = PORT_TYPE_BY_FIELD[(flags & PCI_EXP_FLAGS_TYPE) >> PCI_EXP_FLAGS_TYPE_SHIFT]
-    parent = dev.bus.self if not dev.is_virtfn else dev.upstream    # pci_upstream_bridge()
+    # only a switch port's claimed direction is checked against its parent (most functions
+    # are endpoints: their parent is not looked up)
+    parent = None
+    if t is _DOWNSTREAM or t is _UPSTREAM:
+        parent = dev.bus.self if not dev.is_virtfn else dev.upstream    # pci_upstream_bridge()
     if parent is not None:
         if t is _DOWNSTREAM and parent.pcie_type in DOWNSTREAM_PORTS:
             _dev_log(k, INFO, dev, "claims to be downstream port but is acting as upstream "
@@ -165,12 +189,16 @@ def set_pcie_port_type(k, dev) -> None:
 
 
 def pci_setup_device(k, dev, hdr: int) -> int:
-    dev.hdr_type = hdr & PCI_HEADER_TYPE_MASK
-    dev.multifunction = bool(hdr & PCI_HEADER_TYPE_MFD)
+    dev.hdr_type = hdr_type = hdr & PCI_HEADER_TYPE_MASK
+    if hdr & PCI_HEADER_TYPE_MFD:
+        dev.multifunction = True                # (a new pci_dev starts with False)
     set_pcie_port_type(k, dev)
-    lu.pci_liveupdate_setup_device(k, dev)      # v6: right after the early config dump
-    if dev.hdr_type not in KNOWN_HEADER_TYPES:
-        k.log.add(ERR, f"pci {dev.name}: unknown header type {dev.hdr_type:02x}, "
+    # v6: right after the early config dump. With no LUO data from a previous kernel the
+    # hook returns at once (it says so itself); asked here first, as it runs per function.
+    if k.luo.incoming is not None:
+        lu.pci_liveupdate_setup_device(k, dev)
+    if hdr_type not in KNOWN_HEADER_TYPES:
+        k.log.add(ERR, f"pci {dev.name}: unknown header type {hdr_type:02x}, "
                        "ignoring device")
         lu.pci_liveupdate_cleanup_device(k, dev)
         return -5                               # -EIO
@@ -185,11 +213,17 @@ def pci_device_add(k, dev) -> None:
 
 
 def pci_init_capabilities(k, dev) -> None:
-    pci_configure_ari(k, dev)
+    # Each step's own first test, asked here before the call (this runs per function and
+    # most functions need no step but the ACS lookup): pci_configure_ari() only looks at
+    # function 0 of a PCIe device; pci_enable_acs() has nothing to do without an ACS
+    # capability unless the device was preserved.
+    if not dev.devfn and dev.pcie_type is not None:
+        pci_configure_ari(k, dev)
     pci_acs_init(k, dev)
     # UNCONFIRMED (spec §17): the v6 base calls pci_enable_acs() from pci_dma_configure() at
     # driver bind; we call it once per device at enumeration, after pci_acs_init().
-    pci_enable_acs(k, dev)
+    if dev.acs_cap or dev.was_preserved:
+        pci_enable_acs(k, dev)
 
 
 def pci_configure_ari(k, dev) -> None:
@@ -223,8 +257,9 @@ def pci_configure_ari(k, dev) -> None:
 
 
 def pci_acs_init(k, dev) -> None:
-    dev.acs_cap = dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ACS)
-    lu.pci_liveupdate_init_acs(k, dev)
+    pos = dev.acs_cap = dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ACS)
+    if pos is not None and dev.incoming is not None:
+        lu.pci_liveupdate_init_acs(k, dev)      # (it only reads ACS Control of an incoming one)
 
 
 def pci_iov_bus_range(k, bus) -> int:
@@ -278,7 +313,7 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
     assign_new_buses = k.assign_all_busses and not liveupdate
     cfg = dev.fn.cfg
     buses = cfg.read(PCI_PRIMARY_BUS, 4)
-    primary, secondary, subordinate = split_bus_numbers(buses)
+    primary, secondary, subordinate = buses & 0xFF, buses >> 8 & 0xFF, buses >> 16 & 0xFF
     if k.log.keep_debug:        # pci_dbg(): formatted only when dynamic debug is on
         k.log.add(DEBUG, f"pci {dev.name}: scanning [bus {secondary:02x}-{subordinate:02x}] "
                          f"behind bridge, pass {pass_}")
@@ -341,7 +376,8 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
                                            "assigned for them")
                     break
                 b = b.parent
-    lu.pci_liveupdate_scan_bridge_end(k, dev, pass_)
+    if pass_:                                   # (the end hook does nothing at pass 0)
+        lu.pci_liveupdate_scan_bridge_end(k, dev, pass_)
     return mx
 
 
