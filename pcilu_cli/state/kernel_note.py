@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import sys
 import zlib
+from operator import itemgetter
 
 from pcilu_cli.abi.bdf import key_name, key_parts
 from pcilu_cli.abi.kernel_note import (KERNEL_NOTE_MAGIC as MAGIC,
@@ -429,7 +430,8 @@ class _Builder:
                               what="bus rows")
             if not isinstance(rows, list):
                 raise _bad("bus rows are not a list", self.file)
-            self._bus_index = {(r[0], r[1]): r for r in rows}
+            first, second = itemgetter(0), itemgetter(1)
+            self._bus_index = dict(zip(zip(map(first, rows), map(second, rows)), rows))
             self._self_index = {r[2]: r for r in rows if r[2] >= 0}
             self._bus_rows = rows
         return self._bus_rows
