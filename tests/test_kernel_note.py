@@ -123,3 +123,41 @@ def test_a_port_type_past_its_field_is_one_bad_input(gen0):
     with pytest.raises(BadInput) as e:
         m.report()
     assert "bad.elf" in str(e.value) and "PCILU kernel note" in str(e.value)
+
+
+def _with_section(note: bytes, i: int, raw: bytes) -> bytes:
+    import zlib
+    from pcilu_cli.abi.kernel_note import NOTE_HEADER, NOTE_LEN
+    sections = list(kernel_note.Kept(note, 1 << 30, "x").sections)
+    sections[i] = zlib.compress(raw)
+    return note[:NOTE_HEADER.size] + b"".join(NOTE_LEN.pack(len(s)) for s in sections) \
+        + b"".join(sections)
+
+
+def test_a_device_key_that_appears_twice_is_one_bad_input(gen0):
+    _mem, notes = elfcore.read_elf_core(gen0)
+    note = bytes(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_KERNEL])
+    keys = kernel_note.Kept(note, 1 << 30, "x").section_raw(2)
+    twice = keys[:8] + keys[:8] + keys[16:]                 # the second row repeats the first
+    bad = _state_with_notes(gen0, {elfcore.NT_PCILU_KERNEL: _with_section(note, 2, twice)})
+    with pytest.raises(BadInput) as e:
+        Machine.from_bytes(bad, file="bad.elf")
+    assert "appears twice" in str(e.value) and "bad.elf" in str(e.value)
+
+
+def test_devices_registered_out_of_bus_order_are_found_device_by_device():
+    # firmware-assigned odd bus numbers: the kernel registers devices out of bus-number order,
+    # so the note's keys do not ascend; every device is still found by its address
+    from pcilu_cli.fabric import load_fabric
+    from tests.conftest import ROOT
+    m = Machine.boot(load_fabric(ROOT / "fixtures" / "fabrics" / "odd-bus-numbers.yaml"))
+    keys = list(m.kernel.devices)
+    assert keys != sorted(keys)
+    data = m.to_bytes()
+    whole = Machine.from_bytes(data)
+    whole.forget_encoded()
+    for key in keys:
+        lazy = Machine.from_bytes(data)
+        assert lazy.kernel.devices[key].name == whole.kernel.devices[key].name
+        assert dict.__len__(lazy.kernel.devices) < len(keys)
+    assert Machine.from_bytes(data).report() == whole.report()

@@ -32,7 +32,9 @@ from __future__ import annotations
 import json
 import sys
 import zlib
-from operator import itemgetter
+from bisect import bisect_left
+from itertools import islice
+from operator import eq, itemgetter
 
 from pcilu_cli.abi.bdf import key_name, key_parts
 from pcilu_cli.abi.kernel_note import (KERNEL_NOTE_MAGIC as MAGIC,
@@ -196,6 +198,34 @@ def _same_or_new(kept, i: int, raw: bytes) -> bytes:
 
 # ---- decoding ------------------------------------------------------------------------------------
 
+class _SortedIndex:
+    """key -> row of an ascending key column, by bisection: the lookups the kept note's
+    ``index`` answers (``index[key]``, ``key in index``, ``len``) as a dict would."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: list):
+        self._keys = keys
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __contains__(self, key):
+        ks = self._keys
+        if type(key) is not int:
+            return False
+        i = bisect_left(ks, key)
+        return i < len(ks) and ks[i] == key
+
+    def __getitem__(self, key):
+        ks = self._keys
+        if type(key) is int:
+            i = bisect_left(ks, key)
+            if i < len(ks) and ks[i] == key:
+                return i
+        raise KeyError(key)
+
+
 class Kept:
     """What :func:`decode` keeps of a note: its compressed sections (inflated on demand) and
     the key index; the lazy device map reads its rows from here."""
@@ -235,12 +265,19 @@ class Kept:
         if len(keys) != self.nrows * _KEY.size:
             raise _bad(f"{len(keys)} bytes of device keys for {self.nrows} devices", file)
         if sys.byteorder == "little":
-            ks = memoryview(keys).cast("Q")
+            ks = memoryview(keys).cast("Q").tolist()
         else:                                              # pragma: no cover
             ks = [k_ for (k_,) in _KEY.iter_unpack(keys)]
-        self.index = dict(zip(ks, range(self.nrows)))
-        if len(self.index) != self.nrows:
-            raise _bad("a device key appears twice", file)
+        if ks == sorted(ks):
+            # the kernel registers devices bus by bus in bus-number order, so the keys of a
+            # note pcilu wrote ascend: looked up by bisection, no 65,536-entry dict to build
+            if any(map(eq, ks, islice(ks, 1, None))):
+                raise _bad("a device key appears twice", file)
+            self.index = _SortedIndex(ks)
+        else:
+            self.index = dict(zip(ks, range(self.nrows)))
+            if len(self.index) != self.nrows:
+                raise _bad("a device key appears twice", file)
 
     def section_raw(self, i: int) -> bytes:
         raw = self._raw.get(i)
