@@ -341,17 +341,17 @@ class LazyDevices(dict):
     def walk_unbuilt(self, visit, view, *, reverse=False) -> bool:
         """``visit(dev)`` for every device in file order (``reverse``: backwards), without
         building any: a device handed out before is visited as it is, any other as
-        ``view(key, name, fn, frozen, outgoing)`` of its row, whose ``frozen`` is kept after (the
-        device is built with it later, and a save writes it). False (nothing visited) once
-        every device is built: the caller walks the devices themselves."""
+        ``view(key, name, fn, frozen, outgoing)`` of its row, whose ``frozen`` is kept after
+        (the device is built with it later, and a save writes it). False (nothing visited)
+        once every device is built: the caller walks the devices themselves. A row that
+        does not decode is :class:`BadInput`; what ``visit`` raises is its own."""
         if self.filled:
             return False
-        try:
-            self._b.walk(visit, view, reverse)
-        except BadInput:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
-            raise _bad(f"kernel note is corrupt: {exc!r}", self._b.file) from None
+        frozen_rows = self._src.frozen
+        for dev, key, was in self._b.walk(view, reverse):
+            visit(dev)
+            if key is not None and dev.frozen != was:
+                frozen_rows[key] = bool(dev.frozen)
         return True
 
     # lookups that build one device
@@ -531,12 +531,19 @@ class _Builder:
             b.self, dev.subordinate = dev, b
         return dev
 
-    def walk(self, visit, view, reverse: bool) -> None:
-        """See :meth:`LazyDevices.walk_unbuilt` (``view(key, name, fn, frozen, outgoing)``)."""
-        self._rows()            # a walk of every device reads the whole note: bus rows too
-        whole = getattr(self.fabric, "materialize", None)
-        if whole is not None:
-            whole()
+    def walk(self, view, reverse: bool):
+        """(device or view, key, frozen) of every device, for :meth:`LazyDevices.walk_unbuilt`
+        (``view(key, name, fn, frozen, outgoing)``; key and frozen are None for a device
+        already built)."""
+        try:
+            self._rows()        # a walk of every device reads the whole note: bus rows too
+            whole = getattr(self.fabric, "materialize", None)
+            if whole is not None:
+                whole()
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
+            raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
         fns = getattr(self.fabric, "_by_uid", None)
         fn_of = fns.__getitem__ if type(fns) is dict else self.fabric.by_uid
         devs, kept = self.k.devices, self.kept
@@ -547,16 +554,21 @@ class _Builder:
         names = _DEVFN_NAMES
         chunks = range(kept.nchunks)
         for c in (reversed(chunks) if reverse else chunks):
-            n = kept.rows_in(c)
-            raw = kept.chunk_raw(c)
-            kept.row(c * kept.chunk_rows)                      # checks and caches the uids
-            rows = list(zip([k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])],
-                            _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)]),
-                            kept._uids[c]))
+            try:
+                n = kept.rows_in(c)
+                raw = kept.chunk_raw(c)
+                kept.row(c * kept.chunk_rows)                  # checks and caches the uids
+                rows = list(zip([k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])],
+                                _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)]),
+                                kept._uids[c]))
+            except BadInput:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
             for key, rest, uid in (reversed(rows) if reverse else rows):
                 dev = get(devs, key)
                 if dev is not None:
-                    visit(dev)
+                    yield dev, None, None
                     continue
                 flags, out = rest[3], rest[4]
                 was = frozen_rows.get(key, bool(flags & 4))
@@ -564,10 +576,13 @@ class _Builder:
                 if pre is None:
                     pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
                 name = pre + names[key & 0xFF]
-                v = view(key, name, fn_of(uid or name), was, None if out < 0 else out)
-                visit(v)
-                if v.frozen != was:
-                    frozen_rows[key] = bool(v.frozen)
+                try:
+                    fn = fn_of(uid or name)
+                except BadInput:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a uid the fabric does not have
+                    raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
+                yield view(key, name, fn, was, None if out < 0 else out), key, was
 
     def build_all(self) -> None:
         """Every bus and device, linked as a kernel built in one go links them."""
