@@ -379,7 +379,15 @@ class Machine:
             return None
         from pcilu_cli.state import report_note
         raw, file, log_bytes = self._report_note
-        return report_note.decode(raw, len(self.fabric), log_bytes, file=file)
+        text = report_note.decode(raw, len(self.fabric), log_bytes, file=file)
+        self.check_kernel_note()     # printing the document must not hide a damaged file
+        return text
+
+    def check_kernel_note(self) -> None:
+        """Refuse (BadInput naming the note) a kernel note whose device chunks, read lazily,
+        are damaged, for a command that would otherwise never read them."""
+        if self._kernel_kept is not None:
+            self._kernel_kept.check_rows()
 
     @no_gc
     def to_bytes(self, *, report_json=None) -> bytes:
