@@ -714,7 +714,7 @@ def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,
         return _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file)
     except BadInput as exc:
         if exc.file is None:
-            raise _bad(exc.message, file) from None
+            raise exc.in_file(file, field=FIELD) from None
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(f"kernel state is corrupt: {exc!r}", file) from None

@@ -459,8 +459,7 @@ class Machine:
             # Functions are built as the kernel looks its devices up (fabric/lazy.py)
             m.fabric = lazy.from_bytes(bytes(fab), file=file)
         except BadInput as exc:
-            raise BadInput(f"fabric note: {exc.message}", file=file,
-                           field="PCILU fabric note") from None
+            raise exc.in_file(file, field="PCILU fabric note") from None
         except Exception as exc:  # noqa: BLE001 - any decoding failure is corrupt input
             raise BadInput(f"fabric note is corrupt: {exc!r}", file=file,
                            field="PCILU fabric note") from None
