@@ -86,7 +86,7 @@ def pci_scan_slot(k, bus, devfn: int, answering=None, checked: bool = False) -> 
     if devfn > 0 and not checked and only_one_child(k, bus):
         return 0
     devices = k.devices
-    base = device_key(bus.domain, bus.number, 0)   # a function's key is base | devfn
+    base = bus.domain << 16 | bus.number << 8   # device_key(): a function's is base | devfn
     bridge = bus.self
     nr = 0
     fn = 0
@@ -145,7 +145,7 @@ def pci_scan_device(k, bus, devfn: int, key: int, fn=_ROUTE):
     l = cfg.read(PCI_VENDOR_ID, 4)              # vendor | device << 16
     vendor = l & 0xFFFF
     device = l >> 16
-    if vendor == 0xFFFF or not vendor or device == 0xFFFF or not device:
+    if not (0 < vendor < 0xFFFF and 0 < device < 0xFFFF):
         return None                             # (~0 and 0 fail these too)
     dev = PciDev(bus, devfn, fn, key)
     dev.vendor = vendor
