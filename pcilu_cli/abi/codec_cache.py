@@ -43,4 +43,5 @@ CODECS = {
     'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_len': ('<L', {'length': 0}),
     'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_key': ('<Q', {'key': 0}),
     'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_row': ('<BBHHllHqHH', {'hdr_type': 0, 'pcie_type': 1, 'acs_cap': 2, 'flags': 4, 'outgoing': 6, 'incoming': 10, 'acs_ctrl': 14, 'physfn': 16, 'vendor': 24, 'device': 26}),
+    'pcilu_cli.abi.kernel_note_layouts:pcilu_kernel_note_bus': ('<QqqHHB', {'bus': 0, 'self': 8, 'parent': 16, 'start': 24, 'end': 26, 'flags': 28}),
 }

@@ -9,6 +9,7 @@ codecs.
     pcilu_kernel_note_len     one u32 per section: head, buses, keys, chunk 0, chunk 1 ...
     pcilu_kernel_note_key     u64 device key (the keys section; a chunk's first column)
     pcilu_kernel_note_row     the rest of a device row (a chunk's second column)
+    pcilu_kernel_note_bus     one bus of the bus rows section (after BUS_ROWS_MAGIC)
 
 All little-endian.
 """
@@ -27,6 +28,10 @@ NOTE_HEADER = cached(_LAYOUTS, "pcilu_kernel_note_header")[0]
 NOTE_LEN = cached(_LAYOUTS, "pcilu_kernel_note_len")[0]
 NOTE_KEY = cached(_LAYOUTS, "pcilu_kernel_note_key")[0]
 NOTE_ROW = cached(_LAYOUTS, "pcilu_kernel_note_row")[0]
+NOTE_BUS = cached(_LAYOUTS, "pcilu_kernel_note_bus")[0]
+# the bus rows section: this magic, then one pcilu_kernel_note_bus per bus (registration
+# order); a section that opens with "[" is the JSON list earlier pcilu versions wrote
+BUS_ROWS_MAGIC = b"PCILUBR1"
 
 # one step per row of a 262,144-device note: a tuple index and an addition, no Enum call
 # (code 0: no PCIe capability; code t + 1: PCI_EXP_TYPE t, reserved values included)

@@ -35,5 +35,14 @@ pcilu_kernel_note_row = Struct(        # the rest of a device row (a chunk's sec
     "device" / Int16ul,
 )
 
+pcilu_kernel_note_bus = Struct(        # one pci_bus of the bus rows section (after its magic)
+    "bus" / Int64ul,                   # domain << 8 | bus number
+    "self" / Int64sl,                  # device key of the bridge leading to it; -1: none
+    "parent" / Int64sl,                # the parent bus, as "bus"; -1: none (a root bus)
+    "start" / Int16ul,                 # busn_res: the bus numbers below it
+    "end" / Int16ul,
+    "flags" / Int8ul,                  # bit 0 virtual (SR-IOV VF bus), 1 root bus
+)
+
 LAYOUTS = ("pcilu_kernel_note_header", "pcilu_kernel_note_len", "pcilu_kernel_note_key",
-           "pcilu_kernel_note_row")
+           "pcilu_kernel_note_row", "pcilu_kernel_note_bus")
