@@ -81,7 +81,7 @@ class BadInput(PcIluError):
         are what a user needs to find the bad byte (``field`` is put before the decoder's
         own, ``FIELD: INNER``, when the bytes were one part of the file)."""
         inner = self.field
-        if field is not None:
+        if field is not None and inner != field and not str(inner).startswith(f"{field}: "):
             inner = field if inner is None else f"{field}: {inner}"
         return BadInput(self.reason, file=file if self.file is None else self.file,
                         offset=self.offset, field=inner, line=self.line)

@@ -44,3 +44,30 @@ def test_a_bad_serialized_fabric_names_its_file_and_field_in_the_error_json(tmp_
     doc = json.loads(res.stdout)
     assert (doc["file"], doc["field"]) == (str(bad), "table")
     assert res.stderr.count("\n") == 1 and "field table" in res.stderr
+
+
+def test_a_bad_fabric_note_in_a_state_keeps_the_decoders_field(tmp_path):
+    """The same damage inside a state file's fabric note: the field is the note, then the
+    decoder's own field (one path a script can split), and the message says each once."""
+    import json
+
+    from pcilu_cli.memory import elfcore
+    from pcilu_cli.state import Machine
+    from tests.pcilu_run import run
+    m = Machine.boot(small_fabric("switch"))
+    data = m.to_bytes()
+    mem, notes = elfcore.read_elf_core(data)
+    fab = dict(((n, t), d) for n, t, d in notes)[(elfcore.NOTE_NAME, elfcore.NT_PCILU_FABRIC)]
+    hsize = ff.pcilu_fabric_header.sizeof()
+    body = bytearray(zlib.decompress(fab[hsize:]))
+    meta_len, table_len, n = ff.FABRIC_BODY.unpack_from(body, 0)
+    ff.FABRIC_BODY.pack_into(body, 0, meta_len, table_len + 1, n)
+    bad_note = bytes(fab[:hsize]) + zlib.compress(bytes(body))
+    notes = [(nm, t, bad_note if t == elfcore.NT_PCILU_FABRIC else bytes(d))
+             for nm, t, d in notes]
+    bad = tmp_path / "g0.elf"
+    bad.write_bytes(elfcore.write_elf_core(mem, notes))
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    doc = json.loads(res.stdout)
+    assert (doc["file"], doc["field"]) == (str(bad), "PCILU fabric note: table")
+    assert res.stderr.count("fabric note") == 1, res.stderr

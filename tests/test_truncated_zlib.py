@@ -158,6 +158,23 @@ def test_a_kernel_note_section_cut_short_is_refused(section, cut, tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["g1.elf"]
 
 
+@pytest.mark.parametrize("argv", [["inspect", "{file}", "--json"],
+                                  ["enumerate", "{file}", "--json"],
+                                  ["enumerate", "{file}"]],
+                         ids=["inspect-json", "enumerate-json", "enumerate-text"])
+def test_a_device_chunk_cut_short_is_refused_by_commands_that_build_no_device(argv, tmp_path):
+    """Device chunks are inflated when a device is first built; `inspect` and the stored
+    document of `enumerate --json` build none, and still refuse the damaged file, as the
+    text `enumerate` (which builds them) does — one file, one verdict."""
+    note = _notes(_kexeced_state())[elfcore.NT_PCILU_KERNEL]
+    _head, secs = _kernel_sections(note)
+    sec = secs[SECTIONS["chunk-0"]]
+    bad = _kernel_note_with(note, SECTIONS["chunk-0"], sec[:len(sec) // 2])
+    p = tmp_path / "g1.elf"
+    p.write_bytes(_with_note(_kexeced_state(), elfcore.NT_PCILU_KERNEL, bad))
+    _refused(argv, p, "PCILU kernel note", "cut short")
+
+
 def test_a_kernel_note_section_with_bytes_after_its_stream_is_refused(tmp_path):
     note = _notes(_kexeced_state())[elfcore.NT_PCILU_KERNEL]
     _head, secs = _kernel_sections(note)

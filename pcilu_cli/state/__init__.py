@@ -95,6 +95,7 @@ def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
                            "finalized": False,
                            "note": "KHO/LUO not serialized yet (that happens at kexec)"}
     m = Machine.from_parts(mem, notes, file=file)
+    m.check_kernel_note()            # a decoder reports a damaged file even where it is lazy
     # the documented keys are always there: null when the kernel holds no such blob
     doc["pci_ser"] = {"outgoing": None, "incoming": None}
     doc["messages"] = []

@@ -288,6 +288,14 @@ class Kept:
                                          base=self.offsets[i])
         return raw
 
+    def check_rows(self) -> None:
+        """Inflate every device chunk and read its uid list (what building each device would
+        read first), so that a damaged chunk is refused by a command that never builds the
+        devices — ``inspect``, ``enumerate --json`` of a stored document — as it is by
+        those that do. ~15 ms at 65,536 devices."""
+        for c in range(self.nchunks):
+            self.row(c * self.chunk_rows)
+
     def rows_in(self, c: int) -> int:
         return min(self.chunk_rows, self.nrows - c * self.chunk_rows)
 
@@ -706,7 +714,7 @@ def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,
         return _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file)
     except BadInput as exc:
         if exc.file is None:
-            raise _bad(exc.message, file) from None
+            raise exc.in_file(file, field=FIELD) from None
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(f"kernel state is corrupt: {exc!r}", file) from None

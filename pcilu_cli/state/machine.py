@@ -379,7 +379,15 @@ class Machine:
             return None
         from pcilu_cli.state import report_note
         raw, file, log_bytes = self._report_note
-        return report_note.decode(raw, len(self.fabric), log_bytes, file=file)
+        text = report_note.decode(raw, len(self.fabric), log_bytes, file=file)
+        self.check_kernel_note()     # printing the document must not hide a damaged file
+        return text
+
+    def check_kernel_note(self) -> None:
+        """Refuse (BadInput naming the note) a kernel note whose device chunks, read lazily,
+        are damaged, for a command that would otherwise never read them."""
+        if self._kernel_kept is not None:
+            self._kernel_kept.check_rows()
 
     @no_gc
     def to_bytes(self, *, report_json=None) -> bytes:
@@ -451,8 +459,7 @@ class Machine:
             # Functions are built as the kernel looks its devices up (fabric/lazy.py)
             m.fabric = lazy.from_bytes(bytes(fab), file=file)
         except BadInput as exc:
-            raise BadInput(f"fabric note: {exc.message}", file=file,
-                           field="PCILU fabric note") from None
+            raise exc.in_file(file, field="PCILU fabric note") from None
         except Exception as exc:  # noqa: BLE001 - any decoding failure is corrupt input
             raise BadInput(f"fabric note is corrupt: {exc!r}", file=file,
                            field="PCILU fabric note") from None
