@@ -7,7 +7,7 @@ library: read the file; unpack the ELF64 header and program headers with ``struc
 PT_NOTE segments' notes; ``json.loads`` the metadata note; ``zlib.decompress`` the fabric note
 and parse its body (``json.loads`` of its metadata, ``struct.iter_unpack`` of its record table
 into a list); the kernel note's sections (state format 2): ``zlib.decompress`` each,
-``json.loads`` the head and the bus rows, ``struct.iter_unpack`` the device keys and rows,
+``json.loads`` the head, ``struct.iter_unpack`` the bus rows, the device keys and rows,
 ``json.loads`` each chunk's uids; decode the log note; slice
 every PT_LOAD segment (a memoryview, as pcilu keeps it). No checks and no objects: what pcilu
 does beyond this (validation, building fabric and kernel objects) is what the ratio charges.
@@ -66,7 +66,10 @@ def load(path: str) -> dict:
             for n in lens:
                 secs.append(zlib.decompress(raw[pos:pos + n]))
                 pos += n
-            head, buses = json.loads(secs[0]), json.loads(secs[1])
+            head = json.loads(secs[0])
+            # bus rows: magic, then one "<QqqHHB" row per bus (a JSON list in older files)
+            buses = list(struct.iter_unpack("<QqqHHB", secs[1][8:])) \
+                if secs[1][:8] == b"PCILUBR1" else json.loads(secs[1])
             keys = list(struct.iter_unpack("<Q", secs[2]))
             rows, uids = [], []
             for c in secs[3:]:
