@@ -104,3 +104,25 @@ def test_hot_remove_and_re_add_section_5_5():
     assert not any(d.incoming is not None for d in k1.devices.values())
     # ...but its LUO file still holds an FLB reference until userspace finishes the session
     assert not k1.pci_flb.finished
+
+
+def test_vf_buses_are_reserved_alike_by_a_kernel_read_back_from_its_state_file():
+    """pci_iov_init() keeps what a PF's VFs need (dev->sriov) at enumeration; a pci_dev
+    rebuilt from a state file finds it again from the capability, so a rescan of a PF's
+    bus reserves the same bus numbers either way."""
+    from pcilu_cli.state import Machine
+    fresh = Machine.boot(small_fabric("sriov"))
+    assert any(d.sriov_buses for d in fresh.kernel.devices.values())
+    loaded = Machine.from_bytes(fresh.to_bytes())
+    assert all(d.sriov_buses == -1 for d in loaded.kernel.devices.values() if d.is_virtfn
+               or d.fn.cfg.find_ext_capability(0x10) is not None)
+    for m in (fresh, loaded):
+        m.rescan()                    # every bus scanned again, its PF kept: read back
+    assert fresh.report()["devices"] == loaded.report()["devices"]
+    assert any(d.sriov_buses for d in loaded.kernel.devices.values())
+    for m in (fresh, loaded):
+        m.hot_remove("00:01.0")
+        m.rescan()
+    assert fresh.report()["devices"] == loaded.report()["devices"]
+    assert {d.name: d.sriov_buses for d in fresh.kernel.devices.values()} == \
+        {d.name: d.sriov_buses for d in loaded.kernel.devices.values()}

@@ -17,6 +17,9 @@ from pcilu_cli.abi.pci_regs import (
 # dev.pcie_cap of a pci_dev rebuilt from a saved kernel: the offset was not saved, it is found
 # again (as set_pcie_port_type() found it) on first use
 PCIE_CAP_UNREAD = -1
+# dev.sriov_buses of a pci_dev rebuilt from a saved kernel: found again from its SR-IOV
+# capability on first use (pci_iov_init() found it at enumeration)
+SRIOV_UNREAD = -1
 
 
 class PciBus:
@@ -45,6 +48,9 @@ class PciDev:
         "domain", "bus", "devfn", "key", "fn", "vendor", "device", "hdr_type", "multifunction",
         "is_virtfn", "physfn", "pcie_type", "pcie_cap", "pcie_flags_reg", "subordinate",
         "acs_cap", "ari_enabled",
+        # pci_iov_init(): the bus numbers past its own that the PF's VFs need (None: no
+        # SR-IOV capability, or TotalVFs 0) — what pci_iov_bus_range() reads of dev->sriov
+        "sriov_buses",
         # struct pci_liveupdate (final v6)
         "outgoing", "incoming", "acs_ctrl", "inherit_buses", "was_preserved", "frozen",
         # simulator bookkeeping for the report
@@ -72,6 +78,7 @@ class PciDev:
         self.subordinate = None
         self.acs_cap = None
         self.ari_enabled = False
+        self.sriov_buses = SRIOV_UNREAD
         self.outgoing = None        # slot index in the outgoing pci_ser, or None
         self.incoming = None        # slot index in the incoming pci_ser, or None
         self.acs_ctrl = 0

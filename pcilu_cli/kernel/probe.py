@@ -27,7 +27,7 @@ from pcilu_cli.abi.pci_regs import (
 from . import liveupdate as lu
 from .acs import pci_enable_acs
 from .log import DEBUG, INFO, WARNING, ERR
-from .pcidev import PciBus, PciDev
+from .pcidev import SRIOV_UNREAD, PciBus, PciDev
 
 # dev.pcie_type is a PciExpType member (one object per value): compared by identity
 _UPSTREAM, _DOWNSTREAM = PciExpType.UPSTREAM, PciExpType.DOWNSTREAM
@@ -220,6 +220,7 @@ def pci_init_capabilities(k, dev) -> None:
     # capability unless the device was preserved.
     if not dev.devfn and dev.pcie_type is not None:
         pci_configure_ari(k, dev)
+    pci_iov_init(k, dev)
     pci_acs_init(k, dev)
     # UNCONFIRMED (spec §17): the v6 base calls pci_enable_acs() from pci_dma_configure() at
     # driver bind; we call it once per device at enumeration, after pci_acs_init().
@@ -263,19 +264,39 @@ def pci_acs_init(k, dev) -> None:
         lu.pci_liveupdate_init_acs(k, dev)      # (it only reads ACS Control of an incoming one)
 
 
+def pci_iov_init(k, dev) -> None:
+    """pci_iov_init() -> sriov_init(), as far as bus numbers go: the SR-IOV capability is
+    found and its TotalVFs / First VF Offset / VF Stride read here, in pci_init_capabilities()
+    before pci_acs_init() (whose ACS Control write would send a later lookup through the
+    capability list again); what the VFs need is kept in the pci_dev, as dev->sriov keeps
+    max_VF_buses. (VFs are never asked: pci_iov_bus_range() skips them.)"""
+    if dev.is_virtfn:
+        return
+    dev.sriov_buses = _sriov_buses(dev)
+
+
+def _sriov_buses(dev) -> int | None:
+    fn = dev.fn
+    if fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV) is None:
+        return None
+    sr = fn.sriov
+    if not sr.total_vfs:
+        return None
+    return (dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)) >> 8
+
+
 def pci_iov_bus_range(k, bus) -> int:
+    # the most dev->sriov->max_VF_buses of the bus's PFs (kept by pci_iov_init(); a pci_dev
+    # rebuilt from a saved kernel finds it again on first use)
     mx = 0
     for dev in bus.devices:
         if dev.is_virtfn:
             continue
-        fn = dev.fn
-        if fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV) is None:
-            continue
-        sr = fn.sriov
-        if not sr.total_vfs:
-            continue
-        last = dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)
-        mx = max(mx, last >> 8)
+        need = dev.sriov_buses
+        if need == SRIOV_UNREAD:
+            need = dev.sriov_buses = _sriov_buses(dev)
+        if need is not None and need > mx:
+            mx = need
     return mx
 
 
