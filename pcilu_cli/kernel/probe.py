@@ -20,7 +20,7 @@ from pcilu_cli.abi.pci_regs import (
     PCI_EXP_DEVCTL2_ARI, PCI_EXP_FLAGS, PCI_EXP_FLAGS_TYPE, PCI_EXP_FLAGS_TYPE_SHIFT,
     PCI_HEADER_TYPE, KNOWN_HEADER_TYPES, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_HEADER_TYPE_MFD, PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType,
-    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV,
+    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI,
     PORT_TYPE_BY_FIELD,
 )
 
@@ -55,26 +55,6 @@ def only_one_child(k, bus) -> bool:
     if bridge is None or k.params.pcie_scan_all:
         return False
     return bridge.pcie_type in DOWNSTREAM_PORTS   # pcie_downstream_port()
-
-
-def pci_ari_enabled(bus) -> bool:
-    return bus.self is not None and bus.self.ari_enabled
-
-
-def next_fn(k, bus, dev, fn: int) -> int:
-    bridge = bus.self
-    if bridge is not None and bridge.ari_enabled:   # pci_ari_enabled(bus): next_ari_fn()
-        if dev is None:
-            return -1
-        nfn = dev.fn.ari_next_function
-        if nfn is None or nfn <= fn:
-            return -1
-        return nfn
-    if fn >= 7:
-        return -1
-    if dev is not None and not dev.multifunction:
-        return -1
-    return fn + 1
 
 
 def pci_scan_slot(k, bus, devfn: int, answering=None, checked: bool = False) -> int:
@@ -276,11 +256,8 @@ def pci_iov_init(k, dev) -> None:
 
 
 def _sriov_buses(dev) -> int | None:
-    fn = dev.fn
-    if fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV) is None:
-        return None
-    sr = fn.sriov
-    if not sr.total_vfs:
+    sr = dev.fn.sriov                           # None: no SR-IOV capability
+    if sr is None or not sr.total_vfs:
         return None
     return (dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)) >> 8
 

@@ -64,19 +64,16 @@ def device_shutdown(k, kexec_in_progress: bool) -> list:
     """Shut every device down; returns ``[(name, uid)]`` of the devices whose Bus Master
     Enable this shutdown cleared, in registration order."""
     cleared = []
-    devs = k.devices
-    walk = getattr(devs, "walk_unbuilt", None)
-    if walk is not None:
-        # a kernel read from a state file: devices nobody built are shut down through a
-        # ShutdownView of their row, in the same (reverse registration) order
-        def shut(dev):
-            if pci_device_shutdown(k, dev, kexec_in_progress):
-                cleared.append((dev.name, dev.fn.uid))
-        if walk(shut, ShutdownView, reverse=True):
-            cleared.reverse()
-            return cleared
-    for dev in reversed(list(devs.values())):
+
+    def shut(dev):
         if pci_device_shutdown(k, dev, kexec_in_progress):
             cleared.append((dev.name, dev.fn.uid))
+    devs = k.devices
+    # a kernel read from a state file: devices nobody built are shut down through a
+    # ShutdownView of their row, in the same (reverse registration) order
+    walk = getattr(devs, "walk_unbuilt", None)
+    if walk is None or not walk(shut, ShutdownView, reverse=True):
+        for dev in reversed(list(devs.values())):
+            shut(dev)
     cleared.reverse()
     return cleared
