@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pcilu_cli.errors import BadInput
 from pcilu_cli.fabric.config import CONFIG_EPOCH
-from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.fabric.model import (
-    _SIZES, FABRIC_MAGIC, FABRIC_RECORD, Fabric, Function, RootBus, decode_parts, record_of,
+    FABRIC_MAGIC, FABRIC_RECORD, Fabric, Function, RootBus, decode_parts, record_of,
+    records_of,
 )
 
 FIELD = "PCILU fabric note"
@@ -134,7 +134,7 @@ class LazyFabric(Fabric):
         unchanged = self._unchanged()
         data, meta, file = self._data, self._meta, self._file
         try:
-            recs = _records(meta, self._table, self._blobs)
+            recs = records_of(meta, self._table, self._blobs)
             premade = self._premade
             for k in ("_data", "_meta", "_table", "_blobs", "_file", "_n", "_uix", "_premade",
                       "_temp_roots", "_epoch"):
@@ -155,22 +155,6 @@ class LazyFabric(Fabric):
                   [(uids[i], sorted(knobs[str(i)].items(), key=repr))
                    for i in _knob_rows(knobs, len(uids))])
             self._encoded = (CONFIG_EPOCH[0], data, fp)
-
-
-def _records(meta, table, blobs) -> list:
-    """Every record of the table as Fabric.from_records takes it (model.record_of for each
-    row, in one loop: a 65,536-function kexec or enumerate pays this once)."""
-    uids, knobs = meta["uids"], meta["knobs"]
-    of_stored, sizes = ConfigSpace.of_stored, _SIZES
-    recs = []
-    add = recs.append
-    for i, ((parent, rix, devfn, flags, vfi, delta, _pad, bi), uid) in enumerate(
-            zip(FABRIC_RECORD.iter_unpack(table), uids)):
-        add((parent, rix, devfn, flags & 1, vfi, delta, of_stored(sizes[flags >> 4], blobs[bi]),
-             uid, knobs.get(str(i)) if knobs else None))
-    if len(recs) != len(uids):
-        raise BadInput(f"{len(uids)} uids for {len(recs)} records", field=FIELD)
-    return recs
 
 
 def _knob_rows(knobs: dict, n: int) -> list:
