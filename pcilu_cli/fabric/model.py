@@ -769,21 +769,23 @@ class Fabric:
         """Flatten to (roots, records); a record is
         (parent_index|-1, root_index, devfn, is_vf, vf_index, delta, cfg, uid, knobs)."""
         roots = [(r.domain, r.number) for r in self.roots]
+        return roots, [(parent, rix, fn.devfn, isvf, vfi, delta, fn.cfg, fn.uid, fn._knobs)
+                       for fn, parent, rix, isvf, vfi, delta in self._record_walk()]
+
+    def _record_walk(self):
+        """``(fn, parent_index|-1, root_index, is_vf, vf_index, delta)`` of every function in
+        record order (depth first, VFs after their PF): a record's parent is its upstream
+        bridge's record, a VF's its PF's (what _records() and to_bytes() write)."""
         root_ix = {id(r): i for i, r in enumerate(self.roots)}
-        index = {}
-        recs = []
-        for fn in self.functions(include_virtfns=True):
-            if fn.physfn is not None:
-                delta, devfn = self._vf_key(fn)
-                parent, isvf, vfi = index[id(fn.physfn)], 1, fn.vf_index
+        index: dict = {}                  # Function -> its record index (identity: no __eq__)
+        for i, fn in enumerate(self.functions(include_virtfns=True)):
+            pf = fn.physfn
+            if pf is not None:
+                yield fn, index[pf], root_ix[id(fn.root)], 1, fn.vf_index, fn.vbus_delta
             else:
-                delta, devfn = 0, fn.devfn
-                parent = index[id(fn.upstream)] if fn.upstream is not None else -1
-                isvf, vfi = 0, 0
-            index[id(fn)] = len(recs)
-            recs.append((parent, root_ix[id(fn.root)], devfn, isvf, vfi, delta, fn.cfg, fn.uid,
-                         fn._knobs))
-        return roots, recs
+                up = fn.upstream
+                yield fn, -1 if up is None else index[up], root_ix[id(fn.root)], 0, 0, 0
+            index[fn] = i
 
     @classmethod
     def from_records(cls, name, source, platform, roots, recs, copy_cfg=True, *, into=None,
@@ -862,11 +864,9 @@ class Fabric:
             if enc[0] == CONFIG_EPOCH[0] and enc[2] == self._fingerprint():
                 return enc[1]
             self._encoded = None
-        # one pass over the functions in _records() order (depth first, VFs after their PF),
-        # each written as its record as it is met
+        # one pass over the functions in record order, each written as its record as it is
+        # met (no list of records)
         roots = [(r.domain, r.number) for r in self.roots]
-        root_ix = {id(r): i for i, r in enumerate(self.roots)}
-        index: dict = {}                  # Function -> its record index (identity: no __eq__)
         blobs: dict[bytes, int] = {}
         setblob = blobs.setdefault
         table = bytearray()
@@ -874,27 +874,18 @@ class Fabric:
         size_codes = _SIZE_CODES
         uids, knobs = [], {}
         add_uid = uids.append
-        i = 0
-        for fn in self.functions(include_virtfns=True):
-            pf = fn.physfn
-            if pf is not None:
-                parent, isvf, vfi, delta = index[pf], 1, fn.vf_index, fn.vbus_delta
-            else:
-                up = fn.upstream
-                parent = -1 if up is None else index[up]
-                isvf = vfi = delta = 0
-            index[fn] = i
+        n_recs = 0
+        for fn, parent, rix, isvf, vfi, delta in self._record_walk():
             cfg = fn.cfg
             d = cfg._data
             bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
-            table += pack(parent, root_ix[id(fn.root)], fn.devfn,
-                          isvf | (size_codes[cfg.size] << 4), vfi, delta, 0, bi)
+            table += pack(parent, rix, fn.devfn, isvf | (size_codes[cfg.size] << 4), vfi, delta,
+                          0, bi)
             add_uid(fn.uid)
             kn = fn._knobs
             if kn:
-                knobs[str(i)] = kn
-            i += 1
-        n_recs = i
+                knobs[str(n_recs)] = kn
+            n_recs += 1
         blob_list = list(blobs)
         meta = json.dumps({"name": self.name, "source": self.source, "platform": self.platform,
                            "roots": roots, "uids": uids, "knobs": knobs,
