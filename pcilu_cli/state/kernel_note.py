@@ -62,6 +62,15 @@ def _bad(message, file):
 # the bulk build's lookups (one per row of a 262,144-device note): DD.F of every devfn, the
 # eight flag bits of a row as the pci_dev's booleans
 _DEVFN_NAMES = tuple(f"{d >> 3:02x}.{d & 7}" for d in range(256))
+
+
+def _name_of(prefixes: dict, key: int) -> str:
+    """dev_name() of a device key, ``DDDD:BB:DD.F``; ``prefixes`` caches ``key >> 8`` ->
+    ``"DDDD:BB:"`` across the rows of one pass (a 262,144-device save or walk)."""
+    pre = prefixes.get(key >> 8)
+    if pre is None:
+        pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
+    return pre + _DEVFN_NAMES[key & 0xFF]
 _FLAG_BITS = tuple(tuple(bool(f >> b & 1) for b in range(8)) for f in range(256))
 # a row's pcie_type byte -> the port type (port_type_of_code()), _BAD_TYPE past the field
 _BAD_TYPE = object()
@@ -90,11 +99,8 @@ def _uids(part) -> list:
     prefixes: dict = {}
     out = []
     for d in part:
-        uid, key = d.fn.uid, d.key
-        pre = prefixes.get(key >> 8)
-        if pre is None:
-            pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
-        out.append("" if uid == pre + _DEVFN_NAMES[key & 0xFF] else uid)
+        uid = d.fn.uid
+        out.append("" if uid == _name_of(prefixes, d.key) else uid)
     return out
 
 
@@ -331,6 +337,17 @@ class Kept:
         those that do. ~15 ms at 65,536 devices."""
         for c in range(self.nchunks):
             self.row(c * self.chunk_rows)
+
+    def chunk(self, c: int) -> tuple:
+        """``(keys, rests, uids)`` of device chunk ``c``: its key column as a list, an
+        iterator of its row tuples (the row codec derived from the layout) and its uid list
+        (checked and cached)."""
+        n = self.rows_in(c)
+        raw = self.chunk_raw(c)
+        self.row(c * self.chunk_rows)                      # checks and caches the uids
+        k_end = n * _KEY.size
+        return ([k_ for (k_,) in _KEY.iter_unpack(raw[:k_end])],
+                _REST.iter_unpack(raw[k_end:k_end + n * _REST.size]), self._uids[c])
 
     def rows_in(self, c: int) -> int:
         return min(self.chunk_rows, self.nrows - c * self.chunk_rows)
@@ -589,18 +606,11 @@ class _Builder:
         devs, kept = self.k.devices, self.kept
         frozen_rows = kept.frozen
         get = dict.get
-        key_size, rest_size = _KEY.size, _REST.size
-        prefixes: dict = {}           # key >> 8 -> "dddd:bb:" (a device's name, less DD.F)
-        names = _DEVFN_NAMES
+        prefixes: dict = {}
         chunks = range(kept.nchunks)
         for c in (reversed(chunks) if reverse else chunks):
             try:
-                n = kept.rows_in(c)
-                raw = kept.chunk_raw(c)
-                kept.row(c * kept.chunk_rows)                  # checks and caches the uids
-                rows = list(zip([k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])],
-                                _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)]),
-                                kept._uids[c]))
+                rows = list(zip(*kept.chunk(c)))
             except BadInput:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -612,10 +622,7 @@ class _Builder:
                     continue
                 flags, out = rest[3], rest[4]
                 was = frozen_rows.get(key, bool(flags & 4))
-                pre = prefixes.get(key >> 8)
-                if pre is None:
-                    pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
-                name = pre + names[key & 0xFF]
+                name = _name_of(prefixes, key)
                 try:
                     fn = fn_of(uid or name)
                 except BadInput:
@@ -662,7 +669,7 @@ class _Builder:
             if parent >= 0:
                 b.parent = built[(parent >> 8, parent & 0xFF)]
             on_bus[bk] = (b, f"{bk >> 8:04x}:{bk & 0xFF:02x}:")
-        kept, rest_size, key_size = self.kept, _REST.size, _KEY.size
+        kept = self.kept
         types, bad_type = _TYPES, _BAD_TYPE
         names, flag_bits = _DEVFN_NAMES, _FLAG_BITS
         vfs = []
@@ -670,12 +677,7 @@ class _Builder:
         premade = dict(dict.items(devs))        # handed out before: kept as they are
         by_key, by_uid = {}, {}
         for c in range(kept.nchunks):
-            n = kept.rows_in(c)
-            raw = kept.chunk_raw(c)
-            kept.row(c * kept.chunk_rows)                      # checks and caches the uids
-            uids = kept._uids[c]
-            keys = [k_ for (k_,) in _KEY.iter_unpack(raw[:n * key_size])]
-            rests = _REST.iter_unpack(raw[n * key_size:n * (key_size + rest_size)])
+            keys, rests, uids = kept.chunk(c)
             for key, (hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc), uid in \
                     zip(keys, rests, uids):
                 bus, pre = on_bus[key >> 8]
