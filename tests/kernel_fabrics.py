@@ -11,6 +11,21 @@ from pcilu_cli.kernel import Kernel
 from tests.inmemory_kexec import next_kernel
 
 
+def record_config_reads(monkeypatch, cfg) -> list:
+    """The offsets of every config read of ``cfg`` from now on (``ConfigSpace.read`` wrapped
+    for the rest of the test)."""
+    from pcilu_cli.fabric.config import ConfigSpace
+    reads = []
+    orig = ConfigSpace.read
+
+    def read(self, off, width):
+        if self is cfg:
+            reads.append(off)
+        return orig(self, off, width)
+    monkeypatch.setattr(ConfigSpace, "read", read)
+    return reads
+
+
 def switch_fabric(**knobs):
     """host bridge; RP 00:01.0 → USP 01:00.0 → DSP 02:00.0 / 02:01.0 → EP 03:00.0 / 04:00.0.
 

@@ -6,6 +6,7 @@ kernel's several lookups of one function cost one walk, and a changed list is se
 from __future__ import annotations
 
 from pcilu_cli.fabric.config import ConfigSpace
+from tests.kernel_fabrics import record_config_reads
 
 
 def _space():
@@ -21,22 +22,10 @@ def _space():
     return ConfigSpace(4096, bytes(data))
 
 
-def _counting(cfg):
-    reads = []
-    orig = ConfigSpace.read
-
-    def read(self, off, width):
-        if self is cfg:
-            reads.append(off)
-        return orig(self, off, width)
-    return reads, read
-
-
 def test_lookups_of_one_function_walk_its_lists_once(monkeypatch):
     cfg = _space()
     cfg.write(0x2C, 2, 0x1234)                   # written: its bytes are its own now
-    reads, read = _counting(cfg)
-    monkeypatch.setattr(ConfigSpace, "read", read)
+    reads = record_config_reads(monkeypatch, cfg)
     assert cfg.find_capability(0x10) == 0x50 and cfg.find_ext_capability(0x0D) == 0x100
     walked = len(reads)
     assert cfg.find_capability(0x01) == 0x40 and cfg.find_ext_capability(0x10) is None

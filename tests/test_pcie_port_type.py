@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pcilu_cli.abi.pci_regs import PciExpType
 from pcilu_cli.fabric.build import FabricBuilder
-from pcilu_cli.fabric.config import ConfigSpace
 from pcilu_cli.kernel import Kernel
 from pcilu_cli.state import kernel_note
-from tests.kernel_fabrics import RP, USP, DSP0, EP0, switch_fabric
+from tests.kernel_fabrics import RP, USP, DSP0, EP0, record_config_reads, switch_fabric
 
 
 def test_each_device_knows_its_port_type_as_a_pci_exp_type():
@@ -60,21 +59,11 @@ def _ari_fabric():
     return b.build()
 
 
-def test_ari_configuration_reads_the_bridge_flags_only_at_its_own_setup():
+def test_ari_configuration_reads_the_bridge_flags_only_at_its_own_setup(monkeypatch):
     fab = _ari_fabric()
-    rp_cfg = fab.by_uid("0000:00:01.0").cfg
-    reads = []
-    orig = ConfigSpace.read
-
-    def read(self, off, width):
-        if self is rp_cfg:
-            reads.append(off)
-        return orig(self, off, width)
-    ConfigSpace.read = read
-    try:
-        k = Kernel.boot(fab)
-    finally:
-        ConfigSpace.read = orig
+    reads = record_config_reads(monkeypatch, fab.by_uid("0000:00:01.0").cfg)
+    k = Kernel.boot(fab)
+    monkeypatch.undo()
     rp = k.dev("00:01.0")
     assert rp.ari_enabled and rp.fn.ari_forwarding
     # PCI_EXP_FLAGS once (set_pcie_port_type()); DevCap2 and DevCtl2 through dev->pcie_cap

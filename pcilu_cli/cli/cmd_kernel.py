@@ -49,8 +49,13 @@ def _warn_kernel_lines(r: dict, op: str) -> None:
             warn(f"{op} {r.get('bdf', '?')}: the kernel only logged: {ln}")
 
 
+def _message_lines(lines) -> list:
+    """The kernel's log lines of one result, as they are printed under it."""
+    return [f"  {ln}" for ln in lines]
+
+
 def _echo_messages(lines):
-    _echo_lines(f"  {ln}" for ln in lines)
+    _echo_lines(_message_lines(lines))
 
 
 def _echo_lines(lines) -> None:
@@ -137,7 +142,7 @@ def _echo_paths(verb, results, with_session=False):
         path = " -> ".join(f"{p['bdf']} ({p['refcount']})" for p in r["path"])
         where = f" in session {r['session']!r}" if with_session else ""
         out.append(f"{verb} {r['bdf']}{where}: {path}")
-        out += [f"  {ln}" for ln in r["messages"]]
+        out += _message_lines(r["messages"])
     _echo_lines(out)
 
 
@@ -248,7 +253,7 @@ def finish(state, bdfs, wait, as_json, **kw):
         for r in res:
             verb = "finished" if r.get("file") else "finish (no incoming file):"
             out.append(f"{verb} {r.get('bdf', '?')}")
-            out += [f"  {ln}" for ln in r.get("messages", [])]
+            out += _message_lines(r.get("messages", []))
         _echo_lines(out)
 
 

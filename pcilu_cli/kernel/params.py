@@ -11,6 +11,7 @@ vfio-pci; ``iommu=off`` models a host without one.
 """
 from __future__ import annotations
 
+from pcilu_cli.errors import Value
 
 _TRUE = {"1", "y", "yes", "on", "true", "enable", "enabled"}
 _FALSE = {"0", "n", "no", "off", "false", "disable", "disabled"}
@@ -25,7 +26,7 @@ def _kstrtobool(value: str):
     return None
 
 
-class KernelParams:
+class KernelParams(Value):
     """The parsed command line. (A plain class rather than a dataclass: every kernel command
     loads this module, and a dataclass's methods are generated at import.)"""
 
@@ -50,15 +51,9 @@ class KernelParams:
         self.cmdline = cmdline
         self.ignored = [] if ignored is None else ignored
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return "KernelParams(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
+    def _values(self) -> tuple:
+        # compared and shown as to_dict() has them (``ignored`` as a list)
+        return tuple(self.to_dict().values())
 
     @property
     def luo_enabled(self) -> bool:
