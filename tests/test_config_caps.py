@@ -5,6 +5,8 @@ kernel's several lookups of one function cost one walk, and a changed list is se
 """
 from __future__ import annotations
 
+from hypothesis import given, settings, strategies as st
+
 from pcilu_cli.fabric.config import ConfigSpace
 from tests.kernel_fabrics import record_config_reads
 
@@ -51,3 +53,54 @@ def test_a_copy_keeps_the_lists_and_its_own_writes_are_its_own():
     twin.write(0x41, 1, 0x00)
     assert twin.find_capability(0x10) is None
     assert cfg.find_capability(0x10) == 0x50
+
+
+def test_a_write_outside_the_lists_keeps_them_walked(monkeypatch):
+    # what a shutdown (Command: Bus Master off) and an enumeration (bus numbers, BARs) write
+    # into every function of a loaded state: the next boot's lookups walk nothing again
+    cfg, twin = _space(), _space()
+    assert cfg.find_capability(0x10) == 0x50            # the shared bytes' walk, once
+    reads = record_config_reads(monkeypatch, cfg)
+    cfg.write(0x04, 2, 0x0002)                           # Command
+    cfg.write(0x18, 4, 0x00050403)                       # bus numbers
+    cfg.write(0x10, 4, 0xFE000000)                       # BAR0
+    cfg.write(0x3C, 1, 0x0B)                             # Interrupt Line
+    assert cfg.find_capability(0x10) == 0x50 and cfg.find_ext_capability(0x0D) == 0x100
+    assert cfg.find_capability(0x01) == 0x40
+    assert reads == []
+    twin.write(0x04, 2, 0x0006)                          # never looked up before its write
+    reads = record_config_reads(monkeypatch, twin)
+    assert twin.find_capability(0x10) == 0x50 and twin.find_ext_capability(0x0D) == 0x100
+    assert reads == []
+
+
+def test_a_write_to_what_the_walk_reads_is_seen_after_one_that_kept_the_lists():
+    cfg = _space()
+    cfg.write(0x04, 2, 0x0002)                           # kept the lists
+    cfg.write(0x06, 2, 0x0000)                           # Status: no capability list
+    assert cfg.find_capability(0x10) is None and cfg.find_ext_capability(0x0D) == 0x100
+    cfg.write(0x06, 2, 0x0010)
+    cfg.write(0x34, 1, 0x50)                             # the list starts at PCIe now
+    assert cfg.find_capability(0x01) is None and cfg.find_capability(0x10) == 0x50
+    cfg.write(0x0E, 1, 0x02)                             # CardBus: the head is at 0x14
+    assert cfg.find_capability(0x10) is None
+    cfg.write(0x104, 2, 0x0000)                          # a write inside the ACS capability
+    assert cfg.find_ext_capability(0x0D) == 0x100
+
+
+_WRITE = st.tuples(st.integers(0, 0x10F), st.sampled_from((1, 2, 4)), st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_WRITE, max_size=12), st.lists(st.booleans(), min_size=12, max_size=12))
+def test_lookups_after_any_writes_are_those_of_the_same_bytes_walked_afresh(writes, looks):
+    cfg = _space()
+    for (off, width, value), look in zip(writes, looks):
+        cfg.write(off, width, value & (1 << 8 * width) - 1)
+        if look:                                         # lookups in between keep an index
+            cfg.find_capability(0x10), cfg.find_ext_capability(0x0D)
+        fresh = ConfigSpace(cfg.size, cfg.to_bytes())     # the same bytes, walked as they are
+        for cid in (0x01, 0x05, 0x10, 0x11):
+            assert cfg.find_capability(cid) == fresh.find_capability(cid)
+        for cid in (0x0D, 0x0E, 0x10):
+            assert cfg.find_ext_capability(cid) == fresh.find_ext_capability(cid)

@@ -60,6 +60,15 @@ _U32 = PCI_CFG_U32
 _U16_FROM = _U16.unpack_from
 _U32_FROM = _U32.unpack_from
 _WIDTH_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
+# The bytes a walk of the standard capability list reads: Status (PCI_STATUS_CAP_LIST), the
+# header type (CardBus or not), the list head (0x34, CardBus 0x14) and the ID/next bytes of
+# capabilities, which lie past the standard header (PCI_STD_HEADER_SIZEOF .. 0xFF). A write
+# that touches none of them (Command, BARs, bus numbers, Interrupt Line ...) leaves the list
+# as walked; a write below 0x100 never changes the extended list.
+_STD_WALKED = bytes(1 if o in (PCI_STATUS, PCI_STATUS + 1, PCI_HEADER_TYPE,
+                               PCI_CB_CAPABILITY_LIST, PCI_CAPABILITY_LIST)
+                    or PCI_STD_HEADER_SIZEOF <= o < PCI_CFG_SPACE_SIZE else 0
+                    for o in range(PCI_CFG_SPACE_SIZE))
 
 
 class ConfigSpace:
@@ -133,10 +142,23 @@ class ConfigSpace:
                 return
         elif value == 0 and off >= len(d) and not isinstance(d, bytearray):
             return  # writing zero beyond the stored extent of shared bytes changes nothing
+        if end > PCI_CFG_SPACE_SIZE:
+            self._ext_caps = None               # the extended list may change
+            if off < PCI_CFG_SPACE_SIZE:
+                self._caps = None
+        elif 1 in _STD_WALKED[off:end]:
+            self._caps = None                   # the standard list may change
+        elif type(d) is bytes:
+            # the lists stay as they are: keep them walked, as the walk shared by every space
+            # holding these bytes (a 65,536-function shutdown clears Bus Master in each
+            # function, which would otherwise cost one walk per function at the next boot)
+            if self._caps is None:
+                self._caps = self._walked(0)[1]
+            if self._ext_caps is None:
+                self._ext_caps = self._walked(1)[1]
         if not isinstance(d, bytearray):
             d = self._data = bytearray(d)
         CONFIG_EPOCH[0] += 1
-        self._caps = self._ext_caps = None      # the bytes change: walk again when asked
         if end > len(d):
             d.extend(bytes(end - len(d)))
         d[off:end] = value.to_bytes(width, "little")
