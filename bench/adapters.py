@@ -111,6 +111,17 @@ def report(k) -> dict:
     return k.report()
 
 
+def report_text(doc: dict) -> str:
+    """The enumerate document as `pcilu enumerate --json` prints it (the command's renderer):
+    what the in-process cycle must also produce to do the same work as the command."""
+    try:
+        json_text = _need("pcilu_cli.cli.context", "json_text")
+    except NotAvailable:
+        import json
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return json_text(doc)
+
+
 def warm_up() -> None:
     """One tiny cycle, untimed, so that every lazily imported module is loaded before timing."""
     try:

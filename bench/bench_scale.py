@@ -195,8 +195,10 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict, quick: bool) -> list[Row]:
     The two sides are measured interleaved — in-process cycle, CLI cycle, in-process, CLI, ...
     (``CLI_ROUNDS`` of each, 1 in quick mode) — and the ratio is of their medians, so a swing
     in the machine's load between the two sides cannot decide it. The in-process side is
-    scale_child.py's ``cycle_finish``: load + init + preserve + kexec + enumerate + finish,
-    exactly the work of the CLI commands, without process starts and state files."""
+    scale_child.py's ``cycle_finish``: load + init + preserve + kexec + enumerate (the report
+    and its JSON text, which ``enumerate --json`` prints) + finish, exactly the work of the CLI
+    commands, without process starts and state files. The ratio to the in-process cycle
+    without the JSON text is in the notes too."""
     if not (Path(api.__file__).resolve().parents[1] / "pcilu_cli" / "cli"
             / "cmd_kernel.py").exists():
         return [Row("", "  the same cycle as 4 `pcilu` commands (state files included)", None,
@@ -206,6 +208,7 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict, quick: bool) -> list[Row]:
     n_steps = len(_cli_steps(fabric, picks, workdir, workdir))
     label = f"  the same cycle as {n_steps} `pcilu` processes (state files written/read)"
     inproc: list[float] = []
+    unrendered: list[float] = []        # the in-process cycle without the JSON text
     cli: list[dict[str, float]] = []
     gen1_bytes = None
     for rnd in range(rounds):
@@ -214,6 +217,7 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict, quick: bool) -> list[Row]:
             return [Row("", label, None, "", "", FAIL, "the in-process child picked other "
                         "endpoints than the first in-process run")]
         inproc.append(doc["seconds"]["cycle_finish"])
+        unrendered.append(doc["seconds"]["cycle_finish"] - doc["seconds"]["render"])
         s0, s1 = workdir / f"cli-{rnd}-gen0.state", workdir / f"cli-{rnd}-gen1.state"
         secs: dict[str, float] = {}
         for name, args in _cli_steps(fabric, picks, s0, s1):
@@ -235,7 +239,9 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict, quick: bool) -> list[Row]:
                 "commands / the same cycle in one process", ratio, "x",
                 f"<= {CLI_CYCLE_LIMIT:.2f}x", INFO if quick else check(ratio, CLI_CYCLE_LIMIT),
                 f"medians of {rounds} interleaved round(s): {t_cli:.2f}s vs {t_in:.2f}s "
-                f"(in process incl. load and finish); preserve = {n_steps - 4} calls of up to "
+                f"(in process incl. load, the document's JSON text and finish; "
+                f"{t_cli / median(unrendered):.2f}x to the in-process cycle without the "
+                f"JSON text); preserve = {n_steps - 4} calls of up to "
                 f"{api.FILES_PER_SESSION} BDFs; seconds (median per command): "
                 + ", ".join(f"{k} {v:.2f}" for k, v in per_cmd.items())
                 + (f"; gen1 file {gen1_bytes:,} bytes" if gen1_bytes is not None else ""),
