@@ -104,3 +104,18 @@ def test_lookups_after_any_writes_are_those_of_the_same_bytes_walked_afresh(writ
             assert cfg.find_capability(cid) == fresh.find_capability(cid)
         for cid in (0x0D, 0x0E, 0x10):
             assert cfg.find_ext_capability(cid) == fresh.find_ext_capability(cid)
+
+
+def test_a_write_across_0x100_changes_both_lists():
+    # the last standard capability at 0xFC; one 4-byte write at 0xFD sets its next pointer
+    # (0xFD) and the first bytes of the extended list (0x100)
+    data = bytearray(_space().to_bytes())
+    data[0x41] = 0xFC
+    data[0xFC:0xFE] = bytes([0x10, 0x00])
+    data[0x60:0x62] = bytes([0x05, 0x00])
+    cfg = ConfigSpace(4096, bytes(data))
+    assert cfg.find_capability(0x10) == 0xFC and cfg.find_capability(0x05) is None
+    assert cfg.find_ext_capability(0x0D) == 0x100
+    cfg.write(0xFD, 4, 0x000E0060)           # next -> 0x60 (MSI); the ext ID 0x0D -> 0x00
+    assert cfg.find_capability(0x05) == 0x60
+    assert cfg.find_ext_capability(0x0D) is None
