@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """A config space's capability lists (``ConfigSpace.find_capability`` /
-``find_ext_capability``): walked once and kept until a write changes the bytes, so that the
-kernel's several lookups of one function cost one walk, and a changed list is seen at once.
+``find_ext_capability``): walked once and kept until a write that may change the list, so
+that the kernel's several lookups of one function cost one walk, and a changed list is seen at
+once.
 """
 from __future__ import annotations
 

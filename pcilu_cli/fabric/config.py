@@ -75,10 +75,10 @@ class ConfigSpace:
     """A function's config space: sparse, little-endian, copy-on-write."""
 
     # _caps / _ext_caps: {cap_id: offset of the first capability with that ID} of this space's
-    # standard / extended list once walked, kept until the next write (None: not walked
-    # since): a find_*capability() is then one dict lookup (enumeration asks two to four
-    # times per function). The walks themselves are shared by every space holding the same
-    # immutable bytes (_CAP_CACHE)
+    # standard / extended list once walked, kept until a write that may change that list
+    # (None: not walked since; see write()): a find_*capability() is then one dict lookup
+    # (enumeration asks two to four times per function). The walks themselves are shared by
+    # every space holding the same immutable bytes (_CAP_CACHE)
     __slots__ = ("size", "_data", "_caps", "_ext_caps")
 
     def __init__(self, size: int = 4096, data: bytes | bytearray = _EMPTY):
@@ -142,20 +142,18 @@ class ConfigSpace:
                 return
         elif value == 0 and off >= len(d) and not isinstance(d, bytearray):
             return  # writing zero beyond the stored extent of shared bytes changes nothing
+        # A list the write may change is walked again when asked; one it cannot change stays
+        # walked, taken from the walk shared by every space holding these bytes while they are
+        # still shared (a 65,536-function shutdown clears Bus Master in each function, which
+        # would otherwise cost one walk per function at the next boot)
+        if 1 in _STD_WALKED[off:end]:
+            self._caps = None
+        elif self._caps is None and type(d) is bytes:
+            self._caps = self._walked(0)[1]
         if end > PCI_CFG_SPACE_SIZE:
-            self._ext_caps = None               # the extended list may change
-            if off < PCI_CFG_SPACE_SIZE:
-                self._caps = None
-        elif 1 in _STD_WALKED[off:end]:
-            self._caps = None                   # the standard list may change
-        elif type(d) is bytes:
-            # the lists stay as they are: keep them walked, as the walk shared by every space
-            # holding these bytes (a 65,536-function shutdown clears Bus Master in each
-            # function, which would otherwise cost one walk per function at the next boot)
-            if self._caps is None:
-                self._caps = self._walked(0)[1]
-            if self._ext_caps is None:
-                self._ext_caps = self._walked(1)[1]
+            self._ext_caps = None
+        elif self._ext_caps is None and type(d) is bytes:
+            self._ext_caps = self._walked(1)[1]
         if not isinstance(d, bytearray):
             d = self._data = bytearray(d)
         CONFIG_EPOCH[0] += 1
@@ -201,9 +199,9 @@ class ConfigSpace:
 
         Config space that was never written is an immutable bytes object, usually shared by
         many functions (templates, copies): its lists are walked once for all of them. A
-        writable space is walked anew at every call (its owner keeps the index until its
-        next write). Both results are shared: callers copy the tuple before handing it out
-        and never change the index."""
+        writable space is walked anew at every call (its owner keeps the index until a write
+        that may change it). Both results are shared: callers copy the tuple before handing it
+        out and never change the index."""
         d = self._data
         walk = self._walk_capabilities if which == 0 else self._walk_ext_capabilities
         if type(d) is not bytes:
