@@ -20,7 +20,7 @@ from pcilu_cli.abi.pci_regs import (
     PCI_EXP_DEVCTL2_ARI, PCI_EXP_FLAGS, PCI_EXP_FLAGS_TYPE, PCI_EXP_FLAGS_TYPE_SHIFT,
     PCI_HEADER_TYPE, KNOWN_HEADER_TYPES, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_HEADER_TYPE_MFD, PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType,
-    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV,
+    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI,
     PORT_TYPE_BY_FIELD,
 )
 
@@ -256,12 +256,7 @@ def pci_iov_init(k, dev) -> None:
 
 
 def _sriov_buses(dev) -> int | None:
-    fn = dev.fn
-    # most functions have no SR-IOV capability: one lookup in the walked list says so,
-    # before the capability's registers are read (fn.sriov)
-    if fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV) is None:
-        return None
-    sr = fn.sriov
+    sr = dev.fn.sriov                           # None: no SR-IOV capability
     if sr is None or not sr.total_vfs:
         return None
     return (dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)) >> 8
