@@ -111,9 +111,8 @@ class Kernel:
         self.log = KernelLog(keep_debug=self.params.dyndbg)
         # key -> pci_dev. A kernel read from a state file (pcilu_cli.state.kernel_note) holds a
         # mapping that builds each pci_dev on first lookup, and all of them (``materialize()``)
-        # before anything walks them; buses/by_uid/root_buses are filled on first use there.
+        # before anything walks them; buses/root_buses are filled on first use there.
         self.devices: dict[int, PciDev] = {}
-        self.by_uid: dict[str, PciDev] = {}
         self.buses: dict[tuple, PciBus] = {}
         self.root_buses: list[PciBus] = []
         self.incoming_freed = False
@@ -130,6 +129,11 @@ class Kernel:
         self.alloc_preserve = alloc_preserve
         self.free_preserved = free_preserved or (lambda pa: None)
         self._quirk_cache: dict[int, bool] = {}
+        # pcibios_assign_all_busses(): pci=assign-busses or the platform's own flag (x86 sets
+        # PCI_REASSIGN_ALL_BUS in early boot), fixed for the kernel's life; asked by every
+        # bridge at both scan passes
+        self.assign_all_busses = self.params.assign_busses or \
+            bool(fabric.platform.get("assign_all_busses"))
         self.kpages = None          # pci_blocks.KernelPages, block eras only (created lazily)
         self.luo = Luo(self.params.luo_enabled, incoming,
                        warn=lambda text: self.log.add(WARN, text))
@@ -141,10 +145,14 @@ class Kernel:
             self.log.add(DEBUG, self.profile.pr_fmt +
                          f'Registering file handler "{VFIO_COMPATIBLE}"')
 
-    # -- boot ------------------------------------------------------------------------------
     @property
-    def assign_all_busses(self) -> bool:
-        return self.params.assign_busses or bool(self.fabric.platform.get("assign_all_busses"))
+    def by_uid(self) -> dict[str, PciDev]:
+        """{fabric uid: pci_dev} of every enumerated device, made from ``devices`` when asked
+        (the kernel itself knows devices by address only; kept as a second map it cost every
+        enumerated function an insertion that only a hot-remove and the tests read)."""
+        return {dev.fn.uid: dev for dev in self.devices.values()}
+
+    # -- boot ------------------------------------------------------------------------------
 
     @classmethod
     def boot(cls, fabric, *, profile="v6", params=None, incoming=None, generation=0,
@@ -404,8 +412,6 @@ class Kernel:
         # pci_destroy_dev() → last put → pci_release_dev()
         lu.pci_liveupdate_cleanup_device(self, dev)
         self.devices.pop(dev.key, None)
-        if self.by_uid.get(dev.fn.uid) is dev:
-            del self.by_uid[dev.fn.uid]
         if dev in dev.bus.devices:
             dev.bus.devices.remove(dev)
         removed.append(dev.name)

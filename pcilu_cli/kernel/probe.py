@@ -20,7 +20,8 @@ from pcilu_cli.abi.pci_regs import (
     PCI_EXP_DEVCTL2_ARI, PCI_EXP_FLAGS, PCI_EXP_FLAGS_TYPE, PCI_EXP_FLAGS_TYPE_SHIFT,
     PCI_HEADER_TYPE, KNOWN_HEADER_TYPES, PCI_HEADER_TYPE_CARDBUS, PCI_HEADER_TYPE_MASK,
     PCI_HEADER_TYPE_MFD, PCI_PRIMARY_BUS, PCI_SUBORDINATE_BUS, PCI_VENDOR_ID, PciExpType,
-    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI,
+    PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_ACS, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_SRIOV,
+    PCI_SRIOV_TOTAL_VF, PCI_SRIOV_VF_OFFSET, PCI_SRIOV_VF_STRIDE,
     PORT_TYPE_BY_FIELD,
 )
 
@@ -188,7 +189,6 @@ def pci_setup_device(k, dev, hdr: int) -> int:
 
 def pci_device_add(k, dev) -> None:
     k.devices[dev.key] = dev
-    k.by_uid[dev.fn.uid] = dev
     dev.bus.devices.append(dev)
     pci_init_capabilities(k, dev)
 
@@ -245,8 +245,7 @@ def pci_acs_init(k, dev) -> None:
 
 
 def pci_iov_init(k, dev) -> None:
-    """pci_iov_init() -> sriov_init(), as far as bus numbers go: the SR-IOV capability is
-    found and its TotalVFs / First VF Offset / VF Stride read here, in pci_init_capabilities()
+    """pci_iov_init() -> sriov_init(), as far as bus numbers go, in pci_init_capabilities()
     before pci_acs_init() (whose ACS Control write would send a later lookup through the
     capability list again); what the VFs need is kept in the pci_dev, as dev->sriov keeps
     max_VF_buses. (VFs are never asked: pci_iov_bus_range() skips them.)"""
@@ -256,10 +255,20 @@ def pci_iov_init(k, dev) -> None:
 
 
 def _sriov_buses(dev) -> int | None:
-    sr = dev.fn.sriov                           # None: no SR-IOV capability
-    if sr is None or not sr.total_vfs:
+    """The bus numbers past its own that ``dev``'s VFs need (None: no SR-IOV capability, or
+    TotalVFs 0). pci_iov_init() finds the capability (pci_find_ext_capability()) and
+    sriov_init() reads TotalVFs, First VF Offset and VF Stride at its offset: the last VF's
+    routing ID, pci_iov_virtfn_bus() of the highest VF, bounds compute_max_vf_buses()."""
+    cfg = dev.fn.cfg
+    pos = cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV)
+    if pos is None:
         return None
-    return (dev.devfn + sr.first_vf_offset + sr.vf_stride * (sr.total_vfs - 1)) >> 8
+    total = cfg.read(pos + PCI_SRIOV_TOTAL_VF, 2)
+    if not total:
+        return None
+    offset = cfg.read(pos + PCI_SRIOV_VF_OFFSET, 2)
+    stride = cfg.read(pos + PCI_SRIOV_VF_STRIDE, 2)
+    return (dev.devfn + offset + stride * (total - 1)) >> 8
 
 
 def pci_iov_bus_range(k, bus) -> int:

@@ -675,7 +675,7 @@ class _Builder:
         vfs = []
         frozen_rows = kept.frozen
         premade = dict(dict.items(devs))        # handed out before: kept as they are
-        by_key, by_uid = {}, {}
+        by_key = {}
         for c in range(kept.nchunks):
             keys, rests, uids = kept.chunk(c)
             for key, (hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc), uid in \
@@ -703,10 +703,8 @@ class _Builder:
                     if frozen_rows and key in frozen_rows:
                         dev.frozen = frozen_rows[key]
                 else:
-                    uid = dev.fn.uid
                     bus = dev.bus
                 by_key[key] = dev
-                by_uid[uid] = dev
                 bus.devices.append(dev)
         if len(by_key) != kept.nrows:
             raise _bad("a device key appears twice", self.file)
@@ -732,8 +730,6 @@ class _Builder:
         k.buses._fill = None
         list.extend(k.root_buses, roots)
         k.root_buses._fill = None
-        dict.update(k.by_uid, by_uid)
-        k.by_uid._fill = None
         # everything is built: the parsed uid lists and bus-row indexes only served the
         # on-demand builds (both are re-read from the note if ever needed again). The
         # inflated sections stay: a save compares against them to reuse unchanged chunks.
@@ -774,7 +770,6 @@ def _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file):
     b = _Builder(k, kept, fabric, file)
     k.devices = LazyDevices(b)
     k.buses = _FillDict(b.build_all)
-    k.by_uid = _FillDict(b.build_all)
     k.root_buses = _FillList(b.build_all)
     k.luo.load_state(d["luo"])
     o = d.get("outgoing")
