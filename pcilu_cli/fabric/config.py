@@ -59,6 +59,8 @@ _U16 = PCI_CFG_U16
 _U32 = PCI_CFG_U32
 _U16_FROM = _U16.unpack_from
 _U32_FROM = _U32.unpack_from
+_U16_INTO = _U16.pack_into
+_U32_INTO = _U32.pack_into
 _WIDTH_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 # The bytes a walk of the standard capability list reads: Status (PCI_STATUS_CAP_LIST), the
 # header type (CardBus or not), the list head (0x34, CardBus 0x14) and the ID/next bytes of
@@ -125,28 +127,32 @@ class ConfigSpace:
         return int.from_bytes(chunk, "little")
 
     def write(self, off: int, width: int, value: int) -> None:
-        if width not in (1, 2, 4) or off < 0:
+        mask = _WIDTH_MASK.get(width)
+        if mask is None or off < 0:
             raise ValueError(f"bad config write off={off:#x} width={width}")
         end = off + width
         if end > self.size:
             return
         if off < _BUS_END and end > PCI_PRIMARY_BUS:
             BUS_EPOCH[0] += 1
-        value &= _WIDTH_MASK[width]
+        value &= mask
         d = self._data
-        if end <= len(d):
+        n = len(d)
+        if end <= n:
             # the register holds this value already: nothing changes (shared, immutable
             # bytes stay shared; the capability lists stay walked)
-            if (d[off] if width == 1 else (_U16_FROM if width == 2 else _U32_FROM)(d, off)[0]) \
-                    == value:
+            if width == 1:
+                if d[off] == value:
+                    return
+            elif (_U16_FROM if width == 2 else _U32_FROM)(d, off)[0] == value:
                 return
-        elif value == 0 and off >= len(d) and not isinstance(d, bytearray):
+        elif value == 0 and off >= n and type(d) is not bytearray:
             return  # writing zero beyond the stored extent of shared bytes changes nothing
         # A list the write may change is walked again when asked; one it cannot change stays
         # walked, taken from the walk shared by every space holding these bytes while they are
         # still shared (a 65,536-function shutdown clears Bus Master in each function, which
         # would otherwise cost one walk per function at the next boot)
-        if 1 in _STD_WALKED[off:end]:
+        if off < PCI_CFG_SPACE_SIZE and 1 in _STD_WALKED[off:end]:
             self._caps = None
         elif self._caps is None and type(d) is bytes:
             self._caps = self._walked(0)[1]
@@ -154,12 +160,18 @@ class ConfigSpace:
             self._ext_caps = None
         elif self._ext_caps is None and type(d) is bytes:
             self._ext_caps = self._walked(1)[1]
-        if not isinstance(d, bytearray):
+        if type(d) is not bytearray:
             d = self._data = bytearray(d)
         CONFIG_EPOCH[0] += 1
-        if end > len(d):
-            d.extend(bytes(end - len(d)))
-        d[off:end] = value.to_bytes(width, "little")
+        if end > n:
+            d.extend(bytes(end - n))
+        # (struct packs in place: no intermediate bytes object per write)
+        if width == 1:
+            d[off] = value
+        elif width == 2:
+            _U16_INTO(d, off, value)
+        else:
+            _U32_INTO(d, off, value)
 
     def read_block(self, off: int, length: int) -> bytes:
         d = self._data
