@@ -174,7 +174,7 @@ def run(workdir: Path, *, quick: bool) -> list[Row]:
 
 
 CLI_CYCLE_LIMIT = 2.0
-CLI_ROUNDS = 3          # interleaved rounds of each side (1 in --quick)
+CLI_ROUNDS = 5          # interleaved rounds of each side (1 in --quick)
 
 
 def _cli_steps(fabric: Path, picks: list[str], s0: Path, s1: Path) -> list[tuple[str, list[str]]]:
