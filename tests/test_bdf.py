@@ -2,6 +2,7 @@
 """PCI addresses (pcilu_cli/abi/bdf.py): what people type, what the kernel prints, and the
 kernel's device key."""
 import pytest
+from hypothesis import given, strategies as st
 
 from pcilu_cli.abi import bdf
 
@@ -50,3 +51,14 @@ def test_a_root_bus_sits_below_the_host_bridge_sysfs_names(domain, bus, name):
     # /sys/devices/pci0000:00 on every PC; a second segment's host bridge; a VMD domain
     # (above 16 bits) printed in full, as its /sys/devices/pci10000:e0 is
     assert bdf.format_host_bridge(domain, bus) == name
+
+
+@given(st.integers(0, 0x1_0000), st.integers(0, 0xFF), st.integers(0, 0xFF))
+def test_naming_many_devices_names_each_as_key_name_does(domain, bus, devfn):
+    # a report or shutdown pass names its devices with one prefix cache: same text
+    prefixes: dict = {}
+    key = bdf.device_key(domain, bus, devfn)
+    near = bdf.device_key(domain, bus, devfn ^ 1)
+    assert bdf.key_name_in(prefixes, near) == bdf.key_name(near)
+    assert bdf.key_name_in(prefixes, key) == bdf.key_name(key) == bdf.format_bdf(domain, bus,
+                                                                                  devfn)

@@ -87,3 +87,21 @@ def test_state_round_trip_continues_identically():
     k1.finish("03:00.0")
     k2.finish("03:00.0")
     assert k2.report() == k1.report() and k2.pci_flb.finished
+
+
+def test_report_and_shutdown_name_every_device_as_dev_name_does():
+    """The report and the shutdown's list of cleared devices name 65,536 devices in one pass
+    each (every bus's part formatted once): the names are still dev_name() of each pci_dev,
+    VFs on their own buses and a second domain included."""
+    from pcilu_cli.fabric.build import small_fabric
+    from pcilu_cli.fabric.synth import synth_fabric
+    fabs = (small_fabric("sriov"), synth_fabric(2000, shape="sriov", sriov_pfs=2, vfs_per_pf=8))
+    for fab in fabs:
+        k = Kernel.boot(fab)
+        names = [d.name for d in k.devices.values()]
+        assert any(d.is_virtfn for d in k.devices.values())
+        assert [d["bdf"] for d in k.report()["devices"] if d["enumerated"]] == names
+        cleared = kshutdown.device_shutdown(k, kexec_in_progress=True)
+        name_of_uid = {d.fn.uid: d.name for d in k.devices.values()}
+        assert cleared and all(name_of_uid[uid] == n for n, uid in cleared)
+    assert len({n.split(":")[0] for n in names}) > 1       # the synthetic one: two domains+

@@ -121,3 +121,16 @@ def key_of_bdf(text: str) -> int:
 def key_name(key: int) -> str:
     """dev_name() of a device key."""
     return format_bdf(*key_parts(key))
+
+
+# "DD.F" of every devfn: naming many devices formats only each bus's "DDDD:BB:" (key_name_in)
+DEVFN_NAMES = tuple(f"{d >> 3:02x}.{d & 7}" for d in range(256))
+
+
+def key_name_in(prefixes: dict, key: int) -> str:
+    """key_name() for a pass that names many devices (a 65,536-device report, shutdown or
+    save): ``prefixes`` caches ``key >> 8`` -> ``"DDDD:BB:"`` across the pass."""
+    pre = prefixes.get(key >> 8)
+    if pre is None:
+        pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
+    return pre + DEVFN_NAMES[key & 0xFF]

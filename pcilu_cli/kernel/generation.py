@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import errno as _errno
 
-from pcilu_cli.abi.bdf import device_key, key_name, key_of_bdf
+from pcilu_cli.abi.bdf import device_key, key_name, key_name_in, key_of_bdf
 from pcilu_cli.abi.luo import LUO_FILE_MAX
 from pcilu_cli.abi.pci_regs import (
     PCI_ACS_CTRL, PCI_CLASS_BRIDGE_HOST, PCI_COMMAND, PCI_COMMAND_MASTER, PCI_HEADER_TYPE_BRIDGE,
@@ -477,9 +477,10 @@ class Kernel:
         ser = self.pci_flb.out_obj
         devices = []
         seen = set()
+        prefixes: dict = {}         # dev.name of every device, each bus's part formatted once
         for dev in self.devices.values():
             seen.add(dev.fn.uid)
-            devices.append(self._dev_report(dev, ser))
+            devices.append(self._dev_report(dev, ser, key_name_in(prefixes, dev.key)))
         for fn in self.fabric.functions():
             if fn.uid in seen:
                 continue
@@ -521,13 +522,14 @@ class Kernel:
                        f"retried it on every lookup)")
         return out
 
-    def _dev_report(self, dev, ser):
+    def _dev_report(self, dev, ser, name):
+        # ``name``: dev.name
         fn = dev.fn
         cfg = fn.cfg
         br = dev.is_bridge
         # registers read through the offsets found at enumeration (one read each, no walks)
         acs = dev.acs_cap
-        return {"bdf": dev.name, "uid": fn.uid, "kind": _kind_of(dev),
+        return {"bdf": name, "uid": fn.uid, "kind": _kind_of(dev),
                 "incoming": dev.incoming is not None, "was_incoming": dev.was_incoming,
                 "outgoing": dev.outgoing is not None,
                 "outgoing_refcount": ser.refcount(dev.outgoing)

@@ -7,6 +7,7 @@ outgoing-preserved (endpoints and their auto-preserved bridges) or in D3cold/unk
 """
 from __future__ import annotations
 
+from pcilu_cli.abi.bdf import key_name_in
 from pcilu_cli.abi.pci_regs import PCI_COMMAND, PCI_COMMAND_MASTER, POWER_STATES
 
 from . import liveupdate as lu
@@ -64,10 +65,11 @@ def device_shutdown(k, kexec_in_progress: bool) -> list:
     """Shut every device down; returns ``[(name, uid)]`` of the devices whose Bus Master
     Enable this shutdown cleared, in registration order."""
     cleared = []
+    prefixes: dict = {}     # (dev.name of each cleared device, each bus's part formatted once)
 
     def shut(dev):
         if pci_device_shutdown(k, dev, kexec_in_progress):
-            cleared.append((dev.name, dev.fn.uid))
+            cleared.append((key_name_in(prefixes, dev.key), dev.fn.uid))
     devs = k.devices
     # a kernel read from a state file: devices nobody built are shut down through a
     # ShutdownView of their row, in the same (reverse registration) order

@@ -36,7 +36,7 @@ from bisect import bisect_left
 from itertools import islice
 from operator import eq, itemgetter
 
-from pcilu_cli.abi.bdf import key_name, key_parts
+from pcilu_cli.abi.bdf import DEVFN_NAMES, key_name, key_name_in as _name_of, key_parts
 from pcilu_cli.abi.kernel_note import (BUS_ROWS_MAGIC, KERNEL_NOTE_MAGIC as MAGIC,
                                        NOTE_BUS as _BUS,
                                        NOTE_HEADER as _HEADER, NOTE_KEY as _KEY,
@@ -59,18 +59,8 @@ def _bad(message, file):
     return BadInput(message, file=file, field=FIELD)
 
 
-# the bulk build's lookups (one per row of a 262,144-device note): DD.F of every devfn, the
-# eight flag bits of a row as the pci_dev's booleans
-_DEVFN_NAMES = tuple(f"{d >> 3:02x}.{d & 7}" for d in range(256))
-
-
-def _name_of(prefixes: dict, key: int) -> str:
-    """dev_name() of a device key, ``DDDD:BB:DD.F``; ``prefixes`` caches ``key >> 8`` ->
-    ``"DDDD:BB:"`` across the rows of one pass (a 262,144-device save or walk)."""
-    pre = prefixes.get(key >> 8)
-    if pre is None:
-        pre = prefixes[key >> 8] = f"{key >> 16:04x}:{key >> 8 & 0xFF:02x}:"
-    return pre + _DEVFN_NAMES[key & 0xFF]
+# the bulk build's lookups (one per row of a 262,144-device note): the eight flag bits of a
+# row as the pci_dev's booleans
 _FLAG_BITS = tuple(tuple(bool(f >> b & 1) for b in range(8)) for f in range(256))
 # a row's pcie_type byte -> the port type (port_type_of_code()), _BAD_TYPE past the field
 _BAD_TYPE = object()
@@ -671,7 +661,7 @@ class _Builder:
             on_bus[bk] = (b, f"{bk >> 8:04x}:{bk & 0xFF:02x}:")
         kept = self.kept
         types, bad_type = _TYPES, _BAD_TYPE
-        names, flag_bits = _DEVFN_NAMES, _FLAG_BITS
+        names, flag_bits = DEVFN_NAMES, _FLAG_BITS
         vfs = []
         frozen_rows = kept.frozen
         premade = dict(dict.items(devs))        # handed out before: kept as they are
