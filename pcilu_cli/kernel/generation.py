@@ -481,9 +481,14 @@ class Kernel:
         for dev in self.devices.values():
             seen.add(dev.fn.uid)
             devices.append(self._dev_report(dev, ser, key_name_in(prefixes, dev.key)))
-        for fn in self.fabric.functions():
-            if fn.uid in seen:
-                continue
+        fab = self.fabric
+        # the functions no pci_dev stands for, in fabric order: none when every function of
+        # the fabric was enumerated (the usual case; the walk is then skipped)
+        if len(seen) == len(fab) and all(map(fab.has_uid, seen)):
+            unseen = ()
+        else:
+            unseen = (fn for fn in fab.functions() if fn.uid not in seen)
+        for fn in unseen:
             cur = self.fabric.current_bdf(fn)
             devices.append({
                 "bdf": dev_name(*cur) if cur else None, "uid": fn.uid,
