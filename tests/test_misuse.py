@@ -179,7 +179,10 @@ def _interrupt(args, tmp_path):
     """Start pcilu, send SIGINT once it runs, return (exit code, stdout, stderr)."""
     code = ("import time, pcilu_cli.cli as c, pcilu_cli.cli.cmd_profiles as p\n"
             "orig = p.profiles.callback\n"
-            "def slow(*a, **k):\n    open(%r, 'w').close(); time.sleep(30)\n"
+            "def slow(*a, **k):\n    open(%r, 'w').close()\n"
+            # short sleeps: a SIGINT that lands between the file and the sleep's system call
+            # does not interrupt that call; one 30 s sleep then hid it for 30 s
+            "    for _ in range(600): time.sleep(0.05)\n"
             "p.profiles.callback = slow\n"
             "c.main(%r)\n") % (str(tmp_path / "started"), args)
     # a shell's background job starts with SIGINT ignored, and Python keeps an ignored SIGINT
