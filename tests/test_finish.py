@@ -99,3 +99,29 @@ def test_finish_walks_up_and_flb_freed_last():
         "pci 0000:01:00.0: Device is finished participating in Live Update",
         "pci 0000:00:01.0: Device is finished participating in Live Update"]
     assert k1.pci_flb.finished and k1.incoming_freed
+
+
+def test_the_incoming_file_of_a_device_is_the_first_unfinished_in_session_order():
+    """luo_retrieve_file(): a device key met in two sessions resolves to the first session's
+    file until that one is finished, then to the second's; a key with no file, to none; and
+    after a state reload (the sessions replaced) the lookup sees the reloaded files."""
+    from types import SimpleNamespace
+    from pcilu_cli.kernel.luo import Luo
+    key = 0x0003_0400
+    incoming = SimpleNamespace(sessions=[
+        ("vm-a", [("pci-v6", 11, key), ("pci-v6", 12, 0x0003_0500)]),
+        ("vm-b", [("pci-v6", 21, key)])])
+    luo = Luo(True, incoming=incoming)
+    name, f = luo.find_incoming_file(key)
+    assert (name, f.data) == ("vm-a", 11)
+    f.finished = True
+    name, f = luo.find_incoming_file(key)
+    assert (name, f.data) == ("vm-b", 21)
+    f.finished = True
+    assert luo.find_incoming_file(key) == (None, None)
+    assert luo.find_incoming_file(0x0003_0600) == (None, None)
+    state = luo.to_state()
+    state["in_sessions"][1][1][0][5] = False          # vm-b's file unfinished in the file
+    luo.load_state(state)
+    name, f = luo.find_incoming_file(key)
+    assert (name, f.data, f.finished) == ("vm-b", 21, False)

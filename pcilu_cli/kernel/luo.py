@@ -124,6 +124,7 @@ class Luo:
         self.flbs: list[Flb] = []                      # registration order
         self.sessions: dict[str, list[LuoFile]] = {}   # outgoing, creation order
         self.in_sessions: dict[str, list[LuoFile]] = {}
+        self._in_index = None       # (in_sessions it indexes, key -> [(session, file)])
         if self.incoming is not None:
             for name, files in getattr(self.incoming, "sessions", []) or []:
                 self.in_sessions[name] = [LuoFile(c, t, t & 0xFFFFFFFFFFFF, d)
@@ -291,10 +292,21 @@ class Luo:
         flb.finished = True
 
     def find_incoming_file(self, key: int):
-        for name, files in self.in_sessions.items():
-            for f in files:
-                if f.key == key and not f.finished:
-                    return name, f
+        """(session name, file) of the first unfinished incoming file for device ``key``, in
+        session then file order, or (None, None): what luo_retrieve_file() finds for a token.
+        Looked up in an index of the incoming files (built on first use, again if the
+        sessions were replaced): a ``finish`` of every preserved device is one lookup each,
+        not one scan of all files each (quadratic at thousands of files)."""
+        idx = self._in_index
+        if idx is None or idx[0] is not self.in_sessions:
+            by_key: dict[int, list] = {}
+            for name, files in self.in_sessions.items():
+                for f in files:
+                    by_key.setdefault(f.key, []).append((name, f))
+            idx = self._in_index = (self.in_sessions, by_key)
+        for name, f in idx[1].get(key, ()):
+            if not f.finished:
+                return name, f
         return None, None
 
     def finish_file(self, f: LuoFile) -> None:
