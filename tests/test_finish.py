@@ -102,7 +102,7 @@ def test_finish_walks_up_and_flb_freed_last():
 
 
 def test_the_incoming_file_of_a_device_is_the_first_unfinished_in_session_order():
-    """luo_retrieve_file(): a device key met in two sessions resolves to the first session's
+    """The incoming file of a device: a device key met in two sessions resolves to the first session's
     file until that one is finished, then to the second's; a key with no file, to none; and
     after a state reload (the sessions replaced) the lookup sees the reloaded files."""
     from types import SimpleNamespace

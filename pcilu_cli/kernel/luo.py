@@ -293,9 +293,10 @@ class Luo:
 
     def find_incoming_file(self, key: int):
         """(session name, file) of the first unfinished incoming file for device ``key``, in
-        session then file order, or (None, None): what luo_retrieve_file() finds for a token.
-        Looked up in an index of the incoming files (built on first use, again if the
-        sessions were replaced): a ``finish`` of every preserved device is one lookup each,
+        session then file order, or (None, None): the file a ``finish`` of that device is
+        charged to (pcilu's lookup by device key, the low 48 bits of the file's token).
+        Looked up in an index of the incoming files, built on first use and again if the
+        sessions were replaced: a ``finish`` of every preserved device is one lookup each,
         not one scan of all files each (quadratic at thousands of files)."""
         idx = self._in_index
         if idx is None or idx[0] is not self.in_sessions:
