@@ -6,7 +6,7 @@ any loader of this file format has to do, written as plainly as possible with th
 library: read the file; unpack the ELF64 header and program headers with ``struct``; walk the
 PT_NOTE segments' notes; ``json.loads`` the metadata note; ``zlib.decompress`` the fabric note
 and parse its body (``json.loads`` of its metadata, ``struct.iter_unpack`` of its record table
-into a list); the kernel note's sections (state format 2): ``zlib.decompress`` each,
+into a list, and in version 2 of its uid ends and orders, and its uid text decoded); the kernel note's sections (state format 2): ``zlib.decompress`` each,
 ``json.loads`` the head, ``struct.iter_unpack`` the bus rows, the device keys and rows,
 ``json.loads`` each chunk's uids; decode the log note; slice
 every PT_LOAD segment (a memoryview, as pcilu keeps it). No checks and no objects: what pcilu
@@ -54,11 +54,23 @@ def load(path: str) -> dict:
         if ntype == NT_METADATA:                  # JSON
             parsed[ntype] = json.loads(raw)
         elif ntype == NT_FABRIC:                  # magic, u16 version, zlib body
+            version = struct.unpack_from("<H", raw, 8)[0]
             body = zlib.decompress(raw[10:])
-            mlen, tlen, n = struct.unpack_from("<III", body, 0)
-            meta = json.loads(body[12:12 + mlen])
-            table = list(struct.iter_unpack("<iHBBHBBI", body[12 + mlen:12 + mlen + tlen]))
-            parsed[ntype] = (meta, table, body)
+            if version == 1:                      # the uids in the meta
+                (mlen, tlen, n), ulen, pos = struct.unpack_from("<III", body, 0), 0, 12
+            else:                                 # the uids in a column after the table
+                mlen, tlen, n, ulen = struct.unpack_from("<IIII", body, 0)
+                pos = 16
+            meta = json.loads(body[pos:pos + mlen])
+            pos += mlen
+            table = list(struct.iter_unpack("<iHBBHBBI", body[pos:pos + tlen]))
+            pos += tlen
+            uids = None
+            if version != 1:                      # ends, orders, then the uid text
+                uids = (list(struct.iter_unpack("<I", body[pos:pos + 4 * n])),
+                        list(struct.iter_unpack("<I", body[pos + 4 * n:pos + 8 * n])),
+                        body[pos + 8 * n:pos + 8 * n + ulen].decode())
+            parsed[ntype] = (meta, table, uids, body)
         elif ntype == NT_KERNEL:                  # header, section lengths, zlib sections
             _magic, _per, nrows, nchunks = struct.unpack_from("<8sIII", raw, 0)
             lens = struct.unpack_from(f"<{3 + nchunks}I", raw, 20)

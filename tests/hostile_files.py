@@ -32,15 +32,24 @@ def _zeros_deflated(n: int, prefix: bytes = b"") -> bytes:
     return b"".join(out)
 
 
-def fabric_bomb(scale: int = 1):
-    """A serialized fabric that declares one function and inflates to 128 MiB x scale."""
-    meta = json.dumps({"name": "bomb", "source": {}, "platform": {}, "roots": [[0, 0]],
-                       "uids": ["0000:00:00.0"], "knobs": {}, "blob_lengths": [64]}).encode()
+def fabric_bomb(scale: int = 1, version: int = 1):
+    """A serialized fabric that declares one function and inflates to 128 MiB x scale
+    (version 1: the uids in the meta; version 2: in the uid column)."""
+    uid = b"0000:00:00.0"
+    meta = {"name": "bomb", "source": {}, "platform": {}, "roots": [[0, 0]], "knobs": {},
+            "blob_lengths": [64]}
+    if version == 1:
+        meta["uids"] = [uid.decode()]
+    meta = json.dumps(meta).encode()
     table = struct.pack("<iHBBHBBI", -1, 0, 0, 0, 0, 0, 0, 0)
-    head = struct.pack("<III", len(meta), len(table), 1) + meta + table + bytes(64)
+    if version == 1:
+        head = struct.pack("<III", len(meta), len(table), 1) + meta + table + bytes(64)
+    else:
+        head = struct.pack("<IIII", len(meta), len(table), 1, len(uid)) + meta + table \
+            + struct.pack("<II", len(uid), 0) + uid + bytes(64)
     body = _zeros_deflated((128 << 20) * scale, head)
-    return ["fabric", "show", "{file}", "--json"], b"PCILUFAB" + struct.pack("<H", 1) + body, \
-        ".fab"
+    return ["fabric", "show", "{file}", "--json"], \
+        b"PCILUFAB" + struct.pack("<H", version) + body, ".fab"
 
 
 def _state_with_notes(base: bytes, replace: dict) -> bytes:

@@ -47,6 +47,7 @@ def _base_state() -> bytes:
 
 CLASSES = {
     "fabric-zlib-bomb": lambda: H.fabric_bomb(),
+    "fabric-v2-zlib-bomb": lambda: H.fabric_bomb(version=2),
     "kernel-note-json-growth": lambda: H.kernel_note_bomb(_base_state()),
     "deep-json-metadata": lambda: H.deep_json_note(_base_state()),
     "deep-yaml-fabric": H.deep_yaml_fabric,

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """A serialized fabric decoded on demand: what a state file's fabric note becomes at load.
 
-:func:`from_bytes` checks and inflates the note and reads its JSON meta, and nothing more.
-``by_uid(uid)`` then hands out the one :class:`~pcilu_cli.fabric.model.Function` asked for
-(with its config space, knobs, and the functions above it: upstream bridges, a VF's PF), which
-is all a kernel command needs for the devices it touches. Anything else — routing a config
-cycle, walking the functions, the root buses, a copy, a save after the hardware changed —
-builds the whole fabric first, keeping every Function already handed out, and the object is a
-plain :class:`~pcilu_cli.fabric.model.Fabric` from then on.
+:func:`from_bytes` checks and inflates the note and reads its JSON meta, and nothing more
+(the uids stay in the note's uid column, :mod:`pcilu_cli.fabric.uid_column`, until asked
+for). ``by_uid(uid)`` then hands out the one :class:`~pcilu_cli.fabric.model.Function`
+asked for (with its config space, knobs, and the functions above it: upstream bridges, a
+VF's PF), which is all a kernel command needs for the devices it touches. Anything else —
+routing a config cycle, walking the functions, the root buses, a copy, a save after the
+hardware changed — builds the whole fabric first, keeping every Function already handed out,
+and the object is a plain :class:`~pcilu_cli.fabric.model.Fabric` from then on.
 
 ``to_bytes()`` of a fabric nobody changed returns the note it was read from (no config space
 written since, no knob changed on a function handed out).
@@ -17,7 +18,7 @@ from __future__ import annotations
 from pcilu_cli.errors import BadInput
 from pcilu_cli.fabric.config import CONFIG_EPOCH
 from pcilu_cli.fabric.model import (
-    FABRIC_MAGIC, FABRIC_RECORD, Fabric, Function, RootBus, decode_parts, record_of,
+    FABRIC_MAGIC, FABRIC_RECORD, Fabric, Function, RootBus, decode_parts, layout_of, record_of,
     records_of,
 )
 
@@ -46,7 +47,7 @@ class LazyFabric(Fabric):
     _route_cache = _builds("_route_cache")
     _link_index = _builds("_link_index")
 
-    def __init__(self, data: bytes, meta, table, blobs, file):
+    def __init__(self, data: bytes, meta, table, blobs, uids, file):
         # not Fabric.__init__: its containers are the properties above until the build
         d = self.__dict__
         d["name"], d["source"], d["platform"] = meta["name"], meta["source"], meta["platform"]
@@ -54,28 +55,28 @@ class LazyFabric(Fabric):
         self._data, self._meta, self._table, self._blobs, self._file = \
             data, meta, table, blobs, file
         self._n = len(table) // FABRIC_RECORD.size
-        uids = meta["uids"]
-        if not isinstance(uids, list) or len(uids) != self._n:
-            raise BadInput(f"{len(uids) if isinstance(uids, list) else 'no'} uids for "
-                           f"{self._n} records", file=file, field=FIELD)
-        self._uix = dict(zip(uids, range(self._n)))
+        # uid -> record: the note's uid column (fabric/uid_column.py), nothing decoded yet
+        self._uids = uids
         self._premade: dict[int, Function] = {}
         self._temp_roots: dict[int, RootBus] = {}
         self._epoch = CONFIG_EPOCH[0]
 
     # -- what works without building -------------------------------------------------------
     def __len__(self):
-        return len(self._uix)
+        return self._n
 
     def has_uid(self, uid: str) -> bool:
-        return uid in self._uix
+        return self._guard(self._uids.index, uid) is not None
 
     def by_uid(self, uid: str) -> Function:
-        i = self._uix.get(uid)
+        i = self._guard(self._uids.index, uid)
         if i is None:
             raise KeyError(uid)
+        return self._guard(self._make, i)
+
+    def _guard(self, fn, arg):
         try:
-            return self._make(i)
+            return fn(arg)
         except BadInput:
             raise
         except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
@@ -88,7 +89,7 @@ class LazyFabric(Fabric):
             return fn
         parent, rix, devfn, isvf, vfi, delta, cfg, uid, knobs = record_of(
             self._meta, i, FABRIC_RECORD.unpack_from(self._table, i * FABRIC_RECORD.size),
-            self._blobs)
+            self._blobs, self._uids)
         if not -1 <= parent < i:
             raise BadInput(f"record {i} names record {parent} as its parent",
                            file=self._file, field=FIELD)
@@ -132,17 +133,18 @@ class LazyFabric(Fabric):
         if type(self) is not LazyFabric:
             return
         unchanged = self._unchanged()
-        data, meta, file = self._data, self._meta, self._file
+        data, meta, file, uids = self._data, self._meta, self._file, self._uids
+        table = self._table
         try:
-            recs = records_of(meta, self._table, self._blobs)
+            recs = records_of(meta, self._table, self._blobs, uids)
             premade = self._premade
-            for k in ("_data", "_meta", "_table", "_blobs", "_file", "_n", "_uix", "_premade",
+            for k in ("_data", "_meta", "_table", "_blobs", "_file", "_n", "_uids", "_premade",
                       "_temp_roots", "_epoch"):
                 del self.__dict__[k]
             self.__class__ = Fabric
             Fabric.from_records(meta["name"], meta["source"], meta["platform"],
                                 [tuple(r) for r in meta["roots"]], recs, copy_cfg=False,
-                                into=self, premade=premade)
+                                into=self, premade=premade, layout=layout_of(table, uids))
         except BadInput:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -150,7 +152,7 @@ class LazyFabric(Fabric):
                 from None
         if unchanged:
             # the note stays valid until something changes (what Fabric.from_bytes keeps)
-            knobs, uids = meta["knobs"], meta["uids"]
+            knobs = meta["knobs"]
             fp = (self.name, _json_fp(self.source, self.platform), len(self._by_uid),
                   [(uids[i], sorted(knobs[str(i)].items(), key=repr))
                    for i in _knob_rows(knobs, len(uids))])
@@ -174,10 +176,10 @@ def from_bytes(data: bytes, *, file=None) -> Fabric:
     if data[:len(FABRIC_MAGIC)] != FABRIC_MAGIC:
         raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
     try:
-        meta, table, blobs = decode_parts(data)
+        meta, table, blobs, uids = decode_parts(data)
         if len(table) % FABRIC_RECORD.size:
             raise BadInput(f"a record table of {len(table)} bytes", field="table")
-        return LazyFabric(bytes(data), meta, table, blobs, file)
+        return LazyFabric(bytes(data), meta, table, blobs, uids, file)
     except BadInput:
         raise
     except Exception as e:  # noqa: BLE001 - any corruption is bad input

@@ -66,7 +66,8 @@ from typing import Iterator
 
 from pcilu_cli.abi.bdf import format_bdf, format_bus, parse_bdf
 from pcilu_cli.abi.fabric_file import (
-    FABRIC_BODY, FABRIC_HEADER, FABRIC_MAGIC, FABRIC_RECORD, FABRIC_VERSION,
+    FABRIC_BODY, FABRIC_BODY_V1, FABRIC_HEADER, FABRIC_MAGIC, FABRIC_RECORD, FABRIC_VERSION,
+    FABRIC_VERSIONS,
 )
 from pcilu_cli.abi.pci_regs import (
     PCI_ARI_CAP, PCI_ARI_CAP_NFN_SHIFT, PCI_ACS_CAP, PCI_ACS_CTRL, PCI_CAP_ID_EXP, PCI_CAP_ID_PM,
@@ -431,6 +432,11 @@ class Fabric:
         # (CONFIG_EPOCH, bytes, knobs/metadata fingerprint) of the serialization this fabric was
         # decoded from: to_bytes() returns those bytes while nothing has changed since
         self._encoded = None
+        # topology changes so far, and (that count, the functions in record order, their
+        # record table, uid ends + orders, uid text) as last read or written: a save whose
+        # topology did not change since reuses them (to_bytes)
+        self._topology = 0
+        self._layout = None
 
     # -- building --------------------------------------------------------------------------
     def add_root(self, domain: int, number: int) -> RootBus:
@@ -526,6 +532,7 @@ class Fabric:
     def _topology_changed(self) -> None:
         CONFIG_EPOCH[0] += 1
         self.invalidate_routes()
+        self._topology += 1
 
     def invalidate_routes(self) -> None:
         """Drop the routing caches after the topology or bus registers changed behind them."""
@@ -789,10 +796,12 @@ class Fabric:
 
     @classmethod
     def from_records(cls, name, source, platform, roots, recs, copy_cfg=True, *, into=None,
-                     premade=None) -> "Fabric":
+                     premade=None, layout=None) -> "Fabric":
         """The fabric of :meth:`_records`' output. ``into``: an existing object to build
         (a lazily decoded fabric, :mod:`pcilu_cli.fabric.lazy`), ``premade``: record index →
-        the Function already handed out for it (kept, and linked into the tree)."""
+        the Function already handed out for it (kept, and linked into the tree).
+        ``layout``: ``(record table, uid ends + orders, uid text)`` the records were read
+        from, kept for :meth:`to_bytes` (see ``_layout``)."""
         src, plat = json.loads(json.dumps(source)), json.loads(json.dumps(platform))
         if into is None:
             fab = cls(name, src, plat)
@@ -838,6 +847,10 @@ class Fabric:
                         up.bridges.append(fn)
             by_uid[uid] = fn
             objs.append(fn)
+        if layout is not None and roots == [(r.domain, r.number) for r in fab.roots]:
+            # (a record's root index is into the roots as written; to_bytes writes them
+            # sorted, once each: a note whose roots were not is encoded anew)
+            fab._layout = (fab._topology, objs, *layout)
         return fab
 
     def _fingerprint(self):
@@ -864,35 +877,55 @@ class Fabric:
             if enc[0] == CONFIG_EPOCH[0] and enc[2] == self._fingerprint():
                 return enc[1]
             self._encoded = None
-        # one pass over the functions in record order, each written as its record as it is
-        # met (no list of records)
         roots = [(r.domain, r.number) for r in self.roots]
         blobs: dict[bytes, int] = {}
         setblob = blobs.setdefault
         table = bytearray()
         pack = FABRIC_RECORD.pack
         size_codes = _SIZE_CODES
-        uids, knobs = [], {}
-        add_uid = uids.append
-        n_recs = 0
-        for fn, parent, rix, isvf, vfi, delta in self._record_walk():
-            cfg = fn.cfg
-            d = cfg._data
-            bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
-            table += pack(parent, rix, fn.devfn, isvf | (size_codes[cfg.size] << 4), vfi, delta,
-                          0, bi)
-            add_uid(fn.uid)
-            kn = fn._knobs
-            if kn:
-                knobs[str(n_recs)] = kn
-            n_recs += 1
+        knobs = {}
+        lay = self._layout
+        if lay is not None and lay[0] == self._topology and len(lay[1]) == len(self._by_uid):
+            # the topology is the one last read or written: its functions in record order,
+            # their records (all but the config-space fields) and the uid column are reused
+            _topo, fns, old, runs, text = lay
+            for i, (fn, (parent, rix, _devfn, flags, vfi, delta, _pad, _bi)) in enumerate(
+                    zip(fns, FABRIC_RECORD.iter_unpack(old))):
+                cfg = fn.cfg
+                d = cfg._data
+                bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
+                table += pack(parent, rix, fn.devfn, (flags & 1) | (size_codes[cfg.size] << 4),
+                              vfi, delta, 0, bi)
+                kn = fn._knobs
+                if kn:
+                    knobs[str(i)] = kn
+        else:
+            # one pass over the functions in record order, each written as its record as it
+            # is met (no list of records)
+            uids, fns = [], []
+            add_uid, add_fn = uids.append, fns.append
+            for fn, parent, rix, isvf, vfi, delta in self._record_walk():
+                cfg = fn.cfg
+                d = cfg._data
+                bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
+                table += pack(parent, rix, fn.devfn, isvf | (size_codes[cfg.size] << 4), vfi,
+                              delta, 0, bi)
+                add_uid(fn.uid)
+                add_fn(fn)
+                kn = fn._knobs
+                if kn:
+                    knobs[str(len(fns) - 1)] = kn
+            from pcilu_cli.fabric import uid_column
+            runs, text = uid_column.encode(uids)
+        table = bytes(table)
+        self._layout = (self._topology, fns, table, runs, text)
         blob_list = list(blobs)
         meta = json.dumps({"name": self.name, "source": self.source, "platform": self.platform,
-                           "roots": roots, "uids": uids, "knobs": knobs,
+                           "roots": roots, "knobs": knobs,
                            "blob_lengths": [len(b) for b in blob_list]},
                           sort_keys=True, separators=(",", ":")).encode()
-        body = FABRIC_BODY.pack(len(meta), len(table), n_recs) + meta + bytes(table) \
-            + b"".join(blob_list)
+        body = FABRIC_BODY.pack(len(meta), len(table), len(fns), len(text)) + meta + table \
+            + runs + text + b"".join(blob_list)
         return FABRIC_HEADER.pack(FABRIC_MAGIC, FABRIC_VERSION) + zlib.compress(body, LEVEL)
 
     @classmethod
@@ -900,10 +933,11 @@ class Fabric:
         if data[:len(FABRIC_MAGIC)] != FABRIC_MAGIC:
             raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
         try:
-            meta, table, blobs = decode_parts(data)
-            recs = records_of(meta, table, blobs)
+            meta, table, blobs, uids = decode_parts(data)
+            recs = records_of(meta, table, blobs, uids)
             fab = cls.from_records(meta["name"], meta["source"], meta["platform"],
-                                   [tuple(r) for r in meta["roots"]], recs, copy_cfg=False)
+                                   [tuple(r) for r in meta["roots"]], recs, copy_cfg=False,
+                                   layout=layout_of(table, uids))
             fab._encoded = (CONFIG_EPOCH[0], bytes(data), fab._fingerprint())
             return fab
         except BadInput:
@@ -913,32 +947,49 @@ class Fabric:
 
 
 def decode_parts(data: bytes):
-    """(meta, record table, config blobs) of a serialized fabric (magic already checked)."""
-    body = _inflate_fabric(data[FABRIC_HEADER.size:])
-    mlen, tlen, _n = FABRIC_BODY.unpack_from(body, 0)
-    start = FABRIC_BODY.size
+    """(meta, record table, config blobs, uids) of a serialized fabric (magic already
+    checked); ``uids`` is a :mod:`~pcilu_cli.fabric.uid_column` view of either version's."""
+    from pcilu_cli.fabric.uid_column import SLOT, UidColumn, UidList
+    version = FABRIC_HEADER.unpack_from(data, 0)[1]
+    body = _inflate_fabric(data[FABRIC_HEADER.size:], version)
+    if version == 1:
+        (mlen, tlen, n), start, ulen = FABRIC_BODY_V1.unpack_from(body, 0), FABRIC_BODY_V1.size, 0
+    else:
+        mlen, tlen, n, ulen = FABRIC_BODY.unpack_from(body, 0)
+        start = FABRIC_BODY.size
     meta = json.loads(body[start:start + mlen])
     table = body[start + mlen:start + mlen + tlen]
     pos = start + mlen + tlen
+    if version == 1:
+        uids = UidList(meta.get("uids") if type(meta) is dict else None, n)
+    else:
+        runs = body[pos:pos + n * SLOT]
+        pos += len(runs)
+        text = body[pos:pos + ulen]
+        pos += ulen
+        if len(text) != ulen:
+            raise BadInput(f"serialized fabric body ends {ulen - len(text)} bytes into its "
+                           "uid column", field="uids")
+        uids = UidColumn(runs, text, n)
     blobs = []
     for ln in meta["blob_lengths"]:
         blobs.append(body[pos:pos + ln])
         pos += ln
-    return meta, table, blobs
+    return meta, table, blobs, uids
 
 
-def record_of(meta, i: int, row: tuple, blobs) -> tuple:
+def record_of(meta, i: int, row: tuple, blobs, uids) -> tuple:
     """The :meth:`Fabric.from_records` record of table row ``i``."""
     parent, rix, devfn, flags, vfi, delta, _pad, bi = row
     cfg = ConfigSpace.of_stored(_SIZES[flags >> 4], blobs[bi])
-    return (parent, rix, devfn, flags & 1, vfi, delta, cfg, meta["uids"][i],
+    return (parent, rix, devfn, flags & 1, vfi, delta, cfg, uids[i],
             meta["knobs"].get(str(i)))
 
 
-def records_of(meta, table, blobs) -> list:
+def records_of(meta, table, blobs, uids) -> list:
     """:func:`record_of` of every row of the table, in one loop (a 65,536-function load or
     kexec pays this once): no ``str(i)`` knob lookup per row when no record has knobs."""
-    uids, knobs = meta["uids"], meta["knobs"]
+    uids, knobs = uids.tolist(), meta["knobs"]
     some = not (type(knobs) is dict and not knobs)
     of_stored, sizes = ConfigSpace.of_stored, _SIZES
     recs = []
@@ -950,30 +1001,48 @@ def records_of(meta, table, blobs) -> list:
     return recs
 
 
+def layout_of(table, uids):
+    """What :meth:`Fabric.from_records` keeps of a decoded note for the next save: the
+    record table and the uid column (None for version 1, which has no column to reuse)."""
+    raw = getattr(uids, "raw", None)
+    return None if raw is None else (bytes(table), *raw())
+
+
 # What one function may take in a serialized fabric: its record, one config space of at most
 # 4 KiB (identical ones are stored once), and its share of the JSON meta (uid, knobs, length).
 META_PER_FUNCTION = 1024
 META_FIXED = 1 << 20               # name, source, platform
 
 
-def _inflate_fabric(compressed: bytes) -> bytes:
+def _inflate_fabric(compressed: bytes, version: int) -> bytes:
     """The body, inflated no further than its header declares: ``n`` functions need
-    ``n * record`` bytes of table, at most ``n * 4 KiB`` of config space and a meta of at most
-    ``1 MiB + n * 1 KiB``; a stream that inflates beyond that is refused before it is."""
+    ``n * record`` bytes of table, at most ``n * 4 KiB`` of config space, a meta of at most
+    ``1 MiB + n * 1 KiB`` and (version 2) ``n * 8`` bytes of uid ends and orders and at most
+    ``n * 1 KiB`` of uid text; a stream that inflates beyond that is refused before it is."""
     from pcilu_cli.abi.untrusted import Inflater
+    if version not in FABRIC_VERSIONS:
+        raise BadInput(f"serialized fabric version {version} (this pcilu reads versions "
+                       f"{' and '.join(map(str, FABRIC_VERSIONS))})", offset=8, field="version")
     inf = Inflater(compressed, what="serialized fabric", base=FABRIC_HEADER.size)
-    hsize = FABRIC_BODY.size
+    codec = FABRIC_BODY_V1 if version == 1 else FABRIC_BODY
+    hsize = codec.size
     head = inf.peek(hsize)
     if len(head) < hsize:
         raise BadInput(f"serialized fabric body is {len(head)} bytes, too short for its header")
-    mlen, tlen, n = FABRIC_BODY.unpack(head)
+    mlen, tlen, n, *rest = codec.unpack(head)
+    ulen = rest[0] if rest else 0
     if tlen != n * FABRIC_RECORD.size:
         raise BadInput(f"serialized fabric declares {n} functions but a {tlen}-byte record "
                        f"table ({n * FABRIC_RECORD.size} expected)", field="table")
     if mlen > META_FIXED + n * META_PER_FUNCTION:
         raise BadInput(f"serialized fabric declares a {mlen}-byte meta for {n} functions",
                        field="meta")
-    return inf.read_all(hsize + mlen + tlen + n * 4096)
+    if ulen > n * META_PER_FUNCTION:
+        raise BadInput(f"serialized fabric declares {ulen} bytes of uids for {n} functions",
+                       field="uids")
+    from pcilu_cli.fabric.uid_column import SLOT
+    runs = n * SLOT if version > 1 else 0
+    return inf.read_all(hsize + mlen + tlen + runs + ulen + n * 4096)
 
 
 def _uid_bdf(uid: str):
