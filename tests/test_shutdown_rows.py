@@ -70,3 +70,30 @@ def test_a_reboot_leaves_bus_master_enable_as_it_was(gen0):
     before = m.fabric.to_bytes()
     m.kernel_op(faults.reboot)
     assert m.fabric.to_bytes() == before
+
+
+def test_the_cleared_list_survives_a_save_that_never_read_it(gen0):
+    """A generation-1 command that neither reads nor changes ``bus_master_cleared`` (a
+    `finish`) keeps the stored list as it was read, and the next load reads the same pairs;
+    a list holding [bdf, uid] pairs (a uid that is not the device's name) reads the same."""
+    import json
+
+    from pcilu_cli.memory import elfcore
+    data, eps = gen0
+    g1 = Machine.from_bytes(data).kexec(consume=True)
+    want = g1.bus_master_cleared
+    first = Machine.from_bytes(g1.to_bytes())
+    first.finish(eps[0])
+    again = Machine.from_bytes(first.to_bytes())
+    assert again.bus_master_cleared == want and len(want) > 2 * kernel_note.CHUNK_ROWS
+    # the same state with one entry stored as a pair: read as that pair, the rest as names
+    mem, notes = elfcore.read_elf_core(g1.to_bytes())
+    meta_t = elfcore.NT_PCILU_METADATA
+    meta = json.loads(next(bytes(d) for _n, t, d in notes if t == meta_t))
+    meta["bus_master_cleared"][0] = ["0000:ee:00.0", meta["bus_master_cleared"][0]]
+    raw = json.dumps(meta).encode()
+    paired = Machine.from_bytes(elfcore.write_elf_core(
+        mem, [(n, t, raw if t == meta_t else bytes(d)) for n, t, d in notes]))
+    assert paired.bus_master_cleared == [("0000:ee:00.0", want[0][1]), *want[1:]]
+    assert Machine.from_bytes(paired.to_bytes()).bus_master_cleared == \
+        paired.bus_master_cleared

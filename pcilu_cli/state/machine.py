@@ -109,6 +109,24 @@ class Machine:
         # uid alone where the two are the same — on a big host that is most functions)
         self.bus_master_cleared: list = []
 
+    # A loaded state keeps the stored list (every entry a name: most of a big host's
+    # functions) until someone asks for the pairs: a generation-1 `finish` or `enumerate` of
+    # 65,536 functions neither reads nor changes the list, and converting its ~61,000 names
+    # each way cost ~20 ms. ``_cleared_stored`` is that list, or None once converted.
+    _cleared_stored = None
+
+    @property
+    def bus_master_cleared(self) -> list:
+        stored = self._cleared_stored
+        if stored is not None:
+            self._cleared = [(x, x) for x in stored]
+            self._cleared_stored = None
+        return self._cleared
+
+    @bus_master_cleared.setter
+    def bus_master_cleared(self, value: list) -> None:
+        self._cleared, self._cleared_stored = value, None
+
     @property
     def mem(self):
         """Physical memory, brought up to date with the kernel's objects on first look."""
@@ -356,8 +374,9 @@ class Machine:
                 "kho_out": None if self.hout is None else self.hout.to_state(),
                 "allocator": None if self.alloc is None else self.alloc.to_state(),
                 "boot_messages": self.boot_messages,
-                "bus_master_cleared": [u if b == u else [b, u]
-                                       for b, u in self.bus_master_cleared],
+                "bus_master_cleared": self._cleared_stored
+                if self._cleared_stored is not None
+                else [u if b == u else [b, u] for b, u in self.bus_master_cleared],
                 "fabric": {"name": getattr(self.fabric, "name", None),
                            "functions": len(self.fabric) if self.fabric is not None else 0}}
 
@@ -436,8 +455,12 @@ class Machine:
             m.phase, m.panic = meta["phase"], meta.get("panic")
             m.kho_in = meta.get("kho_in") or {}
             m.boot_messages = list(meta.get("boot_messages") or [])
-            m.bus_master_cleared = [(x, x) if isinstance(x, str) else (str(x[0]), str(x[1]))
-                                    for x in meta.get("bus_master_cleared") or []]
+            cleared = meta.get("bus_master_cleared") or []
+            if type(cleared) is list and all(type(x) is str for x in cleared):
+                m._cleared_stored = cleared          # converted when asked for
+            else:
+                m.bus_master_cleared = [(x, x) if isinstance(x, str)
+                                        else (str(x[0]), str(x[1])) for x in cleared]
             m.mem = mem
             from pcilu_cli.memory.kho import KhoAllocator
             if meta.get("allocator") is not None:
