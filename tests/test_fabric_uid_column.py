@@ -63,10 +63,19 @@ def _with_body(data: bytes, edit) -> bytes:
     return data[:HSIZE] + zlib.compress(bytes(body))
 
 
-def _state_with_fabric(m: Machine, note: bytes) -> bytes:
+def _state_with_fabric(m: Machine, note: bytes, *, fmt: int | None = None) -> bytes:
+    """``m``'s state file with ``note`` as its fabric note (and ``fmt`` as the metadata's
+    state format: 2 is what a pcilu that wrote version-1 fabric notes recorded)."""
     mem, notes = elfcore.read_elf_core(m.to_bytes())
-    return elfcore.write_elf_core(mem, [(nm, t, note if t == elfcore.NT_PCILU_FABRIC
-                                         else bytes(d)) for nm, t, d in notes])
+    out = []
+    for nm, t, d in notes:
+        d = bytes(d)
+        if t == elfcore.NT_PCILU_FABRIC:
+            d = note
+        elif t == elfcore.NT_PCILU_METADATA and fmt is not None:
+            d = json.dumps(dict(json.loads(d), format=fmt)).encode()
+        out.append((nm, t, d))
+    return elfcore.write_elf_core(mem, out)
 
 
 def _fabric_note(m: Machine) -> bytes:
@@ -135,13 +144,14 @@ def test_a_version_1_fabric_reads_as_the_same_fabric():
 
 
 def test_a_state_whose_fabric_note_is_version_1_takes_a_preserve_and_a_kexec(tmp_path):
-    """A state written by an older pcilu: its fabric note has no uid column. `preserve`
-    finds its devices' functions through the JSON list and keeps the note as it was read
-    (nothing in the fabric changed); `kexec` changes config space and writes version 2."""
+    """A state written by an older pcilu (state format 2): its fabric note has no uid
+    column. `preserve` finds its devices' functions through the JSON list and keeps the note
+    as it was read (nothing in the fabric changed); `kexec` changes config space and writes
+    version 2. Both write state format 3."""
     m = Machine.boot(small_fabric("switch"))
     v1 = _to_v1(_fabric_note(m))
     old, new = tmp_path / "old.state", tmp_path / "new.state"
-    old.write_bytes(_state_with_fabric(m, v1))
+    old.write_bytes(_state_with_fabric(m, v1, fmt=2))
     key, dev = next((k, d) for k, d in m.kernel.devices.items() if d.hdr_type == 0)
     run(["preserve", old, dev.name])
     back = Machine.from_bytes(old.read_bytes())
@@ -150,6 +160,7 @@ def test_a_state_whose_fabric_note_is_version_1_takes_a_preserve_and_a_kexec(tmp
     run(["kexec", old, "-o", new])
     nxt = Machine.from_bytes(new.read_bytes())
     assert _fabric_note(nxt)[8:10] == b"\x02\x00"
+    assert run(["inspect", old, "--json"]).json()["format"] == 3
     assert nxt.kernel.devices[key].incoming is not None
     assert [f.uid for f in nxt.fabric.functions()] == [f.uid for f in m.fabric.functions()]
 

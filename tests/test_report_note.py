@@ -97,3 +97,20 @@ def test_a_report_note_inflating_past_its_bound_is_refused(tmp_path):
     bad = _with_report_note(s1, tmp_path / "bomb.elf", bomb)
     res = run(["enumerate", bad, "--json"], exit_code=3)
     assert "PCILU report note" in res.stderr and "more than" in res.stderr
+
+
+def test_a_stored_document_is_written_out_byte_for_byte(tmp_path):
+    """The kept document goes to stdout as the UTF-8 bytes it was stored as (text beyond
+    ASCII too), without being decoded and encoded again."""
+    s1, _eps = _kexeced(tmp_path)
+    doc = '{"kind":"enumerate","devices":[],"name":"\u00e9t\u00e9 \u2014 \U0001f600"}'
+    odd = _with_report_note(s1, tmp_path / "odd.elf", zlib.compress(doc.encode()))
+    assert run(["enumerate", odd, "--json"]).stdout == doc + "\n"
+
+
+def test_a_stored_document_that_is_not_utf8_is_refused(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    bad = _with_report_note(s1, tmp_path / "latin1.elf",
+                            zlib.compress(b'{"kind":"enumerate","name":"\xe9t\xe9"}'))
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    assert "PCILU report note" in res.stderr and "not UTF-8" in res.stderr

@@ -24,8 +24,8 @@ import pytest
 
 from pcilu_cli.errors import BadInput, ExitCode, StateLocked
 from pcilu_cli.state import store as store_mod
-from pcilu_cli.state.store import (FORMAT_VERSION, StateStore, atomic_write, check_versions,
-                                   read_input)
+from pcilu_cli.state.store import (FORMAT_VERSION, READABLE_FORMATS, StateStore, atomic_write,
+                                   check_versions, read_input)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -299,6 +299,11 @@ def test_current_format_is_accepted():
     assert check_versions(FORMAT_VERSION, "0.1.0", "S") is None
 
 
+def test_format_2_is_still_read():
+    # format 3 only adds the fabric note's version 2, and version 1 is still decoded
+    assert FORMAT_VERSION == 3 and check_versions(2, "0.1.0", "old.elf") is None
+
+
 def test_newer_format_says_upgrade_and_names_both_versions():
     with pytest.raises(BadInput) as ei:
         check_versions(FORMAT_VERSION + 1, "9.9.9", "gen1.elf")
@@ -310,7 +315,7 @@ def test_newer_format_says_upgrade_and_names_both_versions():
 
 def test_older_format_says_recreate():
     with pytest.raises(BadInput) as ei:
-        check_versions(FORMAT_VERSION - 1, None, "old.elf")
+        check_versions(min(READABLE_FORMATS) - 1, None, "old.elf")
     msg = str(ei.value)
     assert "re-create it with `pcilu init`" in msg and "unknown pcilu" in msg
     assert "upgrade" not in msg

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pcilu_cli.state.store import FORMAT_VERSION
+from pcilu_cli.state.store import FORMAT_VERSION, READABLE_FORMATS
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fuzz"))
@@ -97,11 +97,12 @@ def _state_with_format(tmp_path, new_format) -> Path:
     return state
 
 
-@pytest.mark.parametrize("delta,advice", [(1, "upgrade pcilu"), (-1, "pcilu init")])
+@pytest.mark.parametrize("found,advice", [(FORMAT_VERSION + 1, "upgrade pcilu"),
+                                          (min(READABLE_FORMATS) - 1, "pcilu init")])
 @pytest.mark.parametrize("command", ["inspect", "enumerate"])
-def test_state_from_another_format_is_refused_with_advice(tmp_path, delta, advice, command):
-    state = _state_with_format(tmp_path, FORMAT_VERSION + delta)
+def test_state_from_another_format_is_refused_with_advice(tmp_path, found, advice, command):
+    state = _state_with_format(tmp_path, found)
     res = T.run_cli([command, str(state)])
     lines = _stderr_lines(res)
     assert res.code == 3, lines
-    assert len(lines) == 1 and advice in lines[0] and str(FORMAT_VERSION + delta) in lines[0]
+    assert len(lines) == 1 and advice in lines[0] and str(found) in lines[0]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""``PCILUKN2``: the kernel note of a pcilu state file (state format 2), pcilu's own layout.
+"""``PCILUKN2``: the kernel note of a pcilu state file (since state format 2), pcilu's own layout.
 No kernel header mirrors it; it is declared like the kernel's layouts so that its bytes have
 one written form (:mod:`pcilu_cli.abi.kernel_note_layouts`, re-exported here and imported on
 first use) and :mod:`pcilu_cli.state.kernel_note` reads and writes it through the derived

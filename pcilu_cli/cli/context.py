@@ -94,12 +94,22 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
-def print_json_text(text: str) -> None:
-    """One JSON document already rendered by :func:`json_text` (e.g. kept in a state file)."""
+def print_json_bytes(data: bytes) -> None:
+    """One JSON document already rendered by :func:`json_text` and kept as its UTF-8 bytes
+    (the enumerate document of a state file), written to the binary stream beneath stdout as
+    it is: a 22 MB document is never decoded and encoded again."""
     current_settings().json_printed = True
-    sys.stdout.write(text)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    out = sys.stdout
+    buf = getattr(out, "buffer", None)
+    if buf is None:                     # a text-only stdout (an embedding caller's)
+        out.write(data.decode())
+        out.write("\n")
+    else:
+        out.flush()                     # whatever the text layer holds goes first
+        buf.write(data)
+        buf.write(b"\n")
+        buf.flush()
+    out.flush()
 
 
 def print_json_streamed(write_document) -> None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The kernel note of a state file (state format 2): one booted kernel's checkpoint.
+"""The kernel note of a state file (since state format 2): one booted kernel's checkpoint.
 
 The simulated kernel (``pcilu_cli.kernel``) knows nothing of files; this module writes what a
 :class:`~pcilu_cli.kernel.Kernel` holds and builds a kernel back from it, so that a command
@@ -265,7 +265,7 @@ class Kept:
     def __init__(self, data: bytes, functions: int, file):
         self.file = file
         if len(data) < _HEADER.size or data[:8] != MAGIC:
-            raise _bad("not a state format 2 kernel note (bad magic)", file)
+            raise _bad("not a PCILUKN2 kernel note (bad magic)", file)
         _m, self.chunk_rows, self.nrows, self.nchunks = _HEADER.unpack_from(data, 0)
         if self.nrows > functions:
             raise _bad(f"{self.nrows} devices for a fabric of {functions} functions", file)

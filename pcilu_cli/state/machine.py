@@ -393,14 +393,20 @@ class Machine:
         """The enumerate document the file was written with (``pcilu kexec`` writes one), as
         the text it was rendered to; None if it holds none or anything changed since the load
         (state/report_note.py)."""
+        data = self.stored_report_bytes()
+        return None if data is None else data.decode()
+
+    def stored_report_bytes(self) -> bytes | None:
+        """:meth:`stored_report` as its UTF-8 bytes (checked as text), for a caller that
+        writes them out as they are."""
         if self._report_note is None or self.kernel is None or self.phase == "panicked" \
                 or self.panic is not None:
             return None
         from pcilu_cli.state import report_note
         raw, file, log_bytes = self._report_note
-        text = report_note.decode(raw, len(self.fabric), log_bytes, file=file)
+        data = report_note.decode_bytes(raw, len(self.fabric), log_bytes, file=file)
         self.check_kernel_note()     # printing the document must not hide a damaged file
-        return text
+        return data
 
     def check_kernel_note(self) -> None:
         """Refuse (BadInput naming the note) a kernel note whose device chunks, read lazily,

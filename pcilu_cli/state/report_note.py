@@ -57,15 +57,22 @@ def encode(machine, dumps) -> bytes:
 
 def decode(raw: bytes, functions: int, log_bytes: int, *, file=None) -> str:
     """The stored document's text (checked as described in the module docstring)."""
+    return decode_bytes(raw, functions, log_bytes, file=file).decode()
+
+
+def decode_bytes(raw: bytes, functions: int, log_bytes: int, *, file=None) -> bytes:
+    """The stored document as its UTF-8 bytes, checked as :func:`decode` checks it (what
+    `enumerate --json` writes to stdout as it is: no 88 MB string at 262,144 devices)."""
     limit = REPORT_FIXED + REPORT_PER_FUNCTION * functions + 6 * log_bytes
     from pcilu_cli.abi.untrusted import inflate     # cut short / trailing bytes: refused there
     data = inflate(raw, limit, file=file, field=FIELD, what="the stored enumerate document")
-    try:
-        text = data.decode()
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"the stored enumerate document is not UTF-8 text (byte {exc.start})",
-                       file=file, field=FIELD) from None
-    if not (text.startswith(_HEAD) and text.endswith("}")):
+    if not data.isascii():          # (ASCII is UTF-8; anything else is decoded to check it)
+        try:
+            data.decode()
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"the stored enumerate document is not UTF-8 text (byte "
+                           f"{exc.start})", file=file, field=FIELD) from None
+    if not (data.startswith(_HEAD.encode()) and data.endswith(b"}")):
         raise BadInput("the stored enumerate document is not one (it must be a JSON object "
                        'opening with "kind": "enumerate")', file=file, field=FIELD)
-    return text
+    return data

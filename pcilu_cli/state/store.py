@@ -41,10 +41,13 @@ from pcilu_cli.errors import BadInput, StateLocked
 
 # 2: the kernel note is sectioned (device rows in binary chunks, read on demand) and the
 #    outgoing struct pci_ser is kept only in the memory image (state/kernel_note.py).
-FORMAT_VERSION = 2
-# Formats this pcilu can read. Older formats would be listed here once a reader for them exists;
-# until then an older file is refused with "re-create it" rather than guessed at.
-READABLE_FORMATS = frozenset({FORMAT_VERSION})
+# 3: the fabric note may be PCILUFAB version 2 (the uids in a binary column,
+#    fabric/uid_column.py), which a pcilu that reads format 2 only cannot decode; so that
+#    such a pcilu says "upgrade" instead of failing inside the note, the format says so.
+FORMAT_VERSION = 3
+# Formats this pcilu can read: format 2 is format 3 with a version-1 fabric note, which this
+# pcilu still decodes. An older file is refused with "re-create it" rather than guessed at.
+READABLE_FORMATS = frozenset({2, FORMAT_VERSION})
 
 LOCK_SUFFIX = ".lock"
 TMP_SUFFIX = ".pcilu-tmp"
