@@ -104,12 +104,12 @@ def print_json_bytes(data: bytes) -> None:
     if buf is None:                     # a text-only stdout (an embedding caller's)
         out.write(data.decode())
         out.write("\n")
+        out.flush()
     else:
         out.flush()                     # whatever the text layer holds goes first
         buf.write(data)
         buf.write(b"\n")
         buf.flush()
-    out.flush()
 
 
 def print_json_streamed(write_document) -> None:

@@ -133,10 +133,10 @@ class LazyFabric(Fabric):
         if type(self) is not LazyFabric:
             return
         unchanged = self._unchanged()
-        data, meta, file, uids = self._data, self._meta, self._file, self._uids
-        table = self._table
+        data, meta, file, uids, table = self._data, self._meta, self._file, self._uids, \
+            self._table
         try:
-            recs = records_of(meta, self._table, self._blobs, uids)
+            recs = records_of(meta, table, self._blobs, uids)
             premade = self._premade
             for k in ("_data", "_meta", "_table", "_blobs", "_file", "_n", "_uids", "_premade",
                       "_temp_roots", "_epoch"):

@@ -889,34 +889,29 @@ class Fabric:
             # the topology is the one last read or written: its functions in record order,
             # their records (all but the config-space fields) and the uid column are reused
             _topo, fns, old, runs, text = lay
-            for i, (fn, (parent, rix, _devfn, flags, vfi, delta, _pad, _bi)) in enumerate(
-                    zip(fns, FABRIC_RECORD.iter_unpack(old))):
-                cfg = fn.cfg
-                d = cfg._data
-                bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
-                table += pack(parent, rix, fn.devfn, (flags & 1) | (size_codes[cfg.size] << 4),
-                              vfi, delta, 0, bi)
-                kn = fn._knobs
-                if kn:
-                    knobs[str(i)] = kn
+            walk = ((fn, parent, rix, flags & 1, vfi, delta) for fn, (
+                parent, rix, _devfn, flags, vfi, delta, _pad, _bi) in zip(
+                    fns, FABRIC_RECORD.iter_unpack(old)))
+            add_fn = None
         else:
-            # one pass over the functions in record order, each written as its record as it
-            # is met (no list of records)
-            uids, fns = [], []
-            add_uid, add_fn = uids.append, fns.append
-            for fn, parent, rix, isvf, vfi, delta in self._record_walk():
-                cfg = fn.cfg
-                d = cfg._data
-                bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
-                table += pack(parent, rix, fn.devfn, isvf | (size_codes[cfg.size] << 4), vfi,
-                              delta, 0, bi)
-                add_uid(fn.uid)
+            # the functions in record order, listed as they are met
+            fns, runs, walk = [], None, self._record_walk()
+            add_fn = fns.append
+        # one pass, each function written as its record as it is met (no list of records)
+        for i, (fn, parent, rix, isvf, vfi, delta) in enumerate(walk):
+            cfg = fn.cfg
+            d = cfg._data
+            bi = setblob(d if type(d) is bytes else cfg.stored_bytes(), len(blobs))
+            table += pack(parent, rix, fn.devfn, isvf | (size_codes[cfg.size] << 4), vfi, delta,
+                          0, bi)
+            kn = fn._knobs
+            if kn:
+                knobs[str(i)] = kn
+            if add_fn is not None:
                 add_fn(fn)
-                kn = fn._knobs
-                if kn:
-                    knobs[str(len(fns) - 1)] = kn
+        if runs is None:
             from pcilu_cli.fabric import uid_column
-            runs, text = uid_column.encode(uids)
+            runs, text = uid_column.encode([fn.uid for fn in fns])
         table = bytes(table)
         self._layout = (self._topology, fns, table, runs, text)
         blob_list = list(blobs)
@@ -951,12 +946,7 @@ def decode_parts(data: bytes):
     checked); ``uids`` is a :mod:`~pcilu_cli.fabric.uid_column` view of either version's."""
     from pcilu_cli.fabric.uid_column import SLOT, UidColumn, UidList
     version = FABRIC_HEADER.unpack_from(data, 0)[1]
-    body = _inflate_fabric(data[FABRIC_HEADER.size:], version)
-    if version == 1:
-        (mlen, tlen, n), start, ulen = FABRIC_BODY_V1.unpack_from(body, 0), FABRIC_BODY_V1.size, 0
-    else:
-        mlen, tlen, n, ulen = FABRIC_BODY.unpack_from(body, 0)
-        start = FABRIC_BODY.size
+    body, (start, mlen, tlen, n, ulen) = _inflate_fabric(data[FABRIC_HEADER.size:], version)
     meta = json.loads(body[start:start + mlen])
     table = body[start + mlen:start + mlen + tlen]
     pos = start + mlen + tlen
@@ -1014,8 +1004,10 @@ META_PER_FUNCTION = 1024
 META_FIXED = 1 << 20               # name, source, platform
 
 
-def _inflate_fabric(compressed: bytes, version: int) -> bytes:
-    """The body, inflated no further than its header declares: ``n`` functions need
+def _inflate_fabric(compressed: bytes, version: int) -> tuple:
+    """``(body, (start, meta_len, table_len, n, uids_len))``: the body and its header's
+    fields (``start``: where the meta begins; ``uids_len`` 0 in version 1), the body inflated
+    no further than its header declares: ``n`` functions need
     ``n * record`` bytes of table, at most ``n * 4 KiB`` of config space, a meta of at most
     ``1 MiB + n * 1 KiB`` and (version 2) ``n * 8`` bytes of uid ends and orders and at most
     ``n * 1 KiB`` of uid text; a stream that inflates beyond that is refused before it is."""
@@ -1042,7 +1034,8 @@ def _inflate_fabric(compressed: bytes, version: int) -> bytes:
                        field="uids")
     from pcilu_cli.fabric.uid_column import SLOT
     runs = n * SLOT if version > 1 else 0
-    return inf.read_all(hsize + mlen + tlen + runs + ulen + n * 4096)
+    return inf.read_all(hsize + mlen + tlen + runs + ulen + n * 4096), (hsize, mlen, tlen, n,
+                                                                        ulen)
 
 
 def _uid_bdf(uid: str):

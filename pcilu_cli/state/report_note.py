@@ -55,14 +55,9 @@ def encode(machine, dumps) -> bytes:
     return b"".join(out)
 
 
-def decode(raw: bytes, functions: int, log_bytes: int, *, file=None) -> str:
-    """The stored document's text (checked as described in the module docstring)."""
-    return decode_bytes(raw, functions, log_bytes, file=file).decode()
-
-
 def decode_bytes(raw: bytes, functions: int, log_bytes: int, *, file=None) -> bytes:
-    """The stored document as its UTF-8 bytes, checked as :func:`decode` checks it (what
-    `enumerate --json` writes to stdout as it is: no 88 MB string at 262,144 devices)."""
+    """The stored document as its UTF-8 bytes, checked as described in the module docstring
+    (what `enumerate --json` writes to stdout as it is: no 88 MB string at 262,144 devices)."""
     limit = REPORT_FIXED + REPORT_PER_FUNCTION * functions + 6 * log_bytes
     from pcilu_cli.abi.untrusted import inflate     # cut short / trailing bytes: refused there
     data = inflate(raw, limit, file=file, field=FIELD, what="the stored enumerate document")
