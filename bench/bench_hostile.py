@@ -3,7 +3,8 @@
 
 For each crafted class of tests/hostile_files.py whose cost could be super-linear (an FDT with
 many sibling nodes: the duplicate-name check; an ELF core with many tiny PT_LOADs; deep or
-aliased YAML; a serialized-fabric zlib bomb), the decoder runs in process on the file at size
+aliased YAML; a serialized-fabric zlib bomb; a serialized fabric that declares a million
+functions), the decoder runs in process on the file at size
 1x and 4x (2x with --quick, which also skips the two classes whose files take seconds to
 build), best of 3, with the cyclic GC off as in a ``pcilu`` command; the figure is
 time(4x) / (4 x time(1x)), which is ~1
@@ -47,6 +48,10 @@ def _decoders():
         _, data, _ = H.fabric_bomb(scale)
         return data, lambda: _refused(load_fabric_bytes, data, "bomb.fab")
 
+    def fabric_declared(scale):
+        _, data, _ = H.fabric_million_functions(scale, extra=300_000_000 * scale)
+        return data, lambda: _refused(load_fabric_bytes, data, "many.fab")
+
     def _refused(fn, *a):
         try:
             fn(*a)
@@ -55,7 +60,8 @@ def _decoders():
     return {"FDT, 25k sibling nodes per 1x": fdt,
             "ELF, 500k one-byte PT_LOADs per 1x (refused)": elf,
             "YAML, 100k nesting levels per 1x (refused)": yaml_deep,
-            "PCILUFAB, 128 MiB zlib bomb per 1x (refused)": fabric_bomb}
+            "PCILUFAB, 128 MiB zlib bomb per 1x (refused)": fabric_bomb,
+            "PCILUFAB declaring 1M functions, +300 MB zeros per 1x (refused)": fabric_declared}
 
 
 def _best(fn, n=3) -> float:
@@ -83,7 +89,7 @@ def run(workdir, quick: bool = False) -> list:
     big = 2 if quick else 4
     rows = []
     for figure, make in _decoders().items():
-        if quick and ("ELF" in figure or "bomb" in figure):
+        if quick and ("ELF" in figure or "bomb" in figure or "zeros" in figure):
             continue            # building these files takes most of a smoke run's time
         d1, f1 = make(1)
         dn, fn = make(big)

@@ -52,6 +52,57 @@ def fabric_bomb(scale: int = 1, version: int = 1):
         b"PCILUFAB" + struct.pack("<H", version) + body, ".fab"
 
 
+def _fabric_declaring(functions: int, extra: int = 0) -> bytes:
+    """A version-2 serialized fabric whose header declares ``functions`` functions and whose
+    body after the meta is zeros: the record table, the uid column and ``extra`` bytes."""
+    meta = json.dumps({"name": "many", "source": {}, "platform": {}, "roots": [], "knobs": {},
+                       "blob_lengths": []}).encode()
+    head = struct.pack("<IIII", len(meta), functions * 16, functions, 0) + meta
+    return b"PCILUFAB" + struct.pack("<H", 2) \
+        + _zeros_deflated(functions * 24 + extra, head)
+
+
+def fabric_least_uid_text(functions: int = 600_000):
+    """A serialized fabric of ~50 KB whose uid column has just the text ``functions`` distinct
+    uids need, all of it in the last uid (every other uid empty), zeros elsewhere: within the
+    file's inflate budget, so it is refused only by the full build's check of the uid order,
+    after the uid and end lists that check reads are built."""
+    from pcilu_cli.fabric.uid_column import least_text
+    text = least_text(functions)
+    meta = json.dumps({"name": "least", "source": {}, "platform": {}, "roots": [],
+                       "knobs": {}, "blob_lengths": []}).encode()
+    c = zlib.compressobj(1)
+    out = [c.compress(struct.pack("<IIII", len(meta), functions * 16, functions, text) + meta)]
+    chunk = bytes(1 << 20)
+    for part in (functions * 16 + 4 * (functions - 1), struct.pack("<I", text),
+                 4 * functions + text):
+        if isinstance(part, bytes):
+            out.append(c.compress(part))
+            continue
+        for at in range(0, part, len(chunk)):
+            out.append(c.compress(chunk[:min(len(chunk), part - at)]))
+    out.append(c.flush())
+    return ["fabric", "show", "{file}", "--json"], \
+        b"PCILUFAB" + struct.pack("<H", 2) + b"".join(out), ".fab"
+
+
+def fabric_million_functions(scale: int = 1, extra: int = 0):
+    """A serialized fabric of ~100 KB x scale that declares a million functions x scale (so
+    its declared sizes allow gigabytes of config space) and inflates to 24 MB x scale plus
+    ``extra`` bytes of zeros."""
+    return ["fabric", "show", "{file}", "--json"], \
+        _fabric_declaring(1_000_000 * scale, extra), ".fab"
+
+
+def state_report_bomb(base: bytes, scale: int = 1):
+    """A state whose fabric note declares a million functions (a lazy load reads none of
+    them), so that its stored enumerate document may inflate to 2 GiB by the fabric's count;
+    the document is 256 MiB x scale of zeros."""
+    return ["enumerate", "{file}", "--json"], _state_with_notes(base, {
+        elfcore.NT_PCILU_FABRIC: _fabric_declaring(1_000_000),
+        elfcore.NT_PCILU_REPORT: _zeros_deflated((256 << 20) * scale)}), ".elf"
+
+
 def _state_with_notes(base: bytes, replace: dict) -> bytes:
     """A copy of state file ``base`` with some PCILU notes replaced (type -> bytes)."""
     mem, notes = elfcore.read_elf_core(base)

@@ -48,6 +48,11 @@ def _base_state() -> bytes:
 CLASSES = {
     "fabric-zlib-bomb": lambda: H.fabric_bomb(),
     "fabric-v2-zlib-bomb": lambda: H.fabric_bomb(version=2),
+    "fabric-declares-a-million-functions": H.fabric_million_functions,
+    "fabric-declares-a-million-functions-300MB": lambda: H.fabric_million_functions(
+        extra=300_000_000),
+    "fabric-uid-column-of-the-least-text": H.fabric_least_uid_text,
+    "state-report-note-bomb": lambda: H.state_report_bomb(_base_state()),
     "kernel-note-json-growth": lambda: H.kernel_note_bomb(_base_state()),
     "deep-json-metadata": lambda: H.deep_json_note(_base_state()),
     "deep-yaml-fabric": H.deep_yaml_fabric,

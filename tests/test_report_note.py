@@ -114,3 +114,33 @@ def test_a_stored_document_that_is_not_utf8_is_refused(tmp_path):
                             zlib.compress(b'{"kind":"enumerate","name":"\xe9t\xe9"}'))
     res = run(["enumerate", bad, "--json"], exit_code=3)
     assert "PCILU report note" in res.stderr and "not UTF-8" in res.stderr
+
+
+STEP = 1 << 20      # the stored document is checked, then written, one inflated step at a time
+
+
+def _long_document(at: int, char: bytes) -> bytes:
+    """An enumerate document a little longer than one step (what the small fabric's bound
+    allows) with ``char`` at byte ``at``."""
+    head = b'{"kind":"enumerate","devices":[],"pad":"'
+    body = bytearray(b"x" * (STEP + 2000))
+    body[at - len(head):at - len(head) + len(char)] = char
+    return head + bytes(body) + b'"}'
+
+
+def test_a_character_cut_between_two_steps_is_written_out_whole(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    doc = _long_document(STEP - 1, "\u00e9".encode())          # its two bytes straddle a step
+    odd = _with_report_note(s1, tmp_path / "long.elf", zlib.compress(doc))
+    assert run(["enumerate", odd, "--json"]).stdout == doc.decode() + "\n"
+
+
+def test_a_long_document_is_checked_whole_before_a_byte_of_it_is_printed(tmp_path):
+    """A bad byte in the second step: refused naming its offset, and stdout holds only the
+    error document (nothing of the stored one was written first)."""
+    s1, _eps = _kexeced(tmp_path)
+    doc = _long_document(STEP + 17, b"\xff")
+    bad = _with_report_note(s1, tmp_path / "bad.elf", zlib.compress(doc))
+    res = run(["enumerate", bad, "--json"], exit_code=3)
+    assert f"not UTF-8 text (byte {STEP + 17})" in res.stderr
+    assert res.json()["kind"] == "error"

@@ -71,7 +71,7 @@ def elf_document(data: bytes, name: str, *, profile=None) -> dict:
     mine = pcilu_notes(notes)
     if mine:
         from pcilu_cli.state import inspect_state
-        return inspect_state(mem, mine, name, profile=profile)
+        return inspect_state(mem, mine, name, profile=profile, size=len(data))
     doc = read_handover(mem, None, file=name, profile=profile)
     doc["source"] = "memory dump"
     return doc

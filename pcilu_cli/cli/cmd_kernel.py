@@ -494,10 +494,10 @@ def enumerate(state, as_json, show_all, debug, tree):  # noqa: A001 - the kernel
     from pcilu_cli import api
     m = api.load(state)
     if as_json and not debug:
-        data = m.sim.stored_report_bytes()  # kept by the kexec that wrote STATE, if unchanged
+        data = m.sim.stored_report_pieces()  # kept by the kexec that wrote STATE, if unchanged
         if data is not None:
-            from pcilu_cli.cli.context import print_json_bytes
-            print_json_bytes(data)
+            from pcilu_cli.cli.context import print_json_pieces
+            print_json_pieces(data)
             return
     rep = m.enumerate(debug=debug)
     if as_json:

@@ -94,20 +94,25 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
-def print_json_bytes(data: bytes) -> None:
+def print_json_pieces(pieces) -> None:
     """One JSON document already rendered by :func:`json_text` and kept as its UTF-8 bytes
-    (the enumerate document of a state file), written to the binary stream beneath stdout as
-    it is: a 22 MB document is never decoded and encoded again."""
+    (the enumerate document of a state file), given as pieces of those bytes and written to
+    the binary stream beneath stdout as they come: a 22 MB document is never decoded and
+    encoded again, nor held whole."""
     current_settings().json_printed = True
     out = sys.stdout
     buf = getattr(out, "buffer", None)
     if buf is None:                     # a text-only stdout (an embedding caller's)
-        out.write(data.decode())
-        out.write("\n")
+        import codecs
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        for piece in pieces:
+            out.write(utf8.decode(piece))
+        out.write(utf8.decode(b"", True) + "\n")
         out.flush()
     else:
         out.flush()                     # whatever the text layer holds goes first
-        buf.write(data)
+        for piece in pieces:
+            buf.write(piece)
         buf.write(b"\n")
         buf.flush()
 

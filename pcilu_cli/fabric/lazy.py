@@ -171,12 +171,13 @@ def _json_fp(source, platform) -> str:
     return json.dumps([source, platform], sort_keys=True, default=repr)
 
 
-def from_bytes(data: bytes, *, file=None) -> Fabric:
-    """A fabric decoded on demand from its serialization (see the module docstring)."""
+def from_bytes(data: bytes, *, file=None, budget=None) -> Fabric:
+    """A fabric decoded on demand from its serialization (see the module docstring);
+    ``budget``: the :class:`~pcilu_cli.abi.untrusted.InflateBudget` of the file it came in."""
     if data[:len(FABRIC_MAGIC)] != FABRIC_MAGIC:
         raise BadInput("not a serialized pcilu fabric (bad magic)", offset=0)
     try:
-        meta, table, blobs, uids = decode_parts(data)
+        meta, table, blobs, uids = decode_parts(data, budget)
         if len(table) % FABRIC_RECORD.size:
             raise BadInput(f"a record table of {len(table)} bytes", field="table")
         return LazyFabric(bytes(data), meta, table, blobs, uids, file)

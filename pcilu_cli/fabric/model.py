@@ -941,25 +941,30 @@ class Fabric:
             raise BadInput(f"corrupt serialized fabric: {type(e).__name__}: {e}") from None
 
 
-def decode_parts(data: bytes):
+def decode_parts(data: bytes, budget=None):
     """(meta, record table, config blobs, uids) of a serialized fabric (magic already
-    checked); ``uids`` is a :mod:`~pcilu_cli.fabric.uid_column` view of either version's."""
+    checked); ``uids`` is a :mod:`~pcilu_cli.fabric.uid_column` view of either version's.
+    ``budget``: the :class:`~pcilu_cli.abi.untrusted.InflateBudget` of the file the fabric
+    came in (by default, of ``data`` alone). The table and the uid ends and orders are views
+    of the inflated body, not copies (a crafted body that declares a million functions is
+    refused without a second 24 MB)."""
     from pcilu_cli.fabric.uid_column import SLOT, UidColumn, UidList
     version = FABRIC_HEADER.unpack_from(data, 0)[1]
-    body, (start, mlen, tlen, n, ulen) = _inflate_fabric(data[FABRIC_HEADER.size:], version)
-    meta = json.loads(body[start:start + mlen])
-    table = body[start + mlen:start + mlen + tlen]
+    if budget is None:
+        from pcilu_cli.abi.untrusted import InflateBudget
+        budget = InflateBudget(len(data))
+    body, meta, (start, mlen, tlen, n, ulen) = _inflate_fabric(
+        memoryview(data)[FABRIC_HEADER.size:], version, budget)
+    view = memoryview(body)
+    table = view[start + mlen:start + mlen + tlen]
     pos = start + mlen + tlen
     if version == 1:
         uids = UidList(meta.get("uids") if type(meta) is dict else None, n)
     else:
-        runs = body[pos:pos + n * SLOT]
+        runs = view[pos:pos + n * SLOT]
         pos += len(runs)
-        text = body[pos:pos + ulen]
+        text = body[pos:pos + ulen]            # (the body has every part it declares)
         pos += ulen
-        if len(text) != ulen:
-            raise BadInput(f"serialized fabric body ends {ulen - len(text)} bytes into its "
-                           "uid column", field="uids")
         uids = UidColumn(runs, text, n)
     blobs = []
     for ln in meta["blob_lengths"]:
@@ -1004,21 +1009,24 @@ META_PER_FUNCTION = 1024
 META_FIXED = 1 << 20               # name, source, platform
 
 
-def _inflate_fabric(compressed: bytes, version: int) -> tuple:
-    """``(body, (start, meta_len, table_len, n, uids_len))``: the body and its header's
-    fields (``start``: where the meta begins; ``uids_len`` 0 in version 1), the body inflated
-    no further than its header declares: ``n`` functions need
-    ``n * record`` bytes of table, at most ``n * 4 KiB`` of config space, a meta of at most
-    ``1 MiB + n * 1 KiB`` and (version 2) ``n * 8`` bytes of uid ends and orders and at most
-    ``n * 1 KiB`` of uid text; a stream that inflates beyond that is refused before it is."""
-    from pcilu_cli.abi.untrusted import Inflater
+def _inflate_fabric(compressed, version: int, budget) -> tuple:
+    """``(body, meta, (start, meta_len, table_len, n, uids_len))``: the body, its meta and its
+    header's fields (``start``: where the meta begins; ``uids_len`` 0 in version 1).
+
+    The header declares every part but the config space: ``n`` functions need ``n * record``
+    bytes of table, a meta of at most ``1 MiB + n * 1 KiB`` and (version 2) ``n * 8`` bytes of
+    uid ends and orders and at most ``n * 1 KiB`` of uid text; the meta then lists the length
+    of every stored config space (at most ``n * 4 KiB`` in all). The header and the meta are
+    read first (inflating only as far as they go), so the body is inflated to exactly the
+    size they declare, no further, and not at all if that is more than ``budget`` has left."""
+    from pcilu_cli.abi.untrusted import inflate, inflate_head
     if version not in FABRIC_VERSIONS:
         raise BadInput(f"serialized fabric version {version} (this pcilu reads versions "
                        f"{' and '.join(map(str, FABRIC_VERSIONS))})", offset=8, field="version")
-    inf = Inflater(compressed, what="serialized fabric", base=FABRIC_HEADER.size)
+    what = "serialized fabric"
     codec = FABRIC_BODY_V1 if version == 1 else FABRIC_BODY
     hsize = codec.size
-    head = inf.peek(hsize)
+    head = inflate_head(compressed, hsize, what=what)
     if len(head) < hsize:
         raise BadInput(f"serialized fabric body is {len(head)} bytes, too short for its header")
     mlen, tlen, n, *rest = codec.unpack(head)
@@ -1033,9 +1041,29 @@ def _inflate_fabric(compressed: bytes, version: int) -> tuple:
         raise BadInput(f"serialized fabric declares {ulen} bytes of uids for {n} functions",
                        field="uids")
     from pcilu_cli.fabric.uid_column import SLOT
-    runs = n * SLOT if version > 1 else 0
-    return inf.read_all(hsize + mlen + tlen + runs + ulen + n * 4096), (hsize, mlen, tlen, n,
-                                                                        ulen)
+    fixed = hsize + mlen + tlen + (n * SLOT if version > 1 else 0) + ulen
+    if fixed > budget.left:          # (refused before anything is inflated)
+        raise BadInput(budget.refusal(what, True) + f": its header declares {fixed} bytes "
+                       "before its config space")
+    raw = inflate_head(compressed, hsize + mlen, what=what, budget=budget)[hsize:]
+    if len(raw) < mlen:
+        raise BadInput(f"serialized fabric body ends {mlen - len(raw)} bytes into its meta",
+                       field="meta")
+    meta = json.loads(raw)
+    lengths = meta["blob_lengths"] if type(meta) is dict else None
+    if type(lengths) is not list or not all(type(x) is int and x >= 0 for x in lengths):
+        raise BadInput("serialized fabric meta has no list of config space lengths",
+                       field="blob_lengths")
+    config = sum(lengths)
+    if config > n * 4096:
+        raise BadInput(f"serialized fabric declares {config} bytes of config space for {n} "
+                       "functions", field="blob_lengths")
+    body = inflate(compressed, fixed + config, what=what, base=FABRIC_HEADER.size,
+                   budget=budget)
+    if len(body) != fixed + config:
+        raise BadInput(f"serialized fabric body is {len(body)} bytes, but its header and meta "
+                       f"declare {fixed + config}")
+    return body, meta, (hsize, mlen, tlen, n, ulen)
 
 
 def _uid_bdf(uid: str):

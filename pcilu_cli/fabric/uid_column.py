@@ -20,8 +20,8 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left
-from itertools import accumulate, islice
-from operator import lt
+from itertools import accumulate, chain, islice, tee
+from operator import le, lt
 
 from pcilu_cli.abi.fabric_file import FABRIC_UID_END, FABRIC_UID_ORDER
 
@@ -32,6 +32,21 @@ _ERRORS = "surrogatepass"
 _U32 = next(t for t in "IL" if array(t).itemsize == 4)
 assert FABRIC_UID_END.format == FABRIC_UID_ORDER.format == "<L"
 SLOT = FABRIC_UID_END.size + FABRIC_UID_ORDER.size        # column bytes per record
+
+
+def least_text(n: int) -> int:
+    """The fewest bytes ``n`` distinct byte strings take together: one empty, 256 of one
+    byte, 65,536 of two, ... (the uids of a column are distinct, so a column of ``n`` records
+    with less text than this is damaged, whatever its ends say: refused before a million
+    records' worth of lists is built from it)."""
+    total, length, count = 0, 0, 1
+    while n > 0:
+        k = min(n, count)
+        total += k * length
+        n -= k
+        length += 1
+        count *= 256
+    return total
 
 
 def encode(uids: list) -> tuple[bytes, bytes]:
@@ -67,6 +82,9 @@ class UidColumn:
                              f"{len(text)}-byte uid text")
         if not n and text:
             raise ValueError(f"{len(text)} bytes of uid text for no records")
+        if len(text) < least_text(n):
+            raise ValueError(f"{n} distinct uids take at least {least_text(n)} bytes, but the "
+                             f"uid text has {len(text)}")
 
     def __len__(self) -> int:
         return self._n
@@ -109,10 +127,12 @@ class UidColumn:
         through the text, and the order lists every record once, by strictly ascending
         uid (so no two records share a uid). A full build reads this; it refuses a damaged
         column as a lookup that meets the damage does."""
+        # (no list beyond the ends and the uids: what a crafted column costs to refuse is
+        # what it inflated to, and those two lists)
         ends = self._ends.tolist()
-        if ends != sorted(ends):
+        if not all(map(le, ends, islice(ends, 1, None))):
             raise ValueError("the uid ends do not ascend through the uid text")
-        starts = [0, *ends[:-1]]
+        starts = chain((0,), ends)
         text = self._text
         if text.isascii():
             s = text.decode("ascii")
@@ -120,11 +140,13 @@ class UidColumn:
         else:
             uids = [text[a:b].decode("utf-8", _ERRORS) for a, b in zip(starts, ends)]
         # str order is the order of the UTF-8 bytes (code point order, surrogates too)
+        seq, after = tee(map(uids.__getitem__, self._order))
+        next(after, None)
         try:
-            seq = [uids[i] for i in self._order]
+            ascending = all(map(lt, seq, after))
         except IndexError:
             raise ValueError("the uid order names a record past the column") from None
-        if not all(map(lt, seq, islice(seq, 1, None))):
+        if not ascending:
             raise ValueError("the uid order does not list every record once by ascending uid")
         return uids
 

@@ -75,8 +75,9 @@ def _check_is_state(path) -> None:
                        field="e_ident")
 
 
-def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
-    """``inspect`` of a state file: metadata, the hand-over in memory, the PCI FLB blobs."""
+def inspect_state(mem, notes: dict, file, *, profile=None, size=None) -> dict:
+    """``inspect`` of a state file (of ``size`` bytes): metadata, the hand-over in memory, the
+    PCI FLB blobs."""
     from pcilu_cli.memory.handover import read_handover
     from pcilu_cli.state.machine import Machine, load_metadata
     meta = load_metadata(notes, file)
@@ -94,7 +95,7 @@ def inspect_state(mem, notes: dict, file, *, profile=None) -> dict:
         doc["outgoing"] = {"kind": "kho_out", "root_pa": out["root_pa"],
                            "finalized": False,
                            "note": "KHO/LUO not serialized yet (that happens at kexec)"}
-    m = Machine.from_parts(mem, notes, file=file)
+    m = Machine.from_parts(mem, notes, file=file, size=size)
     m.check_kernel_note()            # a decoder reports a damaged file even where it is lazy
     # the documented keys are always there: null when the kernel holds no such blob
     doc["pci_ser"] = {"outgoing": None, "incoming": None}

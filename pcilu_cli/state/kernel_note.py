@@ -262,8 +262,8 @@ class Kept:
     """What :func:`decode` keeps of a note: its compressed sections (inflated on demand) and
     the key index; the lazy device map reads its rows from here."""
 
-    def __init__(self, data: bytes, functions: int, file):
-        self.file = file
+    def __init__(self, data: bytes, functions: int, file, budget=None):
+        self.file, self.budget = file, budget
         if len(data) < _HEADER.size or data[:8] != MAGIC:
             raise _bad("not a PCILUKN2 kernel note (bad magic)", file)
         _m, self.chunk_rows, self.nrows, self.nchunks = _HEADER.unpack_from(data, 0)
@@ -317,7 +317,7 @@ class Kept:
             from pcilu_cli.abi.untrusted import inflate
             raw = self._raw[i] = inflate(self.sections[i], self.limit, file=self.file,
                                          field=FIELD, what=f"kernel note section {i}",
-                                         base=self.offsets[i])
+                                         base=self.offsets[i], budget=self.budget)
         return raw
 
     def check_rows(self) -> None:
@@ -728,11 +728,12 @@ class _Builder:
 
 
 def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,
-           free_preserved=None, file=None):
+           free_preserved=None, file=None, budget=None):
     """The kernel the note describes, over ``fabric``; ``read(pa, n)`` reads the state file's
     memory image (the outgoing ``struct pci_ser``). Returns ``(kernel, kept)``."""
     try:
-        return _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file)
+        return _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file,
+                       budget)
     except BadInput as exc:
         if exc.file is None:
             raise exc.in_file(file, field=FIELD) from None
@@ -741,13 +742,13 @@ def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,
         raise _bad(f"kernel state is corrupt: {exc!r}", file) from None
 
 
-def _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file):
+def _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file, budget):
     from pcilu_cli.abi.untrusted import loads_json
     from pcilu_cli.kernel import Kernel
     from pcilu_cli.kernel import liveupdate as lu
     from pcilu_cli.kernel.log import KernelLog
     from pcilu_cli.kernel.params import KernelParams
-    kept = Kept(data, len(fabric), file)
+    kept = Kept(data, len(fabric), file, budget)
     d = loads_json(kept.section_raw(0), file=file, field=FIELD, what="kernel note")
     if not isinstance(d, dict):
         raise _bad("the kernel note's head is not an object", file)

@@ -97,6 +97,7 @@ class Machine:
         self._dirty = False
         self._kernel_kept = None      # what was read of the kernel note (reused at save)
         self._report_note = None      # (bytes, file, log bytes): the stored enumerate document
+        self._budget = None           # the InflateBudget of the file loaded (from_parts)
         self.alloc = None
         self.hout = None
         self.incoming = None          # MemIncoming or None
@@ -397,14 +398,22 @@ class Machine:
         return None if data is None else data.decode()
 
     def stored_report_bytes(self) -> bytes | None:
-        """:meth:`stored_report` as its UTF-8 bytes (checked as text), for a caller that
-        writes them out as they are."""
+        """:meth:`stored_report` as its UTF-8 bytes (checked as text)."""
+        return self._stored_report("decode_bytes")
+
+    def stored_report_pieces(self):
+        """:meth:`stored_report` as pieces of its UTF-8 bytes, checked whole first, for a
+        caller that writes them out as they come (state/report_note.py)."""
+        return self._stored_report("decode_pieces")
+
+    def _stored_report(self, how):
         if self._report_note is None or self.kernel is None or self.phase == "panicked" \
                 or self.panic is not None:
             return None
         from pcilu_cli.state import report_note
         raw, file, log_bytes = self._report_note
-        data = report_note.decode_bytes(raw, len(self.fabric), log_bytes, file=file)
+        data = getattr(report_note, how)(raw, len(self.fabric), log_bytes, file=file,
+                                         budget=self._budget)
         self.check_kernel_note()     # printing the document must not hide a damaged file
         return data
 
@@ -446,15 +455,21 @@ class Machine:
             raise BadInput(f"not a pcilu state file: {ident.describe()}; create one with "
                            "`pcilu init`", file=file, offset=0, field="e_ident")
         mem, notes = elfcore.read_elf_core(data, file=file)
-        return cls.from_parts(mem, elfcore.pcilu_notes(notes), file=file)
+        return cls.from_parts(mem, elfcore.pcilu_notes(notes), file=file, size=len(data))
 
     @classmethod
-    def from_parts(cls, mem, notes: dict, *, file=None) -> "Machine":
+    def from_parts(cls, mem, notes: dict, *, file=None, size=None) -> "Machine":
+        """The machine of a state file of ``size`` bytes (by default, the size of its notes),
+        read as :meth:`from_bytes` read its memory image and notes. Everything its notes
+        inflate to, now and later (kernel note sections, the stored document), draws on one
+        :class:`~pcilu_cli.abi.untrusted.InflateBudget` of the file."""
+        from pcilu_cli.abi.untrusted import InflateBudget
         from pcilu_cli.memory import elfcore
         from pcilu_cli.state.store import check_versions
         meta = load_metadata(notes, file)
         check_versions(meta.get("format"), meta.get("pcilu"), file)
         m = cls()
+        m._budget = InflateBudget(sum(map(len, notes.values())) if size is None else size)
         try:
             m.generation = int(meta["generation"])
             m.profile = get_profile(meta["profile"])
@@ -486,7 +501,7 @@ class Machine:
         from pcilu_cli.fabric import lazy
         try:
             # Functions are built as the kernel looks its devices up (fabric/lazy.py)
-            m.fabric = lazy.from_bytes(bytes(fab), file=file)
+            m.fabric = lazy.from_bytes(bytes(fab), file=file, budget=m._budget)
         except BadInput as exc:
             raise exc.in_file(file, field="PCILU fabric note") from None
         except Exception as exc:  # noqa: BLE001 - any decoding failure is corrupt input
@@ -501,7 +516,8 @@ class Machine:
                                                                   field="PCILU kernel note"),
                 incoming=m.incoming,
                 alloc_preserve=None if alloc is None else alloc.alloc_preserve,
-                free_preserved=None if alloc is None else alloc.unpreserve_free, file=file)
+                free_preserved=None if alloc is None else alloc.unpreserve_free, file=file,
+                budget=m._budget)
         rep = notes.get(elfcore.NT_PCILU_REPORT)
         if rep is not None:
             log = notes.get(elfcore.NT_PCILU_LOG)

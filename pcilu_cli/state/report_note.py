@@ -15,8 +15,11 @@ rebuilding and rendering against 0.1 s of inflating).
 * Rendered device by device into one zlib stream: a 262,144-device document (88 MB) is never
   one string in memory.
 * Read as untrusted input: inflated no further than a bound from the fabric's function count
-  and the log's length, and it must be UTF-8 text that opens as an enumerate document;
-  anything else is :class:`~pcilu_cli.errors.BadInput` naming the note.
+  and the log's length and what the file's budget lets it stream
+  (:class:`~pcilu_cli.abi.untrusted.InflateBudget`), and it must be UTF-8 text that opens as
+  an enumerate document; anything else is :class:`~pcilu_cli.errors.BadInput` naming the
+  note. It is checked whole (one pass that keeps nothing) before a byte of it is printed,
+  then inflated again as it is written out.
 """
 from __future__ import annotations
 
@@ -55,19 +58,73 @@ def encode(machine, dumps) -> bytes:
     return b"".join(out)
 
 
-def decode_bytes(raw: bytes, functions: int, log_bytes: int, *, file=None) -> bytes:
-    """The stored document as its UTF-8 bytes, checked as described in the module docstring
-    (what `enumerate --json` writes to stdout as it is: no 88 MB string at 262,144 devices)."""
-    limit = REPORT_FIXED + REPORT_PER_FUNCTION * functions + 6 * log_bytes
-    from pcilu_cli.abi.untrusted import inflate     # cut short / trailing bytes: refused there
-    data = inflate(raw, limit, file=file, field=FIELD, what="the stored enumerate document")
-    if not data.isascii():          # (ASCII is UTF-8; anything else is decoded to check it)
+class _Look:
+    """What :func:`check` needs of the document, seen one piece at a time as it inflates:
+    its first bytes, its last byte, and whether it is UTF-8 throughout (an incremental decoder,
+    fed only non-ASCII pieces and what follows a character cut between two pieces)."""
+
+    def __init__(self, file):
+        import codecs
+        self.file, self.at, self.head, self.last = file, 0, b"", b""
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.pending = 0               # bytes of a character cut at the end of the last piece
+
+    def __call__(self, piece: bytes) -> None:
+        if len(self.head) < len(_HEAD_BYTES):
+            self.head += piece[:len(_HEAD_BYTES) - len(self.head)]
+        if piece:
+            self.last = piece[-1:]
+        if self.pending or not piece.isascii():
+            self._decode(piece, False)
+        self.at += len(piece)
+
+    def _decode(self, piece: bytes, final: bool) -> None:
         try:
-            data.decode()
+            self.utf8.decode(piece, final)
         except UnicodeDecodeError as exc:
             raise BadInput(f"the stored enumerate document is not UTF-8 text (byte "
-                           f"{exc.start})", file=file, field=FIELD) from None
-    if not (data.startswith(_HEAD.encode()) and data.endswith(b"}")):
-        raise BadInput("the stored enumerate document is not one (it must be a JSON object "
-                       'opening with "kind": "enumerate")', file=file, field=FIELD)
-    return data
+                           f"{self.at - self.pending + exc.start})", file=self.file,
+                           field=FIELD) from None
+        self.pending = len(self.utf8.getstate()[0])
+
+    def finish(self) -> None:
+        self._decode(b"", True)
+        if self.head != _HEAD_BYTES or self.last != b"}":
+            raise BadInput("the stored enumerate document is not one (it must be a JSON object "
+                           'opening with "kind": "enumerate")', file=self.file, field=FIELD)
+
+
+_HEAD_BYTES = _HEAD.encode()
+
+
+def check(raw: bytes, functions: int, log_bytes: int, *, file=None, budget=None) -> tuple:
+    """``(size, whole)``: the stored document measured and checked as described in the module
+    docstring, without keeping it (``whole``: the document, if it inflated in one step).
+    ``budget``: the state file's :class:`~pcilu_cli.abi.untrusted.InflateBudget`; the document
+    is handed on, not kept (bounded for time only)."""
+    limit = REPORT_FIXED + REPORT_PER_FUNCTION * functions + 6 * log_bytes
+    from pcilu_cli.abi.untrusted import measure     # cut short / trailing bytes: refused there
+    look = _Look(file)
+    size, whole = measure(raw, limit, file=file, field=FIELD,
+                          what="the stored enumerate document", budget=budget, keep=False,
+                          look=look)
+    look.finish()
+    return size, whole
+
+
+def decode_bytes(raw: bytes, functions: int, log_bytes: int, *, file=None,
+                 budget=None) -> bytes:
+    """The stored document as its UTF-8 bytes, after :func:`check`."""
+    size, whole = check(raw, functions, log_bytes, file=file, budget=budget)
+    return zlib.decompress(raw, bufsize=size) if whole is None else whole
+
+
+def decode_pieces(raw: bytes, functions: int, log_bytes: int, *, file=None, budget=None):
+    """The stored document after :func:`check`, as pieces of its UTF-8 bytes (what
+    `enumerate --json` writes to stdout as they inflate: a 262,144-device document of 88 MB
+    is never in memory)."""
+    size, whole = check(raw, functions, log_bytes, file=file, budget=budget)
+    if whole is not None:
+        return [whole]
+    from pcilu_cli.abi.untrusted import pieces
+    return pieces(raw)
