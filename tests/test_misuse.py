@@ -287,3 +287,24 @@ def test_output_cut_short_by_the_reader_is_quiet_exit_141_not_a_bug(view, tmp_pa
     child.stdout.close()                         # what `head -c 100` does
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 141 and err == ""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("view", ["text", "--json", "stored document", "unbuffered"])
+def test_output_onto_a_full_disk_is_one_line_exit_3_not_a_bug(view, gen1):
+    """`pcilu enumerate gen1.elf --json > out.json` on a full disk (``/dev/full`` answers every
+    write with ENOSPC): the output stops, one line on stderr names stdout, exit 3 — no
+    traceback, no JSON error document after the half-written one, no complaint at exit."""
+    args = {"text": ["fabric", "show", QEMU], "--json": ["fabric", "show", QEMU, "--json"],
+            "stored document": ["enumerate", gen1, "--json"],
+            "unbuffered": ["fabric", "show", QEMU, "--json"]}[view]
+    env = child_env()
+    env.pop("PYTHONUNBUFFERED", None)
+    if view == "unbuffered":
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "pcilu_cli", *map(str, args)], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=60, env=env)
+    assert p.returncode == 3, p.stderr
+    assert p.stderr.splitlines() == ["pcilu: error: <stdout>: the output could not be "
+                                     "written: No space left on device"]

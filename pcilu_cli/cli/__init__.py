@@ -7,6 +7,7 @@ Keeping subcommand modules (and rich, and the kernel model) out of start-up is w
 """
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -100,6 +101,63 @@ internal errors. Shell completion:
 
 
 INTERRUPTED = "interrupted (Ctrl-C); the unfinished command wrote nothing"
+
+
+STDOUT = "<stdout>"             # how an error writing the command's output names it
+
+
+class _Stdout(io.RawIOBase):
+    """File descriptor 1 beneath the console script's ``sys.stdout``, so that a write that
+    fails (a full disk behind ``> out.json``, ``> /dev/full``, a terminal gone: ENOSPC, EIO,
+    EDQUOT) is an ``OSError`` naming ``<stdout>``: a file-system error like any other, one
+    line and exit 3 (:func:`_run`), not an internal error whose JSON document would fail to
+    print in turn. A broken pipe stays a ``BrokenPipeError`` (``| head``: quiet, exit 141)."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, b) -> int | None:
+        view = memoryview(b).cast("B")
+        done = 0
+        try:
+            while done < len(view):          # a pipe may take fewer bytes than asked
+                done += os.write(self._fd, view[done:])
+        except (BrokenPipeError, BlockingIOError):
+            if done:
+                return done
+            raise
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, STDOUT) from None
+        return done
+
+
+def _name_stdout() -> None:
+    """Put :class:`_Stdout` beneath ``sys.stdout`` (the console script only: in-process
+    callers bring their own stdout), buffered as the interpreter had it (``-u``)."""
+    old = sys.stdout
+    if old is not sys.__stdout__ or old is None:
+        return
+    try:
+        fd = old.fileno()
+        old.flush()
+    except (AttributeError, OSError, ValueError):
+        return
+    raw = _Stdout(fd)
+    buffered = isinstance(getattr(old, "buffer", None), io.BufferedWriter)
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw) if buffered else raw,
+                                  encoding=old.encoding, errors=old.errors,
+                                  line_buffering=old.line_buffering,
+                                  write_through=old.write_through)
 
 
 class _OutputClosed(Exception):
@@ -202,6 +260,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 def main(argv=None):
     """Console-script entry point: run the group and map every outcome to an exit code."""
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
+    if argv is None:
+        _name_stdout()
     from pcilu_cli.cli.context import Settings, activate
     activate(Settings())
     # One command, then exit: the cyclic GC only slows down building the big object graphs
@@ -256,8 +316,21 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _run(args) -> int:
+def _emit(err) -> None:
+    """:func:`~pcilu_cli.cli.context.emit_error`, when stdout may be gone (closed by ``| head``
+    or failing): the ``pcilu: error:`` line on stderr still appears, the rest is dropped."""
     from pcilu_cli.cli.context import emit_error
+    try:
+        emit_error(err)
+    except BrokenPipeError:
+        _quiet_stdout()
+    except OSError as e:
+        if e.filename != STDOUT:
+            raise
+        _quiet_stdout()
+
+
+def _run(args) -> int:
     try:
         rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
@@ -266,10 +339,7 @@ def _run(args) -> int:
         from pcilu_cli.errors import Interrupted
         if isinstance(e, Interrupted):
             _json_if_asked(args)
-        try:
-            emit_error(e)
-        except BrokenPipeError:      # `pcilu ... --json | head -c 10` on a failure
-            _quiet_stdout()
+        _emit(e)                     # (`pcilu ... --json | head -c 10` on a failure too)
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.UsageError as e:
@@ -287,10 +357,7 @@ def _run(args) -> int:
         err = Interrupted(INTERRUPTED)
         code = err.exit_code
         _json_if_asked(args)
-        try:
-            emit_error(err)
-        except BrokenPipeError:
-            _quiet_stdout()
+        _emit(err)
     except (BrokenPipeError, _OutputClosed):
         # stdout closed early (e.g. `| head`): keep quiet, as Python's SIGPIPE advice says
         _quiet_stdout()
@@ -300,14 +367,18 @@ def _run(args) -> int:
             code = _internal(e)
         else:
             # a file-system error on a named file (read-only place, a file where a directory
-            # is expected, ...) is bad input: one line naming the file, exit 3
+            # is expected, ...) is bad input: one line naming the file, exit 3. On stdout
+            # (full disk): the output stops there; the line goes to stderr, no JSON document
             from pcilu_cli.errors import BadInput
-            err = BadInput(f"{e.strerror or e}", file=e.filename)
-            code = err.exit_code
-            try:
-                emit_error(err)
-            except BrokenPipeError:
+            if e.filename == STDOUT:
                 _quiet_stdout()
+                from pcilu_cli.cli.context import current_settings
+                current_settings().json_mode = False
+            err = BadInput(f"{e.strerror or e}" if e.filename != STDOUT else
+                           f"the output could not be written: {e.strerror or e}",
+                           file=e.filename)
+            code = err.exit_code
+            _emit(err)
     except Exception as e:  # noqa: BLE001 - the one place internal errors are reported
         code = _internal(e)
     return code
@@ -323,6 +394,9 @@ def _internal(e: BaseException) -> int:
                "(re-run with --traceback and report it)", err=True)
     if s.json_mode:
         from pcilu_cli.cli.context import print_json
-        print_json({"kind": "error", "error": type(e).__name__, "exit_code": 1,
-                    "message": f"internal error: {e}"})
+        try:
+            print_json({"kind": "error", "error": type(e).__name__, "exit_code": 1,
+                        "message": f"internal error: {e}"})
+        except OSError:              # stdout gone too: the stderr line above is the report
+            _quiet_stdout()
     return ExitCode.INTERNAL
