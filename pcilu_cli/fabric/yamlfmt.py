@@ -368,10 +368,20 @@ def load_yaml_text(text: str, file: str = "<string>") -> Fabric:
     if not isinstance(source, dict):
         ctx.err("source must be a mapping", doc, "source", "source")
     b = FabricBuilder(str(doc.get("name") or Path(file).stem), _plain(source), _plain(platform))
-    for dom in doc.get("domains") or []:
+    domains = doc.get("domains") or []
+    if not isinstance(domains, list):
+        ctx.err("'domains' must be a list of {domain, root_buses}", doc, "domains", "domains")
+    for dom in domains:
+        if not isinstance(dom, dict):
+            ctx.err(f"a domain must be a mapping {{domain, root_buses}}, not {dom!r}", doc,
+                    "domains", "domains[]")
         _check_keys(ctx, dom, {"domain", "root_buses"}, "domains[]")
         dnum = _int(ctx, dom, "domain", "domains[]", 0, 0xFFFFFF, 0)
-        for rb in dom.get("root_buses") or [0]:
+        roots = dom.get("root_buses") or [0]
+        if not isinstance(roots, list):
+            ctx.err(f"root_buses must be a list of bus numbers, not {roots!r}", dom,
+                    "root_buses", "root_buses")
+        for rb in roots:
             if not isinstance(rb, int) or not 0 <= rb <= 0xFF:
                 ctx.err(f"root bus {rb!r} is not 0..0xff", dom, "root_buses", "root_buses")
             b.root(dnum, rb)
@@ -481,12 +491,17 @@ def _node_spec(ctx, uid, node) -> FunctionSpec:
         _check_keys(ctx, pcie, PCIE_KEYS, f"{w}.pcie")
     ptype = pcie.get("type") if pcie else None
     if ptype is not None:
+        if not isinstance(ptype, str):
+            ctx.err(f"expected a PCIe port type name, got {ptype!r}", pcie, "type",
+                    f"{w}.pcie.type")
         ptype = KIND_ALIASES.get(ptype, ptype)
         if ptype not in PORT_TYPE_BY_NAME:
             hint = _did_you_mean(ptype, PORT_TYPE_BY_NAME)
             ctx.err(f"unknown PCIe port type {ptype!r}{hint}", pcie, "type", f"{w}.pcie.type")
     kind = node.get("kind")
     if kind is not None:
+        if not isinstance(kind, str):
+            ctx.err(f"expected a kind name, got {kind!r}", node, "kind", f"{w}.kind")
         kind = KIND_ALIASES.get(kind, kind)
         if kind not in KINDS:
             hint = _did_you_mean(kind, list(KINDS) + list(KIND_ALIASES))
@@ -568,10 +583,11 @@ def _node_spec(ctx, uid, node) -> FunctionSpec:
     if node.get("sriov") is not None:
         s = node["sriov"]
         _check_keys(ctx, s, SRIOV_KEYS, f"{w}.sriov")
+        # a field left null is absent (its default below), as everywhere else in a node
         sriov = {k: _bool(ctx, s, k, f"{w}.sriov", False) if k in
                  ("vf_enable", "ari_capable_hierarchy") else _int(ctx, s, k, f"{w}.sriov",
                                                                  0, 0xFFFF)
-                 for k in SRIOV_KEYS if k in s}
+                 for k in SRIOV_KEYS if s.get(k) is not None}
         sriov.setdefault("total_vfs", sriov.get("num_vfs", 0))
         if sriov.get("num_vfs", 0) > sriov["total_vfs"]:
             ctx.err(f"num_vfs {sriov['num_vfs']} > total_vfs {sriov['total_vfs']}", s,
