@@ -752,6 +752,8 @@ def _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file, 
     d = loads_json(kept.section_raw(0), file=file, field=FIELD, what="kernel note")
     if not isinstance(d, dict):
         raise _bad("the kernel note's head is not an object", file)
+    from pcilu_cli.state.metadata import check_kernel_head
+    check_kernel_head(d, file, FIELD)
     k = Kernel(fabric, d["profile"], KernelParams.from_dict(d["params"]), incoming,
                d["generation"], alloc_preserve, free_preserved)
     if k._allocator is not None and d.get("allocator") is not None:
@@ -782,6 +784,15 @@ def _decode(data, fabric, read, incoming, alloc_preserve, free_preserved, file, 
             ser = lu.PciSer(i["pa"], bytearray.fromhex(i["blob"]))
             ser.max_nr = i["max_nr"]
         k.pci_flb.in_obj = lu.PciFlbIncoming(ser, {a: s for a, s in i["xa"]})
+    # the incoming struct pci_ser is the PCI FLB's retrieved object
+    # (luo_flb_retrieve_one() sets it, liveupdate_flb_put_incoming()'s finish drops it): a
+    # note with one and not the other was not written by a kernel
+    flb = k.pci_flb
+    if (flb.in_obj is not None) != (flb.retrieved and not flb.finished):
+        raise _bad("the kernel note's incoming struct pci_ser and its PCI FLB disagree ("
+                   f"{'an' if flb.in_obj is not None else 'no'} incoming blob, the FLB "
+                   f"{'retrieved' if flb.retrieved else 'not retrieved'}"
+                   f"{' and finished' if flb.finished else ''})", file)
     k.incoming_freed = d.get("incoming_freed", False)
     k.incoming_freed_pages = list(d.get("incoming_freed_pages", []))
     k.incoming_free_calls = d.get("incoming_free_calls", int(k.incoming_freed))

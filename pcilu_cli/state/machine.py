@@ -492,7 +492,7 @@ class Machine:
             inc = meta.get("incoming")
             if inc is not None:
                 m.incoming = MemIncoming(mem, inc["flbs"], inc["sessions"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise BadInput(f"state metadata is corrupt: {exc!r}", file=file,
                            field="PCILU metadata note") from None
         fab = notes.get(elfcore.NT_PCILU_FABRIC)
@@ -536,6 +536,8 @@ def load_metadata(notes: dict, file) -> dict:
     if not isinstance(meta, dict) or meta.get("kind") != STATE_KIND:
         raise BadInput("metadata note is not a pcilu state record", file=file,
                        field="PCILU metadata note")
+    from pcilu_cli.state import metadata
+    metadata.check(meta, file)
     return meta
 
 

@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""A state file's JSON documents from another machine (pcilu_cli/state/metadata.py): the
+metadata note and the kernel note's head are checked for shape at load, so a crafted value is
+bad input naming the file and the field (exit 3), never an internal error in the step that
+would have used it (a ``finish`` walking the incoming FLBs, a ``kexec`` packing addresses)."""
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import tempfile
+import zlib
+
+import pytest
+
+from pcilu_cli.memory import elfcore
+from pcilu_cli.state import kernel_note as KN
+from tests import hostile_files as H
+from tests.conftest import ROOT
+from tests.pcilu_run import run
+
+QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
+NIC = "0000:01:00.0"
+
+
+@functools.lru_cache(maxsize=None)
+def _gen1() -> bytes:
+    """The README's generation 1: an incoming NIC, its FLB retrieved, a hand-over started."""
+    with tempfile.TemporaryDirectory() as d:
+        g0, g1 = os.path.join(d, "g0.elf"), os.path.join(d, "g1.elf")
+        run(["init", QEMU, "-o", g0])
+        run(["preserve", g0, NIC])
+        run(["kexec", g0, "-o", g1])
+        return open(g1, "rb").read()
+
+
+def _notes(data: bytes) -> dict:
+    _mem, notes = elfcore.read_elf_core(data)
+    return {t: bytes(d) for n, t, d in notes if n == elfcore.NOTE_NAME}
+
+
+def _metadata() -> dict:
+    return json.loads(_notes(_gen1())[elfcore.NT_PCILU_METADATA])
+
+
+def _with_metadata(doc: dict) -> bytes:
+    return H._state_with_notes(_gen1(), {elfcore.NT_PCILU_METADATA: json.dumps(doc).encode()})
+
+
+def _kernel_head() -> dict:
+    return json.loads(KN.Kept(_notes(_gen1())[elfcore.NT_PCILU_KERNEL], 1 << 30, "x")
+                      .section_raw(0))
+
+
+def _with_kernel_head(doc: dict) -> bytes:
+    raw = _notes(_gen1())[elfcore.NT_PCILU_KERNEL]
+    secs = list(KN.Kept(raw, 1 << 30, "x").sections)
+    secs[0] = zlib.compress(json.dumps(doc).encode())
+    note = raw[:KN._HEADER.size] + b"".join(KN._LEN.pack(len(s)) for s in secs) + b"".join(secs)
+    return H._state_with_notes(_gen1(), {elfcore.NT_PCILU_KERNEL: note})
+
+
+def _set(doc: dict, path: tuple, value) -> dict:
+    d = copy.deepcopy(doc)
+    cur = d
+    for k in path[:-1]:
+        cur = cur[k]
+    cur[path[-1]] = value
+    return d
+
+
+def _leaves(d, path=()):
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _leaves(v, path + (k,))
+        return
+    yield path
+    if isinstance(d, list):
+        for i, v in enumerate(d):
+            yield from _leaves(v, path + (i,))
+
+
+# what each once reached, and where it failed
+FOUND = [
+    ("metadata", ("generation",), 1 << 70, "kexec", "generation: expected an integer"),
+    ("metadata", ("profile",), "x", "enumerate", "profile: expected a profile this pcilu knows"),
+    ("metadata", ("incoming", "flbs", 0, 1), [], "finish", "incoming.flbs[0][1]: expected an "
+     "integer 0..2^64-1, got []"),
+    ("metadata", ("allocator", "preserved", 0, 1), 1 << 70, "inspect", "allocator.preserved[0]"
+     "[1]: expected an integer"),
+    ("metadata", ("boot_messages", 0), None, "finish", "boot_messages[0]: expected a string"),
+    ("kernel", ("generation",), None, "kexec", "generation: expected an integer"),
+    ("kernel", ("params", "ignored"), True, "preserve", "params.ignored: expected a list"),
+    ("kernel", ("params", "config_acs"), True, "kexec", "params.config_acs: expected a string"),
+    ("kernel", ("luo", "flbs", 0, "retrieve_err"), "x", "enumerate", "retrieve_err: expected "
+     "an integer -4095..0"),
+    ("kernel", ("incoming", "pa"), None, "kexec", "incoming.pa: expected an integer"),
+    ("kernel", ("incoming_free_calls",), None, "finish", "incoming_free_calls: expected"),
+    ("kernel", ("log", "entries", 0, 1), None, "preserve", "log.entries[0][1]: expected a "
+     "string"),
+    ("kernel", ("luo", "flbs"), [], "finish", "its PCI FLB disagree"),
+]
+ARGS = {"inspect": ["inspect", "{f}", "--json"], "enumerate": ["enumerate", "{f}"],
+        "preserve": ["preserve", "{f}", "0000:01:00.0"], "finish": ["finish", "{f}", NIC],
+        "kexec": ["kexec", "{f}", "-o", "{o}"]}
+
+
+def _run(tmp_path, data: bytes, command: str):
+    f, o = tmp_path / "crafted.elf", tmp_path / "next.elf"
+    f.write_bytes(data)
+    return run([a.format(f=f, o=o) for a in ARGS[command]], exit_code=None)
+
+
+@pytest.mark.parametrize("note, path, value, command, words", FOUND,
+                         ids=[f"{n}-{'.'.join(map(str, p))}" for n, p, *_ in FOUND])
+def test_a_crafted_value_is_refused_at_load_naming_the_field(tmp_path, note, path, value,
+                                                             command, words):
+    doc = _metadata() if note == "metadata" else _kernel_head()
+    data = (_with_metadata if note == "metadata" else _with_kernel_head)(_set(doc, path, value))
+    res = _run(tmp_path, data, command)
+    assert res.exit_code == 3, res.stderr
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("pcilu: error:")]
+    assert len(errors) == 1 and "crafted.elf" in errors[0] and words in errors[0], errors
+
+
+@pytest.mark.parametrize("note", ["metadata", "kernel"])
+def test_any_value_of_a_kind_it_never_has_is_bad_input_or_read(tmp_path, note):
+    """Every value of either document replaced by null, a string or a list in turn: the state
+    is read (a null that means "none") or refused as bad input, by a command that reads most
+    of it (``finish`` of the incoming NIC) — never an internal error."""
+    doc = _metadata() if note == "metadata" else _kernel_head()
+    put = _with_metadata if note == "metadata" else _with_kernel_head
+    for path in _leaves(doc):
+        for value in (None, "x", []):
+            res = _run(tmp_path, put(_set(doc, path, value)), "finish")
+            assert res.exit_code in (0, 3, 4, 5), (path, value, res.stderr[-300:])
+
+
+def test_the_states_pcilu_writes_pass_the_check_unchanged():
+    from pcilu_cli.state import metadata
+    metadata.check(_metadata(), "g1.elf")
+    metadata.check_kernel_head(_kernel_head(), "g1.elf", KN.FIELD)
