@@ -3,18 +3,62 @@
 
 Each builder returns ``(argv, data, suffix)``: the pcilu command (``{file}`` = the input's path)
 and the bytes. Shared by tests/test_hostile_input.py (memory budget, exit 3) and
-bench/bench_hostile.py (time growth with input size, via ``scale``).
+bench/bench_hostile.py (time growth with input size, via ``scale``). Also here: the README's
+generation 1 that the state-file classes start from, and the walk that replaces one value of
+a document at a time (:func:`leaves`, :func:`replaced`).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import json
+import os
 import struct
 import tarfile
 import zlib
 
 from pcilu_cli.memory import elfcore
 from pcilu_cli.memory.physmem import PhysMem
+
+@functools.lru_cache(maxsize=None)
+def generation_1() -> bytes:
+    """The README's generation 1: the qemu NIC preserved, kexec'd (an incoming FLB, a
+    hand-over started, a stored enumerate document)."""
+    import tempfile
+
+    from tests.conftest import ROOT
+    from tests.pcilu_run import run
+    with tempfile.TemporaryDirectory() as d:
+        g0, g1 = os.path.join(d, "g0.elf"), os.path.join(d, "g1.elf")
+        run(["init", ROOT / "fixtures/fabrics/qemu-virtio-net.yaml", "-o", g0])
+        run(["preserve", g0, "0000:01:00.0"])
+        run(["kexec", g0, "-o", g1])
+        with open(g1, "rb") as f:
+            return f.read()
+
+
+def leaves(doc, path=()):
+    """Every path to a value of a JSON or YAML document (a list is a value and holds values)."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from leaves(v, path + (k,))
+        return
+    yield path
+    if isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from leaves(v, path + (i,))
+
+
+def replaced(doc, path: tuple, value):
+    """A copy of ``doc`` with the value at ``path`` replaced by ``value``."""
+    d = copy.deepcopy(doc)
+    cur = d
+    for k in path[:-1]:
+        cur = cur[k]
+    cur[path[-1]] = value
+    return d
+
 
 FDT_MAGIC = 0xD00DFEED
 FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_END = 1, 2, 3, 9

@@ -9,7 +9,6 @@ CLI in a child process under a memory ceiling (``resource.setrlimit``): it must 
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import resource
@@ -24,8 +23,6 @@ from tests import hostile_files as H
 from tests.conftest import ROOT
 from tests.pcilu_run import child_env, run
 
-QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
-NIC = "0000:01:00.0"
 MiB = 1 << 20
 CEILING = 1 << 31              # address space of the child: a runaway is stopped, not the host
 
@@ -34,15 +31,7 @@ def budget(size: int) -> int:
     return 64 * MiB + 8 * size
 
 
-@functools.lru_cache(maxsize=None)
-def _base_state() -> bytes:
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        g0, g1 = os.path.join(d, "g0.elf"), os.path.join(d, "g1.elf")
-        run(["init", QEMU, "-o", g0])
-        run(["preserve", g0, NIC])
-        run(["kexec", g0, "-o", g1])
-        return open(g1, "rb").read()
+_base_state = H.generation_1
 
 
 CLASSES = {

@@ -5,11 +5,7 @@ bad input naming the file and the field (exit 3), never an internal error in the
 would have used it (a ``finish`` walking the incoming FLBs, a ``kexec`` packing addresses)."""
 from __future__ import annotations
 
-import copy
-import functools
 import json
-import os
-import tempfile
 import zlib
 
 import pytest
@@ -17,22 +13,12 @@ import pytest
 from pcilu_cli.memory import elfcore
 from pcilu_cli.state import kernel_note as KN
 from tests import hostile_files as H
-from tests.conftest import ROOT
 from tests.pcilu_run import run
 
-QEMU = ROOT / "fixtures/fabrics/qemu-virtio-net.yaml"
 NIC = "0000:01:00.0"
 
 
-@functools.lru_cache(maxsize=None)
-def _gen1() -> bytes:
-    """The README's generation 1: an incoming NIC, its FLB retrieved, a hand-over started."""
-    with tempfile.TemporaryDirectory() as d:
-        g0, g1 = os.path.join(d, "g0.elf"), os.path.join(d, "g1.elf")
-        run(["init", QEMU, "-o", g0])
-        run(["preserve", g0, NIC])
-        run(["kexec", g0, "-o", g1])
-        return open(g1, "rb").read()
+_gen1 = H.generation_1
 
 
 def _notes(data: bytes) -> dict:
@@ -59,26 +45,6 @@ def _with_kernel_head(doc: dict) -> bytes:
     secs[0] = zlib.compress(json.dumps(doc).encode())
     note = raw[:KN._HEADER.size] + b"".join(KN._LEN.pack(len(s)) for s in secs) + b"".join(secs)
     return H._state_with_notes(_gen1(), {elfcore.NT_PCILU_KERNEL: note})
-
-
-def _set(doc: dict, path: tuple, value) -> dict:
-    d = copy.deepcopy(doc)
-    cur = d
-    for k in path[:-1]:
-        cur = cur[k]
-    cur[path[-1]] = value
-    return d
-
-
-def _leaves(d, path=()):
-    if isinstance(d, dict):
-        for k, v in d.items():
-            yield from _leaves(v, path + (k,))
-        return
-    yield path
-    if isinstance(d, list):
-        for i, v in enumerate(d):
-            yield from _leaves(v, path + (i,))
 
 
 # what each once reached, and where it failed
@@ -117,7 +83,7 @@ def _run(tmp_path, data: bytes, command: str):
 def test_a_crafted_value_is_refused_at_load_naming_the_field(tmp_path, note, path, value,
                                                              command, words):
     doc = _metadata() if note == "metadata" else _kernel_head()
-    data = (_with_metadata if note == "metadata" else _with_kernel_head)(_set(doc, path, value))
+    data = (_with_metadata if note == "metadata" else _with_kernel_head)(H.replaced(doc, path, value))
     res = _run(tmp_path, data, command)
     assert res.exit_code == 3, res.stderr
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("pcilu: error:")]
@@ -131,9 +97,9 @@ def test_any_value_of_a_kind_it_never_has_is_bad_input_or_read(tmp_path, note):
     of it (``finish`` of the incoming NIC) — never an internal error."""
     doc = _metadata() if note == "metadata" else _kernel_head()
     put = _with_metadata if note == "metadata" else _with_kernel_head
-    for path in _leaves(doc):
+    for path in H.leaves(doc):
         for value in (None, "x", []):
-            res = _run(tmp_path, put(_set(doc, path, value)), "finish")
+            res = _run(tmp_path, put(H.replaced(doc, path, value)), "finish")
             assert res.exit_code in (0, 3, 4, 5), (path, value, res.stderr[-300:])
 
 
