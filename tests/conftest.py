@@ -34,3 +34,29 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} (the shared real data) is not present")
     return SHARED
+
+
+# Every state document pcilu writes during the suite must pass the shape check a load applies
+# (pcilu_cli/state/metadata.py): a shape that refused one of pcilu's own states would be a
+# false "corrupt" at the next load. Checked on the JSON each writer produces, as a reader sees it.
+@pytest.fixture(autouse=True, scope="session")
+def _written_states_pass_the_load_check():
+    import json
+
+    from pcilu_cli.state import kernel_note, machine
+    from pcilu_cli.state import metadata as shapes
+    real_metadata, real_head = machine.Machine.metadata, kernel_note._head
+
+    def metadata(self):
+        doc = real_metadata(self)
+        shapes.check(json.loads(json.dumps(doc)), "<written by pcilu>")
+        return doc
+
+    def head(k):
+        doc = real_head(k)
+        shapes.check_kernel_head(json.loads(json.dumps(doc)), "<written by pcilu>",
+                                 kernel_note.FIELD)
+        return doc
+    machine.Machine.metadata, kernel_note._head = metadata, head
+    yield
+    machine.Machine.metadata, kernel_note._head = real_metadata, real_head

@@ -17,9 +17,13 @@ import os
 import struct
 import tarfile
 import zlib
+from pathlib import Path
 
 from pcilu_cli.memory import elfcore
 from pcilu_cli.memory.physmem import PhysMem
+
+QEMU_FABRIC = Path(__file__).resolve().parents[1] / "fixtures/fabrics/qemu-virtio-net.yaml"
+
 
 @functools.lru_cache(maxsize=None)
 def generation_1() -> bytes:
@@ -27,11 +31,10 @@ def generation_1() -> bytes:
     hand-over started, a stored enumerate document)."""
     import tempfile
 
-    from tests.conftest import ROOT
     from tests.pcilu_run import run
     with tempfile.TemporaryDirectory() as d:
         g0, g1 = os.path.join(d, "g0.elf"), os.path.join(d, "g1.elf")
-        run(["init", ROOT / "fixtures/fabrics/qemu-virtio-net.yaml", "-o", g0])
+        run(["init", QEMU_FABRIC, "-o", g0])
         run(["preserve", g0, "0000:01:00.0"])
         run(["kexec", g0, "-o", g1])
         with open(g1, "rb") as f:

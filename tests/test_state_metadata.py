@@ -10,6 +10,7 @@ import zlib
 
 import pytest
 
+from pcilu_cli.abi.profiles import PROFILES
 from pcilu_cli.memory import elfcore
 from pcilu_cli.state import kernel_note as KN
 from tests import hostile_files as H
@@ -107,3 +108,22 @@ def test_the_states_pcilu_writes_pass_the_check_unchanged():
     from pcilu_cli.state import metadata
     metadata.check(_metadata(), "g1.elf")
     metadata.check_kernel_head(_kernel_head(), "g1.elf", KN.FIELD)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_state_of_a_three_generation_cycle_loads_back_under_every_profile(tmp_path,
+                                                                                profile):
+    """The states a user's cycle writes — a preserve in a generation that also has incoming
+    devices, a finish, a second kexec — are read back by the next command under every
+    profile (the check must never call pcilu's own state corrupt: v9's incoming blocks are
+    rows of three, which a first version of the shape took for two)."""
+    g0, g1, g2 = (tmp_path / f"g{i}.elf" for i in range(3))
+    run(["init", H.QEMU_FABRIC, "-o", g0, "--profile", profile])
+    run(["preserve", g0, NIC])
+    run(["kexec", g0, "-o", g1])
+    run(["preserve", g1, NIC], exit_code=None)        # refused by some patch levels: fine
+    run(["finish", g1, NIC], exit_code=None)
+    run(["kexec", g1, "-o", g2])
+    for state in (g0, g1, g2):
+        res = run(["inspect", state, "--json"], exit_code=None)
+        assert res.exit_code == 0, res.stderr

@@ -24,8 +24,9 @@ from pcilu_cli.errors import BadInput
 
 FIELD = "PCILU metadata note"
 U64 = (0, (1 << 64) - 1)           # a physical address, a size
-SMALL = (0, (1 << 31) - 1)         # a count, a page order, a generation, a format version
-ANY = object()                     # not checked here (KernelParams.from_dict checks params)
+U32 = (0, (1 << 32) - 1)           # a u32 of the ABI (max_nr_devices, a version, a count)
+SMALL = (0, (1 << 31) - 1)         # a page order, a generation, a format version, a call count
+ANY = object()                     # not checked here
 
 
 class _Opt:
@@ -56,7 +57,7 @@ def opt(spec):
 
 
 ERRNO = (-4095, 0)                 # a kernel return value: 0 or -errno
-_ROW3 = (str, U64, SMALL)          # (name, physical address, size or count)
+_ROW3 = (str, U64, U64)            # (name, physical address, size or count)
 # KernelParams.to_dict(): the command line's switches and the words it did not know
 PARAMS = {"assign_busses": bool, "noari": bool, "config_acs": opt(str),
           "disable_acs_redir": opt(str), "pcie_scan_all": bool, "noats": bool,
@@ -66,12 +67,12 @@ SHAPE = {
     "kind": str, "format": SMALL, "pcilu": str, "generation": SMALL, "profile": "profile",
     "phase": str, "panic": opt(str), "params": PARAMS,
     "kho_in": opt({"status": opt(str), "luo": opt(str), "root_pa": opt(U64),
-                   "liveupdate_num": opt(SMALL), "messages": [str]}),
-    "incoming": opt({"flbs": [_ROW3], "sessions": [(str, [(str, SMALL, SMALL)])]}),
+                   "liveupdate_num": opt(U64), "messages": [str]}),
+    "incoming": opt({"flbs": [_ROW3], "sessions": [(str, [(str, U64, U64)])]}),
     "kho_out": opt({"profile": "profile", "root_pa": opt(U64), "mem_map": opt(U64),
                     "subtrees": [_ROW3], "metadata_pa": opt(U64), "luo_pa": opt(U64),
                     "session_header_pa": opt(U64), "flbs_pa": opt(U64),
-                    "liveupdate_num": opt(SMALL), "finalized": bool}),
+                    "liveupdate_num": opt(U64), "finalized": bool}),
     "allocator": opt({"tracker": str, "root_pa": U64, "preserved": [(U64, SMALL)],
                       "allocated": [U64], "incoming": [(U64, SMALL)], "tracker_pages": [U64],
                       "ram": (U64, U64), "tracker_region": (U64, U64)}),
@@ -86,15 +87,15 @@ KERNEL_HEAD = {
     "generation": SMALL, "profile": "profile", "params": PARAMS, "phase": str,
     "panic": opt(str),
     "luo": {"enabled": bool,
-            "flbs": [{"compatible": str, "out_count": SMALL, "out_data": U64,
-                      "in_count": SMALL, "in_data": U64, "retrieved": bool,
+            "flbs": [{"compatible": str, "out_count": U64, "out_data": U64,
+                      "in_count": U64, "in_data": U64, "retrieved": bool,
                       "retrieve_err": ERRNO, "retrieve_calls": SMALL,
                       "retrieve_failures": SMALL, "saturated": bool, "finished": bool}],
             "sessions": [(str, [_LUO_FILE])], "in_sessions": [(str, [_LUO_FILE])]},
-    "outgoing": opt({"layout": str, "pa": U64, "size": U64, "version": opt(SMALL),
+    "outgoing": opt({"layout": str, "pa": U64, "size": U64, "version": opt(U32),
                      "blocks": [U64]}),
-    "incoming": opt({"layout": str, "pa": U64, "max_nr": SMALL, "blob": str,
-                     "version": opt(SMALL), "blocks": [(U64, str)], "xa": [(U64, U64)]}),
+    "incoming": opt({"layout": str, "pa": U64, "max_nr": U32, "blob": str,
+                     "version": opt(U32), "blocks": [(U64, U32, str)], "xa": [(U64, U64)]}),
     "incoming_freed": bool, "had_incoming": bool, "incoming_freed_pages": [U64],
     "incoming_free_calls": SMALL, "driver_faults": [(U64, str)],
     "allocator": opt(_Values(SMALL)),
