@@ -127,3 +127,11 @@ def test_every_state_of_a_three_generation_cycle_loads_back_under_every_profile(
     for state in (g0, g1, g2):
         res = run(["inspect", state, "--json"], exit_code=None)
         assert res.exit_code == 0, res.stderr
+
+
+def test_a_state_of_a_newer_format_says_upgrade_before_any_shape(tmp_path):
+    """A newer pcilu may give a value another shape: its file is refused as newer, not as
+    corrupt."""
+    doc = H.replaced(H.replaced(_metadata(), ("format",), 99), ("generation",), "two")
+    res = _run(tmp_path, _with_metadata(doc), "inspect")
+    assert res.exit_code == 3 and "upgrade pcilu" in res.stderr and "corrupt" not in res.stderr

@@ -465,9 +465,7 @@ class Machine:
         :class:`~pcilu_cli.abi.untrusted.InflateBudget` of the file."""
         from pcilu_cli.abi.untrusted import InflateBudget
         from pcilu_cli.memory import elfcore
-        from pcilu_cli.state.store import check_versions
         meta = load_metadata(notes, file)
-        check_versions(meta.get("format"), meta.get("pcilu"), file)
         m = cls()
         m._budget = InflateBudget(sum(map(len, notes.values())) if size is None else size)
         try:
@@ -536,6 +534,10 @@ def load_metadata(notes: dict, file) -> dict:
     if not isinstance(meta, dict) or meta.get("kind") != STATE_KIND:
         raise BadInput("metadata note is not a pcilu state record", file=file,
                        field="PCILU metadata note")
+    # a file of another pcilu's format is refused as that first ("upgrade pcilu"), before its
+    # values are held to this format's shapes
+    from pcilu_cli.state.store import check_versions
+    check_versions(meta.get("format"), meta.get("pcilu"), file)
     from pcilu_cli.state import metadata
     metadata.check(meta, file)
     return meta
