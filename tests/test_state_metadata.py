@@ -9,10 +9,13 @@ import json
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pcilu_cli.abi.profiles import PROFILES
 from pcilu_cli.memory import elfcore
 from pcilu_cli.state import kernel_note as KN
+from pcilu_cli.state import metadata
 from tests import hostile_files as H
 from tests.pcilu_run import run
 
@@ -105,7 +108,6 @@ def test_any_value_of_a_kind_it_never_has_is_bad_input_or_read(tmp_path, note):
 
 
 def test_the_states_pcilu_writes_pass_the_check_unchanged():
-    from pcilu_cli.state import metadata
     metadata.check(_metadata(), "g1.elf")
     metadata.check_kernel_head(_kernel_head(), "g1.elf", KN.FIELD)
 
@@ -135,3 +137,29 @@ def test_a_state_of_a_newer_format_says_upgrade_before_any_shape(tmp_path):
     doc = H.replaced(H.replaced(_metadata(), ("format",), 99), ("generation",), "two")
     res = _run(tmp_path, _with_metadata(doc), "inspect")
     assert res.exit_code == 3 and "upgrade pcilu" in res.stderr and "corrupt" not in res.stderr
+
+
+# integers at and beside every bound a shape has (SMALL, U32, U64, and below 0)
+_INT = st.sampled_from([-1, 0, 1, (1 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32,
+                        (1 << 64) - 1, 1 << 64]) | st.integers(-3, 1 << 65)
+_SCALAR = st.none() | st.booleans() | _INT | st.text(max_size=3)
+_JSONISH = st.recursive(_SCALAR, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
+# long lists in real states are of one kind (names, addresses, rows of a fixed length): drawn
+# mostly that way, with the odd value of another kind
+_LISTS = (st.lists(_JSONISH, max_size=8)
+          | st.lists(_INT, min_size=1, max_size=8)
+          | st.lists(st.text(max_size=3), min_size=1, max_size=8)
+          | st.lists(st.lists(_INT | st.text(max_size=3),
+                              min_size=2, max_size=3), min_size=1, max_size=8))
+
+
+@settings(max_examples=400)
+@given(items=_LISTS,
+       spec=st.sampled_from([str, bool, metadata.U64, metadata.SMALL, (str, metadata.U64),
+                             (metadata.U64, metadata.U32, str),
+                             metadata._Either(str, (str, str))]))
+def test_the_fast_check_of_a_long_list_never_passes_an_item_the_walk_refuses(items, spec):
+    """``_all_fit`` (the column-wise check of long lists) may send a good list to the
+    item-by-item walk, but must never let through an item the walk would refuse."""
+    if metadata._all_fit(items, spec):
+        assert all(metadata._fits(x, spec) is None for x in items)
