@@ -144,3 +144,18 @@ def test_a_long_document_is_checked_whole_before_a_byte_of_it_is_printed(tmp_pat
     res = run(["enumerate", bad, "--json"], exit_code=3)
     assert f"not UTF-8 text (byte {STEP + 17})" in res.stderr
     assert res.json()["kind"] == "error"
+
+
+def test_a_stored_document_reaches_a_text_only_stdout_whole(monkeypatch):
+    """An embedding caller's stdout may have no binary layer beneath it: the pieces are
+    decoded as they come, a character cut between two pieces included."""
+    import io
+    import sys
+
+    from pcilu_cli.cli import context
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    doc = '{"kind":"enumerate","name":"\u00e9t\u00e9"}'.encode()
+    cut = doc.index("\u00e9".encode()) + 1                  # inside the first é
+    context.print_json_pieces([doc[:cut], doc[cut:]])
+    assert out.getvalue() == doc.decode() + "\n"
