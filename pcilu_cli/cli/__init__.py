@@ -370,13 +370,13 @@ def _run(args) -> int:
             # is expected, ...) is bad input: one line naming the file, exit 3. On stdout
             # (full disk): the output stops there; the line goes to stderr, no JSON document
             from pcilu_cli.errors import BadInput
+            message = f"{e.strerror or e}"
             if e.filename == STDOUT:
                 _quiet_stdout()
                 from pcilu_cli.cli.context import current_settings
                 current_settings().json_mode = False
-            err = BadInput(f"{e.strerror or e}" if e.filename != STDOUT else
-                           f"the output could not be written: {e.strerror or e}",
-                           file=e.filename)
+                message = f"the output could not be written: {message}"
+            err = BadInput(message, file=e.filename)
             code = err.exit_code
             _emit(err)
     except Exception as e:  # noqa: BLE001 - the one place internal errors are reported

@@ -399,21 +399,21 @@ class Machine:
 
     def stored_report_bytes(self) -> bytes | None:
         """:meth:`stored_report` as its UTF-8 bytes (checked as text)."""
-        return self._stored_report("decode_bytes")
+        return self._stored_report(pieces=False)
 
     def stored_report_pieces(self):
         """:meth:`stored_report` as pieces of its UTF-8 bytes, checked whole first, for a
         caller that writes them out as they come (state/report_note.py)."""
-        return self._stored_report("decode_pieces")
+        return self._stored_report(pieces=True)
 
-    def _stored_report(self, how):
+    def _stored_report(self, *, pieces: bool):
         if self._report_note is None or self.kernel is None or self.phase == "panicked" \
                 or self.panic is not None:
             return None
         from pcilu_cli.state import report_note
         raw, file, log_bytes = self._report_note
-        data = getattr(report_note, how)(raw, len(self.fabric), log_bytes, file=file,
-                                         budget=self._budget)
+        decode = report_note.decode_pieces if pieces else report_note.decode_bytes
+        data = decode(raw, len(self.fabric), log_bytes, file=file, budget=self._budget)
         self.check_kernel_note()     # printing the document must not hide a damaged file
         return data
 

@@ -110,7 +110,7 @@ def _what(spec) -> str:
         return "true or false"
     if spec == "profile":
         return "a profile name"
-    if isinstance(spec, tuple) and len(spec) == 2 and all(type(x) is int for x in spec):
+    if _is_range(spec):
         return "an integer 0..2^64-1" if spec == U64 else f"an integer {spec[0]}..{spec[1]}"
     if isinstance(spec, dict):
         return "an object"
