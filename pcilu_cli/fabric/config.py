@@ -282,12 +282,18 @@ class ConfigSpace:
         return out
 
     def find_ext_capability(self, cap_id: int) -> int | None:
+        return self.ext_capability_index().get(cap_id)
+
+    def ext_capability_index(self) -> dict[int, int]:
+        """{ext_cap_id: offset of the first with that ID}: find_ext_capability() of every ID
+        at once, for a caller that asks about several (enumeration asks for SR-IOV and ACS
+        of every function). Read only: it is shared."""
         idx = self._ext_caps
         if idx is None:
             d = self._data                      # (as in find_capability())
             hit = _CAP_CACHE.get((1, self.size, d)) if type(d) is bytes else None
             idx = self._ext_caps = (hit or self._walked(1))[1]
-        return idx.get(cap_id)
+        return idx
 
     # -- bulk -----------------------------------------------------------------------------
     def to_bytes(self, length: int | None = None) -> bytes:

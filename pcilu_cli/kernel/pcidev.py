@@ -57,15 +57,17 @@ class PciDev:
         "acs_inherited", "ari_inherited", "was_incoming",
     )
 
-    def __init__(self, bus: PciBus, devfn: int, fn, key: int | None = None):
-        # ``key``: the caller's device_key() of (bus, devfn) when it has it (enumeration)
+    def __init__(self, bus: PciBus, devfn: int, fn, key: int | None = None, vendor: int = 0,
+                 device: int = 0):
+        # ``key``: the caller's device_key() of (bus, devfn) when it has it (enumeration),
+        # as ``vendor`` / ``device`` (the IDs its first config read found)
         self.domain = bus.domain
         self.bus = bus
         self.devfn = devfn
         self.key = device_key(bus.domain, bus.number, devfn) if key is None else key
         self.fn = fn
-        self.vendor = 0
-        self.device = 0
+        self.vendor = vendor
+        self.device = device
         self.hdr_type = 0
         self.multifunction = False
         self.is_virtfn = False

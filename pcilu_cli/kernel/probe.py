@@ -128,9 +128,7 @@ def pci_scan_device(k, bus, devfn: int, key: int, fn=_ROUTE):
     device = l >> 16
     if not (0 < vendor < 0xFFFF and 0 < device < 0xFFFF):
         return None                             # (~0 and 0 fail these too)
-    dev = PciDev(bus, devfn, fn, key)
-    dev.vendor = vendor
-    dev.device = device
+    dev = PciDev(bus, devfn, fn, key, vendor, device)
     hdr = cfg.read(PCI_HEADER_TYPE, 1)
     if pci_setup_device(k, dev, hdr):
         return None
@@ -200,11 +198,21 @@ def pci_init_capabilities(k, dev) -> None:
     # capability unless the device was preserved.
     if not dev.devfn and dev.pcie_type is not None:
         pci_configure_ari(k, dev)
-    pci_iov_init(k, dev)
-    pci_acs_init(k, dev)
+    # pci_iov_init() and pci_acs_init(), written out here: both begin with a
+    # pci_find_ext_capability(), answered from one look at the list's index.
+    # pci_iov_init() -> sriov_init(), as far as bus numbers go, before pci_acs_init() (whose
+    # ACS Control write would send a later lookup through the capability list again): what
+    # the VFs need is kept in the pci_dev, as dev->sriov keeps max_VF_buses
+    ext = dev.fn.cfg.ext_capability_index()
+    if not dev.is_virtfn:                       # (VFs are never asked: see pci_iov_bus_range())
+        pos = ext.get(PCI_EXT_CAP_ID_SRIOV)
+        dev.sriov_buses = None if pos is None else _sriov_buses_at(dev, pos)
+    pos = dev.acs_cap = ext.get(PCI_EXT_CAP_ID_ACS)          # pci_acs_init()
+    if pos is not None and dev.incoming is not None:
+        lu.pci_liveupdate_init_acs(k, dev)      # (it only reads ACS Control of an incoming one)
     # UNCONFIRMED (spec §17): the v6 base calls pci_enable_acs() from pci_dma_configure() at
     # driver bind; we call it once per device at enumeration, after pci_acs_init().
-    if dev.acs_cap or dev.was_preserved:
+    if pos or dev.was_preserved:
         pci_enable_acs(k, dev)
 
 
@@ -238,31 +246,18 @@ def pci_configure_ari(k, dev) -> None:
         bridge.ari_enabled = False
 
 
-def pci_acs_init(k, dev) -> None:
-    pos = dev.acs_cap = dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_ACS)
-    if pos is not None and dev.incoming is not None:
-        lu.pci_liveupdate_init_acs(k, dev)      # (it only reads ACS Control of an incoming one)
-
-
-def pci_iov_init(k, dev) -> None:
-    """pci_iov_init() -> sriov_init(), as far as bus numbers go, in pci_init_capabilities()
-    before pci_acs_init() (whose ACS Control write would send a later lookup through the
-    capability list again); what the VFs need is kept in the pci_dev, as dev->sriov keeps
-    max_VF_buses. (VFs are never asked: pci_iov_bus_range() skips them.)"""
-    if dev.is_virtfn:
-        return
-    dev.sriov_buses = _sriov_buses(dev)
-
-
 def _sriov_buses(dev) -> int | None:
     """The bus numbers past its own that ``dev``'s VFs need (None: no SR-IOV capability, or
     TotalVFs 0). pci_iov_init() finds the capability (pci_find_ext_capability()) and
     sriov_init() reads TotalVFs, First VF Offset and VF Stride at its offset: the last VF's
     routing ID, pci_iov_virtfn_bus() of the highest VF, bounds compute_max_vf_buses()."""
+    pos = dev.fn.cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV)
+    return None if pos is None else _sriov_buses_at(dev, pos)
+
+
+def _sriov_buses_at(dev, pos: int) -> int | None:
+    """:func:`_sriov_buses` of the SR-IOV capability at ``pos``."""
     cfg = dev.fn.cfg
-    pos = cfg.find_ext_capability(PCI_EXT_CAP_ID_SRIOV)
-    if pos is None:
-        return None
     total = cfg.read(pos + PCI_SRIOV_TOTAL_VF, 2)
     if not total:
         return None
