@@ -159,3 +159,23 @@ def test_a_stored_document_reaches_a_text_only_stdout_whole(monkeypatch):
     cut = doc.index("\u00e9".encode()) + 1                  # inside the first é
     context.print_json_pieces([doc[:cut], doc[cut:]])
     assert out.getvalue() == doc.decode() + "\n"
+
+
+def test_the_checked_pieces_are_kept_only_while_the_budget_has_room_for_them():
+    """The check inflates the document once; its pieces are handed out as they are when the
+    file's budget can keep them (and drawn from it), else the document is inflated again as
+    it is written. Either way the bytes are the document's."""
+    from pcilu_cli.abi.untrusted import InflateBudget
+    from pcilu_cli.state import report_note
+    doc = _long_document(STEP + 5, b"y")
+    raw = zlib.compress(doc)
+    roomy = InflateBudget(len(doc))                       # room for the whole document
+    before = roomy.left
+    kept = report_note.decode_pieces(raw, 4096, 0, budget=roomy)
+    assert isinstance(kept, list) and len(kept) == 2 and b"".join(kept) == doc
+    assert roomy.left == before - len(doc)
+    tight = InflateBudget(len(raw))
+    tight.left = len(doc) - 1                             # one byte too little to keep it
+    again = report_note.decode_pieces(raw, 4096, 0, budget=tight)
+    assert not isinstance(again, list) and b"".join(again) == doc
+    assert tight.left == len(doc) - 1

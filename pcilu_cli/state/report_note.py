@@ -63,13 +63,23 @@ class _Look:
     its first bytes, its last byte, and whether it is UTF-8 throughout (an incremental decoder,
     fed only non-ASCII pieces and what follows a character cut between two pieces)."""
 
-    def __init__(self, file):
+    def __init__(self, file, room: int = 0):
         import codecs
         self.file, self.at, self.head, self.last = file, 0, b"", b""
         self.utf8 = codecs.getincrementaldecoder("utf-8")()
         self.pending = 0               # bytes of a character cut at the end of the last piece
+        # the pieces themselves, while they fit in ``room`` (what the file's budget lets it
+        # keep): then the document need not be inflated a second time to be written out
+        self.kept: list | None = [] if room > 0 else None
+        self.room = room
 
     def __call__(self, piece: bytes) -> None:
+        kept = self.kept
+        if kept is not None:
+            if self.at + len(piece) <= self.room:
+                kept.append(piece)
+            else:
+                self.kept = None           # past the room: inflated again when written
         if len(self.head) < len(_HEAD_BYTES):
             self.head += piece[:len(_HEAD_BYTES) - len(self.head)]
         if piece:
@@ -102,14 +112,21 @@ def check(raw: bytes, functions: int, log_bytes: int, *, file=None, budget=None)
     docstring, without keeping it (``whole``: the document, if it inflated in one step).
     ``budget``: the state file's :class:`~pcilu_cli.abi.untrusted.InflateBudget`; the document
     is handed on, not kept (bounded for time only)."""
+    size, whole, _look = _check(raw, functions, log_bytes, file, budget, 0)
+    return size, whole
+
+
+def _check(raw, functions, log_bytes, file, budget, room) -> tuple:
+    """``(size, whole, look)`` of :func:`check`; ``look.kept``: the document's pieces, if
+    they came to at most ``room`` bytes (else None)."""
     limit = REPORT_FIXED + REPORT_PER_FUNCTION * functions + 6 * log_bytes
     from pcilu_cli.abi.untrusted import measure     # cut short / trailing bytes: refused there
-    look = _Look(file)
+    look = _Look(file, room)
     size, whole = measure(raw, limit, file=file, field=FIELD,
                           what="the stored enumerate document", budget=budget, keep=False,
                           look=look)
     look.finish()
-    return size, whole
+    return size, whole, look
 
 
 def decode_bytes(raw: bytes, functions: int, log_bytes: int, *, file=None,
@@ -122,9 +139,15 @@ def decode_bytes(raw: bytes, functions: int, log_bytes: int, *, file=None,
 def decode_pieces(raw: bytes, functions: int, log_bytes: int, *, file=None, budget=None):
     """The stored document after :func:`check`, as pieces of its UTF-8 bytes (what
     `enumerate --json` writes to stdout as they inflate: a 262,144-device document of 88 MB
-    is never in memory)."""
-    size, whole = check(raw, functions, log_bytes, file=file, budget=budget)
+    is never in memory). The pieces the check inflated are kept and handed out, instead of
+    being inflated again, when the file's budget has room to keep them (a 65,536-device
+    document of 22 MB in a 2.8 MB state: one inflate of 35 ms fewer)."""
+    room = 0 if budget is None else budget.room(True)
+    size, whole, look = _check(raw, functions, log_bytes, file, budget, room)
     if whole is not None:
         return [whole]
+    if look.kept is not None:
+        budget.draw(size, True)
+        return look.kept
     from pcilu_cli.abi.untrusted import pieces
     return pieces(raw)
