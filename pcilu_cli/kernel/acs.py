@@ -115,21 +115,23 @@ def pci_dev_specific_disable_acs_redir(k, dev) -> int:
 def pci_enable_acs(k, dev) -> None:
     if not dev.acs_cap and not dev.was_preserved:
         return      # the hook refuses (-EINVAL) and there is no ACS capability to configure
-    if not lu.pci_liveupdate_enable_acs(k, dev):
+    # the hook's own first test (an unpreserved device: -EINVAL at once) asked here: this
+    # runs for every port with ACS at every enumeration
+    if dev.was_preserved and not lu.pci_liveupdate_enable_acs(k, dev):
         return                                   # v6: inherited value re-imposed
     pos = dev.acs_cap
     if not pos:
         return                                   # (a quirk may have done the job)
+    params = k.params
     # pci_dev_specific_enable_acs() returns 0 when a quirk handled the device
-    enable_acs = k.params.iommu and not k.needs_acs_quirk(dev)
+    enable_acs = params.iommu and not k.needs_acs_quirk(dev)
     cfg = dev.fn.cfg
     cap = cfg.read(pos + PCI_ACS_CAP, 2)
     ctrl = fw_ctrl = cfg.read(pos + PCI_ACS_CTRL, 2)
     if enable_acs:                               # pci_std_enable_acs()
         ctrl |= cap & (PCI_ACS_SV | PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_UF)
-        if k.params.noats:
+        if params.noats:
             ctrl |= cap & PCI_ACS_TB
-    params = k.params
     if params.disable_acs_redir:                 # (__pci_config_acs() of no option: ctrl)
         ctrl = __pci_config_acs(k, dev, ctrl, fw_ctrl, params.disable_acs_redir,
                                 PCI_ACS_RR | PCI_ACS_CR | PCI_ACS_EC, 0)

@@ -182,6 +182,8 @@ class Kernel:
     def needs_acs_quirk(self, dev) -> bool:
         v = self._quirk_cache.get(dev.key)
         if v is None:
+            if dev.vendor != PCI_VENDOR_ID_INTEL and dev.fn.knob("acs_quirk") is None:
+                return False    # (as _default_quirk() decides it, without the table: not kept)
             v = self._quirk_cache[dev.key] = _default_quirk(dev)
         return v
 

@@ -231,7 +231,8 @@ def pci_configure_ari(k, dev) -> None:
     bcfg = bridge.fn.cfg
     if not bcfg.read(pos + PCI_EXP_DEVCAP2, 4) & PCI_EXP_DEVCAP2_ARI:
         return
-    if lu.pci_liveupdate_configure_ari(k, bridge) == 0:
+    # (the hook refuses a bridge that was not incoming at once: asked here first)
+    if bridge.incoming is not None and lu.pci_liveupdate_configure_ari(k, bridge) == 0:
         return
     # configured anew (the bridge finished, or never was incoming): nothing is inherited now
     bridge.ari_inherited = False
@@ -385,7 +386,7 @@ def pci_scan_bridge_extend(k, bus, dev, mx: int, available_buses: int, pass_: in
                                            "assigned for them")
                     break
                 b = b.parent
-    if pass_:                                   # (the end hook does nothing at pass 0)
+    if pass_ and dev.inherit_buses:             # (the end hook only clears inherit_buses)
         lu.pci_liveupdate_scan_bridge_end(k, dev, pass_)
     return mx
 
