@@ -54,7 +54,14 @@ BUS_EPOCH = [0]
 # topology (fabric/model.py): a fabric that kept the bytes it was decoded from may write them
 # back unchanged only while this has not moved (state save reuses the unchanged fabric note).
 CONFIG_EPOCH = [0]
-_CAP_CACHE: dict = {}
+# The walks of immutable bytes, shared by every space holding them: for the standard and the
+# extended list, {bytes: (space size, walk, index)} (keyed by the bytes alone, whose hash is
+# kept: a lookup per function at enumeration builds no key; the size a walk was made for is
+# checked on the way out, as a space's size bounds what its walks read)
+_STD_WALKS: dict = {}
+_EXT_WALKS: dict = {}
+_WALKS = (_STD_WALKS, _EXT_WALKS)
+_WALKS_KEPT = 8192                  # walks kept per list before the cache starts anew
 _U16 = PCI_CFG_U16
 _U32 = PCI_CFG_U32
 _U16_FROM = _U16.unpack_from
@@ -80,7 +87,7 @@ class ConfigSpace:
     # standard / extended list once walked, kept until a write that may change that list
     # (None: not walked since; see write()): a find_*capability() is then one dict lookup
     # (enumeration asks two to four times per function). The walks themselves are shared by
-    # every space holding the same immutable bytes (_CAP_CACHE)
+    # every space holding the same immutable bytes (_STD_WALKS, _EXT_WALKS)
     __slots__ = ("size", "_data", "_caps", "_ext_caps")
 
     def __init__(self, size: int = 4096, data: bytes | bytearray = _EMPTY):
@@ -219,14 +226,14 @@ class ConfigSpace:
         if type(d) is not bytes:
             caps = tuple(walk())
             return caps, dict(caps[::-1])   # reversed: the first of an ID wins
-        key = (which, self.size, d)
-        hit = _CAP_CACHE.get(key)
-        if hit is None:
-            if len(_CAP_CACHE) > 8192:
-                _CAP_CACHE.clear()
+        cache = _WALKS[which]
+        hit = cache.get(d)
+        if hit is None or hit[0] != self.size:
+            if len(cache) > _WALKS_KEPT:
+                cache.clear()
             caps = tuple(walk())
-            hit = _CAP_CACHE[key] = (caps, dict(caps[::-1]))
-        return hit
+            hit = cache[d] = (self.size, caps, dict(caps[::-1]))
+        return hit[1:]
 
     def _walk_capabilities(self) -> list[tuple[int, int]]:
         if not self.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
@@ -253,8 +260,9 @@ class ConfigSpace:
             # the shared walk of these bytes looked up in place (this runs once per function
             # at enumeration), else walked by _walked()
             d = self._data
-            hit = _CAP_CACHE.get((0, self.size, d)) if type(d) is bytes else None
-            idx = self._caps = (hit or self._walked(0))[1]
+            hit = _STD_WALKS.get(d) if type(d) is bytes else None
+            idx = self._caps = hit[2] if hit is not None and hit[0] == self.size \
+                else self._walked(0)[1]
         return idx.get(cap_id)
 
     def ext_capabilities(self) -> list[tuple[int, int]]:
@@ -291,8 +299,9 @@ class ConfigSpace:
         idx = self._ext_caps
         if idx is None:
             d = self._data                      # (as in find_capability())
-            hit = _CAP_CACHE.get((1, self.size, d)) if type(d) is bytes else None
-            idx = self._ext_caps = (hit or self._walked(1))[1]
+            hit = _EXT_WALKS.get(d) if type(d) is bytes else None
+            idx = self._ext_caps = hit[2] if hit is not None and hit[0] == self.size \
+                else self._walked(1)[1]
         return idx
 
     # -- bulk -----------------------------------------------------------------------------
