@@ -132,7 +132,10 @@ def pci_scan_device(k, bus, devfn: int, key: int, fn=_ROUTE):
     hdr = cfg.read(PCI_HEADER_TYPE, 1)
     if pci_setup_device(k, dev, hdr):
         return None
-    pci_device_add(k, dev)
+    # pci_device_add(), written out (this runs once per function)
+    k.devices[key] = dev
+    bus.devices.append(dev)
+    pci_init_capabilities(k, dev)
     return dev
 
 
