@@ -55,7 +55,7 @@ BUS_EPOCH = [0]
 # back unchanged only while this has not moved (state save reuses the unchanged fabric note).
 CONFIG_EPOCH = [0]
 # The walks of immutable bytes, shared by every space holding them: for the standard and the
-# extended list, {bytes: (space size, walk, index)} (keyed by the bytes alone, whose hash is
+# extended list, {bytes: (walk, index, space size)} (keyed by the bytes alone, whose hash is
 # kept: a lookup per function at enumeration builds no key; the size a walk was made for is
 # checked on the way out, as a space's size bounds what its walks read)
 _STD_WALKS: dict = {}
@@ -212,9 +212,9 @@ class ConfigSpace:
         return list(self._walked(0)[0])
 
     def _walked(self, which: int):
-        """(list, index) of one capability list (0 standard, 1 extended): the walk's
-        (id, offset) pairs as a tuple, and {id: offset of the first with that ID} (what a
-        pci_find_*capability() from the list head returns).
+        """(list, index, size) of one capability list (0 standard, 1 extended): the walk's
+        (id, offset) pairs as a tuple, {id: offset of the first with that ID} (what a
+        pci_find_*capability() from the list head returns) and the space size walked.
 
         Config space that was never written is an immutable bytes object, usually shared by
         many functions (templates, copies): its lists are walked once for all of them. A
@@ -225,15 +225,15 @@ class ConfigSpace:
         walk = self._walk_capabilities if which == 0 else self._walk_ext_capabilities
         if type(d) is not bytes:
             caps = tuple(walk())
-            return caps, dict(caps[::-1])   # reversed: the first of an ID wins
+            return caps, dict(caps[::-1]), self.size    # reversed: the first of an ID wins
         cache = _WALKS[which]
         hit = cache.get(d)
-        if hit is None or hit[0] != self.size:
+        if hit is None or hit[2] != self.size:
             if len(cache) > _WALKS_KEPT:
                 cache.clear()
             caps = tuple(walk())
-            hit = cache[d] = (self.size, caps, dict(caps[::-1]))
-        return hit[1:]
+            hit = cache[d] = (caps, dict(caps[::-1]), self.size)
+        return hit
 
     def _walk_capabilities(self) -> list[tuple[int, int]]:
         if not self.read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
@@ -261,7 +261,7 @@ class ConfigSpace:
             # at enumeration), else walked by _walked()
             d = self._data
             hit = _STD_WALKS.get(d) if type(d) is bytes else None
-            idx = self._caps = hit[2] if hit is not None and hit[0] == self.size \
+            idx = self._caps = hit[1] if hit is not None and hit[2] == self.size \
                 else self._walked(0)[1]
         return idx.get(cap_id)
 
@@ -300,7 +300,7 @@ class ConfigSpace:
         if idx is None:
             d = self._data                      # (as in find_capability())
             hit = _EXT_WALKS.get(d) if type(d) is bytes else None
-            idx = self._ext_caps = hit[2] if hit is not None and hit[0] == self.size \
+            idx = self._ext_caps = hit[1] if hit is not None and hit[2] == self.size \
                 else self._walked(1)[1]
         return idx
 

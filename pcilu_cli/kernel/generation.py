@@ -87,11 +87,14 @@ class _VfioOps:
             lu.pci_liveupdate_finish(self.k, dev)
 
 
-def _default_quirk(dev) -> bool:
+def _default_quirk(dev) -> bool | None:
+    """pci_need_dev_specific_enable_acs() of ``dev`` from the quirk table (or its
+    ``acs_quirk`` knob); None where no table is needed to say False (Kernel.needs_acs_quirk()
+    keeps the answers the table gave)."""
     # both pci_dev_acs_ops entries are vendor Intel (spec §7.1): skip the table walk otherwise
     forced = dev.fn.knob("acs_quirk")
     if forced is None and dev.vendor != PCI_VENDOR_ID_INTEL:
-        return False
+        return None
     try:
         from pcilu_cli.fabric.quirks import needs_acs_quirk
     except ImportError:     # pragma: no cover - fabric layer not there yet
@@ -182,9 +185,10 @@ class Kernel:
     def needs_acs_quirk(self, dev) -> bool:
         v = self._quirk_cache.get(dev.key)
         if v is None:
-            if dev.vendor != PCI_VENDOR_ID_INTEL and dev.fn.knob("acs_quirk") is None:
-                return False    # (as _default_quirk() decides it, without the table: not kept)
-            v = self._quirk_cache[dev.key] = _default_quirk(dev)
+            v = _default_quirk(dev)
+            if v is None:
+                return False    # (decided without the table: nothing worth keeping)
+            self._quirk_cache[dev.key] = v
         return v
 
     def cfg_read(self, dev, off, width):
