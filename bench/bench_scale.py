@@ -14,6 +14,7 @@ Fabrics: one domain per 65,536 functions (262,144 → 4 domains), seed 1.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import adapters as api
@@ -235,6 +236,7 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict, quick: bool) -> list[Row]:
     t_cli, t_in = median(totals), median(inproc)
     ratio = t_cli / t_in
     per_cmd = {k: median([s[k] for s in cli]) for k in cli[0]}
+    floor_rows = _start_floor(workdir, fabric, picks, t_cli, t_in, rounds)
     return [Row("2 scale", f"the {r['functions']:,}-function cycle as {n_steps} `pcilu` "
                 "commands / the same cycle in one process", ratio, "x",
                 f"<= {CLI_CYCLE_LIMIT:.2f}x", INFO if quick else check(ratio, CLI_CYCLE_LIMIT),
@@ -247,7 +249,59 @@ def cli_cycle(workdir: Path, fabric: Path, r: dict, quick: bool) -> list[Row]:
                 + (f"; gen1 file {gen1_bytes:,} bytes" if gen1_bytes is not None else ""),
                 {"rounds": rounds, "cli_seconds": cli, "cli_total_s": totals,
                  "inproc_s": inproc, "cli_median_s": t_cli, "inproc_median_s": t_in,
-                 "pairwise_ratios": [c / i for c, i in zip(totals, inproc)]})]
+                 "pairwise_ratios": [c / i for c, i in zip(totals, inproc)]})] + floor_rows
+
+
+def _start_floor(workdir: Path, fabric: Path, picks: list[str], t_cli: float, t_in: float,
+                 rounds: int) -> list[Row]:
+    """What the command cycle would cost if its commands did no work: for each kind of step,
+    the modules the real command imported (cli_modules_child.py, one run of the cycle on its own
+    state files), then a fresh interpreter importing exactly those (start_floor_child.py, timed
+    as the commands are). The cycle's start floor is the sum over its steps; what is left of
+    the command cycle after the in-process work and that floor is what its state files cost
+    (loads, saves, devices rebuilt from them)."""
+    s0, s1 = workdir / "floor-gen0.state", workdir / "floor-gen1.state"
+    lists: dict[str, Path] = {}
+    for name, args in _cli_steps(fabric, picks, s0, s1):
+        out = workdir / f"floor-{name}.json"
+        res = run_proc([PYTHON, str(Path(__file__).resolve().parent / "cli_modules_child.py"),
+                        str(out), *args])
+        if res.returncode != 0 or not out.exists():
+            return [Row("", "  start floor of the command cycle", None, "", "", FAIL,
+                        f"`pcilu {name}` under cli_modules_child.py exited {res.returncode}: "
+                        f"{res.stderr.strip()[-300:]}")]
+        lists.setdefault(name, out)
+    for f in (s0, s1):
+        f.unlink(missing_ok=True)
+    child = str(Path(__file__).resolve().parent / "start_floor_child.py")
+    per_kind: dict[str, float] = {}
+    skipped: dict[str, list] = {}
+    for name, out in lists.items():
+        times = []
+        for _ in range(max(3, 2 * rounds - 1)):
+            res = run_proc([PYTHON, child, str(out)])
+            if res.returncode != 0:
+                return [Row("", "  start floor of the command cycle", None, "", "", FAIL,
+                            f"start_floor_child.py for `{name}` exited {res.returncode}: "
+                            f"{res.stderr.strip()[-300:]}")]
+            times.append(res.seconds)
+            skipped[name] = json.loads((res.stderr.strip().splitlines() or ["[]"])[-1])
+        per_kind[name] = median(times)
+    steps = [name for name, _ in _cli_steps(fabric, picks, s0, s1)]
+    floor = sum(per_kind[n] for n in steps)
+    left = t_cli - t_in - floor
+    bound = (t_in + floor) / t_in
+    return [Row("", f"  start floor of the {len(steps)} commands (interpreter + each "
+                "command's imports, no work)", floor, "s", "", INFO,
+                "per command: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in
+                                             per_kind.items())
+                + f"; with no state files at all the cycle's ratio would be {bound:.2f}x; "
+                f"the state files (loads, saves, devices rebuilt from them) cost the rest, "
+                f"{left:.2f} s = CLI {t_cli:.2f} - in process {t_in:.2f} - floor {floor:.2f}"
+                + (f"; modules that did not import alone: {skipped}"
+                   if any(skipped.values()) else ""),
+                {"floor_s": floor, "per_kind_s": per_kind, "bound_ratio": bound,
+                 "state_files_s": left, "skipped_modules": skipped})]
 
 
 __all__ = ["run", "FAIL", "PYTHON"]
