@@ -69,7 +69,9 @@ def device_shutdown(k, kexec_in_progress: bool) -> list:
 
     def shut(dev):
         if pci_device_shutdown(k, dev, kexec_in_progress):
-            cleared.append((key_name_in(prefixes, dev.key), dev.fn.uid))
+            # a ShutdownView was handed its name with its row; a pci_dev's is formatted here
+            name = dev.name if type(dev) is ShutdownView else key_name_in(prefixes, dev.key)
+            cleared.append((name, dev.fn.uid))
     devs = k.devices
     # a kernel read from a state file: devices nobody built are shut down through a
     # ShutdownView of their row, in the same (reverse registration) order
