@@ -238,3 +238,34 @@ def test_damaged_bus_rows_are_bad_input_naming_the_note(gen0, damage):
         m.kernel.devices.values()
         m.kexec()
     assert e.value.field == "PCILU kernel note"
+
+
+def _with_first_chunk_uids(note: bytes, uids_json: bytes) -> bytes:
+    from pcilu_cli.abi.kernel_note import NOTE_KEY, NOTE_ROW
+    kept = kernel_note.Kept(note, 1 << 30, "x")
+    n = kept.rows_in(0)
+    raw = kept.section_raw(3)[:n * (NOTE_KEY.size + NOTE_ROW.size)] + uids_json
+    return _with_section(note, 3, raw)
+
+
+def test_a_chunks_uid_list_is_checked_against_its_rows_however_it_is_spelled(gen0):
+    import json
+    _mem, notes = elfcore.read_elf_core(gen0)
+    note = bytes(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_KERNEL])
+    kept = kernel_note.Kept(note, 1 << 30, "x")
+    n = kept.rows_in(0)
+    names = [kernel_note.key_name(kept.row(i)[0]) for i in range(n)]
+    # the synthetic fabric's uids are its BDFs: the chunk says so with "" throughout
+    assert {kept.row(i)[-1] for i in range(n)} == {""}
+    # the same uids spelled out (what a fabric with other uids would need) build the same
+    spelled = _state_with_notes(gen0, {elfcore.NT_PCILU_KERNEL: _with_first_chunk_uids(
+        note, json.dumps(names).encode())})
+    assert Machine.from_bytes(spelled).report() == Machine.from_bytes(gen0).report()
+    for bad in (json.dumps([""] * (n - 1)), json.dumps([""] * (n + 1)),
+                json.dumps([""] * (n - 1) + [7]), "[" + ",".join(['""'] * n)):
+        state = _state_with_notes(gen0, {elfcore.NT_PCILU_KERNEL: _with_first_chunk_uids(
+            note, bad.encode())})
+        m = Machine.from_bytes(state, file="bad.elf")
+        with pytest.raises(BadInput) as e:
+            m.report()
+        assert "bad.elf" in str(e.value) and "PCILU kernel note" in str(e.value), bad[-20:]

@@ -363,15 +363,32 @@ class Kept:
         rest = _REST.unpack_from(raw, n * _KEY.size + j * _REST.size)
         uids = self._uids.get(c)
         if uids is None:
-            from pcilu_cli.abi.untrusted import loads_json
-            uids = loads_json(raw[n * (_KEY.size + _REST.size):], file=self.file,
-                              field=FIELD, what="device uids")
-            if not isinstance(uids, list) or len(uids) != n or \
-                    not all(isinstance(u, str) for u in uids):
-                raise _bad(f"device chunk {c}: the uid list does not match its rows",
-                           self.file)
+            tail = raw[n * (_KEY.size + _REST.size):]
+            if tail == _unnamed_uids(n):
+                # every device's uid is its name (any fabric whose uids are BDFs): the list
+                # _dumps() writes for that, known by its bytes, so no JSON is parsed
+                uids = [""] * n
+            else:
+                from pcilu_cli.abi.untrusted import loads_json
+                uids = loads_json(tail, file=self.file, field=FIELD, what="device uids")
+                if not isinstance(uids, list) or len(uids) != n or \
+                        not all(isinstance(u, str) for u in uids):
+                    raise _bad(f"device chunk {c}: the uid list does not match its rows",
+                               self.file)
             self._uids[c] = uids
         return key, rest, uids[j]
+
+
+_UNNAMED: dict = {}
+
+
+def _unnamed_uids(n: int) -> bytes:
+    """The uid list of a chunk of ``n`` devices that are all named by their keys, as
+    :func:`_dumps` writes it (``["","",...]``)."""
+    raw = _UNNAMED.get(n)
+    if raw is None:
+        raw = _UNNAMED[n] = _dumps([""] * n)
+    return raw
 
 
 class LazyDevices(dict):
