@@ -261,11 +261,12 @@ def _start_floor(workdir: Path, fabric: Path, picks: list[str], t_cli: float, t_
     the command cycle after the in-process work and that floor is what its state files cost
     (loads, saves, devices rebuilt from them)."""
     s0, s1 = workdir / "floor-gen0.state", workdir / "floor-gen1.state"
+    steps = _cli_steps(fabric, picks, s0, s1)
+    here = Path(__file__).resolve().parent
     lists: dict[str, Path] = {}
-    for name, args in _cli_steps(fabric, picks, s0, s1):
+    for name, args in steps:
         out = workdir / f"floor-{name}.json"
-        res = run_proc([PYTHON, str(Path(__file__).resolve().parent / "cli_modules_child.py"),
-                        str(out), *args])
+        res = run_proc([PYTHON, str(here / "cli_modules_child.py"), str(out), *args])
         if res.returncode != 0 or not out.exists():
             return [Row("", "  start floor of the command cycle", None, "", "", FAIL,
                         f"`pcilu {name}` under cli_modules_child.py exited {res.returncode}: "
@@ -273,7 +274,7 @@ def _start_floor(workdir: Path, fabric: Path, picks: list[str], t_cli: float, t_
         lists.setdefault(name, out)
     for f in (s0, s1):
         f.unlink(missing_ok=True)
-    child = str(Path(__file__).resolve().parent / "start_floor_child.py")
+    child = str(here / "start_floor_child.py")
     per_kind: dict[str, float] = {}
     skipped: dict[str, list] = {}
     for name, out in lists.items():
@@ -287,8 +288,7 @@ def _start_floor(workdir: Path, fabric: Path, picks: list[str], t_cli: float, t_
             times.append(res.seconds)
             skipped[name] = json.loads((res.stderr.strip().splitlines() or ["[]"])[-1])
         per_kind[name] = median(times)
-    steps = [name for name, _ in _cli_steps(fabric, picks, s0, s1)]
-    floor = sum(per_kind[n] for n in steps)
+    floor = sum(per_kind[name] for name, _ in steps)
     left = t_cli - t_in - floor
     bound = (t_in + floor) / t_in
     return [Row("", f"  start floor of the {len(steps)} commands (interpreter + each "

@@ -33,6 +33,7 @@ import json
 import sys
 import zlib
 from bisect import bisect_left
+from functools import lru_cache
 from itertools import islice
 from operator import itemgetter, lt
 
@@ -379,16 +380,12 @@ class Kept:
         return key, rest, uids[j]
 
 
-_UNNAMED: dict = {}
-
-
+@lru_cache(maxsize=4)
 def _unnamed_uids(n: int) -> bytes:
     """The uid list of a chunk of ``n`` devices that are all named by their keys, as
-    :func:`_dumps` writes it (``["","",...]``)."""
-    raw = _UNNAMED.get(n)
-    if raw is None:
-        raw = _UNNAMED[n] = _dumps([""] * n)
-    return raw
+    :func:`_dumps` writes it (``["","",...]``). A note has two chunk sizes at most (whole
+    chunks and its last), so a few entries serve every load of a process."""
+    return _dumps([""] * n)
 
 
 class LazyDevices(dict):
