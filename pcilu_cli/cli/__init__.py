@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The command line: a click group whose subcommands are imported only when invoked.
+"""The command line: ``main()``, the one place where exceptions become messages and exit codes.
 
-Keeping subcommand modules (and rich, and the kernel model) out of start-up is what keeps
-``pcilu inspect --json`` close to the cost of ``import click, construct`` (conventions §3.5).
-``main()`` is the one place where exceptions become messages and exit codes.
+A command line goes to the click group of cli/group.py, whose subcommands are imported only
+when invoked.
 """
 from __future__ import annotations
 
@@ -11,97 +10,11 @@ import io
 import os
 import sys
 
-import click
-
-from pcilu_cli import __version__
+from pcilu_cli.cli.commands import COMMANDS, SUMMARIES
+from pcilu_cli.cli.context import INTERRUPTED, OutputClosed
 from pcilu_cli.errors import ExitCode, PcIluError
 
-# name -> "module:attribute"; the module lives in pcilu_cli.cli
-COMMANDS = {
-    "inspect": "cmd_inspect:inspect",
-    "encode": "cmd_inspect:encode",
-    "fabric": "cmd_fabric:fabric",
-    "init": "cmd_kernel:init",
-    "preserve": "cmd_kernel:preserve",
-    "unpreserve": "cmd_kernel:unpreserve",
-    "kexec": "cmd_kernel:kexec",
-    "enumerate": "cmd_kernel:enumerate",
-    "finish": "cmd_kernel:finish",
-    "hot-remove": "cmd_kernel:hot_remove",
-    "hot-add": "cmd_kernel:hot_add",
-    "export": "cmd_kernel:export",
-    "profiles": "cmd_profiles:profiles",
-    "rehearse": "cmd_rehearse:rehearse",
-    "diff": "cmd_diff:diff",
-    "generate": "cmd_generate:generate",
-    "report": "cmd_report:report",
-    "capture": "cmd_capture:capture",
-    "kernel": "cmd_kernel_image:kernel",
-    "plan": "cmd_plan:plan",
-    "examples": "cmd_examples:examples",
-    "verify": "cmd_verify:verify",
-}
-
-# name -> the one-line summary `pcilu --help` lists (the first sentence of the command's help):
-# the list is drawn from here, without importing every command module; tests/test_startup.py
-# holds each line equal to the real command's. A command missing here is imported for its help.
-SUMMARIES = {
-    "inspect": "Decode a hand-over blob for a person, or for a script with --json.",
-    "encode": "Build a raw `struct pci_ser` blob from a JSON list of entries.",
-    "fabric": "Inspect and convert PCI fabrics (YAML, `lspci -xxxx` dump, sysfs snapshot).",
-    "init": "Boot generation 0 on FABRIC and write its state file.",
-    "preserve": "Preserve devices for the next kernel (their upstream bridges come along).",
-    "unpreserve": "Stop preserving devices (their bridges' refcounts drop).",
-    "kexec": ("Kexec into the next kernel: freeze, shut down (Bus Master stays on outgoing "
-              "devices), hand over KHO/LUO/PCI FLB, boot generation N+1 and enumerate it."),
-    "enumerate": ("What this generation's enumeration did, per device: incoming / outgoing, Bus "
-                  "Master, bus numbers, ACS control and ARI Forwarding (and whether inherited), "
-                  "enumerated or skipped — and the kernel log lines."),
-    "finish": ("Finish incoming devices (the driver is done with them): refcounts drop up the "
-               "path, and the incoming FLB is freed once every preserved device has finished."),
-    "hot-remove": ("Hot-remove devices (and everything below them) from this kernel: each release "
-                   "runs pci_liveupdate_cleanup_device()."),
-    "hot-add": ("Rescan every bus (echo 1 > /sys/bus/pci/rescan): removed or new hardware is "
-                "enumerated, with Live Update's bus-number rules still in force while devices are "
-                "unfinished."),
-    "export": ("Write the standard views of a generation (lspci dump, KHO FDTs, FLB blobs) into "
-               "DIR."),
-    "profiles": "List kernel profiles (ABI + behaviour of one series revision).",
-    "rehearse": "Rehearse a Live Update from scenario files and check their expectations.",
-    "diff": "Show what changed between two generations (state files) or two blobs.",
-    "generate": ("Generate a synthetic fabric of FUNCTIONS functions (for benchmarks and scale "
-                 "rehearsals)."),
-    "report": "Write an HTML report of state files, a scenario, or pcilu JSON documents.",
-    "capture": ("Capture this host for rehearsals: every PCI function (config space, topology "
-                "links, SR-IOV attributes, bound driver, IOMMU group, power state), /proc/cmdline,"
-                " uname -r, the kernel config, the KHO debugfs tree when mounted, and the "
-                "PCI/KHO/LUO kernel log lines."),
-    "kernel": ("Report a kernel build's release, CONFIG_KEXEC_HANDOVER / CONFIG_LIVEUPDATE / "
-               "CONFIG_PCI_LIVEUPDATE, the hand-over ABI strings it carries (KHO, LUO, PCI FLB "
-               "compatibles) and the pcilu profile that matches — or why it cannot take part."),
-    "plan": ("Plan preserving devices: per device, preservable or not with the errno and the "
-             "reason the kernel would give (VF, ACS quirk on the device or an upstream port, below"
-             " a CardBus bridge or a bridge without a child bus, already preserved, ...), the "
-             "bridges it pulls in with their resulting refcounts, struct pci_ser slots against "
-             "max_nr_devices, and the LUO sessions needed."),
-    "examples": "List (or copy) the example fabrics and scenarios that ship with pcilu.",
-    "verify": "Hold a predicted generation against the real host after its kexec.",
-}
-
-EPILOG = """\b
-Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input (the message names
-the file and offset/line/field), 4 refused by the simulated kernel (errno
-name and kernel message), 5 the simulated kernel panicked, 6 a rehearsal
-expectation failed, 130 interrupted (Ctrl-C).
-\b
-Set PCILU_DEBUG=1 (or pass --traceback) to see a Python traceback for
-internal errors. Shell completion:
-  eval "$(_PCILU_COMPLETE=bash_source pcilu)"
-"""
-
-
-INTERRUPTED = "interrupted (Ctrl-C); the unfinished command wrote nothing"
-
+__all__ = ["COMMANDS", "SUMMARIES", "main"]     # and ``cli``, the click group (__getattr__)
 
 STDOUT = "<stdout>"             # how an error writing the command's output names it
 
@@ -160,74 +73,13 @@ def _name_stdout() -> None:
                                   write_through=old.write_through)
 
 
-class _OutputClosed(Exception):
-    """stdout went away mid-output; not an OSError, so click's own EPIPE handler (which
-    exits 1, our "bug") lets it through to :func:`_run`."""
-
-
-class LazyGroup(click.Group):
-    """A group that imports a subcommand's module only when that subcommand runs."""
-
-    def invoke(self, ctx):
-        # Ctrl-C inside a command: our own error (one `pcilu:` line, exit 130, the --json
-        # document), before click's handler prints a bare newline and "Aborted!"
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            from pcilu_cli.errors import Interrupted
-            raise Interrupted(INTERRUPTED) from None
-        except BrokenPipeError:
-            raise _OutputClosed() from None
-
-    def list_commands(self, ctx):
-        return sorted(COMMANDS)
-
-    def format_commands(self, ctx, formatter):
-        """The command list of ``pcilu --help`` from :data:`SUMMARIES`: what click draws from
-        the commands themselves (each shortened by click's own rule to the width), without
-        importing them."""
-        stand_ins = click.Group(commands={
-            name: click.Command(name, help=SUMMARIES[name]) if name in SUMMARIES
-            else self.get_command(ctx, name) for name in self.list_commands(ctx)})
-        stand_ins.format_commands(ctx, formatter)
-
-    def get_command(self, ctx, name):
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        mod_name, attr = target.split(":")
-        # the import statement's machinery (not importlib.import_module), so that
-        # `python -X importtime` names the command module with its cost
-        module = __import__(f"pcilu_cli.cli.{mod_name}", fromlist=[attr])
-        return getattr(module, attr)
-
-
-@click.group(cls=LazyGroup, epilog=EPILOG,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "-V", "--version", prog_name="pcilu")
-@click.option("--strict", is_flag=True, envvar="PCILU_STRICT",
-              help="Treat warnings the kernel would only log as failures (exit 3).")
-@click.option("-q", "--quiet", is_flag=True, help="Print no warnings or notices on stderr.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour for human output (NO_COLOR is honoured).")
-@click.option("--traceback", is_flag=True, envvar="PCILU_DEBUG",
-              help="Show a Python traceback for internal errors.")
-@click.pass_context
-def cli(ctx, strict, quiet, color, traceback):
-    """pcilu — rehearse Linux PCI Live Update and decode its hand-over data.
-
-    Reads a PCI fabric (YAML, `lspci -xxxx` dump or sysfs snapshot), applies the v6
-    "PCI: liveupdate" series' rules to preserve/unpreserve/finish devices, serializes the
-    KHO/LUO/PCI hand-over byte for byte at kexec and boots the next kernel generation.
-
-    \b
-    Typical rehearsal:
-      pcilu init fixtures/fabrics/qemu-virtio-net.yaml -o gen0.elf
-      pcilu preserve gen0.elf 0000:01:00.0
-      pcilu kexec gen0.elf -o gen1.elf && pcilu enumerate gen1.elf
-    """
-    from pcilu_cli.cli.context import Settings, activate
-    ctx.obj = activate(Settings(strict=strict, quiet=quiet, color=color, traceback=traceback))
+def __getattr__(name):
+    # the click group and what it is made of, for callers that import them from here
+    # (tests, the man page): cli/group.py, imported only when asked for
+    if name in ("cli", "LazyGroup", "EPILOG"):
+        from pcilu_cli.cli import group
+        return getattr(group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 GLOBAL_FLAGS = {"--strict", "-q", "--quiet", "--traceback"}
@@ -332,25 +184,14 @@ def _emit(err) -> None:
 
 def _run(args) -> int:
     try:
-        rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
-        code = rv if isinstance(rv, int) else 0
+        code = _run_click(args)
     except PcIluError as e:
         code = e.exit_code
         from pcilu_cli.errors import Interrupted
         if isinstance(e, Interrupted):
             _json_if_asked(args)
         _emit(e)                     # (`pcilu ... --json | head -c 10` on a failure too)
-    except click.exceptions.Exit as e:
-        code = e.exit_code
-    except click.UsageError as e:
-        e.show()
-        code = ExitCode.USAGE
-        _usage_json(args, e, code)
-    except click.ClickException as e:
-        e.show()
-        code = e.exit_code
-        _usage_json(args, e, code)
-    except (click.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         # Ctrl-C: one pcilu line, exit 130 (128 + SIGINT, as shells report it); --json still
         # gets its one document. Outputs are written atomically, so nothing half-written stays.
         from pcilu_cli.errors import Interrupted
@@ -358,7 +199,7 @@ def _run(args) -> int:
         code = err.exit_code
         _json_if_asked(args)
         _emit(err)
-    except (BrokenPipeError, _OutputClosed):
+    except (BrokenPipeError, OutputClosed):
         # stdout closed early (e.g. `| head`): keep quiet, as Python's SIGPIPE advice says
         _quiet_stdout()
         code = ExitCode.BROKEN_PIPE
@@ -384,14 +225,37 @@ def _run(args) -> int:
     return code
 
 
+def _run_click(args) -> int:
+    """The command line through the click group; click's own outcomes become exit codes here,
+    and an interrupted parse (click.Abort) is a Ctrl-C like any other (:func:`_run`)."""
+    import click
+    from pcilu_cli.cli.group import cli
+    try:
+        rv = cli.main(args=args, prog_name="pcilu", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.UsageError as e:
+        e.show()
+        _usage_json(args, e, ExitCode.USAGE)
+        return ExitCode.USAGE
+    except click.ClickException as e:
+        e.show()
+        _usage_json(args, e, e.exit_code)
+        return e.exit_code
+    except click.Abort:
+        raise KeyboardInterrupt from None
+
+
 def _internal(e: BaseException) -> int:
     from pcilu_cli.cli.context import current_settings
     s = current_settings()
     if s.traceback or os.environ.get("PCILU_DEBUG"):
         import traceback
         traceback.print_exception(e)
-    click.echo(f"pcilu: internal error: {type(e).__name__}: {e} "
-               "(re-run with --traceback and report it)", err=True)
+    from pcilu_cli.cli.context import echo
+    echo(f"pcilu: internal error: {type(e).__name__}: {e} "
+         "(re-run with --traceback and report it)", err=True)
     if s.json_mode:
         from pcilu_cli.cli.context import print_json
         try:

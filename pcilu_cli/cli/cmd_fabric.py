@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from pcilu_cli.cli.fabric_input import load_fabric, load_fabric_with_machine
 
 PLAIN_TREE_ABOVE = 2000       # functions: beyond this, an indented text tree (rich is slow)
 
@@ -15,54 +16,6 @@ PLAIN_TREE_ABOVE = 2000       # functions: beyond this, an indented text tree (r
 @click.group(name="fabric")
 def fabric():
     """Inspect and convert PCI fabrics (YAML, `lspci -xxxx` dump, sysfs snapshot)."""
-
-
-def _load(path):
-    """A fabric from FABRIC as the commands accept it: YAML, lspci dump, sysfs snapshot,
-    serialized fabric, or a pcilu state file (its fabric as that generation left it);
-    ``-`` reads standard input."""
-    return _load_with_machine(path)[0]
-
-
-def _load_with_machine(path):
-    """(fabric, the state's Machine or None): a state file also brings its generation, whose
-    Live Update path ``fabric show`` marks."""
-    from pcilu_cli.api.machine import load_fabric_and_state
-    from pcilu_cli.cli.context import warn
-    if path != "-":
-        try:
-            with open(path, "rb") as f:
-                head = f.read(4096)
-        except OSError:
-            head = b""
-        _refuse_non_fabric(head, path)
-    fab, m = load_fabric_and_state(path)
-    if m is not None:
-        return fab, m
-    for d in fab.diagnostics:
-        warn(d)
-    return fab, None
-
-
-def _refuse_non_fabric(head: bytes, name) -> None:
-    """A scenario or a binary blob given where a fabric is expected: say what it is."""
-    if not head:
-        return
-    from pcilu_cli.abi.formats import UNKNOWN, identify, is_binary
-    from pcilu_cli.errors import BadInput
-    ident = identify(head, str(name))
-    if ident.facts.get("text") == "scenario":
-        raise BadInput("this is a rehearsal scenario, not a fabric: run it with "
-                       f"`pcilu rehearse {name}` (its `fabric:` names the fabric)", file=name)
-    if ident.kind in _BLOB_KINDS or ident.kind == UNKNOWN and is_binary(head):
-        what = ident.title if ident.kind != UNKNOWN else f"{len(head)}+ bytes of no known format"
-        raise BadInput(f"this is binary data ({what}), not a fabric (a YAML fabric, "
-                       "`lspci -xxxx` dump, sysfs snapshot, capture or serialized fabric); "
-                       "`pcilu inspect` decodes blobs", file=name)
-
-
-# what the format table recognises that is a hand-over blob, never a fabric
-_BLOB_KINDS = frozenset({"fdt", "luo_flb_page", "kho_kexec_metadata", "pci_ser_u64", "pci_ser"})
 
 
 @fabric.command("show")
@@ -90,7 +43,7 @@ def show(fabric_file, as_json, fmt):
     if as_json:
         fmt = "json"
     set_json_mode(fmt == "json")
-    fab, m = _load_with_machine(fabric_file)
+    fab, m = load_fabric_with_machine(fabric_file)
     if fmt == "json":
         from pcilu_cli.fabric.render import fabric_to_json
         print_json(fabric_to_json(fab))
@@ -185,7 +138,7 @@ def export(fabric_file, output, fmt):
       lspci -F switch.txt -tv
       pcilu fabric export fixtures/lspci/tree-asus-p6t6 --format yaml -o asus.yaml
     """
-    fab = _load(fabric_file)
+    fab = load_fabric(fabric_file)
     if fmt == "dump":
         from pcilu_cli.fabric.lspci import export_dump
         text = export_dump(fab)

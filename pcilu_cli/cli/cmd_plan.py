@@ -26,7 +26,7 @@ def load_source(source, profile=None, cmdline=None):
         m = load(source)
         return m, "state", (m.fabric.source or {}).get("drivers")
     kind = "capture" if source != "-" and is_capture(source) else "fabric"
-    from pcilu_cli.cli.cmd_fabric import _load as load_fabric
+    from pcilu_cli.cli.fabric_input import load_fabric
     from pcilu_cli.state import Machine
     fab = load_fabric(source)
     m = Machine.boot(fab, profile=profile, params=cmdline or "")

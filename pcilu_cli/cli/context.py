@@ -10,9 +10,42 @@ from __future__ import annotations
 import os
 import sys
 
-import click
-
 from pcilu_cli.errors import Diagnostic, PcIluError
+
+
+# click's pattern for an ANSI escape sequence (click._compat._ansi_re), which click.echo()
+# strips from text going anywhere but a terminal
+_ANSI = r"\033\[[0-?]*[ -/]*[@-~]"
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """One line of text on stdout (``err``: stderr), as ``click.echo(text, err=err)`` writes
+    it — the newline added, ANSI escape sequences stripped unless the stream is a terminal
+    (text from a state file is not trusted to drive the reader's terminal), flushed — without
+    importing click: the commands the fast path runs (cli/fastpath.py) print through this.
+    A stream that cannot encode the text (an ASCII-only locale) is left to click.echo, which
+    re-wraps such streams."""
+    stream = sys.stderr if err else sys.stdout
+    if stream is None:
+        return
+    out = text + "\n"
+    if "\033" in out and not _isatty(stream):
+        import re
+        out = re.sub(_ANSI, "", out)
+    try:
+        stream.write(out)       # a text stream encodes all of it before writing any of it
+    except UnicodeEncodeError:
+        import click
+        click.echo(text, err=err)
+        return
+    stream.flush()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:  # noqa: BLE001 - click's isatty(): no answer is no terminal
+        return False
 
 
 class Settings:
@@ -34,6 +67,15 @@ class Settings:
 _DEFAULT = Settings()
 
 
+INTERRUPTED = "interrupted (Ctrl-C); the unfinished command wrote nothing"
+
+
+class OutputClosed(Exception):
+    """stdout went away mid-output; not an OSError, so click's own EPIPE handler (which
+    exits 1, our "bug") lets it through to :func:`pcilu_cli.cli._run`."""
+
+
+
 _ACTIVE: list = []
 
 
@@ -53,7 +95,7 @@ def set_json_mode(on: bool) -> None:
 
 def emit_error(err: PcIluError) -> None:
     s = current_settings()
-    click.echo(f"pcilu: error: {err.one_line()}", err=True)
+    echo(f"pcilu: error: {err.one_line()}", err=True)
     if s.json_mode:
         print_json(err.to_json())
 
@@ -67,13 +109,13 @@ def warn(diag: Diagnostic | str) -> None:
     if s.strict:
         raise diag.as_error()
     if not s.quiet:
-        click.echo(f"pcilu: warning: {diag.one_line()}", err=True)
+        echo(f"pcilu: warning: {diag.one_line()}", err=True)
 
 
 def notice(text: str) -> None:
     """An informational line for people (stderr, silenced by --quiet)."""
     if not current_settings().quiet:
-        click.echo(f"pcilu: {text}", err=True)
+        echo(f"pcilu: {text}", err=True)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

@@ -4,16 +4,16 @@ finish, plan) and ``--kernel IMAGE`` wherever ``--profile`` is taken.
 
 The matching itself is in pcilu_cli/fabric/selectors.py; this module adds the click options
 and what each command does with a selection (unpreserve keeps the devices that have a
-preserved file, finish the ones with an incoming file)."""
+preserved file, finish the ones with an incoming file). click is imported by the decorators
+only: the commands' actions (cli/kernel_actions.py) use the rest without it."""
 from __future__ import annotations
-
-import click
 
 from pcilu_cli.errors import BadInput, UsageError
 
 
 def selector_options(fn):
     """-s SLOT, -d ID, --class, --below, --driver, --all (lspci's spelling)."""
+    import click
     opts = [
         click.option("-s", "--slot", "sel_slots", multiple=True, metavar="SLOT",
                      help="lspci's slot filter: [[[[DOMAIN]:]BUS]:][DEV][.[FUNC]]."),
@@ -81,6 +81,7 @@ def resolve(m, bdfs, sel, purpose: str) -> list[str]:
 
 
 def kernel_option(fn):
+    import click
     return click.option("--kernel", "kernel_image", metavar="IMAGE", default=None,
                         help="Pick the profile from a kernel build (vmlinux, bzImage, "
                         ".config, .deb, directory): see `pcilu kernel`.")(fn)
