@@ -96,8 +96,10 @@ def small_state(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("command", [["enumerate", "--json"], ["preserve", "0000:01:00.0"]],
                          ids=["enumerate", "preserve"])
-def test_a_kernel_command_on_a_small_state_loads_no_construct_yaml_or_rehearsal(
+def test_a_kernel_command_on_a_small_state_loads_no_click_construct_yaml_or_rehearsal(
         tmp_path, click_floor, small_state, command):
+    """The plain command lines of a rehearsal run on the fast path (cli/fastpath.py): not
+    even click is imported."""
     state = tmp_path / "gen0.elf"
     shutil.copyfile(small_state, state)
     doc = _loaded(tmp_path, command[0], state, *command[1:])
@@ -105,9 +107,22 @@ def test_a_kernel_command_on_a_small_state_loads_no_construct_yaml_or_rehearsal(
         assert json.loads(doc["stdout"])["devices"], doc["stdout"]
     extra = set(doc["modules"]) - click_floor
     assert _off_the_path(extra, ALWAYS_OFF) == []
+    assert _off_the_path(set(doc["modules"]), ("click", "pcilu_cli.cli.group")) == []
+    assert "pcilu_cli.cli.kernel_actions" in extra
+    assert sorted(m for m in extra if m.startswith("pcilu_cli.cli.cmd_")) == []
+    assert doc["dataclasses"] == []
+
+
+def test_a_kernel_command_line_the_fast_path_leaves_to_click_imports_its_command(
+        tmp_path, click_floor, small_state):
+    state = tmp_path / "gen0.elf"
+    shutil.copyfile(small_state, state)
+    doc = _loaded(tmp_path, "enumerate", state, "--json", "--debug")   # --debug: click's
+    extra = set(doc["modules"]) - click_floor
+    assert "click" in doc["modules"]
+    assert _off_the_path(extra, ALWAYS_OFF) == []
     assert sorted(m for m in extra if m.startswith("pcilu_cli.cli.cmd_")) == \
         ["pcilu_cli.cli.cmd_kernel"]
-    assert doc["dataclasses"] == []
 
 
 def test_help_lists_every_command_without_importing_one(tmp_path, click_floor):

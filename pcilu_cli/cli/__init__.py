@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The command line: ``main()``, the one place where exceptions become messages and exit codes.
 
-A command line goes to the click group of cli/group.py, whose subcommands are imported only
-when invoked.
+A command line goes one of two ways. The common ones of a rehearsal (``init``, ``preserve``,
+``finish``, ``kexec``, ``enumerate --json`` with their usual options) are parsed by
+cli/fastpath.py and run without importing click, which is a third of such a command's
+start-up; everything else — any other command or option, ``--help``, a usage error — goes to
+the click group of cli/group.py, whose subcommands are imported only when invoked.
 """
 from __future__ import annotations
 
@@ -184,7 +187,13 @@ def _emit(err) -> None:
 
 def _run(args) -> int:
     try:
-        code = _run_click(args)
+        from pcilu_cli.cli import fastpath
+        call = fastpath.parse(args)
+        if call is None:
+            code = _run_click(args)
+        else:
+            rv = fastpath.invoke(call)
+            code = rv if isinstance(rv, int) else 0
     except PcIluError as e:
         code = e.exit_code
         from pcilu_cli.errors import Interrupted
