@@ -254,7 +254,8 @@ def test_a_chunks_uid_list_is_checked_against_its_rows_however_it_is_spelled(gen
     note = bytes(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_KERNEL])
     kept = kernel_note.Kept(note, 1 << 30, "x")
     n = kept.rows_in(0)
-    names = [kernel_note.key_name(kept.row(i)[0]) for i in range(n)]
+    from pcilu_cli.abi.bdf import key_name
+    names = [key_name(kept.row(i)[0]) for i in range(n)]
     # the synthetic fabric's uids are its BDFs: the chunk says so with "" throughout
     assert {kept.row(i)[-1] for i in range(n)} == {""}
     # the same uids spelled out (what a fabric with other uids would need) build the same
@@ -269,3 +270,34 @@ def test_a_chunks_uid_list_is_checked_against_its_rows_however_it_is_spelled(gen
         with pytest.raises(BadInput) as e:
             m.report()
         assert "bad.elf" in str(e.value) and "PCILU kernel note" in str(e.value), bad[-20:]
+
+
+def test_devices_built_one_by_one_are_what_the_bulk_build_makes(gen0):
+    """The on-demand build (one row, its bus and bridges above) and the one-pass build of
+    every row set each pci_dev field alike, and a key the note lacks finds no row."""
+    from pcilu_cli.kernel.pcidev import PciDev
+    first, last = _endpoints(Machine.from_bytes(gen0))
+    m = Machine.from_bytes(gen0)
+    m.preserve(last)
+    saved = m.to_bytes()
+    lazy, whole = Machine.from_bytes(saved), Machine.from_bytes(saved)
+    whole.kernel.devices.values()
+    keys = list(whole.kernel.devices)
+    picked = [keys[0], keys[len(keys) // 2], keys[-1]] + [
+        d.key for d in whole.kernel.devices.values() if d.name in (first, last)]
+    for key in picked:
+        a, b = lazy.kernel.devices[key], whole.kernel.devices[key]
+        for field in PciDev.__slots__:
+            va, vb = getattr(a, field), getattr(b, field)
+            if field in ("bus", "subordinate"):
+                va, vb = (None if x is None else (x.domain, x.number) for x in (va, vb))
+            elif field in ("physfn",):
+                va, vb = (None if x is None else x.key for x in (va, vb))
+            elif field == "fn":
+                va, vb = va.uid, vb.uid
+            assert va == vb, (a.name, field)
+        assert (a.bus.self is None) == (b.bus.self is None)
+    assert lazy.kernel.devices[picked[-1]].outgoing is not None
+    kept = lazy._kernel_kept
+    assert kept.find(max(keys) + 1) == -1 and kept.find("0000:00:00.0") == -1
+    assert lazy.kernel.devices.get(max(keys) + 1) is None

@@ -69,10 +69,19 @@ class LazyFabric(Fabric):
         return self._guard(self._uids.index, uid) is not None
 
     def by_uid(self, uid: str) -> Function:
-        i = self._guard(self._uids.index, uid)
-        if i is None:
+        # (_guard() written out: one handler around the lookup and the build, per device a
+        # kernel note builds)
+        try:
+            i = self._uids.index(uid)
+            fn = None if i is None else self._make(i)
+        except BadInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
+            raise BadInput(f"fabric note is corrupt: {exc!r}", file=self._file,
+                           field=FIELD) from None
+        if fn is None:
             raise KeyError(uid)
-        return self._guard(self._make, i)
+        return fn
 
     def _guard(self, fn, arg):
         try:

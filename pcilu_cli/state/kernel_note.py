@@ -37,7 +37,7 @@ from functools import lru_cache
 from itertools import islice
 from operator import itemgetter, lt
 
-from pcilu_cli.abi.bdf import DEVFN_NAMES, key_name, key_name_in as _name_of, key_parts
+from pcilu_cli.abi.bdf import DEVFN_NAMES, key_name_in as _name_of
 from pcilu_cli.abi.kernel_note import (BUS_ROWS_MAGIC, KERNEL_NOTE_MAGIC as MAGIC,
                                        NOTE_BUS as _BUS,
                                        NOTE_HEADER as _HEADER, NOTE_KEY as _KEY,
@@ -251,12 +251,20 @@ class _SortedIndex:
         return i < len(ks) and ks[i] == key
 
     def __getitem__(self, key):
+        i = self.find(key)
+        if i < 0:
+            raise KeyError(key)
+        return i
+
+    def find(self, key) -> int:
+        """The row of ``key``, -1 if it has none (one bisection where ``in`` then ``[]``
+        took two)."""
         ks = self._keys
         if type(key) is int:
             i = bisect_left(ks, key)
             if i < len(ks) and ks[i] == key:
                 return i
-        raise KeyError(key)
+        return -1
 
 
 class Kept:
@@ -306,10 +314,12 @@ class Kept:
             # note pcilu wrote strictly ascend (one pass says so, and that none is there
             # twice): looked up by bisection, no 65,536-entry dict to build
             self.index = _SortedIndex(ks)
+            self.find = self.index.find
         else:
             self.index = dict(zip(ks, range(self.nrows)))
             if len(self.index) != self.nrows:
                 raise _bad("a device key appears twice", file)
+            self.find = lambda key, get=self.index.get: get(key, -1)
 
     def section_raw(self, i: int) -> bytes:
         raw = self._raw.get(i)
@@ -423,8 +433,10 @@ class LazyDevices(dict):
         if self.filled:
             return dict.get(self, key, default)
         d = dict.get(self, key)
-        if d is None and key in self._src.index:
-            d = self._b.dev(key)
+        if d is None:
+            i = self._src.find(key)
+            if i >= 0:
+                d = self._b.dev(key, i)
         return default if d is None else d
 
     def __getitem__(self, key):
@@ -518,11 +530,16 @@ class _Builder:
     """Builds the ``pci_dev``/``pci_bus`` objects of a kept note on demand."""
 
     def __init__(self, k, kept: Kept, fabric, file):
+        from pcilu_cli.kernel.pcidev import PciBus, PciDev
         self.k, self.kept, self.fabric, self.file = k, kept, fabric, file
         self._bus_rows = None
         self._bus_index = None
         self._self_index = None
         self.buses: dict = {}
+        # the on-demand path runs once per device on a named path (~4,000 for a 1,000-BDF
+        # finish): the classes and the bus-name cache are looked up once, not per device
+        self._PciBus, self._PciDev = PciBus, PciDev
+        self._prefixes: dict = {}
 
     def _rows(self):
         if self._bus_rows is None:
@@ -536,55 +553,62 @@ class _Builder:
         b = self.buses.get(key)
         if b is not None:
             return b
-        from pcilu_cli.kernel.pcidev import PciBus
-        self._rows()
+        if self._bus_rows is None:
+            self._rows()
         dom, num = key
         _b, self_key, parent, start, end, flags = self._bus_index[dom << 8 | num]
-        b = self.buses[(dom, num)] = PciBus(dom, num, start=start, end=end,
-                                            virtual=bool(flags & 1))
+        b = self.buses[(dom, num)] = self._PciBus(dom, num, start=start, end=end,
+                                                  virtual=bool(flags & 1))
         if parent >= 0:
             b.parent = self.bus((parent >> 8, parent & 0xFF))
         if self_key >= 0:
             b.self = self.dev(self_key)
         return b
 
-    def dev(self, key):
+    def dev(self, key, i=None):
+        """The device of ``key`` (at row ``i`` of the note, when the caller has found it)."""
         try:
-            return self._dev(key)
+            return self._dev(key, i)
         except BadInput:
             raise
         except Exception as exc:  # noqa: BLE001 - any inconsistency is a corrupt note
             raise _bad(f"kernel note is corrupt: {exc!r}", self.file) from None
 
-    def _dev(self, key):
+    def _dev(self, key, i):
         devs = self.k.devices
         d = dict.get(devs, key)
         if d is not None:
             return d
-        from pcilu_cli.kernel.pcidev import PciDev
-        _key, rest, uid = self.kept.row(self.kept.index[key])
+        kept = self.kept
+        _key, rest, uid = kept.row(kept.index[key] if i is None else i)
         hdr, pt, acs, flags, out, inc, acs_ctrl, phys, ven, dvc = rest
-        domain, bus_nr, devfn = key_parts(key)
-        bus = self.bus((domain, bus_nr))
+        bus = self.bus((key >> 16, key >> 8 & 0xFF))
         d = dict.get(devs, key)         # the bus walk may have built it (a bridge above)
         if d is not None:
             return d
-        dev = PciDev(bus, devfn, self.fabric.by_uid(uid or key_name(key)))
-        dev.hdr_type, dev.pcie_type, dev.acs_cap = hdr, port_type_of_code(pt), acs or None
-        dev.multifunction = bool(flags & 1)
-        dev.was_preserved, dev.frozen = bool(flags & 2), bool(flags & 4)
-        dev.ari_enabled, dev.acs_inherited = bool(flags & 8), bool(flags & 16)
-        dev.ari_inherited, dev.was_incoming = bool(flags & 32), bool(flags & 64)
-        dev.is_virtfn = bool(flags & 128)
-        dev.outgoing = None if out < 0 else out
-        dev.incoming = None if inc < 0 else inc
+        # (the name is dev_name() of the key, as the note's writer took it: _uids())
+        dev = self._PciDev(bus, key & 0xFF,
+                           self.fabric.by_uid(uid or _name_of(self._prefixes, key)), key)
+        dev.hdr_type, dev.acs_cap = hdr, acs or None
+        dev.pcie_type = ptype = _TYPES[pt]
+        if ptype is _BAD_TYPE:
+            port_type_of_code(pt)           # raises: past the 4-bit field
+        (dev.multifunction, dev.was_preserved, dev.frozen, dev.ari_enabled,
+         dev.acs_inherited, dev.ari_inherited, dev.was_incoming,
+         dev.is_virtfn) = _FLAG_BITS[flags & 0xFF]
+        if out >= 0:
+            dev.outgoing = out
+        if inc >= 0:
+            dev.incoming = inc
         dev.acs_ctrl, dev.vendor, dev.device = acs_ctrl, ven, dvc
-        if key in self.kept.frozen:
-            dev.frozen = self.kept.frozen[key]
+        frozen = kept.frozen
+        if frozen and key in frozen:
+            dev.frozen = frozen[key]
         dict.__setitem__(devs, key, dev)
         if phys >= 0:
             dev.physfn = self.dev(phys)
-        self._rows()
+        if self._self_index is None:
+            self._rows()
         sub = self._self_index.get(key)
         if sub is not None:
             b = self.bus((sub[0] >> 8, sub[0] & 0xFF))
