@@ -2,7 +2,12 @@
 """A state save after a change that leaves the hardware alone writes the fabric note back as it
 was read (no re-encoding of every config space); any change to the hardware — a register, a
 knob, the topology — is saved, never hidden behind the kept bytes."""
+import json
+
+import pytest
+
 from pcilu_cli.fabric.build import small_fabric
+from pcilu_cli.fabric.synth import synth_fabric
 from pcilu_cli.memory import elfcore
 from pcilu_cli.state import Machine
 
@@ -66,3 +71,35 @@ def test_kexec_of_a_loaded_state_saves_the_registers_it_changed():
     saved = nxt.to_bytes()
     nxt.forget_encoded()
     assert nxt.to_bytes() == saved             # nothing stale was written back
+
+
+@pytest.fixture(scope="module")
+def gen0_synth() -> bytes:
+    return Machine.boot(synth_fabric(64)).to_bytes()
+
+
+def _metadata_note(data: bytes) -> bytes:
+    _mem, notes = elfcore.read_elf_core(data)
+    return bytes(elfcore.pcilu_notes(notes)[elfcore.NT_PCILU_METADATA])
+
+
+@pytest.mark.parametrize("cleared", [
+    [("0000:01:00.0", "0000:01:00.0"), ("0000:02:00.0", "0000:02:00.0")],   # names only
+    [("0000:01:00.0", "0000:01:00.0"), ("0000:02:00.0", "nic,port 2")],      # a pair
+    [("a\"b", "a\"b"), ("c", "c")],                                           # a quote
+    [("back\\slash", "back\\slash")], [("tab\there", "tab\there")],
+    [("del\x7f", "del\x7f")], [("caf\u00e9", "caf\u00e9")], [("", "")],
+    [("a\",\"b", "a\",\"b")],                      # a name holding the join itself
+    [],
+])
+def test_a_saved_cleared_list_is_what_json_dumps_writes_and_reads_back(gen0_synth, cleared):
+    """The metadata note is json.dumps of the metadata, byte for byte, however the long
+    bus_master_cleared list is spelled (its plain names are joined, not encoded)."""
+    m = Machine.from_bytes(gen0_synth)
+    m.bus_master_cleared = list(cleared)
+    saved = m.to_bytes()
+    assert _metadata_note(saved) == json.dumps(m.metadata(), separators=(",", ":")).encode()
+    back = Machine.from_bytes(saved)
+    assert back.bus_master_cleared == cleared
+    # a save of the list as read (never converted to pairs) writes the same note again
+    assert _metadata_note(Machine.from_bytes(saved).to_bytes()) == _metadata_note(saved)

@@ -195,11 +195,11 @@ def _all_fit(items, spec) -> bool:
     misfit. Only a sure True is fast: anything unusual is left to that walk."""
     if not items:
         return True
+    if isinstance(spec, _Either):           # (before the kinds: each choice takes its own)
+        return any(_all_fit(items, s) for s in spec.specs)
     kinds = set(map(type, items))
     if spec is str or spec is bool:
         return kinds == {spec}
-    if isinstance(spec, _Either):
-        return any(_all_fit(items, s) for s in spec.specs)
     if _is_range(spec):
         return kinds == {int} and spec[0] <= min(items) and max(items) <= spec[1]
     if isinstance(spec, tuple) and kinds == {list} and set(map(len, items)) == {len(spec)}:
