@@ -24,7 +24,7 @@ first use, so ``import pcilu`` stays cheap.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING, without importing typing at every start)
 
 from pcilu_cli import __version__
 from pcilu_cli.errors import (BadInput, ExpectationFailed, KernelPanic, KernelRefusal,

@@ -23,14 +23,18 @@ for every command line this module takes, and each table below to its click decl
 from __future__ import annotations
 
 import os
-import re
 
 # click reads these (--strict, --traceback, shell completion) from the environment
 CLICK_ENVIRONMENT = ("PCILU_STRICT", "PCILU_DEBUG", "_PCILU_COMPLETE")
 
-# --wait: what click.FloatRange(0) converts to the same float, digits only (no sign,
-# exponent, inf or nan: those are click's to judge)
-_SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?\Z")
+
+
+def _seconds(value: str) -> bool:
+    """--wait: a value click.FloatRange(0) turns into the same float — digits, then at most
+    one point and digits (no sign, exponent, inf or nan: those are click's to judge). (No
+    regular expression: ``re`` is not otherwise imported by these commands.)"""
+    whole, _, frac = value.partition(".")
+    return whole.isascii() and whole.isdigit() and (not frac or frac.isascii() and frac.isdigit())
 
 FLAG, VALUE, SECONDS = "flag", "value", "seconds"
 
@@ -118,7 +122,7 @@ def parse(args, environ=None):
         if param in given:
             return None                   # click keeps the last; left to it
         if kind == SECONDS:
-            if not _SECONDS.match(value):
+            if not _seconds(value):
                 return None
             value = float(value)
         given[param] = value
@@ -163,18 +167,16 @@ def _run(command, p):
     if command == "init":
         return act.init(p["fabric"], p["output"], p["profile"], p["kernel_image"],
                         p["cmdline"], p["as_json"])
+    # no selection (sel=None) is what an empty one does with the BDFs the parse requires:
+    # resolve() hands them on as they are (and fabric/selectors.py is not imported)
     if command == "preserve":
         return act.preserve(p["state"], p["bdfs"], p["session"], p["token"], p["dry_run"],
-                            p["wait"], p["as_json"], _selection(p))
+                            p["wait"], p["as_json"], None)
     if command == "finish":
-        return act.finish(p["state"], p["bdfs"], p["wait"], p["as_json"], _selection(p))
+        return act.finish(p["state"], p["bdfs"], p["wait"], p["as_json"], None)
     if command == "kexec":
         return act.kexec(p["state"], p["output"], p["profile"], p["cmdline"], p["as_json"])
     if command == "enumerate":
         return act.enumerate(p["state"], p["as_json"], p["show_all"], p["debug"], p["tree"])
     raise AssertionError(command)
 
-
-def _selection(p):
-    from pcilu_cli.cli.selectors import selection_of
-    return selection_of({k: p[k] for k in _NO_SELECTION})

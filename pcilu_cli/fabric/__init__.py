@@ -13,12 +13,13 @@ Register names and config-space layouts are in ``abi/pci_regs.py`` and ``abi/pci
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+# (typing.TYPE_CHECKING without importing typing, and pathlib only when a file is opened
+# here: every submodule's import runs this one, and a kernel command needs neither)
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from pathlib import Path
 
-if TYPE_CHECKING:  # annotations only: keep start-up light
     from pcilu_cli.fabric import model
-
-from pathlib import Path
 
 from pcilu_cli.abi.bdf import format_bdf, parse_bdf
 from pcilu_cli.errors import BadInput
@@ -32,6 +33,7 @@ def load_fabric(path) -> "model.Fabric":
     if str(path) == "-":
         import sys
         return load_fabric_bytes(sys.stdin.buffer.read(), "<stdin>")
+    from pathlib import Path
     p = Path(path)
     if p.is_dir():
         from pcilu_cli.fabric.sysfs import load_sysfs

@@ -62,7 +62,10 @@ import bisect
 import json
 import zlib
 from types import MappingProxyType
-from typing import Iterator
+
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING, without importing typing at every start)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from pcilu_cli.abi.bdf import format_bdf, format_bus, parse_bdf
 from pcilu_cli.abi.fabric_file import (

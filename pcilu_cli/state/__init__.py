@@ -8,7 +8,7 @@ the sidecar lock from read to replace so that concurrent CI jobs never lose an u
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False      # (typing.TYPE_CHECKING, without importing typing at every start)
 
 if TYPE_CHECKING:                          # the real import is on first use (below)
     from pcilu_cli.state.machine import Machine
