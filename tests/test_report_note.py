@@ -179,3 +179,34 @@ def test_the_checked_pieces_are_kept_only_while_the_budget_has_room_for_them():
     again = report_note.decode_pieces(raw, 4096, 0, budget=tight)
     assert not isinstance(again, list) and b"".join(again) == doc
     assert tight.left == len(doc) - 1
+
+
+def _zstd(doc: bytes) -> bytes:
+    from pcilu_cli.abi.zstd_frame import compressor
+    z = compressor()
+    return z.compress(doc) + z.flush()
+
+
+def test_kexec_writes_the_document_as_one_zstd_frame_and_a_zlib_one_still_reads(tmp_path):
+    from pcilu_cli.abi.zstd_frame import MAGIC, frame_length
+    s1, _eps = _kexeced(tmp_path)
+    raw = bytes(_notes(s1)[elfcore.NT_PCILU_REPORT])
+    assert raw[:4] == MAGIC and frame_length(raw) == len(raw)
+    printed = run(["enumerate", s1, "--json"]).stdout
+    # the same document as an earlier pcilu wrote it (one zlib stream) prints the same bytes
+    old = _with_report_note(s1, tmp_path / "old.elf", zlib.compress(printed[:-1].encode(), 1))
+    assert run(["enumerate", old, "--json"]).stdout == printed
+
+
+def test_a_zstd_report_note_cut_short_followed_by_bytes_or_a_bomb_is_refused(tmp_path):
+    s1, _eps = _kexeced(tmp_path)
+    raw = bytes(_notes(s1)[elfcore.NT_PCILU_REPORT])
+    bomb = _zstd(b'{"kind":"enumerate",' + b" " * (96 << 20) + b"}")
+    for name, bad_raw, says in [("cut", raw[:len(raw) // 2], "cut short"),
+                                ("tail", raw + b"\0\0", "followed by 2 bytes"),
+                                ("bomb", bomb, "more than"),
+                                ("other", _zstd(b'{"kind":"error"}'), "not one")]:
+        bad = _with_report_note(s1, tmp_path / f"{name}.elf", bad_raw)
+        res = run(["enumerate", bad, "--json"], exit_code=3)
+        assert "PCILU report note" in res.stderr and says in res.stderr, (name, res.stderr)
+        assert res.stdout.startswith('{"kind":"error"'), name      # nothing of it printed
