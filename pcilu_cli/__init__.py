@@ -8,6 +8,7 @@ Layers (imports flow up this list, data flows down it):
     fabric/  config space of every function, topology, YAML / lspci / sysfs import and export
     kernel/  the simulated kernel of one generation (LUO, PCI live update, enumeration)
     state/   the generation state file (atomic, locked)
-    cli/     click commands and rendering; the one place errors become exit codes
+    cli/     commands (click, and a click-free fast path for the common kernel command
+             lines) and rendering; the one place errors become exit codes
 """
 __version__ = "0.1.0"
