@@ -75,6 +75,20 @@ class OutputClosed(Exception):
     exits 1, our "bug") lets it through to :func:`pcilu_cli.cli._run`."""
 
 
+def run_command(body):
+    """``body()``, a command's own work, with its Ctrl-C our own error (one `pcilu:` line,
+    exit 130, the --json document: before click's handler would print a bare newline and
+    "Aborted!") and a closed stdout :class:`OutputClosed`. The one wrapper both ways of
+    running a command use (the click group's invoke, cli/fastpath.py's)."""
+    try:
+        return body()
+    except KeyboardInterrupt:
+        from pcilu_cli.errors import Interrupted
+        raise Interrupted(INTERRUPTED) from None
+    except BrokenPipeError:
+        raise OutputClosed() from None
+
+
 
 _ACTIVE: list = []
 

@@ -28,13 +28,13 @@ import os
 CLICK_ENVIRONMENT = ("PCILU_STRICT", "PCILU_DEBUG", "_PCILU_COMPLETE")
 
 
-
 def _seconds(value: str) -> bool:
     """--wait: a value click.FloatRange(0) turns into the same float — digits, then at most
     one point and digits (no sign, exponent, inf or nan: those are click's to judge). (No
     regular expression: ``re`` is not otherwise imported by these commands.)"""
     whole, _, frac = value.partition(".")
     return whole.isascii() and whole.isdigit() and (not frac or frac.isascii() and frac.isdigit())
+
 
 FLAG, VALUE, SECONDS = "flag", "value", "seconds"
 
@@ -140,22 +140,15 @@ def parse(args, environ=None):
 
 def invoke(call):
     """Run a parsed command line as the click group would run it: the global settings at
-    their defaults, Ctrl-C and a closed stdout turned into our outcomes (as
-    :class:`~pcilu_cli.cli.group.LazyGroup` does), EOF on input a Ctrl-C (as click's main
-    does: one empty line on stderr first)."""
+    their defaults, Ctrl-C and a closed stdout turned into our outcomes by the same wrapper
+    the group's invoke uses (:func:`~pcilu_cli.cli.context.run_command`), EOF on input a
+    Ctrl-C (as click's main does: one empty line on stderr first)."""
     import sys
-    from pcilu_cli.cli.context import INTERRUPTED, OutputClosed
-    from pcilu_cli.cli.context import Settings, activate
+    from pcilu_cli.cli.context import Settings, activate, run_command
     command, params = call
     activate(Settings())
     try:
-        try:
-            return _run(command, params)
-        except KeyboardInterrupt:
-            from pcilu_cli.errors import Interrupted
-            raise Interrupted(INTERRUPTED) from None
-        except BrokenPipeError:
-            raise OutputClosed() from None
+        return run_command(lambda: _run(command, params))
     except EOFError:
         sys.stderr.write("\n")
         sys.stderr.flush()

@@ -12,7 +12,7 @@ import click
 
 from pcilu_cli import __version__
 from pcilu_cli.cli.commands import COMMANDS, SUMMARIES
-from pcilu_cli.cli.context import INTERRUPTED, OutputClosed
+from pcilu_cli.cli.context import run_command
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input (the message names
@@ -31,15 +31,7 @@ class LazyGroup(click.Group):
     """A group that imports a subcommand's module only when that subcommand runs."""
 
     def invoke(self, ctx):
-        # Ctrl-C inside a command: our own error (one `pcilu:` line, exit 130, the --json
-        # document), before click's handler prints a bare newline and "Aborted!"
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            from pcilu_cli.errors import Interrupted
-            raise Interrupted(INTERRUPTED) from None
-        except BrokenPipeError:
-            raise OutputClosed() from None
+        return run_command(lambda: super(LazyGroup, self).invoke(ctx))
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)
