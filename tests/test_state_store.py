@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pcilu_cli.errors import BadInput, ExitCode, StateLocked
 from pcilu_cli.state import store as store_mod
@@ -234,6 +236,25 @@ def test_stale_temporary_of_a_live_process_is_kept(tmp_path):
     with StateStore(state).transaction() as tx:
         tx.write(b"y")
     assert live.exists() and other.exists() and not dead.exists()
+
+
+def test_stale_temporaries_removed_are_named_as_paths_beside_the_state(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dead = f".S.{_dead_pid()}.abc{store_mod.TMP_SUFFIX}"
+    Path(dead).write_bytes(b"partial")
+    assert store_mod.clean_stale_temporaries("./S") == [Path(dead)]
+    assert not Path(dead).exists()
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["", "/", "//", "///", ".", "..", "a", "b.state", " ", "\\",
+                                 "é"]), max_size=8).map("".join)
+       | st.text(alphabet="/.ab", max_size=12))
+def test_a_path_is_spelled_as_pathlib_spells_it(spelling):
+    """Messages name a state file as ``str(Path(...))`` did before the store stopped
+    importing pathlib (every kernel command's start): same normalisation, without it."""
+    assert store_mod._path(spelling) == str(Path(spelling))
+    assert store_mod._path(Path(spelling)) == str(Path(spelling))
 
 
 def _dead_pid() -> int:
