@@ -238,6 +238,12 @@ def test_damaged_bus_rows_are_bad_input_naming_the_note(gen0, damage):
         m.kernel.devices.values()
         m.kexec()
     assert e.value.field == "PCILU kernel note"
+    # the on-demand path (a preserve builds the devices on one path: the bus rows are read
+    # by their key and bridge columns, not whole) refuses them too
+    one = Machine.from_bytes(_with_bus_section(gen0, bad))
+    with pytest.raises(BadInput) as e:
+        one.preserve(_endpoints(Machine.from_bytes(gen0), 1)[0])
+    assert e.value.field == "PCILU kernel note"
 
 
 def _with_first_chunk_uids(note: bytes, uids_json: bytes) -> bytes:

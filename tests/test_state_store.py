@@ -206,6 +206,18 @@ def test_transaction_without_write_does_not_touch_the_file(tmp_path):
     assert state.stat().st_ino == ino
 
 
+def test_a_save_written_as_pieces_is_their_concatenation(tmp_path):
+    """A state is saved as the pieces it is made of (notes and memory not copied into one
+    buffer first): they land in order, memoryviews of the file just read included."""
+    state = tmp_path / "S"
+    state.write_bytes(b"old content")
+    with StateStore(state).transaction() as tx:
+        old = tx.read()
+        tx.write([b"new ", memoryview(old)[4:], b"", bytes(3)])
+    assert state.read_bytes() == b"new content" + bytes(3)
+    assert sorted(os.listdir(tmp_path)) == ["S", "S.lock"]
+
+
 def test_write_keeps_permission_bits_of_the_state_file(tmp_path):
     state = tmp_path / "S"
     state.write_bytes(b"x")

@@ -33,7 +33,7 @@ def load(path: str) -> "Machine":
 def save(machine: "Machine", path: str, *, report_json=None) -> None:
     """Write ``machine`` to ``path`` atomically; ``report_json``: see ``Machine.to_bytes``."""
     from pcilu_cli.state.store import atomic_write
-    atomic_write(path, machine.to_bytes(report_json=report_json))
+    atomic_write(path, machine.to_parts(report_json=report_json))
 
 
 @contextmanager
@@ -52,9 +52,9 @@ def transaction(path: str, *, wait: float = 30.0):
         try:
             yield m
         except KernelPanic:
-            tx.write(m.to_bytes())
+            tx.write(m.to_parts())
             raise
-        tx.write(m.to_bytes())
+        tx.write(m.to_parts())
 
 
 def _check_is_state(path) -> None:

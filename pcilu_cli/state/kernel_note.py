@@ -30,6 +30,7 @@ inflated, and every decoding failure is :class:`~pcilu_cli.errors.BadInput` nami
 from __future__ import annotations
 
 import json
+import struct
 import sys
 import zlib
 from bisect import bisect_left
@@ -66,6 +67,10 @@ _FLAG_BITS = tuple(tuple(bool(f >> b & 1) for b in range(8)) for f in range(256)
 # a row's pcie_type byte -> the port type (port_type_of_code()), _BAD_TYPE past the field
 _BAD_TYPE = object()
 _TYPES = tuple(port_type_of_code(c) if c < 17 else _BAD_TYPE for c in range(256))
+# the first two fields of a bus row (bus: u64, self: s64), the rest skipped: the bus row
+# codec's own format cut after them
+assert _BUS.format.startswith("<Qq")
+_BUS_HEAD = struct.Struct(f"<Qq{_BUS.size - 16}x")
 
 
 # ---- encoding ------------------------------------------------------------------------------------
@@ -306,7 +311,9 @@ class Kept:
         if len(keys) != self.nrows * _KEY.size:
             raise _bad(f"{len(keys)} bytes of device keys for {self.nrows} devices", file)
         if sys.byteorder == "little":
-            ks = memoryview(keys).cast("Q").tolist()
+            # a view of the section, not a list: 65,536 int objects (2.3 MB) would be built,
+            # and faulted in, by every command that loads the note
+            ks = memoryview(keys).cast("Q")
         else:                                              # pragma: no cover
             ks = [k_ for (k_,) in _KEY.iter_unpack(keys)]
         if all(map(lt, ks, islice(ks, 1, None))):
@@ -533,8 +540,11 @@ class _Builder:
         from pcilu_cli.kernel.pcidev import PciBus, PciDev
         self.k, self.kept, self.fabric, self.file = k, kept, fabric, file
         self._bus_rows = None
+        # bus key -> row number and bridge key -> row number (_index()); a row is read
+        # from the section when it is asked for (_bus_row())
         self._bus_index = None
         self._self_index = None
+        self._bus_body = None
         self.buses: dict = {}
         # the on-demand path runs once per device on a named path (~4,000 for a 1,000-BDF
         # finish): the classes and the bus-name cache are looked up once, not per device
@@ -544,19 +554,43 @@ class _Builder:
     def _rows(self):
         if self._bus_rows is None:
             rows = _bus_rows_of(self.kept.section_raw(1), self.file)
-            self._bus_index = dict(zip(map(itemgetter(0), rows), rows))
-            self._self_index = {r[1]: r for r in rows if r[1] >= 0}
+            self._bus_index = dict(zip(map(itemgetter(0), rows), range(len(rows))))
+            self._self_index = {r[1]: i for i, r in enumerate(rows) if r[1] >= 0}
             self._bus_rows = rows
         return self._bus_rows
+
+    def _index(self) -> None:
+        """The two row-number maps, for the on-demand path: from the key and bridge columns
+        of the binary section, not a tuple per bus (a command that builds a few hundred
+        devices of 18,512 buses kept 3.4 MB of row tuples it never read)."""
+        raw = self.kept.section_raw(1)
+        if raw[:len(BUS_ROWS_MAGIC)] != BUS_ROWS_MAGIC:
+            self._rows()                # earlier versions' JSON rows
+            return
+        body = memoryview(raw)[len(BUS_ROWS_MAGIC):]
+        if len(body) % _BUS.size:
+            _bus_rows_of(raw, self.file)            # raises: not whole rows
+        buses, selves = {}, {}
+        for i, (bus, self_key) in enumerate(_BUS_HEAD.iter_unpack(body)):
+            buses[bus] = i
+            if self_key >= 0:
+                selves[self_key] = i
+        self._bus_body, self._bus_index, self._self_index = body, buses, selves
+
+    def _bus_row(self, i: int) -> tuple:
+        rows = self._bus_rows
+        return rows[i] if rows is not None else _BUS.unpack_from(self._bus_body,
+                                                                 i * _BUS.size)
 
     def bus(self, key):
         b = self.buses.get(key)
         if b is not None:
             return b
-        if self._bus_rows is None:
-            self._rows()
+        if self._bus_index is None:
+            self._index()
         dom, num = key
-        _b, self_key, parent, start, end, flags = self._bus_index[dom << 8 | num]
+        _b, self_key, parent, start, end, flags = self._bus_row(
+            self._bus_index[dom << 8 | num])
         b = self.buses[(dom, num)] = self._PciBus(dom, num, start=start, end=end,
                                                   virtual=bool(flags & 1))
         if parent >= 0:
@@ -608,9 +642,10 @@ class _Builder:
         if phys >= 0:
             dev.physfn = self.dev(phys)
         if self._self_index is None:
-            self._rows()
+            self._index()
         sub = self._self_index.get(key)
         if sub is not None:
+            sub = self._bus_row(sub)
             b = self.bus((sub[0] >> 8, sub[0] & 0xFF))
             b.self, dev.subordinate = dev, b
         return dev
@@ -761,7 +796,7 @@ class _Builder:
         # on-demand builds (both are re-read from the note if ever needed again). The
         # inflated sections stay: a save compares against them to reuse unchanged chunks.
         self.kept._uids.clear()
-        self._bus_rows = self._bus_index = self._self_index = None
+        self._bus_rows = self._bus_index = self._self_index = self._bus_body = None
 
 
 def decode(data: bytes, fabric, *, read, incoming=None, alloc_preserve=None,

@@ -440,10 +440,15 @@ class Machine:
         if self._kernel_kept is not None:
             self._kernel_kept.check_rows()
 
-    @no_gc
     def to_bytes(self, *, report_json=None) -> bytes:
         """The state file. ``report_json``: a JSON renderer (``obj -> str``); the file then
         also keeps the enumerate document rendered by it (not for a panicked generation)."""
+        return b"".join(self.to_parts(report_json=report_json))
+
+    @no_gc
+    def to_parts(self, *, report_json=None) -> list:
+        """:meth:`to_bytes` as the pieces a writer writes one after the other (the notes are
+        not copied into one buffer first: memory/elfcore.py's elf_core_parts)."""
         from pcilu_cli.memory import elfcore
         self.sync()
         notes = [(elfcore.NOTE_NAME, elfcore.NT_PCILU_METADATA, self._metadata_json())]
@@ -459,7 +464,7 @@ class Machine:
                 from pcilu_cli.state import report_note
                 notes.append((elfcore.NOTE_NAME, elfcore.NT_PCILU_REPORT,
                               report_note.encode(self, report_json)))
-        return elfcore.write_elf_core(self.mem, notes)
+        return elfcore.elf_core_parts(self.mem, notes)
 
     @classmethod
     @no_gc

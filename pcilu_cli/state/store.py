@@ -296,7 +296,7 @@ class Transaction:
 
     def __init__(self, path: str):
         self.path = path
-        self._pending: bytes | None = None
+        self._pending = None                # bytes or a list of pieces
         self._cache: bytes | None = None
 
     def exists(self) -> bool:
@@ -308,9 +308,10 @@ class Transaction:
             self._cache = read_input(self.path)
         return self._cache
 
-    def write(self, data: bytes) -> None:
-        """Stage new content; it replaces the file atomically when the transaction succeeds."""
-        self._pending = bytes(data)
+    def write(self, data) -> None:
+        """Stage new content (bytes, or a list of byte pieces written one after the other); it
+        replaces the file atomically when the transaction succeeds."""
+        self._pending = list(data) if isinstance(data, list) else bytes(data)
 
 
 class StateStore:
