@@ -46,13 +46,9 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) & ~(a - 1)
 
 
-def encode_notes(notes) -> bytes:
-    """``notes``: iterable of ``(name, type, desc)``; 4-byte aligned as Linux core notes are."""
-    return b"".join(_note_parts(notes))
-
-
 def _note_parts(notes) -> list:
-    """The PT_NOTE area as pieces: each note's header and name, its descriptor as given (not
+    """The PT_NOTE area of ``notes`` (``(name, type, desc)`` each, 4-byte aligned as Linux
+    core notes are) as pieces: each note's header and name, its descriptor as given (not
     copied) and its padding."""
     out = []
     for name, ntype, desc in notes:

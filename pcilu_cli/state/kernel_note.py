@@ -144,16 +144,25 @@ def _bus_table(k, pack=_BUS.pack) -> bytes:
     return b"".join(out)
 
 
+def _binary_bus_rows(raw: bytes, file):
+    """The rows of a binary bus rows section (a view after its magic, checked to be whole
+    rows); None for the JSON list of earlier versions."""
+    if raw[:len(BUS_ROWS_MAGIC)] != BUS_ROWS_MAGIC:
+        return None
+    body = memoryview(raw)[len(BUS_ROWS_MAGIC):]
+    if len(body) % _BUS.size:
+        raise _bad(f"bus rows: {len(body)} bytes is not a whole number of "
+                   f"{_BUS.size}-byte rows", file)
+    return body
+
+
 def _bus_rows_of(raw: bytes, file) -> list:
     """``[(bus, self, parent, start, end, flags)]`` of a bus rows section (as
     pcilu_kernel_note_bus; "bus" and "parent" are ``domain << 8 | number``), binary or the
     JSON list of earlier versions (``[domain, number, self, [domain, number] | null, start,
     end, virtual, root]`` per bus)."""
-    if raw[:len(BUS_ROWS_MAGIC)] == BUS_ROWS_MAGIC:
-        body = memoryview(raw)[len(BUS_ROWS_MAGIC):]
-        if len(body) % _BUS.size:
-            raise _bad(f"bus rows: {len(body)} bytes is not a whole number of "
-                       f"{_BUS.size}-byte rows", file)
+    body = _binary_bus_rows(raw, file)
+    if body is not None:
         return list(_BUS.iter_unpack(body))
     from pcilu_cli.abi.untrusted import loads_json
     rows = loads_json(raw, file=file, field=FIELD, what="bus rows")
@@ -242,8 +251,8 @@ class _SortedIndex:
 
     __slots__ = ("_keys",)
 
-    def __init__(self, keys: list):
-        self._keys = keys
+    def __init__(self, keys):
+        self._keys = keys               # ascending: a list, or a view of the keys section
 
     def __len__(self):
         return len(self._keys)
@@ -553,25 +562,19 @@ class _Builder:
 
     def _rows(self):
         if self._bus_rows is None:
-            rows = _bus_rows_of(self.kept.section_raw(1), self.file)
-            self._bus_index = dict(zip(map(itemgetter(0), rows), range(len(rows))))
-            self._self_index = {r[1]: i for i, r in enumerate(rows) if r[1] >= 0}
-            self._bus_rows = rows
+            self._bus_rows = _bus_rows_of(self.kept.section_raw(1), self.file)
         return self._bus_rows
 
     def _index(self) -> None:
-        """The two row-number maps, for the on-demand path: from the key and bridge columns
-        of the binary section, not a tuple per bus (a command that builds a few hundred
-        devices of 18,512 buses kept 3.4 MB of row tuples it never read)."""
-        raw = self.kept.section_raw(1)
-        if raw[:len(BUS_ROWS_MAGIC)] != BUS_ROWS_MAGIC:
-            self._rows()                # earlier versions' JSON rows
-            return
-        body = memoryview(raw)[len(BUS_ROWS_MAGIC):]
-        if len(body) % _BUS.size:
-            _bus_rows_of(raw, self.file)            # raises: not whole rows
+        """The two row-number maps (bus key -> row, bridge key -> row), for the on-demand
+        path: from the key and bridge columns of a binary section, not a tuple per bus (a
+        command that builds a few hundred devices of 18,512 buses kept 3.4 MB of row tuples
+        it never read); from the rows of an earlier version's JSON list."""
+        body = _binary_bus_rows(self.kept.section_raw(1), self.file)
+        pairs = _BUS_HEAD.iter_unpack(body) if body is not None else \
+            map(itemgetter(0, 1), self._rows())
         buses, selves = {}, {}
-        for i, (bus, self_key) in enumerate(_BUS_HEAD.iter_unpack(body)):
+        for i, (bus, self_key) in enumerate(pairs):
             buses[bus] = i
             if self_key >= 0:
                 selves[self_key] = i
