@@ -54,25 +54,19 @@ class Pending:
     def _collect(self) -> bytes | None:
         if self._pid is None:
             return None
-        chunks = []
         try:
             with os.fdopen(self._fd, "rb") as f:
                 self._fd = None
-                while True:
-                    chunk = f.read(1 << 20)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
+                data = f.read()                  # to the end: the child has closed its side
         except OSError:
-            chunks = None
+            data = None
         pid, self._pid = self._pid, None
         try:
             _pid, status = os.waitpid(pid, 0)
         except ChildProcessError:            # reaped by someone else: its status is unknown
             return None
-        if chunks is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        if data is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
             return None
-        data = b"".join(chunks)
         # the child writes its byte count last (8 bytes, little-endian): short data is not
         # taken for the piece
         if len(data) < 8 or int.from_bytes(data[-8:], "little") != len(data) - 8:
